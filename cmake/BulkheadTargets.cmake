@@ -1,0 +1,20 @@
+# Compile options shared by every bulkhead target.
+#
+# bh_target_defaults(target [NO_SANITIZE])
+#   Warnings for all targets; the sanitizers (BH_SANITIZE) for all but NO_SANITIZE
+#   ones: plugins and sandbox probes run in processes whose host may not carry the
+#   sanitizer runtime, and hostile probes must behave like ordinary binaries.
+function(bh_target_defaults target)
+  cmake_parse_arguments(ARG "NO_SANITIZE" "" "" ${ARGN})
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow
+    $<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes>
+    $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes> -fno-strict-aliasing)
+  if(BH_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(BH_SANITIZE AND NOT ARG_NO_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined
+      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()

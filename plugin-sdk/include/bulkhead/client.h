@@ -1,0 +1,108 @@
+/* bulkhead client SDK (libbulkhead-client).
+ *
+ * Calls `plugin.method` on a bulkhead daemon over its Unix socket. The wire is plain
+ * MessagePack-RPC; the only extension this library uses is the optional fifth request
+ * element, an options map {"timeout_ms": uint} that overrides the plugin's default
+ * deadline.
+ *
+ * Two ways to call, freely mixed on one connection:
+ *   - bh_call(): synchronous, blocks up to its deadline.
+ *   - bh_call_start() + bh_client_step(): pipelined and non-blocking, for a caller's
+ *     own event loop. Poll bh_client_fd() for POLLIN (and POLLOUT while
+ *     bh_client_want_write() is true) and call bh_client_step() when it is ready;
+ *     completed calls are delivered to their callbacks from inside bh_client_step()
+ *     (and from bh_call(), which steps the connection while it waits).
+ *
+ * Errors: functions return 0 or a negative code. Local failures are -errno (e.g.
+ * -ECONNREFUSED). A call's outcome is a bh_error (code from enum bh_code): bh_call
+ * returns -err->code when the call failed remotely or timed out. A connection that
+ * breaks fails every outstanding call with BH_E_UNAVAILABLE.
+ *
+ * A bh_client is not thread-safe; use one per thread. */
+#ifndef BULKHEAD_CLIENT_H
+#define BULKHEAD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulkhead/error.h"
+#include "bulkhead/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BH_DEFAULT_SOCKET "/run/bulkhead/bulkhead.sock"
+#define BH_SOCKET_ENV "BULKHEAD_SOCKET"
+
+typedef struct bh_client bh_client;
+
+/* The socket path to use when the caller has none: $BULKHEAD_SOCKET, else
+ * BH_DEFAULT_SOCKET. Static or environment storage. */
+const char *bh_default_socket(void);
+
+/* Connect (blocking, then the socket is switched to non-blocking). path NULL means
+ * bh_default_socket(). 0 and *ret, or -errno. Free with bh_client_free. */
+int bh_client_connect(const char *path, bh_client **ret);
+
+/* Close the connection. Outstanding async calls are completed with
+ * BH_E_UNAVAILABLE ("connection closed") before this returns. NULL is fine. */
+void bh_client_free(bh_client *c);
+
+/* Params builder: a writer that the next call consumes. Write the call's arguments
+ * as ONE array (bh_write_array(w, n) then n values). Valid until the next
+ * bh_call/bh_call_start on this client, which resets it. */
+bh_writer *bh_client_params(bh_client *c);
+
+/* A call's result: the decoded value, valid until bh_result_free. */
+typedef struct bh_result bh_result;
+const bh_value *bh_result_value(const bh_result *r);
+void bh_result_free(bh_result *r);
+
+/* Synchronous call of `method` ("plugin.method") with the params written to
+ * bh_client_params() (an empty array when nothing was written). timeout_ms > 0 sends
+ * that deadline to the daemon and bounds the wait; 0 uses the plugin's default
+ * deadline and waits for the daemon's answer (which always comes: the daemon enforces
+ * a deadline on every call).
+ * Returns 0 and *ret (free with bh_result_free), or -code with *err filled, or -errno
+ * for a local failure (err also filled, code BH_E_UNAVAILABLE). ret may be NULL when
+ * the result is not wanted. */
+int bh_call(bh_client *c, const char *method, int timeout_ms, bh_result **ret, bh_error *err);
+
+/* Completion of an async call. Exactly one of result / err is non-NULL. Both are
+ * borrowed and valid only during the callback. The callback may start new calls but
+ * must not free the client. */
+typedef void (*bh_reply_fn)(void *userdata, uint32_t msgid, const bh_value *result,
+			    const bh_error *err);
+
+/* Queue a call with the params in bh_client_params() and try to send it without
+ * blocking. 0 and *ret_msgid (may be NULL), or -errno (-ENOBUFS when more than
+ * max_pending calls are outstanding). cb runs exactly once, later, from
+ * bh_client_step() / bh_call() / bh_client_free(). A timeout_ms > 0 is also enforced
+ * locally by bh_client_step(). */
+int bh_call_start(bh_client *c, const char *method, int timeout_ms, bh_reply_fn cb,
+		  void *userdata, uint32_t *ret_msgid);
+
+/* The socket, for the caller's poll/epoll. Owned by the client. */
+int bh_client_fd(const bh_client *c);
+/* True while queued bytes wait for the socket to become writable. */
+bool bh_client_want_write(const bh_client *c);
+/* Milliseconds until the earliest local deadline, or -1 when none (a poll timeout). */
+int bh_client_next_timeout(const bh_client *c);
+/* Outstanding async calls. */
+size_t bh_client_pending(const bh_client *c);
+
+/* Non-blocking: write what can be written, read what is available, deliver completed
+ * replies and expired local deadlines. 0, or -errno when the connection broke (all
+ * outstanding calls are then completed with BH_E_UNAVAILABLE). */
+int bh_client_step(bh_client *c);
+
+/* Block until every outstanding async call completed or timeout_ms passed
+ * (-1 = forever). 0, -ETIMEDOUT, or -errno when the connection broke. */
+int bh_client_wait_all(bh_client *c, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,86 @@
+/* bulkhead plugin ABI.
+ *
+ * A plugin is a shared object with C linkage that exports one symbol,
+ *     const struct bh_plugin bulkhead_plugin;
+ * (use BH_PLUGIN_DEFINE). The host program (bulkhead-shim) dlopen()s it inside the
+ * sandbox, checks abi_version, calls init once, then calls methods one at a time on
+ * one thread, and shutdown once before a clean exit. The plugin never sees sockets,
+ * framing or the sandbox.
+ *
+ * The functions declared here and in value.h / error.h (bh_write_*, bh_value_*,
+ * bh_fail) are provided by the shim at load time: a plugin links against nothing
+ * from bulkhead and leaves those symbols undefined.
+ *
+ * Ownership and lifetime:
+ *   - `config`, `args`, `blob`: decoded by the shim, read-only, valid only until the
+ *     callback returns. Copy what must outlive the call.
+ *   - `out`: owned by the shim. A successful method writes exactly one value (its
+ *     result); init/snapshot write as documented below. What a failing callback
+ *     wrote is discarded.
+ *   - `err`: owned by the shim, zeroed before each callback; fill it with bh_fail().
+ *   - `state`: whatever init stored in *ret_state; owned by the plugin, passed back
+ *     to every callback, released by shutdown.
+ *   - strings in the descriptor (name, version, method names): static storage.
+ */
+#ifndef BULKHEAD_PLUGIN_H
+#define BULKHEAD_PLUGIN_H
+
+#include "bulkhead/error.h"
+#include "bulkhead/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BH_PLUGIN_ABI_VERSION 1
+#define BH_PLUGIN_SYMBOL "bulkhead_plugin"
+
+/* A method: 0 after writing one result value to out, or nonzero after bh_fail(err, ...).
+ * args is always an array (the call's params). */
+typedef int (*bh_method_fn)(void *state, const bh_value *args, bh_writer *out, bh_error *err);
+
+struct bh_method {
+	const char *name; /* identifier: letters, digits, '_' and '-' */
+	bh_method_fn fn;
+};
+
+struct bh_plugin {
+	uint32_t abi_version;  /* BH_PLUGIN_ABI_VERSION the plugin was built against */
+	uint32_t struct_size;  /* sizeof(struct bh_plugin) at build time */
+	const char *name;      /* identifier; informative (the config names the slot) */
+	const char *version;   /* free text, e.g. "1.2.0" */
+
+	/* Optional. config is the plugin's `config` map from the daemon's configuration
+	 * (an empty map when there is none). 0 on success; nonzero fails the instance
+	 * with err's message. */
+	int (*init)(const bh_value *config, void **ret_state, bh_error *err);
+	/* Optional. Last call into the plugin on a clean stop. */
+	void (*shutdown)(void *state);
+
+	const struct bh_method *methods; /* array of n_methods entries */
+	uint32_t n_methods;
+
+	/* Hot-swap state handoff, all optional (both or neither). state_version names
+	 * the blob format. snapshot writes exactly one value (the blob) to out. restore
+	 * receives the old generation's blob and the version it was written with; it
+	 * returns nonzero (with err) to reject it, which aborts the swap. */
+	uint32_t state_version;
+	int (*snapshot)(void *state, bh_writer *out, bh_error *err);
+	int (*restore)(void *state, uint32_t blob_version, const bh_value *blob, bh_error *err);
+
+	void *reserved[8]; /* zero */
+};
+
+#define BH_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+/* Declares the exported descriptor: BH_PLUGIN_DEFINE = { .name = ..., ... }; */
+#define BH_PLUGIN_DEFINE                                                                   \
+	BH_PLUGIN_EXPORT extern const struct bh_plugin bulkhead_plugin;                    \
+	BH_PLUGIN_EXPORT const struct bh_plugin bulkhead_plugin
+
+#define BH_PLUGIN_HEADER .abi_version = BH_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct bh_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

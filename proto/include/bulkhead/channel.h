@@ -1,0 +1,41 @@
+/* bulkhead: the supervisor <-> shim channel.
+ *
+ * The supervisor starts `bulkhead-shim [options] PLUGIN.so` with one end of an
+ * AF_UNIX SOCK_STREAM socketpair on fd BH_CHANNEL_FD, /dev/null on stdin, pipes on
+ * stdout/stderr (captured as logs), every other fd closed and an empty environment.
+ * The channel carries the same MessagePack-RPC stream as the client socket (see
+ * proto.h). Internal method names start with '$', which no plugin method can.
+ *
+ *  1. shim -> supervisor, once, first message:
+ *       [2, "$hello", [protocol_version, abi_version, plugin_name, plugin_version,
+ *                      [method_name, ...], state_version, has_state]]
+ *     or, when the plugin cannot be loaded (dlopen error, missing symbol, ABI
+ *     mismatch naming both versions):
+ *       [2, "$fatal", [code, message]]       then the shim exits with status 2
+ *  2. supervisor -> shim:  [0, id, "$init", [config_map]]
+ *     shim -> supervisor:  [1, id, nil, nil] or [1, id, error, nil]; the instance is
+ *     ready only after a successful $init.
+ *  3. calls:               [0, id, method, params] -> [1, id, error, result]
+ *     Calls are answered in order, one at a time; ids are the supervisor's own.
+ *  4. hot swap:            [0, id, "$snapshot", []] -> [1, id, nil, [state_version, blob]]
+ *                          [0, id, "$restore", [state_version, blob]] -> [1, id, nil|error, nil]
+ *  5. supervisor -> shim:  [2, "$stop", []]: the shim calls the plugin's shutdown and
+ *     exits 0. End of file on the channel means the supervisor is gone: the shim
+ *     exits at once (status 0) without calling into the plugin again.
+ */
+#ifndef BULKHEAD_CHANNEL_H
+#define BULKHEAD_CHANNEL_H
+
+#define BH_CHANNEL_FD 3
+
+#define BH_CH_HELLO "$hello"
+#define BH_CH_FATAL "$fatal"
+#define BH_CH_INIT "$init"
+#define BH_CH_SNAPSHOT "$snapshot"
+#define BH_CH_RESTORE "$restore"
+#define BH_CH_STOP "$stop"
+
+/* Exit status of a shim that could not load its plugin (after sending $fatal). */
+#define BH_SHIM_EXIT_LOAD_FAILED 2
+
+#endif

@@ -1,0 +1,162 @@
+/* bulkhead: MessagePack-RPC codec, limits and stream framing (libbulkhead-proto).
+ *
+ * Both sockets, client <-> daemon and daemon <-> child, carry a plain MessagePack
+ * stream of MessagePack-RPC messages, one after the other with no extra framing:
+ *     request       [0, msgid, method, params]              (msgid: uint32)
+ *                   [0, msgid, method, params, options]      (bulkhead extension)
+ *     response      [1, msgid, error, result]
+ *     notification  [2, method, params]
+ * Message boundaries are found by bh_scan(), which also enforces every limit before a
+ * single byte is allocated for the message, so a hostile length header can never make
+ * anyone allocate more than the bytes actually received. The library does no I/O
+ * policy and never logs. */
+#ifndef BULKHEAD_PROTO_H
+#define BULKHEAD_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulkhead/error.h"
+#include "bulkhead/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BH_PROTOCOL_VERSION 1
+
+/* Hard ceilings for one message. */
+struct bh_limits {
+	size_t max_message;  /* bytes of one whole message; default 16 MiB */
+	uint32_t max_depth;  /* container nesting; the envelope counts as 1; default 64 */
+	uint32_t max_items;  /* elements of one array / pairs of one map; default 1 Mi */
+	uint32_t max_bytes;  /* length of one str / bin / ext; default 16 MiB */
+};
+
+void bh_limits_default(struct bh_limits *ret);
+
+/* Result of scanning one complete object. */
+struct bh_scan {
+	size_t size;  /* bytes the object occupies */
+	size_t nodes; /* values in the tree, the root included: what bh_decode needs */
+};
+
+/* Validate the object starting at buf[0] without allocating.
+ * Returns 0 and fills *ret, or:
+ *   -EAGAIN   buf holds only a prefix of a valid object (read more); never returned
+ *             once len >= limits->max_message: then it is -EMSGSIZE
+ *   -EMSGSIZE the object is, or declares itself, larger than max_message, or one
+ *             str/bin/ext is longer than max_bytes
+ *   -ELOOP    nesting deeper than max_depth
+ *   -E2BIG    an array or map longer than max_items, or one that declares more
+ *             elements than max_message could hold
+ *   -EBADMSG  a byte that starts no MessagePack type (0xc1)
+ * After -EMSGSIZE, -ELOOP, -E2BIG or -EBADMSG a stream cannot be resynchronised. */
+int bh_scan(const uint8_t *buf, size_t len, const struct bh_limits *limits,
+	    struct bh_scan *ret);
+
+/* Human text for a bh_scan / bh_decode / bh_rpc_parse error. Static storage. */
+const char *bh_proto_strerror(int err);
+
+/* Node storage for decoded trees, reused across messages. */
+struct bh_arena {
+	bh_value *nodes;
+	size_t cap;
+};
+
+void bh_arena_init(struct bh_arena *a);
+void bh_arena_done(struct bh_arena *a);
+
+/* Decode one object of buf (scanned with the same limits). The tree lives in the
+ * arena (valid until the next decode into it or bh_arena_done) and points into buf
+ * (valid while buf is). Returns 0, a bh_scan error, or -ENOMEM. Writes *ret and
+ * *ret_size (bytes consumed) only on success. */
+int bh_decode(const uint8_t *buf, size_t len, const struct bh_limits *limits,
+	      struct bh_arena *arena, const bh_value **ret, size_t *ret_size);
+
+/* Growing byte buffer with a ceiling. */
+struct bh_buf {
+	uint8_t *data;
+	size_t len; /* bytes held */
+	size_t cap;
+	size_t max; /* appends that would pass this fail with -EMSGSIZE; 0 = SIZE_MAX */
+};
+
+void bh_buf_init(struct bh_buf *b, size_t max);
+void bh_buf_done(struct bh_buf *b);
+/* Make room for `extra` more bytes. 0, -ENOMEM or -EMSGSIZE. */
+int bh_buf_reserve(struct bh_buf *b, size_t extra);
+int bh_buf_append(struct bh_buf *b, const void *p, size_t n);
+/* Drop the first n bytes (memmove of the rest). */
+void bh_buf_consume(struct bh_buf *b, size_t n);
+/* Give back memory after a large message once the buffer is empty again. */
+void bh_buf_shrink(struct bh_buf *b, size_t keep);
+
+/* Writer over a bh_buf; the struct is public so it can live on the stack. */
+struct bh_writer {
+	struct bh_buf *buf;
+	int err; /* sticky: 0, -ENOMEM or -EMSGSIZE */
+};
+
+void bh_writer_init(struct bh_writer *w, struct bh_buf *buf);
+/* Append raw bytes that already are one or more encoded values. */
+int bh_write_raw(bh_writer *w, const void *p, size_t len);
+/* A uint32 always in its 5-byte form (0xce + big endian), so it can be patched in
+ * place later with bh_patch_u32(). Returns the offset of the 0xce byte via *ret_off. */
+int bh_write_u32_fixed(bh_writer *w, uint32_t v, size_t *ret_off);
+void bh_patch_u32(uint8_t *at, uint32_t v);
+
+enum bh_rpc_type { BH_RPC_REQUEST = 0, BH_RPC_RESPONSE = 1, BH_RPC_NOTIFY = 2 };
+
+/* One message's envelope, parsed in place: spans point into the message bytes. */
+struct bh_rpc {
+	int type;             /* enum bh_rpc_type */
+	uint32_t msgid;       /* request, response */
+	const char *method;   /* request, notification; not NUL-terminated */
+	uint32_t method_len;
+	const uint8_t *params; /* request, notification: raw encoded params (an array) */
+	size_t params_len;
+	const uint8_t *options; /* request: raw encoded options map, or NULL */
+	size_t options_len;
+	const uint8_t *error; /* response: raw encoded error (nil when none) */
+	size_t error_len;
+	const uint8_t *result; /* response: raw encoded result */
+	size_t result_len;
+};
+
+/* Parse the envelope of a message that bh_scan accepted (msg, len = scan.size).
+ * 0, or -EPROTO when the shape is wrong (not an array of the right arity, unknown
+ * type, msgid not a uint32, method not a string, params not an array, options not a
+ * map). *ret is written only on success. If ret_why is not NULL it receives a static
+ * description of what was wrong. */
+int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why);
+
+/* Best-effort msgid of a request whose envelope bh_rpc_parse rejected, so that the
+ * error can still be correlated: 0 and *ret when msg is an array whose second
+ * element is a uint32, else -EPROTO. */
+int bh_rpc_peek_msgid(const uint8_t *msg, size_t len, uint32_t *ret);
+
+/* Encoders for whole messages. params / result are raw encoded values. */
+int bh_rpc_write_request(bh_writer *w, uint32_t msgid, const char *method, size_t method_len,
+			 const uint8_t *params, size_t params_len);
+int bh_rpc_write_notify(bh_writer *w, const char *method, size_t method_len,
+			const uint8_t *params, size_t params_len);
+/* [1, msgid, nil, result] */
+int bh_rpc_write_result(bh_writer *w, uint32_t msgid, const uint8_t *result, size_t result_len);
+/* [1, msgid, {"code","name","message"}, nil]; msgid_nil writes nil for the msgid. */
+int bh_rpc_write_error(bh_writer *w, uint32_t msgid, bool msgid_nil, int32_t code,
+		       const char *message);
+/* Only the error map. */
+int bh_write_error_map(bh_writer *w, int32_t code, const char *message);
+
+/* Read an error map (as written above) into *ret. Anything else that is not nil (a
+ * foreign server's error) becomes BH_E_PLUGIN_ERROR with a rendering of the value.
+ * Returns 1 when there is an error, 0 when the error field is nil, -EPROTO when it
+ * cannot be decoded. */
+int bh_error_decode(const uint8_t *raw, size_t len, bh_error *ret);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

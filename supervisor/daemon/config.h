@@ -1,0 +1,106 @@
+/* bulkheadd configuration: the parsed form of the config file (libconfig syntax).
+ * See examples/bulkhead.conf for every setting with its default. */
+#ifndef BH_CONFIG_H
+#define BH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bulkhead/proto.h"
+
+#define BH_NAME_MAX 64 /* plugin names and method names, bytes */
+
+enum bh_restart_policy {
+	BH_RESTART_ALWAYS,     /* restart after any exit */
+	BH_RESTART_ON_FAILURE, /* restart unless the instance exited 0 on request */
+	BH_RESTART_NEVER,
+};
+
+/* Who may do what: uids and gids. An empty ACL (no uids, no gids) falls back to the
+ * default stated where the ACL is used. */
+struct bh_acl {
+	uid_t *uids;
+	size_t n_uids;
+	gid_t *gids;
+	size_t n_gids;
+	bool anyone; /* "*" was listed */
+};
+
+/* Sandbox settings of one plugin; the defaults are the full confinement. */
+struct bh_sandbox_conf {
+	bool enabled;            /* sandbox = false turns all confinement off */
+	bool network;            /* allow_network: keep the host network namespace */
+	char **extra_syscalls;   /* seccomp: syscalls granted by name */
+	size_t n_extra_syscalls;
+	uint64_t memory_bytes;   /* 0 = no limit; default 256 MiB */
+	uint32_t pids_max;       /* default 64 */
+	uint32_t cpu_percent;    /* of one CPU, 1..100*ncpu; default 100 */
+	uint64_t nofile;         /* RLIMIT_NOFILE; default 256 */
+	uint64_t fsize_bytes;    /* RLIMIT_FSIZE; default 64 MiB */
+	uint64_t tmp_bytes;      /* size of the private /tmp; default 16 MiB */
+	bool require_limits;     /* refuse to start when a limit cannot be enforced */
+};
+
+struct bh_plugin_conf {
+	char name[BH_NAME_MAX + 1];
+	char *path;              /* absolute (relative paths resolved against the config dir) */
+	uint32_t instances;      /* default 1, 1..64 */
+	uint32_t timeout_ms;     /* default call deadline; default 5000 */
+	uint32_t grace_ms;       /* after a deadline, before a stuck instance is killed; default 1000 */
+	uint32_t init_timeout_ms; /* spawn -> ready; default 5000 */
+	enum bh_restart_policy restart; /* default on-failure */
+	uint32_t max_inflight;   /* calls sent to one instance at once; default 64 */
+	uint32_t max_queue;      /* calls waiting for an instance; default 1024 */
+	uint8_t *config_msgpack; /* the `config` group encoded as a msgpack map ({} if none) */
+	size_t config_len;
+	struct bh_acl call_acl;  /* who may call; empty = the daemon's default call ACL */
+	struct bh_sandbox_conf sandbox;
+	bool auto_reload;        /* swap when the .so changes on disk */
+	uint32_t drain_timeout_ms; /* swap/unload drain deadline; default 5000 */
+};
+
+struct bh_config {
+	char *path;              /* the file this came from (absolute), or NULL */
+	char *socket_path;       /* default BH_DEFAULT_SOCKET */
+	mode_t socket_mode;      /* default 0660 */
+	uid_t socket_uid;        /* (uid_t)-1 = leave as created */
+	gid_t socket_gid;        /* (gid_t)-1 = leave as created */
+	char *shim_path;         /* NULL = beside the daemon binary, else the installed one */
+	int log_level;           /* BH_LOG_* ; default info */
+	struct bh_limits limits; /* per message, both sockets */
+	uint32_t max_clients;    /* default 256 */
+	uint32_t max_client_pending; /* calls outstanding per connection; default 1024 */
+	uint32_t shutdown_timeout_ms; /* drain on SIGTERM; default 5000 */
+	uint32_t restart_backoff_min_ms; /* default 100 */
+	uint32_t restart_backoff_max_ms; /* default 30000 */
+	uint32_t quarantine_crashes;     /* crashes within the window that quarantine; default 5 */
+	uint32_t quarantine_window_ms;   /* default 60000 */
+	struct bh_acl call_acl;  /* default: anyone who can connect */
+	struct bh_acl admin_acl; /* default: root and the daemon's own uid */
+	char *plugin_dir;        /* optional directory watch (hot load / unload) */
+	struct bh_plugin_conf *plugins;
+	size_t n_plugins;
+};
+
+/* Parse the file at path. 0 and *ret (free with bh_config_free), or -errno with a
+ * message "FILE:LINE: problem" (or "FILE: problem") in errbuf. */
+int bh_config_load(const char *path, struct bh_config **ret, char *errbuf, size_t errlen);
+
+/* A config with every default and no plugins (used without -c). */
+int bh_config_default(struct bh_config **ret);
+
+/* Defaults for one plugin (name and path unset). */
+void bh_plugin_conf_default(struct bh_plugin_conf *p);
+
+/* Deep copy of one plugin entry (runtime load keeps its own). 0 or -ENOMEM. */
+int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf *src);
+void bh_plugin_conf_done(struct bh_plugin_conf *p);
+
+void bh_config_free(struct bh_config *c);
+
+/* True when name is a valid plugin identifier: 1..BH_NAME_MAX of [A-Za-z0-9_-]. */
+bool bh_valid_name(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,428 @@
+/* Client connections: read and validate requests, route them, write responses.
+ * Output is gathered during an event-loop iteration and written once before the
+ * next wait (bh_conn_flush_all), so a pipelined batch costs one write. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define READ_CHUNK (64 * 1024)
+/* Stop reading a client whose unread responses pass this; resume below it. */
+#define OUT_HIGH_WATER (8u * 1024 * 1024)
+
+static void conn_close(struct bh_conn *cn);
+static void conn_readable(struct bh_conn *cn);
+
+static void conn_free(void *p)
+{
+	struct bh_conn *cn = p;
+	bh_buf_done(&cn->in);
+	bh_buf_done(&cn->out);
+	free(cn);
+}
+
+static void schedule_flush(struct bh_conn *cn)
+{
+	if (!cn->want_flush && !cn->dead) {
+		cn->want_flush = true;
+		bh_list_add_tail(&cn->d->flush_conns, &cn->flush_link);
+	}
+}
+
+static void update_events(struct bh_conn *cn)
+{
+	uint32_t ev = 0;
+	if (!cn->closing && cn->out.len < OUT_HIGH_WATER)
+		ev |= EPOLLIN;
+	if (cn->out.len > 0)
+		ev |= EPOLLOUT;
+	bh_watch_mod(cn->d->loop, &cn->watch, ev);
+}
+
+static void conn_event(struct bh_watch *w, uint32_t events)
+{
+	struct bh_conn *cn = bh_container_of(w, struct bh_conn, watch);
+	if (events & EPOLLOUT)
+		schedule_flush(cn);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_readable(cn);
+}
+
+void bh_conn_accept(struct bh_daemon *d, int fd)
+{
+	if (d->n_conns >= d->cfg->max_clients) {
+		bh_warn("refusing a connection: %u clients connected (limits.max_clients)",
+			d->n_conns);
+		close(fd);
+		return;
+	}
+	struct bh_conn *cn = calloc(1, sizeof(*cn));
+	if (!cn) {
+		close(fd);
+		return;
+	}
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		bh_warn("SO_PEERCRED: %s; refusing the connection", strerror(errno));
+		close(fd);
+		free(cn);
+		return;
+	}
+	cn->d = d;
+	cn->uid = cred.uid;
+	cn->gid = cred.gid;
+	cn->pid = cred.pid;
+	cn->serial = ++d->next_serial;
+	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
+	bh_buf_init(&cn->out, 0);
+	bh_list_init(&cn->calls);
+	bh_list_init(&cn->flush_link);
+	cn->watch = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = conn_event};
+	if (bh_watch_add(d->loop, &cn->watch) < 0) {
+		close(fd);
+		conn_free(cn);
+		return;
+	}
+	bh_list_add_tail(&d->conns, &cn->link);
+	d->n_conns++;
+	bh_debug("client %llu connected (pid %d uid %u)", (unsigned long long)cn->serial,
+		 (int)cn->pid, (unsigned)cn->uid);
+}
+
+/* ---- responses ---- */
+
+static void append_or_drop(struct bh_conn *cn, int r)
+{
+	if (r < 0) {
+		/* Out of memory building a response: the stream is now unusable. */
+		bh_err("client %llu: cannot queue a response: %s; closing",
+		       (unsigned long long)cn->serial, strerror(-r));
+		conn_close(cn);
+		return;
+	}
+	schedule_flush(cn);
+}
+
+static void send_error(struct bh_conn *cn, uint32_t msgid, bool msgid_nil, int32_t code,
+		       const char *msg)
+{
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	append_or_drop(cn, bh_rpc_write_error(&w, msgid, msgid_nil, code, msg));
+}
+
+static void mark_answered(struct bh_call *c)
+{
+	c->answered = true;
+	c->conn->n_outstanding--;
+}
+
+void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
+{
+	struct bh_conn *cn = c->conn;
+	if (c->answered || !cn)
+		return;
+	mark_answered(c);
+	if (cn->dead)
+		return;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	append_or_drop(cn, bh_rpc_write_result(&w, c->client_msgid, result, len));
+}
+
+void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
+{
+	struct bh_conn *cn = c->conn;
+	if (c->answered || !cn)
+		return;
+	mark_answered(c);
+	if (cn->dead)
+		return;
+	char msg[BH_ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_error(cn, c->client_msgid, false, code, msg);
+}
+
+static void conn_flush(struct bh_conn *cn)
+{
+	while (cn->out.len > 0) {
+		ssize_t n = send(cn->watch.fd, cn->out.data, cn->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			bh_debug("client %llu: send: %s", (unsigned long long)cn->serial,
+				 strerror(errno));
+			conn_close(cn);
+			return;
+		}
+		bh_buf_consume(&cn->out, (size_t)n);
+	}
+	if (cn->out.len == 0)
+		bh_buf_shrink(&cn->out, 64 * 1024);
+	if (cn->closing && cn->out.len == 0 && cn->n_outstanding == 0) {
+		conn_close(cn);
+		return;
+	}
+	update_events(cn);
+}
+
+void bh_conn_flush_all(struct bh_daemon *d)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->flush_conns)
+	{
+		struct bh_conn *cn = bh_container_of(pos, struct bh_conn, flush_link);
+		bh_list_del(&cn->flush_link);
+		cn->want_flush = false;
+		conn_flush(cn);
+	}
+}
+
+/* ---- requests ---- */
+
+/* Outcome of reading the options map of a request. */
+static int parse_options(const struct bh_daemon *d, const struct bh_rpc *rpc,
+			 uint32_t *timeout_ms, const char **why)
+{
+	if (!rpc->options)
+		return 0;
+	struct bh_arena arena;
+	bh_arena_init(&arena);
+	const bh_value *opts;
+	size_t used;
+	int r = bh_decode(rpc->options, rpc->options_len, &d->cfg->limits, &arena, &opts, &used);
+	if (r < 0) {
+		*why = "options cannot be decoded";
+		goto out;
+	}
+	const bh_value *t = bh_value_find(opts, "timeout_ms");
+	if (t) {
+		uint64_t ms;
+		if (bh_value_get_uint(t, &ms) < 0 || ms == 0 || ms > 24ull * 3600 * 1000) {
+			*why = "options.timeout_ms must be an integer in 1..86400000";
+			r = -EINVAL;
+			goto out;
+		}
+		*timeout_ms = (uint32_t)ms;
+	}
+out:
+	bh_arena_done(&arena);
+	return r;
+}
+
+static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
+{
+	struct bh_daemon *d = cn->d;
+	bool notify = rpc->type == BH_RPC_NOTIFY;
+	uint32_t msgid = rpc->msgid;
+	const char *m = rpc->method;
+	size_t mlen = rpc->method_len;
+
+#define REJECT(code, ...)                                                                  \
+	do {                                                                               \
+		if (!notify) {                                                             \
+			char msg_[BH_ERROR_MESSAGE_MAX];                                   \
+			snprintf(msg_, sizeof(msg_), __VA_ARGS__);                         \
+			send_error(cn, msgid, false, code, msg_);                          \
+		}                                                                          \
+		return;                                                                    \
+	} while (0)
+
+	if (d->shutting_down)
+		REJECT(BH_E_SHUTTING_DOWN, "the daemon is shutting down");
+	if (cn->n_outstanding >= d->cfg->max_client_pending)
+		REJECT(BH_E_OVERLOADED, "%u calls outstanding on this connection (limit %u)",
+		       cn->n_outstanding, d->cfg->max_client_pending);
+	const char *dot = memchr(m, '.', mlen);
+	if (!dot || dot == m || dot == m + mlen - 1)
+		REJECT(BH_E_BAD_REQUEST, "method \"%.*s\" is not of the form plugin.method",
+		       (int)(mlen > 128 ? 128 : mlen), m);
+	size_t plen = (size_t)(dot - m);
+	const char *meth = dot + 1;
+	size_t methlen = mlen - plen - 1;
+
+	uint32_t timeout_ms = 0;
+	const char *why = NULL;
+	if (parse_options(d, rpc, &timeout_ms, &why) < 0)
+		REJECT(BH_E_BAD_REQUEST, "%s", why);
+
+	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
+	if (!c)
+		REJECT(BH_E_INTERNAL, "out of memory");
+	c->kind = BH_CALL_CLIENT;
+	c->client_msgid = msgid;
+	if (notify) {
+		c->answered = true; /* nobody waits for a notification's result */
+	} else {
+		c->conn = cn;
+		cn->n_outstanding++;
+		bh_list_add_tail(&cn->calls, &c->conn_link);
+	}
+	c->timeout_ms = timeout_ms;
+
+	if (plen == 8 && memcmp(m, "bulkhead", 8) == 0) {
+		bh_control(d, c, meth, methlen, rpc->params, rpc->params_len);
+		return;
+	}
+	if (!bh_valid_name(m, plen)) {
+		bh_call_fail(c, BH_E_BAD_REQUEST, "plugin name is not an identifier");
+		return;
+	}
+	struct bh_slot *s = bh_slot_find(d, m, plen);
+	if (!s) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "no plugin named \"%.*s\"", (int)plen, m);
+		bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
+		return;
+	}
+	c->slot = s;
+	if (!bh_slot_has_method(s, meth, methlen)) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf.name,
+			 (int)(methlen > 64 ? 64 : methlen), meth);
+		bh_call_fail(c, BH_E_UNKNOWN_METHOD, msg);
+		return;
+	}
+	if (!c->timeout_ms)
+		c->timeout_ms = s->conf.timeout_ms;
+	bh_route(d, c);
+#undef REJECT
+}
+
+/* Handle one complete message; false when the connection must stop reading. */
+static bool handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
+{
+	struct bh_rpc rpc;
+	const char *why = "malformed";
+	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
+		uint32_t msgid = 0;
+		bool have_id = bh_rpc_peek_msgid(msg, len, &msgid) == 0;
+		char text[200];
+		snprintf(text, sizeof(text), "bad message: %s", why);
+		send_error(cn, msgid, !have_id, BH_E_BAD_REQUEST, text);
+		return true; /* the stream is still in sync: the object was well-formed */
+	}
+	switch (rpc.type) {
+	case BH_RPC_REQUEST:
+	case BH_RPC_NOTIFY:
+		handle_request(cn, &rpc);
+		return true;
+	default:
+		send_error(cn, rpc.msgid, false, BH_E_BAD_REQUEST,
+			   "clients may send requests and notifications, not responses");
+		return true;
+	}
+}
+
+static void conn_protocol_error(struct bh_conn *cn, int err)
+{
+	int32_t code = err == -EMSGSIZE || err == -E2BIG || err == -ELOOP ? BH_E_TOO_LARGE
+									   : BH_E_BAD_REQUEST;
+	char text[200];
+	snprintf(text, sizeof(text), "%s (limits: max_message %zu bytes, max_depth %u, "
+		 "max_items %u); closing the connection", bh_proto_strerror(err),
+		 cn->d->cfg->limits.max_message, cn->d->cfg->limits.max_depth,
+		 cn->d->cfg->limits.max_items);
+	bh_info("client %llu (pid %d): %s", (unsigned long long)cn->serial, (int)cn->pid, text);
+	send_error(cn, 0, true, code, text);
+	cn->closing = true;
+	schedule_flush(cn);
+}
+
+static void conn_parse(struct bh_conn *cn)
+{
+	size_t off = 0;
+	while (off < cn->in.len && !cn->closing && !cn->dead) {
+		struct bh_scan sc;
+		int r = bh_scan(cn->in.data + off, cn->in.len - off, &cn->d->cfg->limits, &sc);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			conn_protocol_error(cn, r);
+			break;
+		}
+		const uint8_t *msg = cn->in.data + off;
+		off += sc.size;
+		handle_message(cn, msg, sc.size);
+	}
+	if (!cn->dead)
+		bh_buf_consume(&cn->in, off);
+}
+
+static void conn_readable(struct bh_conn *cn)
+{
+	for (int rounds = 0; rounds < 16 && !cn->closing && !cn->dead; rounds++) {
+		if (bh_buf_reserve(&cn->in, READ_CHUNK) < 0 &&
+		    bh_buf_reserve(&cn->in, 1) < 0) {
+			conn_protocol_error(cn, -EMSGSIZE);
+			return;
+		}
+		ssize_t n = recv(cn->watch.fd, cn->in.data + cn->in.len, cn->in.cap - cn->in.len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			conn_close(cn);
+			return;
+		}
+		if (n == 0) {
+			/* Half-closed: answer what was asked, then close. */
+			cn->closing = true;
+			schedule_flush(cn);
+			break;
+		}
+		cn->in.len += (size_t)n;
+		conn_parse(cn);
+		if (cn->out.len >= OUT_HIGH_WATER)
+			break;
+	}
+	if (!cn->dead)
+		update_events(cn);
+}
+
+static void conn_close(struct bh_conn *cn)
+{
+	if (cn->dead)
+		return;
+	cn->dead = true;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &cn->calls)
+	{
+		struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
+		bh_call_detach_conn(c);
+	}
+	if (cn->want_flush) {
+		bh_list_del(&cn->flush_link);
+		cn->want_flush = false;
+	}
+	bh_watch_close(cn->d->loop, &cn->watch);
+	bh_list_del(&cn->link);
+	cn->d->n_conns--;
+	bh_debug("client %llu disconnected", (unsigned long long)cn->serial);
+	bh_loop_defer_free(cn->d->loop, conn_free, cn);
+}
+
+void bh_conn_close_all(struct bh_daemon *d)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->conns)
+	{
+		struct bh_conn *cn = bh_container_of(pos, struct bh_conn, link);
+		conn_flush(cn);
+		conn_close(cn);
+	}
+}

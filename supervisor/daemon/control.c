@@ -1,0 +1,203 @@
+/* Control methods on the client socket: `bulkhead.<name>`. Admin methods (load,
+ * unload) require the admin ACL; status and version are open to every client. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+static bool acl_allows(const struct bh_acl *acl, uid_t uid, gid_t gid)
+{
+	if (acl->anyone)
+		return true;
+	for (size_t i = 0; i < acl->n_uids; i++)
+		if (acl->uids[i] == uid)
+			return true;
+	for (size_t i = 0; i < acl->n_gids; i++)
+		if (acl->gids[i] == gid)
+			return true;
+	return false;
+}
+
+static bool is_admin(const struct bh_daemon *d, const struct bh_conn *cn)
+{
+	const struct bh_acl *acl = &d->cfg->admin_acl;
+	if (!acl->anyone && acl->n_uids == 0 && acl->n_gids == 0)
+		return cn->uid == 0 || cn->uid == geteuid();
+	return acl_allows(acl, cn->uid, cn->gid);
+}
+
+/* Reply with what `w` (over d->scratch) holds. */
+static void reply_scratch(struct bh_daemon *d, struct bh_call *c, struct bh_writer *w)
+{
+	if (bh_writer_error(w) < 0)
+		bh_call_fail(c, BH_E_INTERNAL, "cannot encode the reply");
+	else {
+		bh_conn_reply_result(c, d->scratch.data, d->scratch.len);
+		bh_call_free(c);
+	}
+	bh_buf_shrink(&d->scratch, 64 * 1024);
+}
+
+static void write_kv_str(bh_writer *w, const char *k, const char *v)
+{
+	bh_write_cstr(w, k);
+	bh_write_cstr(w, v);
+}
+
+static int decode_params(struct bh_daemon *d, const uint8_t *params, size_t len,
+			 const bh_value **ret)
+{
+	size_t used;
+	return bh_decode(params, len, &d->cfg->limits, &d->arena, ret, &used);
+}
+
+/* Copy a str param into buf as a C string. 0, or -EINVAL (wrong type, NUL inside,
+ * too long). */
+static int str_param(const bh_value *v, char *buf, size_t cap)
+{
+	const char *s;
+	size_t n;
+	if (bh_value_get_str(v, &s, &n) < 0 || n >= cap || memchr(s, 0, n))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	return 0;
+}
+
+static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	char name[BH_NAME_MAX + 1], path[4096];
+	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0 ||
+	    str_param(bh_value_at(p, 1), path, sizeof(path)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "load expects [name, absolute path]");
+	if (!bh_valid_name(name, strlen(name)) || strcmp(name, "bulkhead") == 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS,
+				    "plugin name must be an identifier (letters, digits, '_', '-')");
+	if (path[0] != '/')
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the plugin path must be absolute");
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		char msg[4200];
+		snprintf(msg, sizeof(msg), "%s: %s", path,
+			 errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
+	}
+	if (bh_slot_find(d, name, strlen(name))) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "a plugin named \"%s\" is already loaded", name);
+		return bh_call_fail(c, BH_E_CONFLICT, msg);
+	}
+	struct bh_plugin_conf conf;
+	bh_plugin_conf_default(&conf);
+	snprintf(conf.name, sizeof(conf.name), "%s", name);
+	conf.path = path;
+	struct bh_slot *s;
+	int r = bh_slot_create(d, &conf, &s);
+	if (r < 0)
+		return bh_call_fail(c, BH_E_INTERNAL, strerror(-r));
+	c->waiter = true;
+	s->waiter = c;
+	/* Answered by bh_control_load_done once ready or failed. */
+}
+
+void bh_control_load_done(struct bh_slot *s, const char *error)
+{
+	struct bh_call *c = s->waiter;
+	if (!c)
+		return;
+	s->waiter = NULL;
+	c->waiter = false;
+	if (error) {
+		bh_call_fail(c, BH_E_UNAVAILABLE, error);
+		/* A load that never became ready leaves nothing behind. */
+		if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED)
+			bh_slot_unload(s, NULL);
+		return;
+	}
+	struct bh_daemon *d = s->d;
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 4);
+	write_kv_str(&w, "name", s->conf.name);
+	write_kv_str(&w, "state", bh_slot_state_name(s->state));
+	write_kv_str(&w, "version", s->plugin_version);
+	bh_write_cstr(&w, "generation");
+	bh_write_uint(&w, s->generation);
+	reply_scratch(d, c, &w);
+}
+
+static void control_unload(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	char name[BH_NAME_MAX + 1];
+	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "unload expects [name]");
+	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
+	if (!s) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no plugin named \"%s\"", name);
+		return bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
+	}
+	if (s->state == BH_SLOT_UNLOADING || s->waiter)
+		return bh_call_fail(c, BH_E_CONFLICT, "another operation on this plugin is running");
+	c->waiter = true;
+	bh_slot_unload(s, c);
+}
+
+void bh_control_unload_done(struct bh_slot *s)
+{
+	struct bh_call *c = s->waiter;
+	if (!c)
+		return;
+	s->waiter = NULL;
+	c->waiter = false;
+	struct bh_daemon *d = s->d;
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 2);
+	write_kv_str(&w, "name", s->conf.name);
+	write_kv_str(&w, "state", "unloaded");
+	reply_scratch(d, c, &w);
+}
+
+void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
+		const uint8_t *params, size_t params_len)
+{
+	const bh_value *p;
+	if (decode_params(d, params, params_len, &p) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "params cannot be decoded");
+#define IS(name) (len == sizeof(name) - 1 && memcmp(method, name, len) == 0)
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	if (IS("version")) {
+		bh_write_cstr(&w, "bulkhead " BH_VERSION);
+		return reply_scratch(d, c, &w);
+	}
+	if (IS("status")) {
+		bh_status_write(d, &w);
+		return reply_scratch(d, c, &w);
+	}
+	bool admin_method = IS("load") || IS("unload");
+	if (!admin_method) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no control method \"bulkhead.%.*s\"",
+			 (int)(len > 64 ? 64 : len), method);
+		return bh_call_fail(c, BH_E_UNKNOWN_METHOD, msg);
+	}
+	if (!c->conn || !is_admin(d, c->conn)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "bulkhead.%.*s needs admin access (uid %u is not granted)",
+			 (int)len, method, c->conn ? (unsigned)c->conn->uid : 0u);
+		return bh_call_fail(c, BH_E_PERMISSION_DENIED, msg);
+	}
+	if (IS("load"))
+		return control_load(d, c, p);
+	return control_unload(d, c, p);
+#undef IS
+}

@@ -1,0 +1,293 @@
+/* bulkheadd internals: the daemon context and the objects it routes between.
+ *
+ *   client conn ──request──▶ call ──▶ slot (plugin) queue ──▶ instance send queue ──▶ child
+ *                ◀─response── call ◀──────────────────────────── instance pending table ◀─┘
+ *
+ * A call is owned by exactly one place at a time: the slot's queue (waiting for an
+ * instance), an instance's send queue (bytes not yet fully written), or an instance's
+ * pending table (written, awaiting the reply). The client gets exactly one response
+ * per request, tracked by call->answered; a call answered early (deadline passed)
+ * stays where it is until the child replies or dies, so ids are never reused while a
+ * reply may still come. */
+#ifndef BH_DAEMON_H
+#define BH_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bulkhead/proto.h"
+#include "bulkhead/sandbox.h"
+#include "config.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+
+struct bh_daemon;
+struct bh_slot;
+struct bh_instance;
+struct bh_conn;
+
+/* ---- calls ---- */
+
+enum bh_call_kind {
+	BH_CALL_CLIENT,   /* a client's request */
+	BH_CALL_INTERNAL, /* $init / $snapshot / $restore: completion goes to on_reply */
+};
+
+struct bh_call {
+	enum bh_call_kind kind;
+	struct bh_daemon *d;
+	struct bh_conn *conn;   /* NULL once the client is gone (or internal) */
+	struct bh_list conn_link; /* in conn->calls */
+	uint32_t client_msgid;
+	bool answered;          /* the client already has its one response */
+	struct bh_slot *slot;
+	struct bh_instance *inst; /* set once handed to an instance */
+	struct bh_list link;    /* slot->queue or inst->send_queue */
+	bool in_pending;        /* fully written: the child holds it */
+	bool waiter;            /* a control call parked on a slot (slot->waiter) */
+	uint32_t iid;           /* id on the instance's channel */
+	struct bh_timer timer;  /* deadline, then deadline + grace */
+	uint32_t timeout_ms;
+	uint64_t start_ns;
+	/* Internal calls: called once with the reply (error map raw or NULL, result raw)
+	 * or with err set when the instance died / timed out. */
+	void (*on_reply)(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			 size_t result_len);
+	void *ctx;
+	/* The request as the child will see it: [0, iid, method, params], iid encoded
+	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
+	size_t iid_off;
+	size_t sent;            /* bytes of req already written to the channel */
+	size_t req_len;
+	uint8_t req[];
+};
+
+/* ---- instances (one child process each) ---- */
+
+enum bh_inst_state {
+	BH_INST_STARTING, /* spawned, waiting for $hello */
+	BH_INST_INIT,     /* $init sent */
+	BH_INST_READY,
+	BH_INST_STOPPING, /* $stop sent; kill timer armed */
+	BH_INST_DEAD,     /* exited; waiting to be freed */
+};
+
+struct bh_child_log {
+	struct bh_watch watch;
+	struct bh_instance *inst;
+	const char *stream; /* "stdout" / "stderr" */
+	char line[1024];
+	size_t len;
+	bool truncated;
+	uint64_t window_start_ns;
+	uint64_t window_bytes;
+	uint64_t suppressed;
+};
+
+struct bh_instance {
+	struct bh_daemon *d;
+	struct bh_slot *slot;
+	struct bh_list link;      /* slot->instances */
+	uint32_t generation;
+	uint64_t serial;          /* unique per daemon, for logs */
+	enum bh_inst_state state;
+	struct bh_child child;
+	struct bh_watch chan;     /* the channel socket */
+	struct bh_watch pidfd;
+	struct bh_child_log out, err;
+	struct bh_buf in;         /* bytes read from the channel */
+	struct bh_list send_queue; /* calls with bytes still to write */
+	bool want_flush;          /* on d->flush_insts */
+	struct bh_list flush_link;
+	struct bh_call **pending; /* open table by iid & (cap - 1) */
+	uint32_t pending_cap;     /* power of two > max in flight */
+	uint32_t inflight;        /* calls in send_queue + pending (client and internal) */
+	uint32_t next_iid;
+	struct bh_timer timer;    /* init deadline, then stop -> SIGKILL deadline */
+	uint64_t started_ns, ready_ns;
+	uint64_t calls, errors;
+	char last_stderr[256];    /* last line the child wrote to stderr */
+	char death_reason[256];   /* why we killed it, if we did */
+	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
+};
+
+/* ---- slots (one per plugin name) ---- */
+
+enum bh_slot_state {
+	BH_SLOT_STARTING,    /* no instance ready yet */
+	BH_SLOT_READY,
+	BH_SLOT_QUARANTINED, /* crashed too often; calls fail "unavailable" */
+	BH_SLOT_FAILED,      /* cannot load (ABI mismatch, missing symbol...): no retry */
+	BH_SLOT_UNLOADING,   /* draining, then stopping; removed when all instances are gone */
+};
+
+struct bh_method_name {
+	char name[BH_NAME_MAX + 1];
+	uint8_t len;
+};
+
+struct bh_slot {
+	struct bh_daemon *d;
+	struct bh_list link;     /* d->slots */
+	struct bh_plugin_conf conf;
+	enum bh_slot_state state;
+	uint32_t generation;
+	struct bh_list instances;
+	uint32_t n_live;         /* instances not DEAD */
+	struct bh_list queue;    /* calls waiting for a ready instance */
+	uint32_t n_queued;
+	/* From the first $hello of the current generation. */
+	char plugin_version[64];
+	struct bh_method_name *methods; /* sorted */
+	uint32_t n_methods;
+	/* Restart throttling. */
+	struct bh_timer restart_timer;
+	uint32_t backoff_ms;
+	uint64_t *crash_times;   /* ring of quarantine_crashes timestamps */
+	uint32_t n_crashes, crash_head;
+	uint64_t restarts, calls, errors;
+	char last_exit[256];
+	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
+	uint64_t loaded_ns;
+	/* A control call waiting on this slot (load: until ready; unload: until gone). */
+	struct bh_call *waiter;
+	struct bh_timer drain_timer;
+};
+
+/* ---- client connections ---- */
+
+struct bh_conn {
+	struct bh_daemon *d;
+	struct bh_list link;      /* d->conns */
+	struct bh_watch watch;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	struct bh_buf in, out;
+	struct bh_list calls;     /* calls not yet answered or still at an instance */
+	uint32_t n_outstanding;   /* calls not yet answered */
+	bool want_flush;
+	struct bh_list flush_link;
+	bool closing;             /* close once out is flushed */
+	bool dead;
+	uint64_t serial;
+};
+
+/* ---- the daemon ---- */
+
+struct bh_daemon {
+	struct bh_config *cfg;
+	struct bh_loop *loop;
+	struct bh_watch listener;
+	struct bh_watch signals;
+	char *socket_path;        /* the path we bound and must remove */
+	char *shim_path;
+	struct bh_list slots;
+	struct bh_list conns;
+	uint32_t n_conns;
+	struct bh_list flush_insts, flush_conns;
+	uint64_t next_serial;
+	uint64_t start_ns;
+	int lock_fd;              /* flock on SOCKET.lock, held for life */
+	bool shutting_down;
+	bool stopping_children;   /* shutdown: drain over, children being stopped */
+	struct bh_timer shutdown_timer;
+	int exit_code;
+	struct bh_arena arena;    /* scratch decode space for control params */
+	struct bh_buf scratch;    /* scratch encode space */
+};
+
+/* daemon.c */
+int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg);
+void bh_daemon_done(struct bh_daemon *d);
+void bh_daemon_begin_shutdown(struct bh_daemon *d, const char *why);
+void bh_daemon_check_shutdown_done(struct bh_daemon *d);
+
+/* listener.c */
+int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen);
+void bh_listener_close(struct bh_daemon *d);
+void bh_listener_remove(struct bh_daemon *d);
+
+/* conn.c */
+void bh_conn_accept(struct bh_daemon *d, int fd);
+/* Queue the response for call c (result raw or an error), mark it answered. */
+void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
+void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void bh_conn_flush_all(struct bh_daemon *d);
+void bh_conn_close_all(struct bh_daemon *d);
+
+/* call.c */
+struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
+			    const uint8_t *params, size_t params_len);
+void bh_call_free(struct bh_call *c);
+/* Set the channel id in the encoded request. */
+void bh_call_set_iid(struct bh_call *c, uint32_t iid);
+/* Detach from the client; free unless an instance still holds it. */
+void bh_call_detach_conn(struct bh_call *c);
+/* Arm the client deadline. */
+void bh_call_arm_deadline(struct bh_call *c);
+/* The call is finished everywhere (replied by the child, or failed): drop it. */
+void bh_call_finish(struct bh_call *c);
+/* Complete with an error everywhere (client reply or internal callback), then free. */
+void bh_call_fail(struct bh_call *c, int32_t code, const char *msg);
+
+/* router.c */
+/* Route one client request. */
+void bh_route(struct bh_daemon *d, struct bh_call *c);
+/* Hand queued calls of slot to ready instances while any has room. */
+void bh_slot_pump(struct bh_slot *s);
+
+/* slot.c */
+struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);
+int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf,
+		   struct bh_slot **ret);
+void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst);
+void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
+			   bool load_failed);
+void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter);
+/* After a reply freed room: pump the queue, advance an unload or a shutdown. */
+void bh_slot_after_reply(struct bh_slot *s);
+bool bh_slot_has_method(const struct bh_slot *s, const char *m, size_t len);
+const char *bh_slot_state_name(enum bh_slot_state st);
+/* Stop every instance (shutdown). */
+void bh_slot_stop_all(struct bh_slot *s);
+void bh_slot_free(struct bh_slot *s);
+
+/* instance.c */
+int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret);
+/* Append a call to the instance (assigns its iid). */
+void bh_instance_submit(struct bh_instance *inst, struct bh_call *c);
+/* Take back a call none of whose bytes were written. */
+void bh_instance_unsubmit(struct bh_instance *inst, struct bh_call *c);
+bool bh_instance_has_room(const struct bh_instance *inst);
+void bh_instance_flush_all(struct bh_daemon *d);
+/* Kill with SIGKILL, recording why. */
+void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Graceful stop: $stop, then SIGKILL after a deadline. */
+void bh_instance_stop(struct bh_instance *inst);
+/* A call's deadline + grace passed while the child still holds it. */
+void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c);
+const char *bh_inst_state_name(enum bh_inst_state st);
+
+/* childlog.c */
+int bh_child_log_open(struct bh_instance *inst, struct bh_child_log *l, const char *stream,
+		      int fd);
+/* Read what is left (child exited), log a partial last line. */
+void bh_child_log_drain(struct bh_child_log *l);
+
+/* control.c */
+/* `bulkhead.*` methods; name without the prefix. */
+void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
+		const uint8_t *params, size_t params_len);
+/* Answer the slot's waiting load call: error NULL = success. */
+void bh_control_load_done(struct bh_slot *s, const char *error);
+void bh_control_unload_done(struct bh_slot *s);
+
+/* status.c */
+int bh_status_write(struct bh_daemon *d, bh_writer *w);
+
+#endif

@@ -1,0 +1,679 @@
+/* Instances: one sandboxed child each. Spawn, handshake, the channel's two
+ * directions, and death. Everything the child sends is validated like client input;
+ * a child that breaks the protocol is killed and replaced. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bulkhead/channel.h"
+#include "daemon.h"
+
+#define READ_CHUNK (64 * 1024)
+#define STOP_TIMEOUT_MS 2000
+#define MAX_IOV 64
+
+static void inst_event(struct bh_watch *w, uint32_t events);
+static void inst_exited(struct bh_watch *w, uint32_t events);
+static void inst_timer(struct bh_timer *t);
+static void send_init(struct bh_instance *inst);
+
+const char *bh_inst_state_name(enum bh_inst_state st)
+{
+	static const char *const names[] = {"starting", "initializing", "ready", "stopping",
+					    "dead"};
+	return names[st];
+}
+
+static void inst_free(void *p)
+{
+	struct bh_instance *inst = p;
+	bh_buf_done(&inst->in);
+	free(inst->pending);
+	free(inst);
+}
+
+static uint32_t pow2_above(uint32_t n)
+{
+	uint32_t c = 16;
+	while (c <= n)
+		c <<= 1;
+	return c;
+}
+
+int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
+{
+	struct bh_daemon *d = s->d;
+	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	struct bh_instance *inst = calloc(1, sizeof(*inst));
+	int r = -ENOMEM;
+	if (!inst)
+		return r;
+	inst->d = d;
+	inst->slot = s;
+	inst->generation = s->generation;
+	inst->serial = ++d->next_serial;
+	inst->chan.fd = inst->pidfd.fd = inst->out.watch.fd = inst->err.watch.fd = -1;
+	inst->child.pidfd = -1;
+	bh_list_init(&inst->send_queue);
+	bh_list_init(&inst->flush_link);
+	bh_timer_init(&inst->timer, inst_timer);
+	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
+	/* Room for every call in flight plus the internal ones, with slack so that a
+	 * call stuck past its deadline never blocks an id. */
+	inst->pending_cap = pow2_above(2 * (s->conf.max_inflight + 4));
+	inst->pending = calloc(inst->pending_cap, sizeof(*inst->pending));
+	if (!inst->pending)
+		goto fail;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || fcntl(outp[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(errp[0], F_SETFL, O_NONBLOCK) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	char maxmsg[32];
+	snprintf(maxmsg, sizeof(maxmsg), "%zu", d->cfg->limits.max_message);
+	char *argv[] = {"bulkhead-shim", "--max-message", maxmsg, s->conf.path, NULL};
+	char name[BH_NAME_MAX + 24];
+	snprintf(name, sizeof(name), "%s.%llu", s->conf.name, (unsigned long long)inst->serial);
+	struct bh_spawn_args sa = {
+		.exe = d->shim_path,
+		.argv = argv,
+		.channel_fd = sv[1],
+		.stdout_fd = outp[1],
+		.stderr_fd = errp[1],
+		.plugin_path = s->conf.path,
+		.profile = NULL,
+		.name = name,
+	};
+	r = bh_sandbox_spawn(&sa, &inst->child);
+	if (r < 0)
+		goto fail;
+	close(sv[1]);
+	close(outp[1]);
+	close(errp[1]);
+	sv[1] = outp[1] = errp[1] = -1;
+
+	inst->started_ns = bh_now_ns();
+	inst->state = BH_INST_STARTING;
+	inst->chan = (struct bh_watch){.fd = sv[0], .events = EPOLLIN, .fn = inst_event};
+	sv[0] = -1;
+	inst->pidfd = (struct bh_watch){.fd = inst->child.pidfd, .events = EPOLLIN,
+					.fn = inst_exited};
+	inst->child.pidfd = -1; /* owned by the watch now */
+	/* The log pipes belong to their watches from here on, even on failure. */
+	r = bh_child_log_open(inst, &inst->out, "stdout", outp[0]);
+	int r2 = bh_child_log_open(inst, &inst->err, "stderr", errp[0]);
+	if (r == 0)
+		r = r2;
+	if (r == 0)
+		r = bh_watch_add(d->loop, &inst->chan);
+	if (r == 0)
+		r = bh_watch_add(d->loop, &inst->pidfd);
+	if (r < 0) {
+		/* Only epoll exhaustion gets here. Without a pidfd watch nobody would see
+		 * the exit, so reap now: SIGKILL makes the wait short. */
+		syscall(SYS_pidfd_send_signal, inst->pidfd.fd, SIGKILL, NULL, 0);
+		waitid(P_PIDFD, (id_t)inst->pidfd.fd, &(siginfo_t){0}, WEXITED);
+		bh_watch_close(d->loop, &inst->chan);
+		bh_watch_close(d->loop, &inst->pidfd);
+		bh_watch_close(d->loop, &inst->out.watch);
+		bh_watch_close(d->loop, &inst->err.watch);
+		inst_free(inst);
+		return r;
+	}
+	bh_list_add_tail(&s->instances, &inst->link);
+	s->n_live++;
+	*ret = inst;
+	bh_timer_arm(d->loop, &inst->timer,
+		     inst->started_ns + bh_ms_to_ns(s->conf.init_timeout_ms));
+	bh_debug("%s: started instance %llu, pid %d", s->conf.name,
+		 (unsigned long long)inst->serial, (int)inst->child.pid);
+	return 0;
+
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	inst_free(inst);
+	return r;
+}
+
+/* ---- sending ---- */
+
+bool bh_instance_has_room(const struct bh_instance *inst)
+{
+	return inst->inflight < inst->slot->conf.max_inflight;
+}
+
+static void schedule_flush(struct bh_instance *inst)
+{
+	if (!inst->want_flush) {
+		inst->want_flush = true;
+		bh_list_add_tail(&inst->d->flush_insts, &inst->flush_link);
+	}
+}
+
+void bh_instance_submit(struct bh_instance *inst, struct bh_call *c)
+{
+	uint32_t mask = inst->pending_cap - 1;
+	/* inflight < pending_cap / 2, so a free entry is always near. */
+	while (inst->pending[inst->next_iid & mask])
+		inst->next_iid++;
+	uint32_t iid = inst->next_iid++;
+	inst->pending[iid & mask] = c;
+	bh_call_set_iid(c, iid);
+	c->inst = inst;
+	c->sent = 0;
+	c->in_pending = false;
+	inst->inflight++;
+	inst->calls += c->kind == BH_CALL_CLIENT;
+	bh_list_add_tail(&inst->send_queue, &c->link);
+	schedule_flush(inst);
+}
+
+void bh_instance_unsubmit(struct bh_instance *inst, struct bh_call *c)
+{
+	inst->pending[c->iid & (inst->pending_cap - 1)] = NULL;
+	bh_list_del(&c->link);
+	inst->inflight--;
+	c->inst = NULL;
+}
+
+static void inst_flush(struct bh_instance *inst)
+{
+	if (inst->chan.fd < 0 || inst->state == BH_INST_DEAD)
+		return;
+	while (!bh_list_empty(&inst->send_queue)) {
+		struct iovec iov[MAX_IOV];
+		int n = 0;
+		struct bh_list *pos;
+		for (pos = inst->send_queue.next; pos != &inst->send_queue && n < MAX_IOV;
+		     pos = pos->next) {
+			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+			iov[n].iov_base = c->req + c->sent;
+			iov[n].iov_len = c->req_len - c->sent;
+			n++;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = sendmsg(inst->chan.fd, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			/* The child closed its end; its exit (pidfd) finishes the job. */
+			bh_instance_kill(inst, "channel write failed: %s", strerror(errno));
+			return;
+		}
+		size_t left = (size_t)w;
+		while (left > 0) {
+			struct bh_call *c =
+				bh_container_of(inst->send_queue.next, struct bh_call, link);
+			size_t want = c->req_len - c->sent;
+			size_t take = left < want ? left : want;
+			c->sent += take;
+			left -= take;
+			if (c->sent == c->req_len) {
+				bh_list_del(&c->link);
+				c->in_pending = true;
+			}
+		}
+	}
+	uint32_t ev = EPOLLIN | (bh_list_empty(&inst->send_queue) ? 0 : EPOLLOUT);
+	bh_watch_mod(inst->d->loop, &inst->chan, ev);
+}
+
+void bh_instance_flush_all(struct bh_daemon *d)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->flush_insts)
+	{
+		struct bh_instance *inst = bh_container_of(pos, struct bh_instance, flush_link);
+		bh_list_del(&inst->flush_link);
+		inst->want_flush = false;
+		inst_flush(inst);
+	}
+}
+
+/* ---- killing and stopping ---- */
+
+static int send_signal(struct bh_instance *inst, int sig)
+{
+	if (inst->pidfd.fd < 0)
+		return -ESRCH;
+	/* Through the pidfd: never signals a recycled pid. */
+	if (syscall(SYS_pidfd_send_signal, inst->pidfd.fd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
+{
+	if (inst->state == BH_INST_DEAD)
+		return;
+	if (!inst->death_reason[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(inst->death_reason, sizeof(inst->death_reason), fmt, ap);
+		va_end(ap);
+		bh_warn("%s: killing instance pid %d: %s", inst->slot->conf.name,
+			(int)inst->child.pid, inst->death_reason);
+	}
+	send_signal(inst, SIGKILL);
+	/* Stop reading: nothing more from this child is trusted. */
+	if (inst->chan.fd >= 0)
+		bh_watch_mod(inst->d->loop, &inst->chan, 0);
+}
+
+void bh_instance_stop(struct bh_instance *inst)
+{
+	if (inst->state == BH_INST_DEAD || inst->state == BH_INST_STOPPING)
+		return;
+	inst->exit_expected = true;
+	if (inst->state != BH_INST_READY) {
+		bh_instance_kill(inst, "stopped before it was ready");
+		return;
+	}
+	inst->state = BH_INST_STOPPING;
+	static const uint8_t stop_msg[] = {0x93, 0x02, 0xa5, '$', 's', 't', 'o', 'p', 0x90};
+	bool sent = false;
+	if (bh_list_empty(&inst->send_queue)) {
+		ssize_t w = send(inst->chan.fd, stop_msg, sizeof(stop_msg), MSG_NOSIGNAL);
+		sent = w == (ssize_t)sizeof(stop_msg);
+	}
+	if (!sent) /* end of file tells the shim to exit as well */
+		shutdown(inst->chan.fd, SHUT_WR);
+	bh_timer_arm(inst->d->loop, &inst->timer, bh_now_ns() + bh_ms_to_ns(STOP_TIMEOUT_MS));
+}
+
+void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
+{
+	bh_instance_kill(inst, "a call exceeded its deadline (%u ms) + grace (%u ms)",
+			 c->timeout_ms, inst->slot->conf.grace_ms);
+}
+
+static void inst_timer(struct bh_timer *t)
+{
+	struct bh_instance *inst = bh_container_of(t, struct bh_instance, timer);
+	if (inst->state == BH_INST_STOPPING)
+		bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
+	else
+		bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
+				 inst->slot->conf.init_timeout_ms);
+}
+
+/* ---- receiving ---- */
+
+static void protocol_violation(struct bh_instance *inst, const char *what)
+{
+	bh_instance_kill(inst, "protocol violation: %s", what);
+}
+
+/* Decode a small control payload ($hello, $fatal) from the child. */
+static int decode_small(struct bh_instance *inst, const uint8_t *p, size_t len,
+			const bh_value **ret)
+{
+	size_t used;
+	return bh_decode(p, len, &inst->d->cfg->limits, &inst->d->arena, ret, &used);
+}
+
+static int method_cmp(const void *a, const void *b)
+{
+	const struct bh_method_name *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+static void handle_hello(struct bh_instance *inst, const struct bh_rpc *rpc)
+{
+	struct bh_slot *s = inst->slot;
+	const bh_value *p;
+	if (decode_small(inst, rpc->params, rpc->params_len, &p) < 0 || p->len < 7)
+		return protocol_violation(inst, "$hello is malformed");
+	int64_t proto, abi;
+	const char *name, *version;
+	size_t name_len, version_len;
+	const bh_value *methods = bh_value_at(p, 4);
+	if (bh_value_get_int(bh_value_at(p, 0), &proto) < 0 ||
+	    bh_value_get_int(bh_value_at(p, 1), &abi) < 0 ||
+	    bh_value_get_str(bh_value_at(p, 2), &name, &name_len) < 0 ||
+	    bh_value_get_str(bh_value_at(p, 3), &version, &version_len) < 0 || !methods ||
+	    methods->type != BH_ARRAY || methods->len > 1024)
+		return protocol_violation(inst, "$hello fields have the wrong types");
+	if (proto != BH_PROTOCOL_VERSION) {
+		char why[128];
+		snprintf(why, sizeof(why), "shim speaks protocol %lld, the daemon %d",
+			 (long long)proto, BH_PROTOCOL_VERSION);
+		return protocol_violation(inst, why);
+	}
+	struct bh_method_name *table = calloc(methods->len ? methods->len : 1, sizeof(*table));
+	if (!table)
+		return bh_instance_kill(inst, "out of memory");
+	for (uint32_t i = 0; i < methods->len; i++) {
+		const bh_value *m = &methods->as.items[i];
+		if (m->type != BH_STR || !bh_valid_name(m->as.str, m->len)) {
+			free(table);
+			return protocol_violation(inst, "$hello lists a method name that is not an identifier");
+		}
+		memcpy(table[i].name, m->as.str, m->len);
+		table[i].len = (uint8_t)m->len;
+	}
+	qsort(table, methods->len, sizeof(*table), method_cmp);
+	free(s->methods);
+	s->methods = table;
+	s->n_methods = methods->len;
+	snprintf(s->plugin_version, sizeof(s->plugin_version), "%.*s",
+		 (int)(version_len > 63 ? 63 : version_len), version);
+	bh_debug("%s: instance pid %d loaded plugin \"%.*s\" %s with %u methods", s->conf.name,
+		 (int)inst->child.pid, (int)(name_len > 64 ? 64 : name_len), name,
+		 s->plugin_version, s->n_methods);
+	send_init(inst);
+}
+
+static void handle_fatal(struct bh_instance *inst, const struct bh_rpc *rpc)
+{
+	const bh_value *p;
+	const char *msg = "?";
+	size_t len = 1;
+	if (decode_small(inst, rpc->params, rpc->params_len, &p) == 0)
+		bh_value_get_str(bh_value_at(p, 1), &msg, &len);
+	snprintf(inst->death_reason, sizeof(inst->death_reason), "cannot load %s: %.*s",
+		 inst->slot->conf.path, (int)(len > 200 ? 200 : len), msg);
+	inst->exit_expected = false;
+	bh_err("%s: %s", inst->slot->conf.name, inst->death_reason);
+	/* The shim exits by itself; its exit ends the instance. */
+	inst->state = BH_INST_STOPPING;
+	bh_timer_arm(inst->d->loop, &inst->timer, bh_now_ns() + bh_ms_to_ns(STOP_TIMEOUT_MS));
+}
+
+static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
+		      size_t len)
+{
+	struct bh_instance *inst = c->ctx;
+	(void)result;
+	(void)len;
+	if (err) {
+		snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s",
+			 err->message);
+		bh_err("%s: instance pid %d: %s", inst->slot->conf.name, (int)inst->child.pid,
+		       inst->death_reason);
+		bh_instance_kill(inst, "%s", inst->death_reason);
+		return;
+	}
+	bh_timer_disarm(inst->d->loop, &inst->timer);
+	inst->state = BH_INST_READY;
+	inst->ready_ns = bh_now_ns();
+	bh_info("%s: instance pid %d ready (generation %u, %.1f ms)", inst->slot->conf.name,
+		(int)inst->child.pid, inst->generation,
+		(double)(inst->ready_ns - inst->started_ns) / 1e6);
+	bh_slot_instance_ready(inst->slot, inst);
+}
+
+static void send_init(struct bh_instance *inst)
+{
+	struct bh_slot *s = inst->slot;
+	/* params = [config_map] */
+	size_t plen = 1 + s->conf.config_len;
+	uint8_t *params = malloc(plen);
+	if (!params)
+		return bh_instance_kill(inst, "out of memory");
+	params[0] = 0x91;
+	memcpy(params + 1, s->conf.config_msgpack, s->conf.config_len);
+	struct bh_call *c = bh_call_new(inst->d, BH_CH_INIT, strlen(BH_CH_INIT), params, plen);
+	free(params);
+	if (!c)
+		return bh_instance_kill(inst, "out of memory");
+	c->kind = BH_CALL_INTERNAL;
+	c->on_reply = init_done;
+	c->ctx = inst;
+	c->slot = s;
+	inst->state = BH_INST_INIT;
+	bh_instance_submit(inst, c);
+}
+
+/* Reduce a child's error to what a plugin may say: it cannot claim to be the daemon. */
+static int32_t plugin_code(int32_t code)
+{
+	if (code == BH_E_INVALID_PARAMS || code == BH_E_PLUGIN_ERROR ||
+	    code == BH_E_UNKNOWN_METHOD || code >= BH_E_APPLICATION_MIN)
+		return code;
+	return BH_E_PLUGIN_ERROR;
+}
+
+static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
+{
+	struct bh_call *c = inst->pending[rpc->msgid & (inst->pending_cap - 1)];
+	if (!c || c->iid != rpc->msgid || !c->in_pending)
+		return protocol_violation(inst, "response to a call it was not given");
+	inst->pending[rpc->msgid & (inst->pending_cap - 1)] = NULL;
+	c->inst = NULL;
+	inst->inflight--;
+	bool is_error = !(rpc->error_len == 1 && rpc->error[0] == 0xc0);
+	bh_error err = {0};
+	if (is_error && bh_error_decode(rpc->error, rpc->error_len, &err) < 0) {
+		err.code = BH_E_PLUGIN_ERROR;
+		snprintf(err.message, sizeof(err.message), "undecodable error from the plugin");
+	}
+	if (c->kind == BH_CALL_INTERNAL) {
+		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
+		c->on_reply = NULL;
+		if (fn)
+			fn(c, is_error ? &err : NULL, rpc->result, rpc->result_len);
+		bh_call_finish(c);
+		return;
+	}
+	if (is_error) {
+		inst->errors++;
+		if (c->slot)
+			c->slot->errors++;
+		bh_conn_reply_error(c, plugin_code(err.code), "%s", err.message);
+	} else {
+		bh_conn_reply_result(c, rpc->result, rpc->result_len);
+	}
+	bh_call_finish(c);
+}
+
+static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t len)
+{
+	struct bh_rpc rpc;
+	const char *why = "malformed envelope";
+	if (bh_rpc_parse(msg, len, &rpc, &why) < 0)
+		return protocol_violation(inst, why);
+	if (rpc.type == BH_RPC_RESPONSE) {
+		if (inst->state == BH_INST_STARTING)
+			return protocol_violation(inst, "response before $hello");
+		return handle_response(inst, &rpc);
+	}
+	if (rpc.type == BH_RPC_NOTIFY && inst->state == BH_INST_STARTING) {
+		if (rpc.method_len == strlen(BH_CH_HELLO) &&
+		    memcmp(rpc.method, BH_CH_HELLO, rpc.method_len) == 0)
+			return handle_hello(inst, &rpc);
+		if (rpc.method_len == strlen(BH_CH_FATAL) &&
+		    memcmp(rpc.method, BH_CH_FATAL, rpc.method_len) == 0)
+			return handle_fatal(inst, &rpc);
+	}
+	protocol_violation(inst, "unexpected message");
+}
+
+/* Read and handle what the channel holds. False at end of file or on error. */
+static bool inst_read(struct bh_instance *inst)
+{
+	for (int rounds = 0; rounds < 16; rounds++) {
+		if (bh_buf_reserve(&inst->in, READ_CHUNK) < 0 && bh_buf_reserve(&inst->in, 1) < 0) {
+			protocol_violation(inst, "message larger than limits.max_message");
+			return false;
+		}
+		ssize_t n = recv(inst->chan.fd, inst->in.data + inst->in.len,
+				 inst->in.cap - inst->in.len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN;
+		}
+		if (n == 0)
+			return false;
+		inst->in.len += (size_t)n;
+		size_t off = 0;
+		while (off < inst->in.len && inst->death_reason[0] == 0) {
+			struct bh_scan sc;
+			int r = bh_scan(inst->in.data + off, inst->in.len - off,
+					&inst->d->cfg->limits, &sc);
+			if (r == -EAGAIN)
+				break;
+			if (r < 0) {
+				protocol_violation(inst, bh_proto_strerror(r));
+				return false;
+			}
+			handle_message(inst, inst->in.data + off, sc.size);
+			off += sc.size;
+		}
+		bh_buf_consume(&inst->in, off);
+		if (inst->death_reason[0])
+			return false;
+		if ((size_t)n < READ_CHUNK)
+			break;
+	}
+	return true;
+}
+
+static void inst_event(struct bh_watch *w, uint32_t events)
+{
+	struct bh_instance *inst = bh_container_of(w, struct bh_instance, chan);
+	if (events & EPOLLOUT)
+		schedule_flush(inst);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (!inst_read(inst)) {
+			/* End of file or a violation: it is gone for us; the pidfd reports
+			 * when it is gone for the kernel. */
+			if (!inst->exit_expected || inst->state != BH_INST_STOPPING)
+				bh_instance_kill(inst, "%s", inst->death_reason[0]
+								 ? inst->death_reason
+								 : "closed its channel");
+			bh_watch_mod(inst->d->loop, &inst->chan, 0);
+		}
+		bh_slot_after_reply(inst->slot);
+	}
+}
+
+/* ---- death ---- */
+
+static void describe_exit(const siginfo_t *si, char *buf, size_t len)
+{
+	if (si->si_code == CLD_EXITED)
+		snprintf(buf, len, "exited with status %d", si->si_status);
+	else
+		snprintf(buf, len, "killed by signal %d (SIG%s)%s", si->si_status,
+			 sigabbrev_np(si->si_status) ? sigabbrev_np(si->si_status) : "?",
+			 si->si_code == CLD_DUMPED ? ", core dumped" : "");
+}
+
+static void fail_held_calls(struct bh_instance *inst, const char *reason)
+{
+	struct bh_slot *s = inst->slot;
+	/* Calls none of whose bytes reached the child go back to the slot, in order,
+	 * ahead of newer ones. */
+	struct bh_list *pos, *tmp;
+	struct bh_list requeue;
+	bh_list_init(&requeue);
+	bh_list_for_each_safe(pos, tmp, &inst->send_queue)
+	{
+		struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+		if (c->sent == 0 && c->kind == BH_CALL_CLIENT) {
+			bh_instance_unsubmit(inst, c);
+			bh_list_add_tail(&requeue, &c->link);
+		}
+	}
+	while (!bh_list_empty(&requeue)) {
+		struct bh_list *last = requeue.prev;
+		bh_list_del(last);
+		bh_list_add_head(&s->queue, last);
+		s->n_queued++;
+	}
+	for (uint32_t i = 0; i < inst->pending_cap; i++) {
+		struct bh_call *c = inst->pending[i];
+		if (!c)
+			continue;
+		inst->pending[i] = NULL;
+		bh_list_del(&c->link);
+		c->inst = NULL;
+		inst->inflight--;
+		if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot)
+			c->slot->errors++;
+		bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+	}
+}
+
+static void inst_exited(struct bh_watch *w, uint32_t events)
+{
+	struct bh_instance *inst = bh_container_of(w, struct bh_instance, pidfd);
+	struct bh_slot *s = inst->slot;
+	(void)events;
+	siginfo_t si = {0};
+	if (waitid(P_PIDFD, (id_t)inst->pidfd.fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+		return; /* not yet: spurious wake-up */
+
+	/* Replies it wrote before dying still count. */
+	if (!inst->death_reason[0] && inst->chan.fd >= 0)
+		inst_read(inst);
+	bh_child_log_drain(&inst->out);
+	bh_child_log_drain(&inst->err);
+
+	char status[96], reason[512];
+	describe_exit(&si, status, sizeof(status));
+	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
+	/* A child that could not even load the plugin will not do better next time. */
+	bool load_failed = si.si_code == CLD_EXITED && inst->ready_ns == 0 &&
+		      (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
+		       si.si_status == BH_SANDBOX_EXIT_SETUP || si.si_status == BH_SANDBOX_EXIT_EXEC);
+	if (inst->death_reason[0])
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf.name,
+			 (int)inst->child.pid, status, inst->death_reason);
+	else if (inst->last_stderr[0] && !clean)
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s (last stderr: %s)",
+			 s->conf.name, (int)inst->child.pid, status, inst->last_stderr);
+	else
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf.name,
+			 (int)inst->child.pid, status);
+	bool crashed = !inst->exit_expected;
+	if (crashed)
+		bh_warn("%s", reason);
+	else
+		bh_debug("%s", reason);
+
+	inst->state = BH_INST_DEAD;
+	bh_timer_disarm(inst->d->loop, &inst->timer);
+	if (inst->want_flush) {
+		bh_list_del(&inst->flush_link);
+		inst->want_flush = false;
+	}
+	fail_held_calls(inst, reason);
+	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
+	bh_watch_close(inst->d->loop, &inst->chan);
+	bh_watch_close(inst->d->loop, &inst->pidfd);
+	bh_watch_close(inst->d->loop, &inst->out.watch);
+	bh_watch_close(inst->d->loop, &inst->err.watch);
+	bh_list_del(&inst->link);
+	s->n_live--;
+	bh_loop_defer_free(inst->d->loop, inst_free, inst);
+	bh_slot_instance_gone(s, inst, crashed, load_failed);
+}

@@ -1,0 +1,137 @@
+/* bulkheadd: command line, configuration, start-up. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "bulkhead/client.h"
+#include "daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bulkheadd [-c FILE] [-s PATH] [-v]\n"
+		"Run untrusted plugins out of process and route MessagePack-RPC calls to them.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (see examples/bulkhead.conf)\n"
+		"  -s, --socket PATH   client socket (overrides the config; default %s)\n"
+		"  -v, --verbose       log at debug level (overrides the config)\n"
+		"      --ready-fd FD   write \"READY\\n\" to FD and close it once listening\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n"
+		"\n"
+		"Runs in the foreground and logs to stderr. SIGTERM/SIGINT drain and stop.\n",
+		BH_DEFAULT_SOCKET);
+}
+
+/* The shim: the config's, else the one beside this binary (build tree), else the
+ * installed one. */
+static char *find_shim(const struct bh_config *cfg)
+{
+	if (cfg->shim_path)
+		return strdup(cfg->shim_path);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			char cand[PATH_MAX + 32];
+			snprintf(cand, sizeof(cand), "%.*s/bulkhead-shim", (int)(slash - exe), exe);
+			if (access(cand, X_OK) == 0)
+				return strdup(cand);
+		}
+	}
+	return strdup(BH_SHIM_INSTALL_PATH);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {"ready-fd", required_argument, NULL, 'R'},
+		{0},
+	};
+	const char *config_path = NULL, *socket_path = NULL;
+	bool verbose = false;
+	int ready_fd = -1;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:s:vhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 's': socket_path = optarg; break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("bulkheadd %s\n", BH_VERSION); return 0;
+		case 'R': ready_fd = atoi(optarg); break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bulkheadd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	struct bh_config *cfg = NULL;
+	char err[1024];
+	int r = config_path ? bh_config_load(config_path, &cfg, err, sizeof(err))
+			    : bh_config_default(&cfg);
+	if (r < 0) {
+		fprintf(stderr, "bulkheadd: %s\n", config_path ? err : strerror(-r));
+		return 1;
+	}
+	if (socket_path) {
+		free(cfg->socket_path);
+		cfg->socket_path = strdup(socket_path);
+	}
+	bh_log_threshold = verbose ? BH_LOG_DEBUG : cfg->log_level;
+
+	struct bh_daemon d;
+	r = bh_daemon_init(&d, cfg);
+	if (r < 0) {
+		bh_err("cannot start: %s", strerror(-r));
+		bh_daemon_done(&d);
+		bh_config_free(cfg);
+		return 1;
+	}
+	d.shim_path = find_shim(cfg);
+	if (access(d.shim_path, X_OK) < 0) {
+		bh_err("shim %s: %s", d.shim_path, strerror(errno));
+		bh_daemon_done(&d);
+		bh_config_free(cfg);
+		return 1;
+	}
+	r = bh_listener_open(&d, err, sizeof(err));
+	if (r < 0) {
+		bh_err("%s", err);
+		bh_daemon_done(&d);
+		bh_config_free(cfg);
+		return 1;
+	}
+	bh_info("bulkheadd %s listening on %s (pid %d, shim %s)", BH_VERSION, cfg->socket_path,
+		(int)getpid(), d.shim_path);
+	for (size_t i = 0; i < cfg->n_plugins; i++) {
+		struct bh_slot *s;
+		r = bh_slot_create(&d, &cfg->plugins[i], &s);
+		if (r < 0)
+			bh_err("%s: cannot load: %s", cfg->plugins[i].name, strerror(-r));
+	}
+	if (ready_fd >= 0) {
+		/* Lets a supervisor or a test start calling without polling the socket. */
+		ssize_t w = write(ready_fd, "READY\n", 6);
+		(void)w;
+		close(ready_fd);
+	}
+	r = bh_loop_run(d.loop);
+	if (r < 0)
+		bh_err("event loop: %s", strerror(-r));
+	bh_daemon_done(&d);
+	bh_config_free(cfg);
+	return r < 0 ? 1 : 0;
+}

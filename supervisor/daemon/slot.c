@@ -1,0 +1,312 @@
+/* Slots: one per plugin name. Owns the instances, the waiting calls, restart
+ * throttling (exponential back-off as a timer in the loop, never a sleep) and
+ * quarantine of plugins that keep crashing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static void restart_fired(struct bh_timer *t);
+static void drain_fired(struct bh_timer *t);
+
+const char *bh_slot_state_name(enum bh_slot_state st)
+{
+	static const char *const names[] = {"starting", "ready", "quarantined", "failed",
+					    "unloading"};
+	return names[st];
+}
+
+struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->slots)
+	{
+		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
+		if (strlen(s->conf.name) == len && memcmp(s->conf.name, name, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+bool bh_slot_has_method(const struct bh_slot *s, const char *m, size_t len)
+{
+	if (!s->methods) /* not known before the first handshake: the shim decides */
+		return true;
+	if (len > BH_NAME_MAX)
+		return false;
+	struct bh_method_name key = {0};
+	memcpy(key.name, m, len);
+	size_t lo = 0, hi = s->n_methods;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(key.name, s->methods[mid].name);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+static uint32_t live_in_generation(const struct bh_slot *s)
+{
+	uint32_t n = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		n += i->generation == s->generation && i->state != BH_INST_DEAD &&
+		     i->state != BH_INST_STOPPING;
+	}
+	return n;
+}
+
+/* Start instances until the current generation has conf.instances of them. */
+static void fill_instances(struct bh_slot *s)
+{
+	while (live_in_generation(s) < s->conf.instances) {
+		struct bh_instance *inst;
+		int r = bh_instance_spawn(s, &inst);
+		if (r < 0) {
+			snprintf(s->last_exit, sizeof(s->last_exit), "cannot start an instance: %s",
+				 strerror(-r));
+			bh_err("%s: %s; retrying in %u ms", s->conf.name, s->last_exit,
+			       s->d->cfg->restart_backoff_min_ms);
+			bh_timer_arm(s->d->loop, &s->restart_timer,
+				     bh_now_ns() + bh_ms_to_ns(s->d->cfg->restart_backoff_min_ms));
+			return;
+		}
+	}
+}
+
+int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
+{
+	struct bh_slot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->crash_times = calloc(d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1,
+				sizeof(*s->crash_times));
+	if (!s->crash_times || bh_plugin_conf_copy(&s->conf, conf) < 0) {
+		free(s->crash_times);
+		free(s);
+		return -ENOMEM;
+	}
+	s->d = d;
+	s->state = BH_SLOT_STARTING;
+	s->generation = 1;
+	s->loaded_ns = bh_now_ns();
+	bh_list_init(&s->instances);
+	bh_list_init(&s->queue);
+	bh_timer_init(&s->restart_timer, restart_fired);
+	bh_timer_init(&s->drain_timer, drain_fired);
+	bh_list_add_tail(&d->slots, &s->link);
+	bh_info("%s: loading %s (%u instance%s)", s->conf.name, s->conf.path, s->conf.instances,
+		s->conf.instances == 1 ? "" : "s");
+	fill_instances(s);
+	*ret = s;
+	return 0;
+}
+
+void bh_slot_free(struct bh_slot *s)
+{
+	if (!s)
+		return;
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	bh_timer_disarm(s->d->loop, &s->drain_timer);
+	free(s->methods);
+	free(s->crash_times);
+	bh_plugin_conf_done(&s->conf);
+	free(s);
+}
+
+static void fail_queue(struct bh_slot *s, int32_t code, const char *why)
+{
+	while (s->n_queued > 0) {
+		struct bh_call *c = bh_container_of(bh_list_first(&s->queue), struct bh_call, link);
+		bh_list_del(&c->link);
+		s->n_queued--;
+		s->errors++;
+		bh_call_fail(c, code, why);
+	}
+}
+
+void bh_slot_stop_all(struct bh_slot *s)
+{
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+		bh_instance_stop(bh_container_of(pos, struct bh_instance, link));
+}
+
+static uint32_t slot_inflight(const struct bh_slot *s)
+{
+	uint32_t n = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+		n += bh_container_of(pos, struct bh_instance, link)->inflight;
+	return n;
+}
+
+/* Unload: once nothing is queued or in flight, stop the instances; once they are
+ * gone, remove the slot and answer whoever asked. */
+static void unload_progress(struct bh_slot *s)
+{
+	if (s->n_queued == 0 && slot_inflight(s) == 0)
+		bh_slot_stop_all(s);
+	if (s->n_live > 0)
+		return;
+	bh_list_del(&s->link);
+	bh_info("%s: unloaded", s->conf.name);
+	bh_control_unload_done(s);
+	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
+	bh_daemon_check_shutdown_done(s->d);
+}
+
+static void drain_fired(struct bh_timer *t)
+{
+	struct bh_slot *s = bh_container_of(t, struct bh_slot, drain_timer);
+	char why[160];
+	snprintf(why, sizeof(why), "plugin %s was unloaded before the call could run",
+		 s->conf.name);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		i->exit_expected = true;
+		if (i->inflight)
+			bh_instance_kill(i, "unload: calls still running after drain_timeout_ms (%u ms)",
+					 s->conf.drain_timeout_ms);
+		else
+			bh_instance_stop(i);
+	}
+}
+
+void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter)
+{
+	s->state = BH_SLOT_UNLOADING;
+	s->waiter = waiter;
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	bh_timer_arm(s->d->loop, &s->drain_timer, bh_now_ns() + bh_ms_to_ns(s->conf.drain_timeout_ms));
+	bh_info("%s: unloading (%u queued, %u in flight)", s->conf.name, s->n_queued,
+		slot_inflight(s));
+	unload_progress(s);
+}
+
+void bh_slot_after_reply(struct bh_slot *s)
+{
+	bh_slot_pump(s);
+	if (s->state == BH_SLOT_UNLOADING)
+		unload_progress(s);
+	else if (s->d->shutting_down)
+		bh_daemon_check_shutdown_done(s->d);
+}
+
+void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
+{
+	(void)inst;
+	if (s->state == BH_SLOT_STARTING)
+		s->state = BH_SLOT_READY;
+	if (s->waiter && s->state == BH_SLOT_READY)
+		bh_control_load_done(s, NULL);
+	bh_slot_pump(s);
+}
+
+/* Record a crash; true when the plugin crossed the quarantine threshold. */
+static bool record_crash(struct bh_slot *s)
+{
+	const struct bh_config *cfg = s->d->cfg;
+	uint64_t now = bh_now_ns(), window = bh_ms_to_ns(cfg->quarantine_window_ms);
+	uint32_t cap = cfg->quarantine_crashes ? cfg->quarantine_crashes : 1;
+	/* Back-off grows with consecutive crashes and resets after a quiet window. */
+	uint64_t last = s->n_crashes ? s->crash_times[(s->crash_head + cap - 1) % cap] : 0;
+	if (s->n_crashes && now - last > window)
+		s->backoff_ms = 0;
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : cfg->restart_backoff_min_ms;
+	if (s->backoff_ms > cfg->restart_backoff_max_ms)
+		s->backoff_ms = cfg->restart_backoff_max_ms;
+	s->crash_times[s->crash_head] = now;
+	s->crash_head = (s->crash_head + 1) % cap;
+	if (s->n_crashes < cap)
+		s->n_crashes++;
+	if (!cfg->quarantine_crashes || s->n_crashes < cap)
+		return false;
+	/* The oldest of the last `cap` crashes is at crash_head now. */
+	return now - s->crash_times[s->crash_head] <= window;
+}
+
+static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason)
+{
+	s->state = st;
+	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
+	bh_err("%s: %s: %s", s->conf.name, bh_slot_state_name(st), reason);
+	bh_slot_stop_all(s);
+	char why[320];
+	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf.name, bh_slot_state_name(st),
+		 reason);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+	if (s->waiter)
+		bh_control_load_done(s, why);
+}
+
+void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
+			   bool load_failed)
+{
+	(void)inst;
+	if (s->state == BH_SLOT_UNLOADING) {
+		unload_progress(s);
+		return;
+	}
+	if (s->d->shutting_down) {
+		bh_daemon_check_shutdown_done(s->d);
+		return;
+	}
+	if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED)
+		return;
+	if (load_failed) {
+		give_up(s, BH_SLOT_FAILED, s->last_exit);
+		return;
+	}
+	bool restart = s->conf.restart == BH_RESTART_ALWAYS ||
+		       (s->conf.restart == BH_RESTART_ON_FAILURE && crashed);
+	if (crashed && record_crash(s)) {
+		char why[400];
+		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
+			 s->d->cfg->quarantine_window_ms, s->last_exit);
+		give_up(s, BH_SLOT_QUARANTINED, why);
+		return;
+	}
+	if (live_in_generation(s) == 0 && s->state == BH_SLOT_READY)
+		s->state = BH_SLOT_STARTING;
+	if (!restart) {
+		if (s->n_live == 0) {
+			char why[320];
+			snprintf(why, sizeof(why), "plugin %s has no running instance (restart = never): %s",
+				 s->conf.name, s->last_exit);
+			fail_queue(s, BH_E_UNAVAILABLE, why);
+			if (s->waiter)
+				bh_control_load_done(s, why);
+		}
+		return;
+	}
+	s->restarts++;
+	if (!bh_timer_armed(&s->restart_timer)) {
+		uint32_t delay = crashed ? s->backoff_ms : 0;
+		bh_info("%s: restarting in %u ms", s->conf.name, delay);
+		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay));
+	}
+	bh_slot_pump(s);
+}
+
+static void restart_fired(struct bh_timer *t)
+{
+	struct bh_slot *s = bh_container_of(t, struct bh_slot, restart_timer);
+	if (s->state == BH_SLOT_UNLOADING || s->state == BH_SLOT_FAILED ||
+	    s->state == BH_SLOT_QUARANTINED || s->d->shutting_down)
+		return;
+	fill_instances(s);
+}

@@ -1,0 +1,95 @@
+/* `bulkhead.status`: the daemon's state as one MessagePack map. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+/* Resident set of pid in KiB, 0 when unknown. Reads /proc (never blocks on I/O). */
+static uint64_t rss_kb(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	unsigned long long size, resident;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
+static void kv_str(bh_writer *w, const char *k, const char *v)
+{
+	bh_write_cstr(w, k);
+	bh_write_cstr(w, v);
+}
+
+static void kv_uint(bh_writer *w, const char *k, uint64_t v)
+{
+	bh_write_cstr(w, k);
+	bh_write_uint(w, v);
+}
+
+static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t now)
+{
+	bh_write_map(w, 8);
+	kv_uint(w, "pid", (uint64_t)i->child.pid);
+	kv_uint(w, "generation", i->generation);
+	kv_str(w, "state", bh_inst_state_name(i->state));
+	kv_uint(w, "uptime_ms", (now - i->started_ns) / 1000000);
+	kv_uint(w, "rss_kb", rss_kb(i->child.pid));
+	kv_uint(w, "calls", i->calls);
+	kv_uint(w, "errors", i->errors);
+	kv_uint(w, "inflight", i->inflight);
+}
+
+static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
+{
+	bh_write_map(w, 12);
+	kv_str(w, "name", s->conf.name);
+	kv_str(w, "state", bh_slot_state_name(s->state));
+	kv_str(w, "path", s->conf.path);
+	kv_str(w, "version", s->plugin_version);
+	kv_uint(w, "generation", s->generation);
+	kv_uint(w, "uptime_ms", (now - s->loaded_ns) / 1000000);
+	kv_uint(w, "calls", s->calls);
+	kv_uint(w, "errors", s->errors);
+	kv_uint(w, "restarts", s->restarts);
+	kv_uint(w, "queued", s->n_queued);
+	kv_str(w, "last_exit", s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED
+				       ? s->fail_reason
+				       : s->last_exit);
+	bh_write_cstr(w, "instances");
+	uint32_t n = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances) n++;
+	bh_write_array(w, n);
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+		write_instance(w, bh_container_of(pos, struct bh_instance, link), now);
+}
+
+int bh_status_write(struct bh_daemon *d, bh_writer *w)
+{
+	uint64_t now = bh_now_ns();
+	bh_write_map(w, 5);
+	kv_str(w, "version", BH_VERSION);
+	kv_uint(w, "pid", (uint64_t)getpid());
+	kv_uint(w, "uptime_ms", (now - d->start_ns) / 1000000);
+	kv_uint(w, "clients", d->n_conns);
+	bh_write_cstr(w, "plugins");
+	uint32_t n = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->slots) n++;
+	bh_write_array(w, n);
+	bh_list_for_each_safe(pos, tmp, &d->slots)
+		write_slot(w, bh_container_of(pos, struct bh_slot, link), now);
+	return bh_writer_error(w);
+}

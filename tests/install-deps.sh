@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what building and testing bulkhead needs on Debian 12, only what is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev check
+      libconfig-dev libjansson-dev python3-msgpack g++)
+command -v rustc >/dev/null 2>&1 || pkgs+=(rustc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

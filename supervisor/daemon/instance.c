@@ -432,13 +432,16 @@ static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *res
 static void send_init(struct bh_instance *inst)
 {
 	struct bh_slot *s = inst->slot;
-	/* params = [config_map] */
-	size_t plen = 1 + s->conf.config_len;
+	/* params = [config_map]; no config is an empty map */
+	static const uint8_t empty_map = 0x80;
+	const uint8_t *config = s->conf.config_len ? s->conf.config_msgpack : &empty_map;
+	size_t config_len = s->conf.config_len ? s->conf.config_len : 1;
+	size_t plen = 1 + config_len;
 	uint8_t *params = malloc(plen);
 	if (!params)
 		return bh_instance_kill(inst, "out of memory");
 	params[0] = 0x91;
-	memcpy(params + 1, s->conf.config_msgpack, s->conf.config_len);
+	memcpy(params + 1, config, config_len);
 	struct bh_call *c = bh_call_new(inst->d, BH_CH_INIT, strlen(BH_CH_INIT), params, plen);
 	free(params);
 	if (!c)

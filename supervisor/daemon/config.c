@@ -1,0 +1,797 @@
+/* bulkheadd configuration: the file (libconfig syntax) -> struct bh_config.
+ *
+ * The file is read into memory once, parsed by libconfig, checked for integer
+ * literals libconfig 1.5 would wrap, and then walked section by section. Every
+ * section's keys are checked against a table so that a typo is an error, and every
+ * value is type- and range-checked where it is read, so each message can name the
+ * file, the line and the setting. The parser never logs; the caller prints errbuf. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bulkhead/client.h" /* BH_DEFAULT_SOCKET */
+#include "config_priv.h"
+#include "log.h"
+
+/* A config file is a few kilobytes; refuse what cannot be one. */
+#define CONFIG_FILE_MAX (4u << 20)
+
+#define RESERVED_NAME "bulkhead" /* the daemon's own control namespace */
+#define MS_MAX	      BH__CFG_MS_MAX
+
+/* ---- defaults, copies, destructors -------------------------------------------------- */
+
+void bh_plugin_conf_default(struct bh_plugin_conf *p)
+{
+	*p = (struct bh_plugin_conf){
+		.instances = 1,
+		.timeout_ms = 5000,
+		.grace_ms = 1000,
+		.init_timeout_ms = 5000,
+		.restart = BH_RESTART_ON_FAILURE,
+		.max_inflight = 64,
+		.max_queue = 1024,
+		.drain_timeout_ms = 5000,
+		.auto_reload = false,
+		.sandbox =
+			{
+				.enabled = true,
+				.network = false,
+				.memory_bytes = UINT64_C(256) << 20,
+				.pids_max = 64,
+				.cpu_percent = 100,
+				.nofile = 256,
+				.fsize_bytes = UINT64_C(64) << 20,
+				.tmp_bytes = UINT64_C(16) << 20,
+				.require_limits = false,
+			},
+	};
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void bh_plugin_conf_done(struct bh_plugin_conf *p)
+{
+	if (!p)
+		return;
+	free(p->path);
+	free(p->config_msgpack);
+	bh__cfg_acl_done(&p->call_acl);
+	free_strv(p->sandbox.extra_syscalls, p->sandbox.n_extra_syscalls);
+	memset(p, 0, sizeof(*p));
+}
+
+int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf *src)
+{
+	struct bh_plugin_conf p = *src;
+	p.path = NULL;
+	p.config_msgpack = NULL;
+	p.call_acl = (struct bh_acl){0};
+	p.sandbox.extra_syscalls = NULL;
+	p.sandbox.n_extra_syscalls = 0;
+
+	if (src->path && !(p.path = strdup(src->path)))
+		goto nomem;
+	if (src->config_msgpack && src->config_len) {
+		p.config_msgpack = malloc(src->config_len);
+		if (!p.config_msgpack)
+			goto nomem;
+		memcpy(p.config_msgpack, src->config_msgpack, src->config_len);
+	} else {
+		p.config_len = 0;
+	}
+	if (bh__cfg_acl_copy(&p.call_acl, &src->call_acl) < 0)
+		goto nomem;
+	if (src->sandbox.n_extra_syscalls) {
+		p.sandbox.extra_syscalls =
+			calloc(src->sandbox.n_extra_syscalls, sizeof(*p.sandbox.extra_syscalls));
+		if (!p.sandbox.extra_syscalls)
+			goto nomem;
+		for (size_t i = 0; i < src->sandbox.n_extra_syscalls; i++) {
+			p.sandbox.n_extra_syscalls = i;
+			p.sandbox.extra_syscalls[i] = strdup(src->sandbox.extra_syscalls[i]);
+			if (!p.sandbox.extra_syscalls[i])
+				goto nomem;
+		}
+		p.sandbox.n_extra_syscalls = src->sandbox.n_extra_syscalls;
+	}
+	*dst = p;
+	return 0;
+nomem:
+	bh_plugin_conf_done(&p);
+	return -ENOMEM;
+}
+
+void bh_config_free(struct bh_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->socket_path);
+	free(c->shim_path);
+	free(c->plugin_dir);
+	bh__cfg_acl_done(&c->call_acl);
+	bh__cfg_acl_done(&c->admin_acl);
+	if (c->plugins)
+		for (size_t i = 0; i < c->n_plugins; i++)
+			bh_plugin_conf_done(&c->plugins[i]);
+	free(c->plugins);
+	free(c);
+}
+
+/* A zeroed config with every default set; NULL on ENOMEM. */
+static struct bh_config *config_new(void)
+{
+	struct bh_config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->socket_path = strdup(BH_DEFAULT_SOCKET);
+	if (!c->socket_path) {
+		free(c);
+		return NULL;
+	}
+	c->socket_mode = 0660;
+	c->socket_uid = (uid_t)-1;
+	c->socket_gid = (gid_t)-1;
+	c->log_level = BH_LOG_INFO;
+	bh_limits_default(&c->limits);
+	c->max_clients = 256;
+	c->max_client_pending = 1024;
+	c->shutdown_timeout_ms = 5000;
+	c->restart_backoff_min_ms = 100;
+	c->restart_backoff_max_ms = 30000;
+	c->quarantine_crashes = 5;
+	c->quarantine_window_ms = 60000;
+	return c;
+}
+
+int bh_config_default(struct bh_config **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	struct bh_config *c = config_new();
+	if (!c)
+		return -ENOMEM;
+	*ret = c;
+	return 0;
+}
+
+bool bh_valid_name(const char *name, size_t len)
+{
+	if (!name || len == 0 || len > BH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- sections ------------------------------------------------------------------------ */
+
+/* clang-format off */
+/* The settings each group may hold; anything else is reported as a typo. */
+static const char *const top_keys[] = {
+	"socket", "shim", "log_level", "limits", "shutdown_timeout_ms",
+	"restart", "access", "plugin_dir", "plugins", NULL,
+};
+static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
+static const char *const limits_keys[] = {
+	"max_message", "max_depth", "max_items", "max_bytes",
+	"max_clients", "max_client_pending", NULL,
+};
+static const char *const restart_keys[] = {
+	"backoff_min_ms", "backoff_max_ms", "quarantine_crashes", "quarantine_window_ms", NULL,
+};
+static const char *const access_keys[] = {"call", "admin", NULL};
+static const char *const plugin_access_keys[] = {"call", NULL};
+static const char *const plugin_keys[] = {
+	"name", "path", "instances", "timeout_ms", "grace_ms", "init_timeout_ms",
+	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "auto_reload",
+	"access", "config", "sandbox", NULL,
+};
+static const char *const sandbox_keys[] = {
+	"enabled", "network", "syscalls", "memory", "pids", "cpu_percent",
+	"nofile", "fsize", "tmp_size", "require_limits", NULL,
+};
+
+/* clang-format on */
+
+/* A string member that must be one of names[] (NULL-terminated); *ret = its index. */
+static int one_of(struct bh__cfg *x, const config_setting_t *g, const char *key,
+		  const char *const *names, int *ret)
+{
+	const char *v = NULL;
+	int r = bh__cfg_str(x, g, key, &v);
+	if (r < 0 || !v)
+		return r;
+	char list[128] = "";
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+		size_t n = strlen(list);
+		snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+	}
+	return bh__cfg_fail(x, config_setting_get_member(g, key),
+			    "expected one of %s; got \"%.40s\"", list, v);
+}
+
+static int parse_socket(struct bh__cfg *x, const config_setting_t *g, struct bh_config *c)
+{
+	int r = bh__cfg_keys(x, g, socket_keys);
+	if (r < 0)
+		return r;
+	if ((r = bh__cfg_path(x, g, "path", &c->socket_path)) < 0)
+		return r;
+	if (strlen(c->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return bh__cfg_fail(x, config_setting_get_member(g, "path"),
+				    "\"%s\" is longer than a socket address can hold (%zu bytes)",
+				    c->socket_path,
+				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+
+	const config_setting_t *s = config_setting_get_member(g, "mode");
+	if (s) {
+		/* A string, because libconfig reads 0660 as decimal 660. */
+		if (s->type != CONFIG_TYPE_STRING)
+			return bh__cfg_fail(x, s, "expected an octal string like \"0660\", got %s",
+					    bh__cfg_type_name(s->type));
+		const char *v = config_setting_get_string(s);
+		size_t n = strlen(v);
+		unsigned mode = 0;
+		if (n == 0 || n > 5 || strspn(v, "01234567") != n)
+			return bh__cfg_fail(
+				x, s, "expected an octal string like \"0660\", got \"%.40s\"", v);
+		for (size_t i = 0; i < n; i++)
+			mode = mode * 8 + (unsigned)(v[i] - '0');
+		if (mode > 0777)
+			return bh__cfg_fail(x, s,
+					    "\"%s\": only permission bits (at most 0777) apply "
+					    "to a socket",
+					    v);
+		c->socket_mode = (mode_t)mode;
+	}
+	if ((s = config_setting_get_member(g, "owner")) &&
+	    (r = bh__cfg_uid(x, s, &c->socket_uid)) < 0)
+		return r;
+	if ((s = config_setting_get_member(g, "group")) &&
+	    (r = bh__cfg_gid(x, s, &c->socket_gid)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_limits(struct bh__cfg *x, const config_setting_t *g, struct bh_config *c)
+{
+	int r = bh__cfg_keys(x, g, limits_keys);
+	if (r < 0)
+		return r;
+	uint64_t v = c->limits.max_message;
+	/* At least what a handshake with a method table needs; at most what one buffer
+	 * per connection can reasonably be allowed to grow to. */
+	if ((r = bh__cfg_size(x, g, "max_message", 4096, UINT64_C(1) << 30, &v)) < 0)
+		return r;
+	c->limits.max_message = (size_t)v;
+	v = c->limits.max_bytes;
+	if ((r = bh__cfg_size(x, g, "max_bytes", 1024, UINT64_C(1) << 30, &v)) < 0)
+		return r;
+	c->limits.max_bytes = (uint32_t)v;
+	if ((r = bh__cfg_u32(x, g, "max_depth", 4, 1024, &c->limits.max_depth)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_items", 16, UINT32_C(1) << 30, &c->limits.max_items)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_clients", 1, 65536, &c->max_clients)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_client_pending", 1, UINT32_C(1) << 20,
+			     &c->max_client_pending)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_restart(struct bh__cfg *x, const config_setting_t *g, struct bh_config *c)
+{
+	int r = bh__cfg_keys(x, g, restart_keys);
+	if (r < 0)
+		return r;
+	if ((r = bh__cfg_u32(x, g, "backoff_min_ms", 1, MS_MAX, &c->restart_backoff_min_ms)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "backoff_max_ms", 1, MS_MAX, &c->restart_backoff_max_ms)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "quarantine_crashes", 1, 1000, &c->quarantine_crashes)) < 0)
+		return r;
+	r = bh__cfg_u32(x, g, "quarantine_window_ms", 1, MS_MAX, &c->quarantine_window_ms);
+	if (r < 0)
+		return r;
+	if (c->restart_backoff_min_ms > c->restart_backoff_max_ms) {
+		const config_setting_t *s = config_setting_get_member(g, "backoff_min_ms");
+		return bh__cfg_fail(x, s ? s : config_setting_get_member(g, "backoff_max_ms"),
+				    "backoff_min_ms %u is greater than backoff_max_ms %u",
+				    c->restart_backoff_min_ms, c->restart_backoff_max_ms);
+	}
+	return 0;
+}
+
+static int parse_access(struct bh__cfg *x, const config_setting_t *g, struct bh_acl *call,
+			struct bh_acl *admin)
+{
+	int r = bh__cfg_keys(x, g, admin ? access_keys : plugin_access_keys);
+	if (r < 0)
+		return r;
+	const config_setting_t *s = config_setting_get_member(g, "call");
+	if (s && (r = bh__cfg_acl(x, s, call)) < 0)
+		return r;
+	s = admin ? config_setting_get_member(g, "admin") : NULL;
+	if (s && (r = bh__cfg_acl(x, s, admin)) < 0)
+		return r;
+	return 0;
+}
+
+/* A file that must exist and be a regular file (after symlinks) when the config is
+ * loaded. exec also asks for execute permission. */
+static int check_file(struct bh__cfg *x, const config_setting_t *s, const char *path, bool exec)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return bh__cfg_fail(x, s, "file not found: %s", path);
+		return bh__cfg_fail(x, s, "cannot access %s: %s", path, strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode))
+		return bh__cfg_fail(x, s, "not a regular file: %s", path);
+	if (exec && access(path, X_OK) < 0)
+		return bh__cfg_fail(x, s, "not executable: %s", path);
+	return 0;
+}
+
+static int parse_sandbox(struct bh__cfg *x, const config_setting_t *s, struct bh_sandbox_conf *sb)
+{
+	/* "sandbox = false;" is the short form of "sandbox = { enabled = false; };". */
+	if (s->type == CONFIG_TYPE_BOOL) {
+		sb->enabled = config_setting_get_bool(s) != 0;
+		return 0;
+	}
+	if (s->type != CONFIG_TYPE_GROUP)
+		return bh__cfg_fail(x, s, "expected a group { ... } or a boolean, got %s",
+				    bh__cfg_type_name(s->type));
+	int r = bh__cfg_keys(x, s, sandbox_keys);
+	if (r < 0)
+		return r;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	if (ncpu < 1)
+		ncpu = 1;
+	if (ncpu > 4096)
+		ncpu = 4096;
+	uint32_t cpu_max = (uint32_t)(100 * ncpu);
+	uint64_t mem = sb->memory_bytes;
+	if ((r = bh__cfg_bool(x, s, "enabled", &sb->enabled)) < 0 ||
+	    (r = bh__cfg_bool(x, s, "network", &sb->network)) < 0 ||
+	    (r = bh__cfg_bool(x, s, "require_limits", &sb->require_limits)) < 0 ||
+	    (r = bh__cfg_size(x, s, "memory", 0, UINT64_MAX, &mem)) < 0 ||
+	    (r = bh__cfg_u32(x, s, "pids", 1, 4194304, &sb->pids_max)) < 0 ||
+	    (r = bh__cfg_u32(x, s, "cpu_percent", 1, cpu_max, &sb->cpu_percent)) < 0 ||
+	    (r = bh__cfg_size(x, s, "fsize", 0, UINT64_MAX, &sb->fsize_bytes)) < 0 ||
+	    (r = bh__cfg_size(x, s, "tmp_size", 4096, UINT64_MAX, &sb->tmp_bytes)) < 0)
+		return r;
+	/* 0 is "no limit"; anything between is a limit the shim could not even start in. */
+	if (mem && mem < (UINT64_C(1) << 20))
+		return bh__cfg_fail(x, config_setting_get_member(s, "memory"),
+				    "must be 0 (no limit) or at least 1M");
+	sb->memory_bytes = mem;
+	const config_setting_t *m = config_setting_get_member(s, "nofile");
+	if (m) {
+		int64_t v;
+		if ((r = bh__cfg_int(x, m, 16, 1 << 20, &v)) < 0)
+			return r;
+		sb->nofile = (uint64_t)v;
+	}
+
+	const config_setting_t *list = config_setting_get_member(s, "syscalls");
+	if (!list)
+		return 0;
+	if ((r = bh__cfg_strings(x, list)) < 0)
+		return r;
+	size_t n = (size_t)config_setting_length(list);
+	char **v = n ? calloc(n, sizeof(*v)) : NULL;
+	if (n && !v)
+		return bh__cfg_nomem(x);
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *name = config_setting_get_string(e);
+		size_t len = strlen(name);
+		/* Resolved against the seccomp tables when the sandbox is built; here only
+		 * what cannot be a syscall name at all. */
+		if (len == 0 || len > 64 ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+			free_strv(v, i);
+			return bh__cfg_fail(x, e, "\"%.40s\" is not a syscall name", name);
+		}
+		if (!(v[i] = strdup(name))) {
+			free_strv(v, i);
+			return bh__cfg_nomem(x);
+		}
+	}
+	free_strv(sb->extra_syscalls, sb->n_extra_syscalls);
+	sb->extra_syscalls = v;
+	sb->n_extra_syscalls = n;
+	return 0;
+}
+
+static const char *const restart_names[] = {"always", "on-failure", "never", NULL};
+_Static_assert(BH_RESTART_ALWAYS == 0 && BH_RESTART_ON_FAILURE == 1 && BH_RESTART_NEVER == 2,
+	       "restart_names follows enum bh_restart_policy");
+
+/* plugins[i] into p, which the caller has set to the defaults and owns (freed by
+ * bh_config_free on every path). */
+static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_plugin_conf *p)
+{
+	if (g->type != CONFIG_TYPE_GROUP)
+		return bh__cfg_fail(x, g, "expected a group { name = ...; path = ...; }, got %s",
+				    bh__cfg_type_name(g->type));
+	int r = bh__cfg_keys(x, g, plugin_keys);
+	if (r < 0)
+		return r;
+
+	char where[64];
+	bh__cfg_path_of(g, where, sizeof(where));
+	const config_setting_t *s = config_setting_get_member(g, "name");
+	if (!s)
+		return bh__cfg_fail(x, g, "missing setting \"name\"");
+	const char *name = NULL;
+	if ((r = bh__cfg_str(x, g, "name", &name)) < 0)
+		return r;
+	size_t len = strlen(name);
+	if (len > BH_NAME_MAX)
+		return bh__cfg_fail(x, s, "longer than %d characters", BH_NAME_MAX);
+	if (!bh_valid_name(name, len))
+		return bh__cfg_fail_at(x, s,
+				       "%s.name \"%.64s\": not an identifier (letters, digits, "
+				       "'_', '-')",
+				       where, name);
+	if (strcmp(name, RESERVED_NAME) == 0)
+		return bh__cfg_fail_at(x, s,
+				       "%s.name \"%s\": reserved for the daemon's control "
+				       "namespace",
+				       where, name);
+	memcpy(p->name, name, len + 1);
+
+	if (!config_setting_get_member(g, "path"))
+		return bh__cfg_fail(x, g, "missing setting \"path\" (the plugin's .so)");
+	if ((r = bh__cfg_path(x, g, "path", &p->path)) < 0)
+		return r;
+	if ((r = check_file(x, config_setting_get_member(g, "path"), p->path, false)) < 0)
+		return r;
+
+	int restart = (int)p->restart;
+	if ((r = bh__cfg_u32(x, g, "instances", 1, 64, &p->instances)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "timeout_ms", 1, MS_MAX, &p->timeout_ms)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "grace_ms", 0, MS_MAX, &p->grace_ms)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "init_timeout_ms", 1, MS_MAX, &p->init_timeout_ms)) < 0 ||
+	    (r = one_of(x, g, "restart", restart_names, &restart)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_inflight", 1, 65536, &p->max_inflight)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_queue", 0, UINT32_C(1) << 20, &p->max_queue)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "drain_timeout_ms", 0, MS_MAX, &p->drain_timeout_ms)) < 0 ||
+	    (r = bh__cfg_bool(x, g, "auto_reload", &p->auto_reload)) < 0)
+		return r;
+	p->restart = (enum bh_restart_policy)restart;
+
+	const config_setting_t *acc;
+	if ((r = bh__cfg_group(x, g, "access", &acc)) < 0)
+		return r;
+	if (acc && (r = parse_access(x, acc, &p->call_acl, NULL)) < 0)
+		return r;
+
+	const config_setting_t *conf;
+	if ((r = bh__cfg_group(x, g, "config", &conf)) < 0)
+		return r;
+	uint8_t *mp = NULL;
+	size_t mp_len = 0;
+	if ((r = bh__cfg_encode_map(x, conf, &mp, &mp_len)) < 0)
+		return r;
+	free(p->config_msgpack);
+	p->config_msgpack = mp;
+	p->config_len = mp_len;
+
+	if ((s = config_setting_get_member(g, "sandbox")) &&
+	    (r = parse_sandbox(x, s, &p->sandbox)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_plugins(struct bh__cfg *x, const config_setting_t *list, struct bh_config *c)
+{
+	if (list->type != CONFIG_TYPE_LIST)
+		return bh__cfg_fail(x, list,
+				    "expected a list of groups ( { ... }, { ... } ), got %s",
+				    bh__cfg_type_name(list->type));
+	size_t n = (size_t)config_setting_length(list);
+	if (n == 0)
+		return 0;
+	c->plugins = calloc(n, sizeof(*c->plugins));
+	if (!c->plugins)
+		return bh__cfg_nomem(x);
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct bh_plugin_conf *p = &c->plugins[i];
+		bh_plugin_conf_default(p);
+		c->n_plugins = i + 1;
+		int r = parse_plugin(x, g, p);
+		if (r < 0)
+			return r;
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(c->plugins[j].name, p->name) != 0)
+				continue;
+			const config_setting_t *first = config_setting_get_member(
+				config_setting_get_elem(list, (unsigned)j), "name");
+			const config_setting_t *dup = config_setting_get_member(g, "name");
+			char where[64], fbuf[PATH_MAX], first_at[PATH_MAX + 32];
+			bh__cfg_path_of(dup, where, sizeof(where));
+			/* Name the first one's file too when it is another (an @include). */
+			const char *ff = config_setting_source_file(first);
+			const char *df = config_setting_source_file(dup);
+			if ((ff == NULL) == (df == NULL) && (!ff || strcmp(ff, df) == 0))
+				snprintf(first_at, sizeof(first_at), "line %u",
+					 config_setting_source_line(first));
+			else
+				snprintf(first_at, sizeof(first_at), "%s:%u",
+					 bh__cfg_file_of(x, ff, fbuf, sizeof(fbuf)),
+					 config_setting_source_line(first));
+			return bh__cfg_fail_at(x, dup,
+					       "%s: duplicate plugin name \"%s\" (first at %s)",
+					       where, p->name, first_at);
+		}
+	}
+	return 0;
+}
+
+static const char *const log_names[] = {
+	[BH_LOG_ERROR] = "error",
+	[BH_LOG_WARN] = "warn",
+	[BH_LOG_INFO] = "info",
+	[BH_LOG_DEBUG] = "debug",
+	NULL,
+};
+
+static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh_config *c)
+{
+	int r = bh__cfg_keys(x, root, top_keys);
+	if (r < 0)
+		return r;
+	const config_setting_t *g;
+
+	if ((r = bh__cfg_group(x, root, "socket", &g)) < 0 ||
+	    (g && (r = parse_socket(x, g, c)) < 0))
+		return r;
+	if ((r = bh__cfg_path(x, root, "shim", &c->shim_path)) < 0)
+		return r;
+	if (c->shim_path &&
+	    (r = check_file(x, config_setting_get_member(root, "shim"), c->shim_path, true)) < 0)
+		return r;
+	if ((r = one_of(x, root, "log_level", log_names, &c->log_level)) < 0)
+		return r;
+	/* Limits before the plugins: each plugin's config map is checked against them. */
+	if ((r = bh__cfg_group(x, root, "limits", &g)) < 0 ||
+	    (g && (r = parse_limits(x, g, c)) < 0))
+		return r;
+	r = bh__cfg_u32(x, root, "shutdown_timeout_ms", 0, MS_MAX, &c->shutdown_timeout_ms);
+	if (r < 0)
+		return r;
+	if ((r = bh__cfg_group(x, root, "restart", &g)) < 0 ||
+	    (g && (r = parse_restart(x, g, c)) < 0))
+		return r;
+	if ((r = bh__cfg_group(x, root, "access", &g)) < 0 ||
+	    (g && (r = parse_access(x, g, &c->call_acl, &c->admin_acl)) < 0))
+		return r;
+	if ((r = bh__cfg_path(x, root, "plugin_dir", &c->plugin_dir)) < 0)
+		return r;
+	const config_setting_t *plugins = config_setting_get_member(root, "plugins");
+	if (plugins && (r = parse_plugins(x, plugins, c)) < 0)
+		return r;
+	return 0;
+}
+
+/* ---- files --------------------------------------------------------------------------- */
+
+/* The whole of a file, NUL-terminated, in *ret (malloc'd) and *ret_len.
+ * -errno, or -EFBIG past CONFIG_FILE_MAX, -EINVAL for a non-regular file or a NUL byte
+ * (libconfig would stop reading there); the message is written by the caller. */
+static int slurp(const char *path, char **ret, size_t *ret_len, const char **ret_why)
+{
+	*ret_why = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	char *buf = NULL;
+	int r;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*ret_why = "not a regular file";
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	if (cap > CONFIG_FILE_MAX + 1)
+		cap = CONFIG_FILE_MAX + 1;
+	buf = malloc(cap + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* Read to EOF rather than trusting st_size (the file may be growing). */
+	for (;;) {
+		if (len == cap) {
+			if (cap > CONFIG_FILE_MAX) {
+				*ret_why = "larger than 4 MiB; not a config file";
+				r = -EFBIG;
+				goto out;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		*ret_why = "larger than 4 MiB; not a config file";
+		r = -EFBIG;
+		goto out;
+	}
+	if (memchr(buf, '\0', len)) {
+		*ret_why = "contains a NUL byte; not a text file";
+		r = -EINVAL;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	*ret_len = len;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+/* "/abs/dir/file" of a possibly relative path: no symlinks are resolved, so relative
+ * settings are taken against the directory the caller named. */
+static char *absolute(const char *path)
+{
+	if (path[0] == '/')
+		return bh__cfg_join("/", path);
+	char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	char *abs = bh__cfg_join(cwd, path);
+	free(cwd);
+	return abs;
+}
+
+/* Check the literals of every file libconfig read: the main one (already in memory)
+ * and each @include, re-read from the config directory. */
+static int check_all_literals(struct bh__cfg *x, config_t *lc, const char *text, size_t len)
+{
+	int r = bh__cfg_check_literals(x, NULL, text, len);
+	for (unsigned i = 0; r == 0 && i < lc->num_filenames; i++) {
+		const char *f = lc->filenames[i];
+		char *abs = bh__cfg_join(x->dir, f);
+		if (!abs)
+			return bh__cfg_nomem(x);
+		char *inc = NULL;
+		size_t inc_len = 0;
+		const char *why;
+		r = slurp(abs, &inc, &inc_len, &why);
+		free(abs);
+		if (r == -ENOMEM)
+			return bh__cfg_nomem(x);
+		if (r < 0)
+			return bh__cfg_fail_line(x, -EINVAL, f, 0, "%s", why ? why : strerror(-r));
+		r = bh__cfg_check_literals(x, f, inc, inc_len);
+		free(inc);
+	}
+	return r;
+}
+
+int bh_config_load(const char *path, struct bh_config **ret, char *errbuf, size_t errlen)
+{
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	struct bh__cfg x = {.file = path ? path : "(null)", .errbuf = errbuf, .errlen = errlen};
+	if (!path || !path[0] || !ret)
+		return bh__cfg_fail_line(&x, -EINVAL, NULL, 0, "no config file given");
+
+	config_t lc;
+	config_init(&lc);
+	char *text = NULL, *dir = NULL;
+	size_t len = 0;
+	int r;
+	struct bh_config *c = config_new();
+	if (!c) {
+		r = bh__cfg_nomem(&x);
+		goto out;
+	}
+	c->path = absolute(path);
+	if (!c->path) {
+		r = errno == ENOMEM ? bh__cfg_nomem(&x)
+				    : bh__cfg_fail_line(&x, -errno, NULL, 0,
+							"cannot resolve the current directory: %s",
+							strerror(errno));
+		goto out;
+	}
+	dir = strdup(c->path);
+	if (!dir) {
+		r = bh__cfg_nomem(&x);
+		goto out;
+	}
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	x.dir = dir;
+	x.limits = &c->limits;
+
+	const char *why;
+	r = slurp(path, &text, &len, &why);
+	if (r == -ENOMEM) {
+		r = bh__cfg_nomem(&x);
+		goto out;
+	}
+	if (r < 0) {
+		bh__cfg_fail_line(&x, r, NULL, 0, "%s", why ? why : strerror(-r));
+		goto out;
+	}
+
+	/* Includes are resolved against the config's directory, like every other
+	 * relative name in it. */
+	config_set_include_dir(&lc, dir);
+	if (!config_read_string(&lc, text)) {
+		const char *etext = config_error_text(&lc);
+		r = bh__cfg_fail_line(
+			&x, -EINVAL, config_error_file(&lc),
+			(unsigned)(config_error_line(&lc) > 0 ? config_error_line(&lc) : 0), "%s",
+			etext ? etext : "syntax error");
+		goto out;
+	}
+	if ((r = check_all_literals(&x, &lc, text, len)) < 0)
+		goto out;
+	if ((r = parse_root(&x, config_root_setting(&lc), c)) < 0)
+		goto out;
+	*ret = c;
+	c = NULL;
+	r = 0;
+out:
+	config_destroy(&lc);
+	bh_config_free(c);
+	free(text);
+	free(dir);
+	return r;
+}

@@ -8,7 +8,9 @@ function(bh_target_defaults target)
   cmake_parse_arguments(ARG "NO_SANITIZE" "" "" ${ARGN})
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow
     $<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes>
-    $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes> -fno-strict-aliasing)
+    $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes> -fno-strict-aliasing
+    # Error and log messages are bounded on purpose; snprintf cutting them is the point.
+    -Wno-format-truncation)
   if(BH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

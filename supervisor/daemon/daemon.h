@@ -111,6 +111,7 @@ struct bh_instance {
 	char last_stderr[256];    /* last line the child wrote to stderr */
 	char death_reason[256];   /* why we killed it, if we did */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
+	bool closed_channel;      /* end of file seen on the channel */
 };
 
 /* ---- slots (one per plugin name) ---- */

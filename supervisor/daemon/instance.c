@@ -27,6 +27,7 @@ static void inst_event(struct bh_watch *w, uint32_t events);
 static void inst_exited(struct bh_watch *w, uint32_t events);
 static void inst_timer(struct bh_timer *t);
 static void send_init(struct bh_instance *inst);
+static int send_signal(struct bh_instance *inst, int sig);
 
 const char *bh_inst_state_name(enum bh_inst_state st)
 {
@@ -86,9 +87,14 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
 		r = -errno;
 		goto fail;
 	}
-	char maxmsg[32];
-	snprintf(maxmsg, sizeof(maxmsg), "%zu", d->cfg->limits.max_message);
-	char *argv[] = {"bulkhead-shim", "--max-message", maxmsg, s->conf.path, NULL};
+	const struct bh_limits *lim = &d->cfg->limits;
+	char maxmsg[24], maxdepth[16], maxitems[16], maxbytes[16];
+	snprintf(maxmsg, sizeof(maxmsg), "%zu", lim->max_message);
+	snprintf(maxdepth, sizeof(maxdepth), "%u", lim->max_depth);
+	snprintf(maxitems, sizeof(maxitems), "%u", lim->max_items);
+	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
+	char *argv[] = {"bulkhead-shim", "--max-message", maxmsg, "--max-depth", maxdepth,
+			"--max-items", maxitems, "--max-bytes", maxbytes, s->conf.path, NULL};
 	char name[BH_NAME_MAX + 24];
 	snprintf(name, sizeof(name), "%s.%llu", s->conf.name, (unsigned long long)inst->serial);
 	struct bh_spawn_args sa = {
@@ -567,11 +573,11 @@ static void inst_event(struct bh_watch *w, uint32_t events)
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		if (!inst_read(inst)) {
 			/* End of file or a violation: it is gone for us; the pidfd reports
-			 * when it is gone for the kernel. */
-			if (!inst->exit_expected || inst->state != BH_INST_STOPPING)
-				bh_instance_kill(inst, "%s", inst->death_reason[0]
-								 ? inst->death_reason
-								 : "closed its channel");
+			 * when it is gone for the kernel. A child closing its channel is
+			 * usually dying already, so its exit status tells the story; the
+			 * SIGKILL only covers one that closed it and lives on. */
+			inst->closed_channel = true;
+			send_signal(inst, SIGKILL);
 			bh_watch_mod(inst->d->loop, &inst->chan, 0);
 		}
 		bh_slot_after_reply(inst->slot);
@@ -648,6 +654,9 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	bool load_failed = si.si_code == CLD_EXITED && inst->ready_ns == 0 &&
 		      (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
 		       si.si_status == BH_SANDBOX_EXIT_SETUP || si.si_status == BH_SANDBOX_EXIT_EXEC);
+	if (!inst->death_reason[0] && inst->closed_channel && !inst->exit_expected &&
+	    si.si_code != CLD_EXITED && si.si_status == SIGKILL)
+		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");
 	if (inst->death_reason[0])
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf.name,
 			 (int)inst->child.pid, status, inst->death_reason);

@@ -73,10 +73,13 @@ struct bh_plugin {
 
 #define BH_PLUGIN_EXPORT __attribute__((visibility("default")))
 
-/* Declares the exported descriptor: BH_PLUGIN_DEFINE = { .name = ..., ... }; */
+/* Declares the exported descriptor: BH_PLUGIN_DEFINE = { .name = ..., ... };
+ * The definition inherits the declaration's visibility (g++ warns "visibility
+ * attribute ignored" when the attribute is repeated on it), and the extern
+ * declaration gives a C++ const object external linkage. */
 #define BH_PLUGIN_DEFINE                                                                   \
 	BH_PLUGIN_EXPORT extern const struct bh_plugin bulkhead_plugin;                    \
-	BH_PLUGIN_EXPORT const struct bh_plugin bulkhead_plugin
+	const struct bh_plugin bulkhead_plugin
 
 #define BH_PLUGIN_HEADER .abi_version = BH_PLUGIN_ABI_VERSION, .struct_size = sizeof(struct bh_plugin)
 

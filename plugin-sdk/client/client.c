@@ -1,0 +1,948 @@
+/* bulkhead client SDK: one connection to the daemon, pipelined calls, local deadlines.
+ *
+ * Shape of a connection:
+ *   - out: requests waiting for the socket (out_off bytes of it already sent);
+ *   - in:  bytes received and not yet consumed; complete messages are found with
+ *          bh_scan (default limits: the daemon is as untrusted as any peer);
+ *   - calls: the table of outstanding calls. A msgid is (generation << 16 | slot):
+ *          the slot gives an O(1) lookup with no hashing, the generation makes a
+ *          reply for a previous user of the slot an unknown msgid;
+ *   - heap: the local deadlines, an indexed min-heap of slots, so that completing a
+ *          call removes its deadline in O(log n) and nothing stale accumulates.
+ *
+ * A call whose local deadline passed is completed with BH_E_TIMEOUT at once, but its
+ * slot stays reserved (state EXPIRED) until the daemon's late answer arrives and is
+ * dropped: the daemon answers every request, and an answer for a msgid we never
+ * sent, or already answered, is a protocol error that ends the connection.
+ *
+ * The synchronous path is the asynchronous one plus a poll() loop, written so that a
+ * call with no other traffic costs one send(), one poll() and one recv(), and no
+ * allocation unless a result is handed back (then exactly one, the bh_result).
+ *
+ * Reentrancy: callbacks run from inside bh_client_step() / bh_call() /
+ * bh_client_wait_all() / bh_client_free(). They may start calls with bh_call_start();
+ * bh_call(), bh_client_step() and bh_client_wait_all() from a callback fail with
+ * -EDEADLK, since they would consume the input the callback's borrowed values point
+ * into. A callback must not free the client.
+ *
+ * A local failure is never reported as -EBADF (-9), so a caller can tell it from a
+ * remote BH_E_UNAVAILABLE (9) by comparing bh_call's return value with -err->code. */
+#define _GNU_SOURCE /* secure_getenv */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/client.h"
+#include "bulkhead/proto.h"
+
+/* The msgid layout fixes the ceiling on outstanding calls (timed-out calls whose late
+ * answer has not arrived yet included). */
+#define SLOT_BITS 16
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define MAX_SLOTS (1u << SLOT_BITS)
+#define FIRST_SLOTS 16u
+#define NO_POS UINT32_MAX
+
+/* One recv() asks for at least this much room. */
+#define READ_CHUNK (64u * 1024)
+
+enum call_state {
+	CALL_FREE = 0,
+	CALL_ASYNC,   /* cb + userdata */
+	CALL_SYNC,    /* userdata is the struct sync_wait of the bh_call() waiting */
+	CALL_EXPIRED, /* completed locally with a timeout; the late answer is dropped */
+};
+
+struct call {
+	uint32_t msgid;
+	uint8_t state;
+	uint32_t heap_pos;  /* index in c->heap, NO_POS when it has no local deadline */
+	uint32_t next_free; /* free list link while CALL_FREE */
+	int timeout_ms;
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	bh_reply_fn cb;
+	void *userdata;
+};
+
+/* What bh_call() waits for; lives on its stack. */
+struct sync_wait {
+	bool done;
+	int rc;
+	bh_result **ret; /* NULL when the result is not wanted */
+	bh_error *err;   /* never NULL (bh_call points it at a local when needed) */
+};
+
+struct bh_result {
+	const bh_value *value;
+	/* followed by the tree's nodes, then a copy of the result's bytes */
+	bh_value nodes[];
+};
+
+struct bh_client {
+	int fd;
+	int broken;      /* 0, or the -errno that ended the connection */
+	int deferred;    /* a send error seen inside bh_call_start, acted on later */
+	int dispatching; /* > 0 while a callback runs */
+	struct bh_limits limits;
+
+	struct bh_buf out;
+	size_t out_off; /* bytes of out already sent */
+	struct bh_buf in;
+	size_t in_partial; /* length of the incomplete message at the front of in, 0 = none */
+
+	struct bh_buf params;
+	struct bh_writer params_w;
+	struct bh_arena arena; /* trees handed to callbacks */
+
+	struct call *calls;
+	uint32_t ncalls;    /* slots allocated (grows to MAX_SLOTS) */
+	uint32_t free_head; /* first free slot, NO_POS when none */
+	uint32_t live;      /* CALL_ASYNC + CALL_SYNC */
+	uint32_t *heap;     /* slot indexes ordered by deadline; ncalls entries of room */
+	uint32_t heap_len;
+};
+
+/* ---- time ---------------------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds until deadline, rounded up so poll() never wakes before it. */
+static int ms_until(int64_t deadline_ns, int64_t now)
+{
+	if (deadline_ns <= now)
+		return 0;
+	int64_t ms = (deadline_ns - now + 999999) / 1000000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* ---- the deadline heap ------------------------------------------------------------ */
+
+static bool heap_less(const bh_client *c, uint32_t a, uint32_t b)
+{
+	return c->calls[c->heap[a]].deadline_ns < c->calls[c->heap[b]].deadline_ns;
+}
+
+static void heap_swap(bh_client *c, uint32_t a, uint32_t b)
+{
+	uint32_t t = c->heap[a];
+	c->heap[a] = c->heap[b];
+	c->heap[b] = t;
+	c->calls[c->heap[a]].heap_pos = a;
+	c->calls[c->heap[b]].heap_pos = b;
+}
+
+static void heap_up(bh_client *c, uint32_t i)
+{
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (!heap_less(c, i, parent))
+			break;
+		heap_swap(c, i, parent);
+		i = parent;
+	}
+}
+
+static void heap_down(bh_client *c, uint32_t i)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < c->heap_len && heap_less(c, l, m))
+			m = l;
+		if (r < c->heap_len && heap_less(c, r, m))
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static void heap_push(bh_client *c, uint32_t slot)
+{
+	uint32_t i = c->heap_len++;
+	c->heap[i] = slot;
+	c->calls[slot].heap_pos = i;
+	heap_up(c, i);
+}
+
+static void heap_remove(bh_client *c, uint32_t slot)
+{
+	uint32_t i = c->calls[slot].heap_pos;
+	if (i == NO_POS)
+		return;
+	c->calls[slot].heap_pos = NO_POS;
+	uint32_t last = --c->heap_len;
+	if (i == last)
+		return;
+	c->heap[i] = c->heap[last];
+	c->calls[c->heap[i]].heap_pos = i;
+	heap_down(c, i);
+	heap_up(c, i);
+}
+
+/* ---- the call table ------------------------------------------------------------- */
+
+static int calls_grow(bh_client *c)
+{
+	if (c->ncalls >= MAX_SLOTS)
+		return -ENOBUFS;
+	uint32_t n = c->ncalls ? c->ncalls * 2 : FIRST_SLOTS;
+	struct call *calls = realloc(c->calls, n * sizeof *calls);
+	if (!calls)
+		return -ENOMEM;
+	c->calls = calls;
+	uint32_t *heap = realloc(c->heap, n * sizeof *heap);
+	if (!heap)
+		return -ENOMEM; /* calls stays larger than ncalls says: harmless */
+	c->heap = heap;
+
+	/* New slots go on the free list in index order; generation 0. */
+	for (uint32_t i = n; i-- > c->ncalls;) {
+		calls[i] = (struct call){ .msgid = i, .heap_pos = NO_POS,
+					  .next_free = c->free_head };
+		c->free_head = i;
+	}
+	c->ncalls = n;
+	return 0;
+}
+
+static int call_alloc(bh_client *c, uint32_t *ret_slot)
+{
+	if (c->free_head == NO_POS) {
+		int r = calls_grow(c);
+		if (r < 0)
+			return r;
+	}
+	uint32_t slot = c->free_head;
+	c->free_head = c->calls[slot].next_free;
+	*ret_slot = slot;
+	return 0;
+}
+
+/* Back to the free list with the next generation, so the old msgid is unknown. */
+static void call_release(bh_client *c, uint32_t slot)
+{
+	struct call *k = &c->calls[slot];
+	heap_remove(c, slot);
+	if (k->state == CALL_ASYNC || k->state == CALL_SYNC)
+		c->live--;
+	uint32_t gen = (k->msgid >> SLOT_BITS) + 1;
+	*k = (struct call){ .msgid = gen << SLOT_BITS | slot, .heap_pos = NO_POS,
+			    .next_free = c->free_head };
+	c->free_head = slot;
+}
+
+static struct call *call_find(bh_client *c, uint32_t msgid)
+{
+	uint32_t slot = msgid & SLOT_MASK;
+	if (slot >= c->ncalls)
+		return NULL;
+	struct call *k = &c->calls[slot];
+	return (k->state != CALL_FREE && k->msgid == msgid) ? k : NULL;
+}
+
+/* ---- completion ------------------------------------------------------------------ */
+
+/* Hand one outcome to whoever waits for it. The slot must already be released or
+ * expired: the callback may start calls that reuse it. */
+static void deliver(bh_client *c, const struct call *k, const bh_value *result,
+		    const bh_error *err)
+{
+	if (k->state == CALL_SYNC) {
+		struct sync_wait *w = k->userdata;
+		w->done = true;
+		if (err) {
+			*w->err = *err;
+			w->rc = -err->code;
+		}
+		return;
+	}
+	c->dispatching++;
+	k->cb(k->userdata, k->msgid, result, err);
+	c->dispatching--;
+}
+
+static void deliver_error(bh_client *c, const struct call *k, int32_t code, const char *fmt,
+			  ...) __attribute__((format(printf, 4, 5)));
+
+static void deliver_error(bh_client *c, const struct call *k, int32_t code, const char *fmt,
+			  ...)
+{
+	bh_error e = { .code = code };
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(e.message, sizeof e.message, fmt, ap);
+	va_end(ap);
+	deliver(c, k, NULL, &e);
+}
+
+/* Complete every outstanding call with one error and forget the expired ones. Used
+ * once the connection is unusable, so the callbacks cannot add calls (c->broken makes
+ * bh_call_start fail). */
+static void fail_all(bh_client *c, int32_t code, const char *message)
+{
+	for (uint32_t slot = 0; slot < c->ncalls; slot++) {
+		struct call k = c->calls[slot];
+		if (k.state == CALL_FREE)
+			continue;
+		call_release(c, slot);
+		if (k.state == CALL_SYNC) {
+			/* A local failure: bh_call returns the -errno, not -code. */
+			struct sync_wait *w = k.userdata;
+			w->done = true;
+			w->rc = c->broken;
+			bh_fail(w->err, code, "%s", message);
+		} else if (k.state == CALL_ASYNC) {
+			deliver_error(c, &k, code, "%s", message);
+		}
+	}
+}
+
+/* The connection is over: remember why, stop the socket (the fd stays ours until
+ * bh_client_free, so a caller's poll set never sees a recycled number) and fail
+ * everything outstanding. Returns err. */
+static int conn_break(bh_client *c, int err, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int conn_break(bh_client *c, int err, int32_t code, const char *fmt, ...)
+{
+	if (c->broken)
+		return c->broken;
+	if (err == -EBADF)
+		err = -EIO; /* keep the promise at the top of this file */
+	c->broken = err;
+	(void)shutdown(c->fd, SHUT_RDWR);
+	c->out.len = c->out_off = 0;
+	c->in.len = c->in_partial = 0;
+
+	char message[BH_ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	(void)vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	fail_all(c, code, message);
+	return err;
+}
+
+static int conn_lost(bh_client *c, int err)
+{
+	if (err == -ECONNRESET)
+		return conn_break(c, err, BH_E_UNAVAILABLE, "the daemon closed the connection");
+	return conn_break(c, err, BH_E_UNAVAILABLE, "connection to the daemon lost: %s",
+			  strerror(-err));
+}
+
+/* Deliver every call whose local deadline has passed. */
+static void expire(bh_client *c)
+{
+	if (c->heap_len == 0)
+		return;
+	int64_t now = now_ns();
+	while (c->heap_len > 0 && !c->broken) {
+		uint32_t slot = c->heap[0];
+		struct call *k = &c->calls[slot];
+		if (k->deadline_ns > now)
+			break;
+		heap_remove(c, slot);
+		c->live--;
+		struct call done = *k;
+		k->state = CALL_EXPIRED;
+		deliver_error(c, &done, BH_E_TIMEOUT, "no answer within %d ms", done.timeout_ms);
+	}
+}
+
+/* bh_call() asked for the result: one block holding the tree and its bytes. */
+static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **ret)
+{
+	struct bh_scan s;
+	int r = bh_scan(raw, len, &c->limits, &s);
+	if (r < 0)
+		return r;
+	if (s.nodes > (SIZE_MAX - sizeof(bh_result) - s.size) / sizeof(bh_value))
+		return -ENOMEM;
+	bh_result *res = malloc(sizeof *res + s.nodes * sizeof(bh_value) + s.size);
+	if (!res)
+		return -ENOMEM;
+	uint8_t *bytes = (uint8_t *)&res->nodes[s.nodes];
+	memcpy(bytes, raw, s.size);
+
+	/* An arena borrowing the block: it is exactly as large as the scan says the tree
+	 * needs, so bh_decode never allocates. */
+	struct bh_arena arena = { .nodes = res->nodes, .cap = s.nodes };
+	r = bh_decode(bytes, s.size, &c->limits, &arena, &res->value, NULL);
+	if (r < 0 || arena.nodes != res->nodes) {
+		if (arena.nodes != res->nodes)
+			free(arena.nodes);
+		free(res);
+		return r < 0 ? r : -ENOMEM;
+	}
+	*ret = res;
+	return 0;
+}
+
+static int protocol_error(bh_client *c, const char *what, const char *why)
+{
+	return conn_break(c, -EPROTO, BH_E_PROTOCOL, "the daemon broke the protocol: %s%s%s",
+			  what, why ? ": " : "", why ? why : "");
+}
+
+/* One complete message from the daemon. Returns 0 or the -errno that broke the
+ * connection. */
+static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
+{
+	struct bh_rpc rpc;
+	const char *why = NULL;
+	if (bh_rpc_parse(msg, len, &rpc, &why) < 0)
+		return protocol_error(c, "malformed message", why);
+	if (rpc.type == BH_RPC_NOTIFY)
+		return 0; /* nothing subscribes to notifications (yet); ignoring them keeps
+			   * older clients working with newer daemons */
+	if (rpc.type != BH_RPC_RESPONSE)
+		return protocol_error(c, "the daemon sent a request", NULL);
+
+	struct call *k = call_find(c, rpc.msgid);
+	if (!k) {
+		char what[64];
+		snprintf(what, sizeof what, "response for unknown msgid %u", rpc.msgid);
+		return protocol_error(c, what, NULL);
+	}
+	uint32_t slot = rpc.msgid & SLOT_MASK;
+	if (k->state == CALL_EXPIRED) {
+		call_release(c, slot);
+		return 0;
+	}
+
+	bh_error e;
+	int r = bh_error_decode(rpc.error, rpc.error_len, &e);
+	if (r < 0)
+		return protocol_error(c, "undecodable error in a response", NULL);
+	if (r > 0 && e.code <= 0) {
+		/* An error that claims success would make bh_call() return 0. */
+		e.code = BH_E_PROTOCOL;
+	}
+
+	struct call done = *k;
+	call_release(c, slot);
+	if (r > 0) {
+		deliver(c, &done, NULL, &e);
+		return 0;
+	}
+
+	if (done.state == CALL_SYNC) {
+		struct sync_wait *w = done.userdata;
+		w->done = true;
+		w->rc = 0;
+		if (w->ret) {
+			int rr = result_new(c, rpc.result, rpc.result_len, w->ret);
+			if (rr < 0) {
+				w->rc = rr;
+				bh_fail(w->err, BH_E_UNAVAILABLE, "cannot keep the result: %s",
+					strerror(-rr));
+			}
+		}
+		return 0;
+	}
+
+	const bh_value *v;
+	r = bh_decode(rpc.result, rpc.result_len, &c->limits, &c->arena, &v, NULL);
+	if (r < 0)
+		deliver_error(c, &done, BH_E_INTERNAL, "cannot decode the result: %s",
+			      bh_proto_strerror(r));
+	else
+		deliver(c, &done, v, NULL);
+	return 0;
+}
+
+/* ---- I/O --------------------------------------------------------------------------- */
+
+/* Send what is queued, without blocking. 0 or the connection's -errno; with defer,
+ * a failure is only remembered (bh_call_start must not run callbacks). */
+static int flush(bh_client *c, bool defer)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (defer) {
+				c->deferred = -errno;
+				return 0;
+			}
+			return conn_lost(c, -errno);
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out.len) {
+		c->out.len = c->out_off = 0;
+	} else if (c->out_off >= c->out.len / 2) {
+		bh_buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
+	return 0;
+}
+
+/* Scan and handle the complete messages at the front of in. */
+static int drain_input(bh_client *c)
+{
+	size_t off = 0;
+	int r = 0;
+	c->in_partial = 0;
+	while (off < c->in.len && !c->broken) {
+		struct bh_scan s;
+		r = bh_scan(c->in.data + off, c->in.len - off, &c->limits, &s);
+		if (r == -EAGAIN) {
+			c->in_partial = c->in.len - off;
+			r = 0;
+			break;
+		}
+		if (r < 0)
+			return protocol_error(c, "invalid message", bh_proto_strerror(r));
+		r = handle_message(c, c->in.data + off, s.size);
+		if (r < 0)
+			return r;
+		off += s.size;
+	}
+	if (c->broken)
+		return c->broken;
+	if (off == c->in.len) {
+		c->in.len = 0;
+		/* A big message grew the buffer: give the memory back. */
+		bh_buf_shrink(&c->in, 4 * READ_CHUNK);
+	} else if (off > 0) {
+		bh_buf_consume(&c->in, off);
+	}
+	return r;
+}
+
+/* One recv() and whatever it completes. 0 (also when nothing was there) or the
+ * connection's -errno. */
+static int read_once(bh_client *c)
+{
+	size_t room = READ_CHUNK;
+	size_t ceiling = c->in.max - c->in.len;
+	if (room > ceiling)
+		room = ceiling;
+	if (room == 0)
+		return drain_input(c); /* over max_message: the scan says so */
+	int r = bh_buf_reserve(&c->in, room);
+	if (r < 0)
+		return conn_lost(c, r);
+	room = c->in.cap - c->in.len;
+
+	ssize_t n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return conn_lost(c, -errno);
+	}
+	if (n == 0)
+		return conn_lost(c, -ECONNRESET);
+	c->in.len += (size_t)n;
+
+	/* Rescanning a large incomplete message after every chunk would be quadratic.
+	 * While the socket keeps filling the buffer (more is waiting and poll will say so
+	 * at once) wait until the partial message has doubled; a short read means we
+	 * caught up, and then we always scan, so nothing waits forever. */
+	if ((size_t)n == room && c->in_partial >= READ_CHUNK &&
+	    c->in.len < 2 * c->in_partial && c->in.len < c->limits.max_message)
+		return 0;
+	return drain_input(c);
+}
+
+static int io(bh_client *c, short revents)
+{
+	int r = 0;
+	if (c->deferred)
+		return conn_lost(c, c->deferred);
+	if ((revents & POLLOUT) && c->out_off < c->out.len)
+		r = flush(c, false);
+	if (r == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
+		r = read_once(c);
+	if (r == 0)
+		expire(c);
+	return c->broken ? c->broken : r;
+}
+
+/* poll() once for at most timeout_ms (-1: no limit) and do the I/O it allows.
+ * 0 or the connection's -errno. */
+static int wait_once(bh_client *c, int timeout_ms)
+{
+	if (c->deferred)
+		return conn_lost(c, c->deferred);
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	if (c->out_off < c->out.len)
+		p.events |= POLLOUT;
+	int n = poll(&p, 1, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		return conn_lost(c, -errno);
+	}
+	if (n == 0) {
+		expire(c);
+		return c->broken;
+	}
+	return io(c, p.revents);
+}
+
+/* ---- calls ----------------------------------------------------------------------- */
+
+/* Queue [0, msgid, method, params] (+ {"timeout_ms": t} when t > 0) and send it if
+ * nothing is queued before it. Consumes the params builder, whatever the outcome. */
+static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t state,
+		      bh_reply_fn cb, void *userdata, uint32_t *ret_msgid)
+{
+	static const uint8_t empty_array = 0x90;
+	const uint8_t *params = c->params.data;
+	size_t params_len = c->params.len;
+	int perr = bh_writer_error(&c->params_w);
+	c->params.len = 0;
+	c->params_w.err = 0;
+
+	if (c->broken)
+		return c->broken;
+	if (c->dispatching && state == CALL_SYNC)
+		return -EDEADLK;
+	if (perr < 0)
+		return perr;
+	if (!method || !*method || timeout_ms < 0)
+		return -EINVAL;
+	if (c->live >= MAX_SLOTS)
+		return -ENOBUFS;
+	/* The envelope around method and params takes at most 32 bytes. */
+	size_t method_len = strlen(method);
+	if (params_len > c->limits.max_message ||
+	    method_len + 32 > c->limits.max_message - params_len)
+		return -EMSGSIZE;
+
+	if (params_len == 0) {
+		params = &empty_array;
+		params_len = 1;
+	} else {
+		/* Exactly one array: anything else would be a malformed request. */
+		struct bh_scan s;
+		uint8_t t = params[0];
+		bool is_array = (t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd;
+		if (!is_array || bh_scan(params, params_len, &c->limits, &s) < 0 ||
+		    s.size != params_len)
+			return -EINVAL;
+	}
+
+	uint32_t slot;
+	int r = call_alloc(c, &slot);
+	if (r < 0)
+		return r;
+	struct call *k = &c->calls[slot];
+
+	size_t mark;
+	for (int attempt = 0;; attempt++) {
+		mark = c->out.len;
+		struct bh_writer w;
+		bh_writer_init(&w, &c->out);
+		bh_write_array(&w, timeout_ms > 0 ? 5 : 4);
+		bh_write_int(&w, BH_RPC_REQUEST);
+		bh_write_uint(&w, k->msgid);
+		bh_write_str(&w, method, method_len);
+		bh_write_raw(&w, params, params_len);
+		if (timeout_ms > 0) {
+			bh_write_map(&w, 1);
+			bh_write_cstr(&w, "timeout_ms");
+			bh_write_uint(&w, (uint64_t)timeout_ms);
+		}
+		r = bh_writer_error(&w);
+		if (r == 0)
+			break;
+		c->out.len = mark;
+		if (r == -EMSGSIZE && c->out_off > 0 && attempt == 0) {
+			/* Sent bytes still count against the ceiling: drop them, retry. */
+			bh_buf_consume(&c->out, c->out_off);
+			c->out_off = 0;
+			continue;
+		}
+		/* The slot was never used: back on the free list as it was. */
+		k->next_free = c->free_head;
+		c->free_head = slot;
+		/* The message fits max_message (checked above): the queue is full. */
+		return r == -EMSGSIZE ? -ENOBUFS : r;
+	}
+
+	k->state = state;
+	k->cb = cb;
+	k->userdata = userdata;
+	k->timeout_ms = timeout_ms;
+	c->live++;
+	if (timeout_ms > 0) {
+		k->deadline_ns = now_ns() + (int64_t)timeout_ms * 1000000;
+		heap_push(c, slot);
+	}
+	uint32_t msgid = k->msgid;
+
+	/* Only the first queued request sends: later ones wait for POLLOUT. A failure is
+	 * acted on by the next step, which fails this call with the others. */
+	if (mark == c->out_off && !c->deferred)
+		(void)flush(c, true);
+	if (ret_msgid)
+		*ret_msgid = msgid;
+	return 0;
+}
+
+/* ---- public API ---------------------------------------------------------------------- */
+
+const char *bh_default_socket(void)
+{
+	/* secure_getenv: a set-uid program linking this library is not redirected to a
+	 * socket of the invoking user's choice. */
+	const char *p = secure_getenv(BH_SOCKET_ENV);
+	return (p && *p) ? p : BH_DEFAULT_SOCKET;
+}
+
+static int unix_connect(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
+	if (len == 0)
+		return -EINVAL;
+	if (len >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, len + 1);
+
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int err = errno;
+		if (err == EINTR) {
+			/* The connection goes on asynchronously: wait for its outcome. */
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+			socklen_t sl = sizeof err;
+			while (poll(&p, 1, -1) < 0 && errno == EINTR)
+				;
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+				err = errno;
+		}
+		if (err) {
+			close(fd);
+			return -err;
+		}
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int bh_client_connect(const char *path, bh_client **ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (!path)
+		path = bh_default_socket();
+
+	bh_client *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	c->free_head = NO_POS;
+	bh_limits_default(&c->limits);
+	/* Pipelining may queue several messages; the queue has a ceiling too. */
+	bh_buf_init(&c->out, 4 * c->limits.max_message);
+	bh_buf_init(&c->in, c->limits.max_message + READ_CHUNK);
+	bh_buf_init(&c->params, c->limits.max_message);
+	bh_writer_init(&c->params_w, &c->params);
+	bh_arena_init(&c->arena);
+
+	int r = calls_grow(c);
+	if (r == 0)
+		r = unix_connect(path, &c->fd);
+	if (r < 0) {
+		bh_client_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void bh_client_free(bh_client *c)
+{
+	if (!c)
+		return;
+	int saved = errno;
+	if (!c->broken && c->fd >= 0)
+		(void)conn_break(c, -ENOTCONN, BH_E_UNAVAILABLE, "connection closed");
+	if (c->fd >= 0)
+		close(c->fd);
+	bh_buf_done(&c->out);
+	bh_buf_done(&c->in);
+	bh_buf_done(&c->params);
+	bh_arena_done(&c->arena);
+	free(c->calls);
+	free(c->heap);
+	free(c);
+	errno = saved;
+}
+
+bh_writer *bh_client_params(bh_client *c)
+{
+	return &c->params_w;
+}
+
+const bh_value *bh_result_value(const bh_result *r)
+{
+	return r ? r->value : NULL;
+}
+
+void bh_result_free(bh_result *r)
+{
+	free(r);
+}
+
+static int local_failure(bh_client *c, int rc, bh_error *err)
+{
+	if (rc == -EBADF)
+		rc = -EIO; /* keep the promise at the top of this file */
+	switch (rc) {
+	case -EDEADLK:
+		bh_fail(err, BH_E_UNAVAILABLE, "bh_call() from inside a reply callback");
+		break;
+	case -EINVAL:
+		bh_fail(err, BH_E_UNAVAILABLE, "invalid call: bad method name or params "
+					       "(not exactly one array)");
+		break;
+	case -ENOBUFS:
+		bh_fail(err, BH_E_UNAVAILABLE, "too many calls outstanding on this connection");
+		break;
+	case -EMSGSIZE:
+		bh_fail(err, BH_E_UNAVAILABLE, "request larger than %zu bytes",
+			c->limits.max_message);
+		break;
+	case -EPROTO:
+		bh_fail(err, BH_E_PROTOCOL, "the daemon broke the protocol");
+		break;
+	case -ECONNRESET:
+		bh_fail(err, BH_E_UNAVAILABLE, "the daemon closed the connection");
+		break;
+	case -ENOTCONN:
+		bh_fail(err, BH_E_UNAVAILABLE, "connection closed");
+		break;
+	default:
+		bh_fail(err, BH_E_UNAVAILABLE, "connection to the daemon lost: %s",
+			strerror(-rc));
+		break;
+	}
+	return rc;
+}
+
+int bh_call(bh_client *c, const char *method, int timeout_ms, bh_result **ret, bh_error *err)
+{
+	bh_error local;
+	if (!err)
+		err = &local;
+	if (!c) {
+		bh_fail(err, BH_E_UNAVAILABLE, "no client");
+		return -EINVAL;
+	}
+	struct sync_wait w = { .ret = ret, .err = err };
+	int r = call_queue(c, method, timeout_ms, CALL_SYNC, NULL, &w, NULL);
+	if (r < 0)
+		return local_failure(c, r, err);
+
+	while (!w.done) {
+		int t = -1;
+		if (c->heap_len > 0)
+			t = ms_until(c->calls[c->heap[0]].deadline_ns, now_ns());
+		r = wait_once(c, t);
+		if (r < 0 && !w.done)
+			return local_failure(c, r, err); /* not reached: a break fails us too */
+	}
+	if (w.rc == 0)
+		err->code = BH_OK;
+	return w.rc;
+}
+
+int bh_call_start(bh_client *c, const char *method, int timeout_ms, bh_reply_fn cb,
+		  void *userdata, uint32_t *ret_msgid)
+{
+	if (!c || !cb)
+		return -EINVAL;
+	return call_queue(c, method, timeout_ms, CALL_ASYNC, cb, userdata, ret_msgid);
+}
+
+int bh_client_fd(const bh_client *c)
+{
+	return c->fd;
+}
+
+bool bh_client_want_write(const bh_client *c)
+{
+	return !c->broken && c->out_off < c->out.len;
+}
+
+int bh_client_next_timeout(const bh_client *c)
+{
+	if (c->deferred && !c->broken)
+		return 0; /* a send failed: the next step reports it */
+	if (c->heap_len == 0 || c->broken)
+		return -1;
+	return ms_until(c->calls[c->heap[0]].deadline_ns, now_ns());
+}
+
+size_t bh_client_pending(const bh_client *c)
+{
+	return c->live;
+}
+
+int bh_client_step(bh_client *c)
+{
+	if (c->dispatching)
+		return -EDEADLK;
+	if (c->broken)
+		return c->broken;
+	return io(c, POLLOUT | POLLIN);
+}
+
+int bh_client_wait_all(bh_client *c, int timeout_ms)
+{
+	if (c->dispatching)
+		return -EDEADLK;
+	int64_t end = timeout_ms >= 0 ? now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+	while (c->live > 0) {
+		if (c->broken)
+			return c->broken;
+		int64_t now = now_ns();
+		int t = -1;
+		if (timeout_ms >= 0) {
+			if (now >= end)
+				return -ETIMEDOUT;
+			t = ms_until(end, now);
+		}
+		if (c->heap_len > 0) {
+			int d = ms_until(c->calls[c->heap[0]].deadline_ns, now);
+			if (t < 0 || d < t)
+				t = d;
+		}
+		int r = wait_once(c, t);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,61 @@
+/* Blocking channel I/O. The shim serves one call at a time, so a blocking write of
+ * the whole response is exactly right: nothing else could be done meanwhile. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+int shim_read(int fd, void *p, size_t n, size_t *ret_n)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, p, n);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	*ret_n = (size_t)r;
+	return 0;
+}
+
+int shim_writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		/* sendmsg rather than writev only for MSG_NOSIGNAL: the plugin keeps the
+		 * default SIGPIPE disposition for its own pipes. */
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		size_t done = (size_t)r;
+		while (n > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)a, .iov_len = alen },
+		{ .iov_base = (void *)b, .iov_len = blen },
+	};
+	int r = shim_writev_all(s->fd, iov, blen > 0 ? 2 : 1);
+
+	if (r == -EPIPE || r == -ECONNRESET)
+		shim_exit_quietly();
+	if (r < 0)
+		shim_die(SHIM_EXIT_IO, "writing to the channel: %s", strerror(-r));
+}

@@ -1,0 +1,188 @@
+/* bulkhead-shim: hosts one plugin in its own (sandboxed) process.
+ *
+ *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
+ *                   [--max-bytes BYTES] PLUGIN.so
+ *
+ * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
+ * The limits are the channel's (struct bh_limits; proto defaults when not given):
+ * the shim applies them to what it receives and to every result it sends, so that
+ * a plugin's oversized result becomes an error reply rather than a message the
+ * supervisor must reject.
+ * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
+ * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
+ * or no channel; 3 the supervisor broke the protocol. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+/* Option bounds. Below SHIM_MESSAGE_MIN not even $hello of a plugin with a few
+ * methods would fit; a result sits at depth 2 of a response, a snapshot blob at 3. */
+#define SHIM_MESSAGE_MIN 1024
+#define SHIM_MESSAGE_MAX ((uint64_t)1 << 30)
+#define SHIM_DEPTH_MIN 3
+#define SHIM_DEPTH_MAX 1024
+
+void shim_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("bulkhead-shim: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	_exit(status);
+}
+
+void shim_exit_quietly(void)
+{
+	fflush(NULL);
+	_exit(SHIM_EXIT_OK);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
+	      "                     [--max-bytes BYTES] PLUGIN.so\n"
+	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
+	      f);
+}
+
+/* A decimal number in [min, max]: 0 and *ret, or -EINVAL / -ERANGE. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+static uint64_t option_value(const char *name, const char *arg, uint64_t min, uint64_t max)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, min, max, &v) < 0)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED,
+			 "--%s: want a number from %" PRIu64 " to %" PRIu64 ", got '%s'", name, min,
+			 max, arg);
+	return v;
+}
+
+static void parse_args(struct shim *s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "max-message", required_argument, NULL, 'm' },
+		{ "max-depth", required_argument, NULL, 'd' },
+		{ "max-items", required_argument, NULL, 'i' },
+		{ "max-bytes", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bh_limits *l = &s->limits;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			l->max_message = (size_t)option_value("max-message", optarg,
+							      SHIM_MESSAGE_MIN, SHIM_MESSAGE_MAX);
+			break;
+		case 'd':
+			l->max_depth = (uint32_t)option_value("max-depth", optarg, SHIM_DEPTH_MIN,
+							      SHIM_DEPTH_MAX);
+			break;
+		case 'i':
+			l->max_items = (uint32_t)option_value("max-items", optarg, 1, UINT32_MAX);
+			break;
+		case 'b':
+			l->max_bytes = (uint32_t)option_value("max-bytes", optarg, 1, UINT32_MAX);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(BH_SHIM_EXIT_LOAD_FAILED);
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		exit(BH_SHIM_EXIT_LOAD_FAILED);
+	}
+	s->path = argv[optind];
+}
+
+/* The channel must be the stream socket that channel.h promises; anything else
+ * means we were not started by the supervisor. */
+static void check_channel(int fd)
+{
+	struct stat st;
+	int type;
+	socklen_t len = sizeof(type);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED,
+			 "fd %d is not a socket: the shim is started by bulkheadd", fd);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fd %d is not a stream socket", fd);
+	/* Processes the plugin may start must not inherit the channel. */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fcntl(%d): %s", fd, strerror(errno));
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/* A sanitized shim must still die of a plugin's SIGSEGV or abort() as the supervisor
+ * expects (the signal is the crash report), and the leak check is the plugin's
+ * business, not the host's. The environment is empty, so defaults live here. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:"
+	       "detect_leaks=0:allow_user_segv_handler=1";
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct shim s = { .fd = BH_CHANNEL_FD };
+
+	/* The plugin's logs: whole lines reach the supervisor's pipes promptly. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+
+	bh_limits_default(&s.limits);
+	parse_args(&s, argc, argv);
+	check_channel(s.fd);
+
+	bh_buf_init(&s.in, s.limits.max_message);
+	bh_buf_init(&s.out, s.limits.max_message - SHIM_ENVELOPE_SLACK);
+	bh_buf_init(&s.hdr, s.limits.max_message);
+	bh_arena_init(&s.arena);
+	bh_writer_init(&s.out_w, &s.out);
+	bh_writer_init(&s.hdr_w, &s.hdr);
+
+	shim_load(&s);
+	shim_hello(&s);
+	shim_serve(&s);
+}

@@ -1,0 +1,366 @@
+/* Serving the channel: read one message, dispatch it, answer it (channel.h steps
+ * 2-5). Responses are an envelope built in s->hdr followed, without a copy, by the
+ * bytes the plugin wrote into s->out. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim.h"
+
+/* Buffers shrink back to this after a large message. */
+#define SHIM_BUF_KEEP (64 * 1024)
+/* Smallest read; reads grow with the message being received. */
+#define SHIM_READ_MIN (64 * 1024)
+/* Method names from the supervisor are quoted in messages up to this length. */
+#define SHIM_QUOTE_MAX 80
+
+static const bh_value empty_map = { .type = BH_MAP };
+
+static bh_writer *hdr_reset(struct shim *s)
+{
+	s->hdr.len = 0;
+	bh_writer_init(&s->hdr_w, &s->hdr);
+	return &s->hdr_w;
+}
+
+static bh_writer *out_reset(struct shim *s)
+{
+	s->out.len = 0;
+	bh_buf_shrink(&s->out, SHIM_BUF_KEEP);
+	bh_writer_init(&s->out_w, &s->out);
+	return &s->out_w;
+}
+
+static bool method_is(const struct bh_rpc *rpc, const char *name)
+{
+	size_t n = strlen(name);
+
+	return rpc->method_len == n && memcmp(rpc->method, name, n) == 0;
+}
+
+static int quote_len(const struct bh_rpc *rpc)
+{
+	return rpc->method_len > SHIM_QUOTE_MAX ? SHIM_QUOTE_MAX : (int)rpc->method_len;
+}
+
+static void send_hdr_and_out(struct shim *s, bool with_out)
+{
+	int r = bh_writer_error(&s->hdr_w);
+
+	if (r < 0)
+		shim_die(SHIM_EXIT_IO, "encoding a response: %s", strerror(-r));
+	shim_send(s, s->hdr.data, s->hdr.len, s->out.data, with_out ? s->out.len : 0);
+}
+
+/* [1, msgid, {code, name, message}, nil] */
+static __attribute__((format(printf, 4, 5))) void
+send_error(struct shim *s, uint32_t id, int32_t code, const char *fmt, ...)
+{
+	char msg[BH_ERROR_MESSAGE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bh_rpc_write_error(hdr_reset(s), id, false, code, msg);
+	send_hdr_and_out(s, false);
+}
+
+/* Starts [1, msgid, nil, ...: the caller writes or appends the result. */
+static bh_writer *result_begin(struct shim *s, uint32_t id)
+{
+	bh_writer *w = hdr_reset(s);
+
+	bh_write_array(w, 4);
+	bh_write_int(w, BH_RPC_RESPONSE);
+	bh_write_uint(w, id);
+	bh_write_nil(w);
+	return w;
+}
+
+static void send_nil(struct shim *s, uint32_t id)
+{
+	bh_write_nil(result_begin(s, id));
+	send_hdr_and_out(s, false);
+}
+
+/* A callback failed: pass its error on, restricted to the codes a plugin may use
+ * (error.h) so that a plugin cannot pose as the supervisor ("timeout", "crashed"). */
+static void send_plugin_error(struct shim *s, uint32_t id, bh_error *err, const char *what)
+{
+	int32_t code = err->code;
+
+	if (code != BH_E_INVALID_PARAMS && code != BH_E_PLUGIN_ERROR && code < BH_E_APPLICATION_MIN)
+		code = BH_E_PLUGIN_ERROR;
+	err->message[sizeof(err->message) - 1] = '\0';
+	if (err->message[0] == '\0')
+		send_error(s, id, code, "%s failed", what);
+	else
+		send_error(s, id, code, "%s", err->message);
+}
+
+/* Whether a callback that writes to s->out failed. `return bh_write_x(out, ...)` is
+ * an idiom: a nonzero return without bh_fail() after a writer error is that writer
+ * error, which check_output() reports precisely (e.g. result too large). */
+static bool failed(const struct shim *s, int rc, const bh_error *err)
+{
+	return rc != 0 && !(err->code == BH_OK && bh_writer_error(&s->out_w) < 0);
+}
+
+/* A callback returned success: check that it wrote exactly one complete value that
+ * the supervisor will accept `depth` levels down in a response (plain result 1,
+ * snapshot blob 2). 0, or -1 after answering with an error. */
+static int check_output(struct shim *s, uint32_t id, uint32_t depth, const char *what)
+{
+	int r = bh_writer_error(&s->out_w);
+
+	if (r == -EMSGSIZE) {
+		send_error(s, id, BH_E_TOO_LARGE, "%s produced a result larger than %zu bytes",
+			   what, s->out.max);
+		return -1;
+	}
+	if (r < 0) {
+		send_error(s, id, BH_E_INTERNAL, "%s: out of memory for its result", what);
+		return -1;
+	}
+	if (s->out.len == 0) {
+		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced no result", what);
+		return -1;
+	}
+
+	struct bh_limits lim = s->limits;
+	struct bh_scan sc;
+	lim.max_message = s->out.max;
+	lim.max_depth = lim.max_depth > depth ? lim.max_depth - depth : 1;
+	r = bh_scan(s->out.data, s->out.len, &lim, &sc);
+	if (r == 0 && sc.size == s->out.len)
+		return 0;
+	if (r == 0)
+		send_error(s, id, BH_E_PLUGIN_ERROR,
+			   "%s produced a malformed result (more than one value)", what);
+	else if (r == -EAGAIN)
+		send_error(s, id, BH_E_PLUGIN_ERROR,
+			   "%s produced a malformed result (incomplete value)", what);
+	else if (r == -EBADMSG)
+		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced a malformed result (%s)", what,
+			   bh_proto_strerror(r));
+	else
+		send_error(s, id, BH_E_TOO_LARGE, "%s produced a result beyond the limits: %s",
+			   what, bh_proto_strerror(r));
+	return -1;
+}
+
+/* [0, id, "$init", [config_map]] */
+static void do_init(struct shim *s, uint32_t id, const bh_value *params)
+{
+	const bh_value *config = bh_value_at(params, 0);
+
+	if (s->ready) {
+		send_error(s, id, BH_E_BAD_REQUEST, "plugin %s is already initialized",
+			   s->desc.name);
+		return;
+	}
+	if (!config || config->type == BH_NIL)
+		config = &empty_map;
+	if (config->type != BH_MAP) {
+		send_error(s, id, BH_E_INVALID_PARAMS, "$init: the config must be a map");
+		return;
+	}
+	if (s->desc.init) {
+		bh_error err;
+		void *state = NULL;
+		memset(&err, 0, sizeof(err));
+		if (s->desc.init(config, &state, &err) != 0) {
+			send_plugin_error(s, id, &err, "init");
+			return;
+		}
+		s->state = state;
+	}
+	s->ready = true;
+	send_nil(s, id);
+}
+
+/* [0, id, "$snapshot", []] -> [state_version, blob] */
+static void do_snapshot(struct shim *s, uint32_t id)
+{
+	bh_error err;
+
+	memset(&err, 0, sizeof(err));
+	if (failed(s, s->desc.snapshot(s->state, out_reset(s), &err), &err)) {
+		send_plugin_error(s, id, &err, "snapshot");
+		return;
+	}
+	if (check_output(s, id, 2, "snapshot") < 0)
+		return;
+	bh_writer *w = result_begin(s, id);
+	bh_write_array(w, 2);
+	bh_write_uint(w, s->desc.state_version);
+	send_hdr_and_out(s, true);
+}
+
+/* [0, id, "$restore", [state_version, blob]] */
+static void do_restore(struct shim *s, uint32_t id, const bh_value *params)
+{
+	uint64_t version;
+	bh_error err;
+
+	if (params->len != 2 || bh_value_get_uint(bh_value_at(params, 0), &version) < 0 ||
+	    version > UINT32_MAX) {
+		send_error(s, id, BH_E_INVALID_PARAMS, "$restore wants [state_version, blob]");
+		return;
+	}
+	memset(&err, 0, sizeof(err));
+	if (s->desc.restore(s->state, (uint32_t)version, bh_value_at(params, 1), &err) != 0) {
+		send_plugin_error(s, id, &err, "restore");
+		return;
+	}
+	send_nil(s, id);
+}
+
+static void call_method(struct shim *s, uint32_t id, const struct bh_rpc *rpc,
+			const bh_value *params)
+{
+	const struct shim_method *m = shim_find_method(s, rpc->method, rpc->method_len);
+	char what[SHIM_NAME_MAX + 16];
+	bh_error err;
+
+	if (!m) {
+		send_error(s, id, BH_E_UNKNOWN_METHOD, "plugin %s has no method %.*s",
+			   s->desc.name, quote_len(rpc), rpc->method);
+		return;
+	}
+	snprintf(what, sizeof(what), "method %s", m->name);
+	memset(&err, 0, sizeof(err));
+	if (failed(s, m->fn(s->state, params, out_reset(s), &err), &err)) {
+		send_plugin_error(s, id, &err, what);
+		return;
+	}
+	if (check_output(s, id, 1, what) < 0)
+		return;
+	result_begin(s, id);
+	send_hdr_and_out(s, true);
+}
+
+static void serve_request(struct shim *s, const struct bh_rpc *rpc)
+{
+	uint32_t id = rpc->msgid;
+	const bh_value *params;
+	size_t used;
+	int r = bh_decode(rpc->params, rpc->params_len, &s->limits, &s->arena, &params, &used);
+
+	if (r == -ENOMEM) {
+		send_error(s, id, BH_E_INTERNAL, "out of memory decoding the parameters");
+		return;
+	}
+	if (r < 0) {
+		send_error(s, id, BH_E_BAD_REQUEST, "parameters: %s", bh_proto_strerror(r));
+		return;
+	}
+
+	bool internal = rpc->method_len > 0 && rpc->method[0] == '$';
+	if (internal && method_is(rpc, BH_CH_INIT)) {
+		do_init(s, id, params);
+		return;
+	}
+	if (internal && !method_is(rpc, BH_CH_SNAPSHOT) && !method_is(rpc, BH_CH_RESTORE)) {
+		send_error(s, id, BH_E_UNKNOWN_METHOD, "the shim has no method %.*s",
+			   quote_len(rpc), rpc->method);
+		return;
+	}
+	if (!s->ready) {
+		send_error(s, id, BH_E_UNAVAILABLE, "plugin %s is not initialized", s->desc.name);
+		return;
+	}
+	if (!internal)
+		call_method(s, id, rpc, params);
+	else if (!s->has_state)
+		send_error(s, id, BH_E_UNKNOWN_METHOD, "plugin %s has no state to %s",
+			   s->desc.name, method_is(rpc, BH_CH_SNAPSHOT) ? "snapshot" : "restore");
+	else if (method_is(rpc, BH_CH_SNAPSHOT))
+		do_snapshot(s, id);
+	else
+		do_restore(s, id, params);
+}
+
+/* One complete message, msg[0..len-1]. */
+static void handle(struct shim *s, const uint8_t *msg, size_t len)
+{
+	struct bh_rpc rpc;
+	const char *why = NULL;
+
+	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
+		/* Still answer a request we can correlate: every request gets a response. */
+		uint32_t id;
+		if (bh_rpc_peek_msgid(msg, len, &id) == 0) {
+			send_error(s, id, BH_E_BAD_REQUEST, "bad message: %s",
+				   why ? why : "malformed envelope");
+			return;
+		}
+		shim_die(SHIM_EXIT_PROTOCOL, "bad message from the supervisor: %s",
+			 why ? why : "malformed envelope");
+	}
+	switch (rpc.type) {
+	case BH_RPC_REQUEST:
+		serve_request(s, &rpc);
+		return;
+	case BH_RPC_NOTIFY:
+		if (method_is(&rpc, BH_CH_STOP)) {
+			if (s->ready && s->desc.shutdown)
+				s->desc.shutdown(s->state);
+			exit(SHIM_EXIT_OK); /* a clean stop: stdio flushed, destructors run */
+		}
+		shim_die(SHIM_EXIT_PROTOCOL, "unknown notification %.*s from the supervisor",
+			 quote_len(&rpc), rpc.method);
+	default:
+		shim_die(SHIM_EXIT_PROTOCOL, "unexpected response from the supervisor");
+	}
+}
+
+/* Read more of the current message into s->in. Reads grow with the message so that
+ * a large one costs O(log n) scans of its prefix, never more than max_message. */
+static void read_more(struct shim *s)
+{
+	size_t room = s->in.max - s->in.len; /* > 0: bh_scan says -EMSGSIZE at max */
+	size_t want = s->in.len > SHIM_READ_MIN ? s->in.len : SHIM_READ_MIN;
+	size_t got;
+
+	if (want > room)
+		want = room;
+	int r = bh_buf_reserve(&s->in, want);
+	if (r < 0)
+		shim_die(SHIM_EXIT_IO, "receive buffer: %s", strerror(-r));
+	size_t space = s->in.cap - s->in.len;
+	if (space > room)
+		space = room;
+	r = shim_read(s->fd, s->in.data + s->in.len, space, &got);
+	if (r == -ECONNRESET)
+		shim_exit_quietly();
+	if (r < 0)
+		shim_die(SHIM_EXIT_IO, "reading the channel: %s", strerror(-r));
+	if (got == 0)
+		shim_exit_quietly(); /* the supervisor is gone: do not call into the plugin */
+	s->in.len += got;
+}
+
+void shim_serve(struct shim *s)
+{
+	for (;;) {
+		struct bh_scan sc;
+		int r = s->in.len > 0 ? bh_scan(s->in.data, s->in.len, &s->limits, &sc) : -EAGAIN;
+
+		if (r == -EAGAIN) {
+			read_more(s);
+			continue;
+		}
+		if (r < 0)
+			shim_die(SHIM_EXIT_PROTOCOL, "malformed message from the supervisor: %s",
+				 bh_proto_strerror(r));
+		/* The decoded params point into s->in: consume only after answering. */
+		handle(s, s->in.data, sc.size);
+		bh_buf_consume(&s->in, sc.size);
+		if (s->in.len == 0)
+			bh_buf_shrink(&s->in, SHIM_BUF_KEEP);
+	}
+}

@@ -1,0 +1,98 @@
+/* bulkhead-shim internals: the host program that loads one plugin and serves the
+ * supervisor's channel (see bulkhead/channel.h for the protocol).
+ *
+ * The shim is single-threaded and handles one message at a time with blocking I/O:
+ * the supervisor sends the next call only after the previous answer, so there is
+ * never anything to multiplex. Every function here either returns 0 / a negative
+ * errno, or ends the process through shim_die()/shim_exit_quietly(). */
+#ifndef BH_SHIM_H
+#define BH_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "bulkhead/channel.h"
+#include "bulkhead/plugin.h"
+#include "bulkhead/proto.h"
+
+/* Exit statuses. BH_SHIM_EXIT_LOAD_FAILED (2) also covers a bad command line and a
+ * missing channel: in every case the plugin never ran. */
+enum {
+	SHIM_EXIT_OK = 0,        /* $stop, or end of file on the channel */
+	SHIM_EXIT_IO = 1,        /* the channel failed, or out of memory */
+	SHIM_EXIT_PROTOCOL = 3,  /* the supervisor sent something malformed or unknown */
+};
+
+/* Method and plugin names: identifiers of at most this many bytes. Matches the
+ * daemon's BH_NAME_MAX. */
+#define SHIM_NAME_MAX 64
+#define SHIM_VERSION_MAX 256
+#define SHIM_METHODS_MAX 1024
+
+/* Room kept in a response for its envelope around the plugin's result:
+ * [1, msgid, nil, [state_version, blob]] needs at most 1+1+5+1+1+5 bytes. */
+#define SHIM_ENVELOPE_SLACK 64
+
+/* One entry of the lookup table, sorted by (bytes, length). */
+struct shim_method {
+	const char *name;
+	uint32_t len;
+	bh_method_fn fn;
+};
+
+struct shim {
+	int fd;                      /* the channel, BH_CHANNEL_FD */
+	const char *path;            /* plugin path as given on the command line */
+	struct bh_limits limits;     /* for everything read and written on the channel */
+
+	/* The plugin, after shim_load(). */
+	void *dl;
+	struct bh_plugin desc;       /* copy of the descriptor, zero past its struct_size */
+	struct shim_method *table;   /* desc.n_methods entries, sorted */
+	bool has_state;              /* snapshot and restore both present */
+	void *state;                 /* from init */
+	bool ready;                  /* a $init succeeded */
+
+	/* Buffers, all reused from message to message. */
+	struct bh_buf in;            /* bytes received, not yet handled */
+	struct bh_arena arena;       /* the current call's decoded params */
+	struct bh_buf out;           /* what the plugin writes (result, blob) */
+	struct bh_writer out_w;
+	struct bh_buf hdr;           /* response envelopes, error responses */
+	struct bh_writer hdr_w;
+};
+
+/* main.c */
+/* Print "bulkhead-shim: <message>" to stderr and _exit(status) without running the
+ * plugin's destructors. */
+_Noreturn void shim_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The supervisor went away (end of file, EPIPE): flush stdio and _exit(0). */
+_Noreturn void shim_exit_quietly(void);
+
+/* io.c */
+/* One read(2) of at most n bytes, retried on EINTR. 0 and *ret_n (0 at end of
+ * file), or -errno. */
+int shim_read(int fd, void *p, size_t n, size_t *ret_n);
+/* Write all of iov[0..n-1], retried on EINTR and short writes, without SIGPIPE
+ * (the supervisor closing its end shows up as -EPIPE). iov is modified. 0 or -errno. */
+int shim_writev_all(int fd, struct iovec *iov, int n);
+/* Send bytes; a channel that the supervisor closed ends the process quietly, any
+ * other failure ends it with SHIM_EXIT_IO. */
+void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t blen);
+
+/* load.c */
+/* dlopen s->path and validate its descriptor into s->desc / s->table. On failure
+ * sends [2,"$fatal",[code,message]] and exits BH_SHIM_EXIT_LOAD_FAILED. */
+void shim_load(struct shim *s);
+/* Send the $hello notification (channel.h step 1). */
+void shim_hello(struct shim *s);
+/* The method named name[0..len-1], or NULL. */
+const struct shim_method *shim_find_method(const struct shim *s, const char *name, size_t len);
+
+/* serve.c */
+/* Read, dispatch and answer messages until $stop or end of file; never returns. */
+_Noreturn void shim_serve(struct shim *s);
+
+#endif

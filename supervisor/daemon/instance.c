@@ -596,28 +596,23 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 			 si->si_code == CLD_DUMPED ? ", core dumped" : "");
 }
 
+static int iid_cmp(const void *a, const void *b)
+{
+	const struct bh_call *x = *(struct bh_call *const *)a, *y = *(struct bh_call *const *)b;
+	int32_t diff = (int32_t)(x->iid - y->iid); /* ids may wrap */
+	return diff < 0 ? -1 : diff > 0;
+}
+
+/* The shim runs one call at a time, in the order it received them, so of all the
+ * calls an instance held when it died only the oldest fully written one can have
+ * reached the plugin: it fails with `reason`. Every other client call never ran and
+ * goes back to the front of the slot's queue, in order, to be re-dispatched. Calls
+ * already answered (deadline passed) are dropped; internal calls fail. */
 static void fail_held_calls(struct bh_instance *inst, const char *reason)
 {
 	struct bh_slot *s = inst->slot;
-	/* Calls none of whose bytes reached the child go back to the slot, in order,
-	 * ahead of newer ones. */
-	struct bh_list *pos, *tmp;
-	struct bh_list requeue;
-	bh_list_init(&requeue);
-	bh_list_for_each_safe(pos, tmp, &inst->send_queue)
-	{
-		struct bh_call *c = bh_container_of(pos, struct bh_call, link);
-		if (c->sent == 0 && c->kind == BH_CALL_CLIENT) {
-			bh_instance_unsubmit(inst, c);
-			bh_list_add_tail(&requeue, &c->link);
-		}
-	}
-	while (!bh_list_empty(&requeue)) {
-		struct bh_list *last = requeue.prev;
-		bh_list_del(last);
-		bh_list_add_head(&s->queue, last);
-		s->n_queued++;
-	}
+	struct bh_call **held = calloc(inst->inflight ? inst->inflight : 1, sizeof(*held));
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < inst->pending_cap; i++) {
 		struct bh_call *c = inst->pending[i];
 		if (!c)
@@ -626,9 +621,41 @@ static void fail_held_calls(struct bh_instance *inst, const char *reason)
 		bh_list_del(&c->link);
 		c->inst = NULL;
 		inst->inflight--;
-		if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot)
-			c->slot->errors++;
-		bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+		if (held)
+			held[n++] = c;
+		else /* out of memory: no re-dispatch, but every call still gets its answer */
+			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+	}
+	qsort(held, n, sizeof(*held), iid_cmp);
+	struct bh_call *running = NULL;
+	for (uint32_t i = 0; i < n && !running; i++)
+		if (held[i]->in_pending)
+			running = held[i];
+	struct bh_list requeue;
+	bh_list_init(&requeue);
+	for (uint32_t i = 0; i < n; i++) {
+		struct bh_call *c = held[i];
+		if (c == running) {
+			if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot)
+				c->slot->errors++;
+			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+		} else if (c->kind == BH_CALL_INTERNAL) {
+			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+		} else if (c->answered) {
+			bh_call_free(c);
+		} else {
+			c->in_pending = false;
+			c->sent = 0;
+			bh_list_add_tail(&requeue, &c->link);
+			s->n_queued++;
+		}
+	}
+	free(held);
+	/* Splice in front of the calls that were already waiting. */
+	while (!bh_list_empty(&requeue)) {
+		struct bh_list *last = requeue.prev;
+		bh_list_del(last);
+		bh_list_add_head(&s->queue, last);
 	}
 }
 

@@ -257,16 +257,30 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 			   bool load_failed)
 {
 	(void)inst;
+	char why[400];
 	if (s->state == BH_SLOT_UNLOADING) {
+		if (s->n_live == 0) {
+			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf.name,
+				 s->last_exit);
+			fail_queue(s, BH_E_UNAVAILABLE, why);
+		}
 		unload_progress(s);
 		return;
 	}
 	if (s->d->shutting_down) {
+		if (s->d->stopping_children)
+			fail_queue(s, BH_E_SHUTTING_DOWN, "the daemon is shutting down");
+		else
+			bh_slot_pump(s);
 		bh_daemon_check_shutdown_done(s->d);
 		return;
 	}
-	if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED)
+	if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED) {
+		snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf.name,
+			 bh_slot_state_name(s->state), s->fail_reason);
+		fail_queue(s, BH_E_UNAVAILABLE, why);
 		return;
+	}
 	if (load_failed) {
 		give_up(s, BH_SLOT_FAILED, s->last_exit);
 		return;
@@ -274,7 +288,6 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 	bool restart = s->conf.restart == BH_RESTART_ALWAYS ||
 		       (s->conf.restart == BH_RESTART_ON_FAILURE && crashed);
 	if (crashed && record_crash(s)) {
-		char why[400];
 		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
 			 s->d->cfg->quarantine_window_ms, s->last_exit);
 		give_up(s, BH_SLOT_QUARANTINED, why);
@@ -284,7 +297,6 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 		s->state = BH_SLOT_STARTING;
 	if (!restart) {
 		if (s->n_live == 0) {
-			char why[320];
 			snprintf(why, sizeof(why), "plugin %s has no running instance (restart = never): %s",
 				 s->conf.name, s->last_exit);
 			fail_queue(s, BH_E_UNAVAILABLE, why);

@@ -75,8 +75,11 @@ static void child_main(const struct bh_spawn_args *a, pid_t parent)
 	child_die(a->exe, errno, BH_SANDBOX_EXIT_EXEC);
 }
 
-int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret)
+int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *errbuf,
+		     size_t errlen)
 {
+	(void)errbuf;
+	(void)errlen;
 	int pidfd = -1;
 	struct clone_args ca = {
 		.flags = CLONE_PIDFD,
@@ -92,6 +95,8 @@ int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret)
 	/* clone3 returns the pidfd close-on-exec already. */
 	ret->pid = (pid_t)pid;
 	ret->pidfd = pidfd;
+	ret->cg = NULL;
+	bh_sandbox_enforcement(a->profile, &ret->enforced);
 	return 0;
 }
 
@@ -101,4 +106,54 @@ void bh_child_release(struct bh_child *c)
 		return;
 	close(c->pidfd);
 	c->pidfd = -1;
+}
+
+/* ---- placeholders until confinement lands: everything reports "none" ---- */
+
+int bh_sandbox_host_init(char *errbuf, size_t errlen)
+{
+	if (errlen)
+		snprintf(errbuf, errlen, "confinement not available in this build");
+	return 0;
+}
+
+void bh_sandbox_host_done(void)
+{
+}
+
+const char *bh_sandbox_plugin_path(const struct bh_sandbox_profile *p, const char *host_path,
+				   char *buf, size_t len)
+{
+	(void)p;
+	snprintf(buf, len, "%s", host_path);
+	return buf;
+}
+
+void bh_sandbox_enforcement(const struct bh_sandbox_profile *p, struct bh_enforcement *ret)
+{
+	(void)p;
+	*ret = (struct bh_enforcement){"none", "none", "none", "none", "none", "none", "none",
+				       "none"};
+}
+
+void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_profile *p,
+			  char *buf, size_t len)
+{
+	(void)c;
+	(void)p;
+	if (len)
+		buf[0] = 0;
+}
+
+int bh_child_kill(struct bh_child *c)
+{
+	return c->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0) : 0;
+}
+
+int bh_seccomp_install(const char *const *extra, size_t n_extra, const char **ret_bad)
+{
+	(void)extra;
+	(void)n_extra;
+	(void)ret_bad;
+	return -ENOSYS;
 }

@@ -289,6 +289,13 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		return;
 	}
 	c->slot = s;
+	if (!bh_access_may_call(d, s, cn)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "uid %u gid %u may not call plugin %s",
+			 (unsigned)cn->uid, (unsigned)cn->gid, s->conf.name);
+		bh_call_fail(c, BH_E_PERMISSION_DENIED, msg);
+		return;
+	}
 	if (!bh_slot_has_method(s, meth, methlen)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf.name,

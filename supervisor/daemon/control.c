@@ -9,27 +9,6 @@
 
 #include "daemon.h"
 
-static bool acl_allows(const struct bh_acl *acl, uid_t uid, gid_t gid)
-{
-	if (acl->anyone)
-		return true;
-	for (size_t i = 0; i < acl->n_uids; i++)
-		if (acl->uids[i] == uid)
-			return true;
-	for (size_t i = 0; i < acl->n_gids; i++)
-		if (acl->gids[i] == gid)
-			return true;
-	return false;
-}
-
-static bool is_admin(const struct bh_daemon *d, const struct bh_conn *cn)
-{
-	const struct bh_acl *acl = &d->cfg->admin_acl;
-	if (!acl->anyone && acl->n_uids == 0 && acl->n_gids == 0)
-		return cn->uid == 0 || cn->uid == geteuid();
-	return acl_allows(acl, cn->uid, cn->gid);
-}
-
 /* Reply with what `w` (over d->scratch) holds. */
 static void reply_scratch(struct bh_daemon *d, struct bh_call *c, struct bh_writer *w)
 {
@@ -190,7 +169,7 @@ void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size
 			 (int)(len > 64 ? 64 : len), method);
 		return bh_call_fail(c, BH_E_UNKNOWN_METHOD, msg);
 	}
-	if (!c->conn || !is_admin(d, c->conn)) {
+	if (!c->conn || !bh_access_is_admin(d, c->conn)) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "bulkhead.%.*s needs admin access (uid %u is not granted)",
 			 (int)len, method, c->conn ? (unsigned)c->conn->uid : 0u);

@@ -133,6 +133,7 @@ struct bh_slot {
 	struct bh_daemon *d;
 	struct bh_list link;     /* d->slots */
 	struct bh_plugin_conf conf;
+	struct bh_sandbox_profile profile; /* built from conf.sandbox; points into conf */
 	enum bh_slot_state state;
 	uint32_t generation;
 	struct bh_list instances;
@@ -258,7 +259,9 @@ void bh_slot_stop_all(struct bh_slot *s);
 void bh_slot_free(struct bh_slot *s);
 
 /* instance.c */
-int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret);
+/* Start one instance; on failure errbuf may say why (else use the code). */
+int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
+		      size_t errlen);
 /* Append a call to the instance (assigns its iid). */
 void bh_instance_submit(struct bh_instance *inst, struct bh_call *c);
 /* Take back a call none of whose bytes were written. */
@@ -279,6 +282,11 @@ int bh_child_log_open(struct bh_instance *inst, struct bh_child_log *l, const ch
 		      int fd);
 /* Read what is left (child exited), log a partial last line. */
 void bh_child_log_drain(struct bh_child_log *l);
+
+/* access.c */
+bool bh_access_is_admin(const struct bh_daemon *d, const struct bh_conn *cn);
+bool bh_access_may_call(const struct bh_daemon *d, const struct bh_slot *s,
+			const struct bh_conn *cn);
 
 /* control.c */
 /* `bulkhead.*` methods; name without the prefix. */

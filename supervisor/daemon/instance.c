@@ -52,7 +52,7 @@ static uint32_t pow2_above(uint32_t n)
 	return c;
 }
 
-int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
+int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf, size_t errlen)
 {
 	struct bh_daemon *d = s->d;
 	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -88,13 +88,40 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
 		goto fail;
 	}
 	const struct bh_limits *lim = &d->cfg->limits;
-	char maxmsg[24], maxdepth[16], maxitems[16], maxbytes[16];
+	char maxmsg[24], maxdepth[16], maxitems[16], maxbytes[16], plugin_buf[4096];
 	snprintf(maxmsg, sizeof(maxmsg), "%zu", lim->max_message);
 	snprintf(maxdepth, sizeof(maxdepth), "%u", lim->max_depth);
 	snprintf(maxitems, sizeof(maxitems), "%u", lim->max_items);
 	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
-	char *argv[] = {"bulkhead-shim", "--max-message", maxmsg, "--max-depth", maxdepth,
-			"--max-items", maxitems, "--max-bytes", maxbytes, s->conf.path, NULL};
+	const struct bh_sandbox_profile *prof = &s->profile;
+	/* bulkhead-shim --max-message N ... [--seccomp [--allow-syscall NAME]...] PLUGIN */
+	size_t argc = 0, max_args = 12 + 2 * prof->n_extra_syscalls;
+	char **argv = calloc(max_args, sizeof(*argv));
+	if (!argv) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	argv[argc++] = "bulkhead-shim";
+	argv[argc++] = "--max-message";
+	argv[argc++] = maxmsg;
+	argv[argc++] = "--max-depth";
+	argv[argc++] = maxdepth;
+	argv[argc++] = "--max-items";
+	argv[argc++] = maxitems;
+	argv[argc++] = "--max-bytes";
+	argv[argc++] = maxbytes;
+	struct bh_enforcement enf;
+	bh_sandbox_enforcement(prof, &enf);
+	if (prof->enabled && strcmp(enf.seccomp, "none") != 0) {
+		argv[argc++] = "--seccomp";
+		for (size_t k = 0; k < prof->n_extra_syscalls; k++) {
+			argv[argc++] = "--allow-syscall";
+			argv[argc++] = (char *)prof->extra_syscalls[k];
+		}
+	}
+	argv[argc++] = (char *)bh_sandbox_plugin_path(prof, s->conf.path, plugin_buf,
+						      sizeof(plugin_buf));
+	argv[argc] = NULL;
 	char name[BH_NAME_MAX + 24];
 	snprintf(name, sizeof(name), "%s.%llu", s->conf.name, (unsigned long long)inst->serial);
 	struct bh_spawn_args sa = {
@@ -104,10 +131,11 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
 		.stdout_fd = outp[1],
 		.stderr_fd = errp[1],
 		.plugin_path = s->conf.path,
-		.profile = NULL,
+		.profile = prof,
 		.name = name,
 	};
-	r = bh_sandbox_spawn(&sa, &inst->child);
+	r = bh_sandbox_spawn(&sa, &inst->child, errbuf, errlen);
+	free(argv);
 	if (r < 0)
 		goto fail;
 	close(sv[1]);
@@ -140,6 +168,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret)
 		bh_watch_close(d->loop, &inst->pidfd);
 		bh_watch_close(d->loop, &inst->out.watch);
 		bh_watch_close(d->loop, &inst->err.watch);
+		bh_child_release(&inst->child);
 		inst_free(inst);
 		return r;
 	}
@@ -608,7 +637,7 @@ static int iid_cmp(const void *a, const void *b)
  * reached the plugin: it fails with `reason`. Every other client call never ran and
  * goes back to the front of the slot's queue, in order, to be re-dispatched. Calls
  * already answered (deadline passed) are dropped; internal calls fail. */
-static void fail_held_calls(struct bh_instance *inst, const char *reason)
+static void fail_held_calls(struct bh_instance *inst, int32_t code, const char *reason)
 {
 	struct bh_slot *s = inst->slot;
 	struct bh_call **held = calloc(inst->inflight ? inst->inflight : 1, sizeof(*held));
@@ -624,7 +653,7 @@ static void fail_held_calls(struct bh_instance *inst, const char *reason)
 		if (held)
 			held[n++] = c;
 		else /* out of memory: no re-dispatch, but every call still gets its answer */
-			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+			bh_call_fail(c, code, reason);
 	}
 	qsort(held, n, sizeof(*held), iid_cmp);
 	struct bh_call *running = NULL;
@@ -638,9 +667,9 @@ static void fail_held_calls(struct bh_instance *inst, const char *reason)
 		if (c == running) {
 			if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot)
 				c->slot->errors++;
-			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+			bh_call_fail(c, code, reason);
 		} else if (c->kind == BH_CALL_INTERNAL) {
-			bh_call_fail(c, BH_E_PLUGIN_CRASHED, reason);
+			bh_call_fail(c, code, reason);
 		} else if (c->answered) {
 			bh_call_free(c);
 		} else {
@@ -674,8 +703,12 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 
-	char status[96], reason[512];
+	char status[96], reason[512], cause[160] = "";
 	describe_exit(&si, status, sizeof(status));
+	/* A resource limit is the better explanation of a SIGKILL than the signal. */
+	bh_child_limit_cause(&inst->child, &s->profile, cause, sizeof(cause));
+	if (cause[0] && !inst->death_reason[0])
+		snprintf(inst->death_reason, sizeof(inst->death_reason), "%s", cause);
 	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
 	/* A child that could not even load the plugin will not do better next time. */
 	bool load_failed = si.si_code == CLD_EXITED && inst->ready_ns == 0 &&
@@ -705,7 +738,8 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 		bh_list_del(&inst->flush_link);
 		inst->want_flush = false;
 	}
-	fail_held_calls(inst, reason);
+	fail_held_calls(inst, cause[0] ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED, reason);
+	bh_child_release(&inst->child);
 	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
 	bh_watch_close(inst->d->loop, &inst->chan);
 	bh_watch_close(inst->d->loop, &inst->pidfd);

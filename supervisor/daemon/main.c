@@ -107,6 +107,9 @@ int main(int argc, char **argv)
 		bh_config_free(cfg);
 		return 1;
 	}
+	r = bh_sandbox_host_init(err, sizeof(err));
+	if (err[0])
+		bh_warn("sandbox: %s", err);
 	r = bh_listener_open(&d, err, sizeof(err));
 	if (r < 0) {
 		bh_err("%s", err);
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		bh_err("event loop: %s", strerror(-r));
 	bh_daemon_done(&d);
+	bh_sandbox_host_done();
 	bh_config_free(cfg);
 	return r < 0 ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 
 static void restart_fired(struct bh_timer *t);
 static void drain_fired(struct bh_timer *t);
+static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason);
 
 const char *bh_slot_state_name(enum bh_slot_state st)
 {
@@ -70,10 +71,13 @@ static void fill_instances(struct bh_slot *s)
 {
 	while (live_in_generation(s) < s->conf.instances) {
 		struct bh_instance *inst;
-		int r = bh_instance_spawn(s, &inst);
+		char why[256] = "";
+		int r = bh_instance_spawn(s, &inst, why, sizeof(why));
 		if (r < 0) {
 			snprintf(s->last_exit, sizeof(s->last_exit), "cannot start an instance: %s",
-				 strerror(-r));
+				 why[0] ? why : strerror(-r));
+			if (r == -EOPNOTSUPP) /* require_limits: retrying cannot help */
+				return give_up(s, BH_SLOT_FAILED, s->last_exit);
 			bh_err("%s: %s; retrying in %u ms", s->conf.name, s->last_exit,
 			       s->d->cfg->restart_backoff_min_ms);
 			bh_timer_arm(s->d->loop, &s->restart_timer,
@@ -81,6 +85,30 @@ static void fill_instances(struct bh_slot *s)
 			return;
 		}
 	}
+}
+
+/* The unprivileged host identity confined children run as (root daemon): the
+ * conventional overflow user, never root. */
+#define SANDBOX_HOST_ID 65534
+
+static void build_profile(struct bh_slot *s)
+{
+	const struct bh_sandbox_conf *c = &s->conf.sandbox;
+	s->profile = (struct bh_sandbox_profile){
+		.enabled = c->enabled,
+		.network = c->network,
+		.extra_syscalls = (const char *const *)c->extra_syscalls,
+		.n_extra_syscalls = c->n_extra_syscalls,
+		.memory_bytes = c->memory_bytes,
+		.pids_max = c->pids_max,
+		.cpu_percent = c->cpu_percent,
+		.nofile = c->nofile,
+		.fsize_bytes = c->fsize_bytes,
+		.tmp_bytes = c->tmp_bytes,
+		.require_limits = c->require_limits,
+		.host_uid = SANDBOX_HOST_ID,
+		.host_gid = SANDBOX_HOST_ID,
+	};
 }
 
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
@@ -96,6 +124,7 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 		return -ENOMEM;
 	}
 	s->d = d;
+	build_profile(s);
 	s->state = BH_SLOT_STARTING;
 	s->generation = 1;
 	s->loaded_ns = bh_now_ns();

@@ -51,9 +51,49 @@ static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t n
 	kv_uint(w, "inflight", i->inflight);
 }
 
+/* How the plugin is confined: every loosening and every fallback is visible here. */
+static void write_sandbox(bh_writer *w, const struct bh_slot *s)
+{
+	const struct bh_sandbox_profile *p = &s->profile;
+	struct bh_enforcement e;
+	bh_sandbox_enforcement(p, &e);
+	char buf[96];
+	bh_write_map(w, 12);
+	bh_write_cstr(w, "enabled");
+	bh_write_bool(w, p->enabled);
+	bh_write_cstr(w, "network");
+	bh_write_bool(w, p->network);
+	kv_str(w, "namespaces", e.namespaces);
+	kv_str(w, "seccomp", e.seccomp);
+	bh_write_cstr(w, "extra_syscalls");
+	bh_write_array(w, (uint32_t)p->n_extra_syscalls);
+	for (size_t i = 0; i < p->n_extra_syscalls; i++)
+		bh_write_cstr(w, p->extra_syscalls[i]);
+#define LIMIT(key, fmt, val, zero, how)                                                    \
+	do {                                                                               \
+		if (zero)                                                                  \
+			snprintf(buf, sizeof(buf), "unlimited");                           \
+		else                                                                       \
+			snprintf(buf, sizeof(buf), fmt " via %s", val, how);               \
+		kv_str(w, key, buf);                                                       \
+	} while (0)
+	LIMIT("memory", "%llu MiB", (unsigned long long)(p->memory_bytes >> 20),
+	      !p->memory_bytes, e.memory);
+	LIMIT("pids", "%u", p->pids_max, !p->pids_max, e.pids);
+	LIMIT("cpu", "%u%%", p->cpu_percent, !p->cpu_percent, e.cpu);
+	LIMIT("nofile", "%llu", (unsigned long long)p->nofile, !p->nofile, e.nofile);
+	LIMIT("fsize", "%llu MiB", (unsigned long long)(p->fsize_bytes >> 20), false, e.fsize);
+	LIMIT("tmp", "%llu KiB", (unsigned long long)(p->tmp_bytes >> 10), false, e.tmp);
+#undef LIMIT
+	bh_write_cstr(w, "require_limits");
+	bh_write_bool(w, p->require_limits);
+}
+
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 12);
+	bh_write_map(w, 13);
+	bh_write_cstr(w, "sandbox");
+	write_sandbox(w, s);
 	kv_str(w, "name", s->conf.name);
 	kv_str(w, "state", bh_slot_state_name(s->state));
 	kv_str(w, "path", s->conf.path);

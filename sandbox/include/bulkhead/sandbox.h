@@ -1,7 +1,9 @@
-/* bulkhead sandbox (libbulkhead-sandbox): start a plugin host process, confined as a
- * profile says. The library never logs and never exits the caller; a failure inside
- * the child before exec is written as one line "sandbox: STEP: REASON" to the child's
- * stderr (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP. */
+/* bulkhead sandbox (libbulkhead-sandbox): start a plugin host process confined as
+ * a profile says, and tear down what confining it created.
+ *
+ * The library never logs and never exits the caller. A failure inside the child
+ * before exec is written as one line "sandbox: STEP: REASON" to the child's stderr
+ * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP. */
 #ifndef BULKHEAD_SANDBOX_H
 #define BULKHEAD_SANDBOX_H
 
@@ -17,44 +19,94 @@ extern "C" {
 #define BH_SANDBOX_EXIT_SETUP 126 /* setup before exec failed */
 #define BH_SANDBOX_EXIT_EXEC 127  /* execve failed */
 
-/* What to confine; NULL profile = run unconfined. */
+/* Where the confined child finds things (inside its private root). */
+#define BH_SANDBOX_SHIM_PATH "/bulkhead/bulkhead-shim"
+#define BH_SANDBOX_PLUGIN_DIR "/bulkhead/plugin"
+
+/* What to confine. With enabled = false nothing below applies: the child is only
+ * given the fixed fd layout, an empty environment and PR_SET_PDEATHSIG. */
 struct bh_sandbox_profile {
 	bool enabled;
 	bool network;              /* keep the host network namespace */
-	const char *const *extra_syscalls;
+	const char *const *extra_syscalls; /* granted by name (seccomp, applied by the shim) */
 	size_t n_extra_syscalls;
 	uint64_t memory_bytes;     /* 0 = unlimited */
 	uint32_t pids_max;         /* 0 = unlimited */
-	uint32_t cpu_percent;      /* 0 = unlimited */
-	uint64_t nofile;           /* 0 = inherit */
-	uint64_t fsize_bytes;      /* 0 = unlimited */
-	uint64_t tmp_bytes;
-	bool require_limits;
+	uint32_t cpu_percent;      /* of one CPU; 0 = unlimited */
+	uint64_t nofile;           /* RLIMIT_NOFILE; 0 = inherit */
+	uint64_t fsize_bytes;      /* RLIMIT_FSIZE */
+	uint64_t tmp_bytes;        /* size of the private /tmp (tmpfs) */
+	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
+	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon) */
+	gid_t host_gid;
+};
+
+/* How each limit is enforced on this host for this daemon. Static strings such as
+ * "cgroup v2", "cgroup v1", "rlimit", "tmpfs", "none". */
+struct bh_enforcement {
+	const char *memory, *pids, *cpu, *nofile, *fsize, *tmp;
+	const char *namespaces; /* e.g. "user,pid,net,mnt,ipc,uts,cgroup" or "none" */
+	const char *seccomp;    /* "allow-list" or "none" */
 };
 
 struct bh_spawn_args {
-	const char *exe;           /* absolute path of the program (the shim) */
-	char *const *argv;         /* NULL-terminated */
+	const char *exe;           /* absolute host path of the shim */
+	char *const *argv;         /* NULL-terminated; argv[last-1] is the plugin path as the
+				    * child will see it: use bh_sandbox_plugin_path() */
 	int channel_fd;            /* becomes fd 3 in the child */
 	int stdout_fd, stderr_fd;  /* become fds 1 and 2; stdin is /dev/null */
-	const char *plugin_path;   /* the .so the child will load (made visible to it) */
-	const struct bh_sandbox_profile *profile; /* NULL or !enabled: unconfined */
-	const char *name;          /* for naming per-instance resources, e.g. "echo.3" */
+	const char *plugin_path;   /* host path of the .so to make visible */
+	const struct bh_sandbox_profile *profile; /* NULL = unconfined */
+	const char *name;          /* names per-instance resources, e.g. "echo.3" */
 };
+
+struct bh_sandbox_cgroup; /* opaque: the instance's cgroups (v2 leaf and/or v1 dirs) */
 
 struct bh_child {
 	pid_t pid;
-	int pidfd;                 /* O_CLOEXEC; readable when the child exited */
+	int pidfd;                  /* O_CLOEXEC; readable when the child exited */
+	struct bh_sandbox_cgroup *cg; /* NULL when no cgroup was used */
+	struct bh_enforcement enforced;
 };
 
-/* Start the child. 0 and *ret, or -errno (nothing left behind). The child gets: the
- * three fds above and nothing else, an empty environment, PR_SET_PDEATHSIG(SIGKILL),
- * default signal dispositions and an empty signal mask. */
-int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret);
+/* Host-wide preparation, once per daemon: detect cgroup v2/v1 controllers, create
+ * the daemon's cgroup subtree (below the cgroup it runs in). 0 or -errno; on
+ * failure the sandbox still works with what could be detected (rlimits). errbuf gets
+ * a note on what is degraded (may be empty). */
+int bh_sandbox_host_init(char *errbuf, size_t errlen);
+/* Remove the daemon's cgroup subtree (all instances released first). */
+void bh_sandbox_host_done(void);
 
-/* Release what bh_sandbox_spawn created for a child that has exited and been reaped
- * (closes the pidfd). NULL-safe. */
+/* Path of the plugin as the child sees it (the host path when unconfined).
+ * Static buffer per call: copy it. */
+const char *bh_sandbox_plugin_path(const struct bh_sandbox_profile *p, const char *host_path,
+				   char *buf, size_t len);
+
+/* What enforcing profile p would use on this host (no side effects). */
+void bh_sandbox_enforcement(const struct bh_sandbox_profile *p, struct bh_enforcement *ret);
+
+/* Start the child. 0 and *ret, or -errno with a message in errbuf (nothing left
+ * behind). -EOPNOTSUPP when require_limits is set and a limit cannot be enforced. */
+int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *errbuf,
+		     size_t errlen);
+
+/* After the child exited: why a resource limit killed it, e.g. "out of memory (limit
+ * 64 MiB)" or "pids limit reached (64)", else an empty string. Reads the cgroup's
+ * counters; call before bh_child_release. */
+void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_profile *p,
+			  char *buf, size_t len);
+
+/* Kill every process of the child's cgroup (cgroup.kill) or the child itself. */
+int bh_child_kill(struct bh_child *c);
+
+/* After the child exited and was reaped: remove its cgroups, close the pidfd.
+ * NULL-safe, idempotent. */
 void bh_child_release(struct bh_child *c);
+
+/* Install the seccomp allow-list in the calling process (the shim calls it after
+ * its own set-up and before dlopen of the plugin). extra: syscall names to allow in
+ * addition. 0 or -errno; -EINVAL names an unknown syscall via *ret_bad. */
+int bh_seccomp_install(const char *const *extra, size_t n_extra, const char **ret_bad);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,46 @@
+/* bulkhead CLI: what the command's parts share (private to supervisor/cli). */
+#ifndef BULKHEAD_CLI_H
+#define BULKHEAD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "bulkhead/client.h"
+
+/* Exit statuses: part of the command's interface, never renumber. */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_REMOTE = 1,      /* the daemon (or a plugin) answered with an error */
+	CLI_EXIT_USAGE = 2,       /* bad command line; a usage line was printed */
+	CLI_EXIT_UNAVAILABLE = 3, /* no daemon to talk to, or the connection broke */
+};
+
+/* ---- json.c: the JSON <-> MessagePack mapping (documented at the top of json.c) ---- */
+
+/* A new JSON value for v, or NULL when out of memory. */
+json_t *cli_json_from_value(const bh_value *v);
+
+/* Encode JSON j as MessagePack into w. 0, or -EINVAL with a message in why
+ * ("at [0].data: $bin wants a base64 string"), or the writer's error. */
+int cli_json_to_msgpack(const json_t *j, bh_writer *w, char *why, size_t why_len);
+
+/* Render j as text: one line, or indented with pretty. Floats come out with the
+ * fewest digits that read back exactly. The caller frees the string; NULL when out
+ * of memory. */
+char *cli_json_dump(const json_t *j, bool pretty);
+
+/* ---- status.c ---- */
+
+/* The human rendering of a bulkhead.status answer. Returns 0, or -EIO when out
+ * could not be written. */
+int cli_print_status(FILE *out, const bh_value *status);
+
+/* A short rendering of a scalar for tables: nil is "-", strings are printed as they
+ * are with control characters replaced, containers as one-line JSON. Appends to a
+ * malloc'ed string the caller frees; NULL when out of memory. */
+char *cli_value_text(const bh_value *v);
+
+#endif

@@ -10,7 +10,7 @@ function(bh_target_defaults target)
     $<$<COMPILE_LANGUAGE:C>:-Wstrict-prototypes>
     $<$<COMPILE_LANGUAGE:C>:-Wmissing-prototypes> -fno-strict-aliasing
     # Error and log messages are bounded on purpose; snprintf cutting them is the point.
-    -Wno-format-truncation)
+    $<$<C_COMPILER_ID:GNU>:-Wno-format-truncation>)
   if(BH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -1,13 +1,18 @@
 /* bulkhead-shim: hosts one plugin in its own (sandboxed) process.
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
- *                   [--max-bytes BYTES] PLUGIN.so
+ *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
+ *                   PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
  * the shim applies them to what it receives and to every result it sends, so that
  * a plugin's oversized result becomes an error reply rather than a message the
  * supervisor must reject.
+ * --seccomp installs the sandbox's system call allow-list (bh_seccomp_install)
+ * after the shim's own set-up and before dlopen: the plugin's ELF constructors
+ * already run under it. --allow-syscall grants one more system call by name
+ * (repeatable). A name the filter does not know is reported with $fatal.
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
  * or no channel; 3 the supervisor broke the protocol. */
@@ -23,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bulkhead/sandbox.h"
 #include "shim.h"
 
 /* Option bounds. Below SHIM_MESSAGE_MIN not even $hello of a plugin with a few
@@ -55,7 +61,8 @@ void shim_exit_quietly(void)
 static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
-	      "                     [--max-bytes BYTES] PLUGIN.so\n"
+	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
+	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
 }
@@ -89,18 +96,32 @@ static uint64_t option_value(const char *name, const char *arg, uint64_t min, ui
 	return v;
 }
 
-static void parse_args(struct shim *s, int argc, char **argv)
+/* The seccomp options: the filter is installed when `on`; `extra` are argv strings. */
+struct seccomp_opts {
+	bool on;
+	const char **extra;
+	size_t n_extra;
+};
+
+static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "max-message", required_argument, NULL, 'm' },
 		{ "max-depth", required_argument, NULL, 'd' },
 		{ "max-items", required_argument, NULL, 'i' },
 		{ "max-bytes", required_argument, NULL, 'b' },
+		{ "seccomp", no_argument, NULL, 's' },
+		{ "allow-syscall", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bh_limits *l = &s->limits;
 	int c;
+
+	/* At most one name per argument. */
+	sc->extra = calloc((size_t)argc, sizeof(*sc->extra));
+	if (!sc->extra)
+		shim_die(SHIM_EXIT_IO, "out of memory");
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
@@ -118,6 +139,12 @@ static void parse_args(struct shim *s, int argc, char **argv)
 		case 'b':
 			l->max_bytes = (uint32_t)option_value("max-bytes", optarg, 1, UINT32_MAX);
 			break;
+		case 's':
+			sc->on = true;
+			break;
+		case 'a':
+			sc->extra[sc->n_extra++] = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -130,7 +157,54 @@ static void parse_args(struct shim *s, int argc, char **argv)
 		usage(stderr);
 		exit(BH_SHIM_EXIT_LOAD_FAILED);
 	}
+	if (sc->n_extra && !sc->on)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--allow-syscall needs --seccomp");
 	s->path = argv[optind];
+}
+
+/* [2, "$fatal", [code, message]] (channel.h step 1), then exit: the plugin was never
+ * loaded. */
+static _Noreturn void fatal(struct shim *s, int32_t code, const char *msg)
+{
+	fprintf(stderr, "bulkhead-shim: %s\n", msg);
+	bh_writer *w = &s->hdr_w;
+	s->hdr.len = 0;
+	bh_writer_init(w, &s->hdr);
+	bh_write_array(w, 3);
+	bh_write_int(w, BH_RPC_NOTIFY);
+	bh_write_cstr(w, BH_CH_FATAL);
+	bh_write_array(w, 2);
+	bh_write_int(w, code);
+	bh_write_cstr(w, msg);
+	if (bh_writer_error(w) == 0) {
+		struct iovec iov = { .iov_base = s->hdr.data, .iov_len = s->hdr.len };
+		(void)shim_writev_all(s->fd, &iov, 1); /* nobody left to tell if this fails */
+	}
+	fflush(NULL);
+	_exit(BH_SHIM_EXIT_LOAD_FAILED);
+}
+
+/* Everything the plugin runs from here on (its constructors in dlopen first) is
+ * under the allow-list. */
+static void install_seccomp(struct shim *s, const struct seccomp_opts *sc)
+{
+	const char *bad = NULL;
+	char msg[256];
+	int r;
+
+	if (!sc->on)
+		return;
+	r = bh_seccomp_install(sc->extra, sc->n_extra, &bad);
+	if (r == -EINVAL && bad) {
+		snprintf(msg, sizeof(msg), "seccomp: unknown system call \"%.64s\" in allow-syscall",
+			 bad);
+		fatal(s, BH_E_INVALID_PARAMS, msg);
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "seccomp: installing the allow-list%s%.64s: %s",
+			 bad ? " with " : "", bad ? bad : "", strerror(-r));
+		fatal(s, BH_E_INTERNAL, msg);
+	}
 }
 
 /* The channel must be the stream socket that channel.h promises; anything else
@@ -151,28 +225,17 @@ static void check_channel(int fd)
 		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fcntl(%d): %s", fd, strerror(errno));
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-/* A sanitized shim must still die of a plugin's SIGSEGV or abort() as the supervisor
- * expects (the signal is the crash report), and the leak check is the plugin's
- * business, not the host's. The environment is empty, so defaults live here. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:handle_sigill=0:"
-	       "detect_leaks=0:allow_user_segv_handler=1";
-}
-#endif
-
 int main(int argc, char **argv)
 {
 	struct shim s = { .fd = BH_CHANNEL_FD };
+	struct seccomp_opts sc = { 0 };
 
 	/* The plugin's logs: whole lines reach the supervisor's pipes promptly. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 
 	bh_limits_default(&s.limits);
-	parse_args(&s, argc, argv);
+	parse_args(&s, &sc, argc, argv);
 	check_channel(s.fd);
 
 	bh_buf_init(&s.in, s.limits.max_message);
@@ -182,6 +245,7 @@ int main(int argc, char **argv)
 	bh_writer_init(&s.out_w, &s.out);
 	bh_writer_init(&s.hdr_w, &s.hdr);
 
+	install_seccomp(&s, &sc);
 	shim_load(&s);
 	shim_hello(&s);
 	shim_serve(&s);

@@ -49,6 +49,10 @@ static void update_events(struct bh_conn *cn)
 static void conn_event(struct bh_watch *w, uint32_t events)
 {
 	struct bh_conn *cn = bh_container_of(w, struct bh_conn, watch);
+	if ((events & EPOLLHUP) && cn->closing) {
+		conn_close(cn); /* gone both ways: nobody to answer, and HUP cannot be masked */
+		return;
+	}
 	if (events & EPOLLOUT)
 		schedule_flush(cn);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -296,7 +300,7 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		bh_call_fail(c, BH_E_PERMISSION_DENIED, msg);
 		return;
 	}
-	if (!bh_slot_has_method(s, meth, methlen)) {
+	if (!bh_valid_name(meth, methlen) || !bh_slot_has_method(s, meth, methlen)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf.name,
 			 (int)(methlen > 64 ? 64 : methlen), meth);

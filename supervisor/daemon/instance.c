@@ -95,7 +95,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
 	const struct bh_sandbox_profile *prof = &s->profile;
 	/* bulkhead-shim --max-message N ... [--seccomp [--allow-syscall NAME]...] PLUGIN */
-	size_t argc = 0, max_args = 12 + 2 * prof->n_extra_syscalls;
+	size_t argc = 0, max_args = 14 + 2 * prof->n_extra_syscalls;
 	char **argv = calloc(max_args, sizeof(*argv));
 	if (!argv) {
 		r = -ENOMEM;
@@ -114,6 +114,10 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 	bh_sandbox_enforcement(prof, &enf);
 	if (prof->enabled && strcmp(enf.seccomp, "none") != 0) {
 		argv[argc++] = "--seccomp";
+		if (prof->network) { /* the host network is only useful with sockets */
+			argv[argc++] = "--allow-syscall";
+			argv[argc++] = "socket";
+		}
 		for (size_t k = 0; k < prof->n_extra_syscalls; k++) {
 			argv[argc++] = "--allow-syscall";
 			argv[argc++] = (char *)prof->extra_syscalls[k];
@@ -710,10 +714,14 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	if (cause[0] && !inst->death_reason[0])
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "%s", cause);
 	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
-	/* A child that could not even load the plugin will not do better next time. */
-	bool load_failed = si.si_code == CLD_EXITED && inst->ready_ns == 0 &&
-		      (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
-		       si.si_status == BH_SANDBOX_EXIT_SETUP || si.si_status == BH_SANDBOX_EXIT_EXEC);
+	/* A child that could not even load the plugin will not do better next time. It
+	 * said so with $fatal (STOPPING before it was ever ready), however it then ended
+	 * (we SIGKILL it when its channel closes), or its exit status says so. */
+	bool load_failed = inst->ready_ns == 0 &&
+		      (inst->state == BH_INST_STOPPING ||
+		       (si.si_code == CLD_EXITED && (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
+						     si.si_status == BH_SANDBOX_EXIT_SETUP ||
+						     si.si_status == BH_SANDBOX_EXIT_EXEC)));
 	if (!inst->death_reason[0] && inst->closed_channel && !inst->exit_expected &&
 	    si.si_code != CLD_EXITED && si.si_status == SIGKILL)
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");

@@ -3,7 +3,33 @@
  *
  * The library never logs and never exits the caller. A failure inside the child
  * before exec is written as one line "sandbox: STEP: REASON" to the child's stderr
- * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP. */
+ * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP.
+ *
+ * A daemon's life with it:
+ *   bh_sandbox_host_init()            once at start (detects cgroups, makes the subtree)
+ *   bh_sandbox_spawn()                per instance; argv from bh_sandbox_plugin_path(),
+ *                                     and for an enabled profile the shim options
+ *                                     "--seccomp" plus "--allow-syscall NAME" for each
+ *                                     extra_syscalls entry (and "socket" when network)
+ *   ... the pidfd says the child exited; reap it (waitid P_PIDFD) ...
+ *   bh_child_limit_cause()            why, if a cgroup limit did it
+ *   bh_child_release()                removes the instance's cgroups
+ *   bh_sandbox_host_done()            at exit (a daemon killed before it leaves its
+ *                                     subtree; the next host_init removes it)
+ *
+ * Confined (profile->enabled), the child runs as uid/gid 1000 inside new user, pid
+ * (it is pid 1), mount, ipc, uts, cgroup and (unless network) network namespaces,
+ * in a private read-only root holding /usr (and /lib, /lib64, /bin, /sbin as on the
+ * host), /etc/ld.so.cache, the shim at BH_SANDBOX_SHIM_PATH, the plugin file (the
+ * file only, not its directory) at BH_SANDBOX_PLUGIN_DIR/<basename>, a new /proc,
+ * /dev/{null,zero,urandom} and a private /tmp of tmp_bytes; without capabilities,
+ * with securebits locked, no_new_privs, an empty environment and fds 0-3 only.
+ * Outside, it is the profile's host_uid:host_gid (a root daemon) or the daemon's
+ * own ids (an unprivileged daemon, which must be dumpable to write the id maps).
+ * The daemon's files are made visible with its own access rights, but the child
+ * opens them as its unprivileged id: a root daemon's shim must be executable and
+ * its plugins readable by others. The parent-death signal follows the thread that
+ * called bh_sandbox_spawn. */
 #ifndef BULKHEAD_SANDBOX_H
 #define BULKHEAD_SANDBOX_H
 
@@ -37,12 +63,20 @@ struct bh_sandbox_profile {
 	uint64_t fsize_bytes;      /* RLIMIT_FSIZE */
 	uint64_t tmp_bytes;        /* size of the private /tmp (tmpfs) */
 	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
-	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon) */
-	gid_t host_gid;
+	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon);
+				    * 0 = the default, 65534 (host root is never used).
+				    * An unprivileged daemon maps its own ids instead. */
+	gid_t host_gid;            /* likewise */
 };
 
-/* How each limit is enforced on this host for this daemon. Static strings such as
- * "cgroup v2", "cgroup v1", "rlimit", "tmpfs", "none". */
+/* How each limit is enforced on this host for this daemon. Static strings:
+ *   memory  "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_AS: address space, approximate)"
+ *   pids    "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_NPROC: per host uid, approximate)"
+ *   cpu     "cgroup v2" | "cgroup v1" | "none"
+ *           and "unlimited" for any of the three when the profile sets 0
+ *   nofile  "rlimit" | "inherited"        fsize  "rlimit" | "unlimited"
+ *   tmp     "tmpfs" | "tmpfs (no size cap)"
+ * and "none" everywhere for an unconfined child. */
 struct bh_enforcement {
 	const char *memory, *pids, *cpu, *nofile, *fsize, *tmp;
 	const char *namespaces; /* e.g. "user,pid,net,mnt,ipc,uts,cgroup" or "none" */
@@ -92,7 +126,9 @@ int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *
 
 /* After the child exited: why a resource limit killed it, e.g. "out of memory (limit
  * 64 MiB)" or "pids limit reached (64)", else an empty string. Reads the cgroup's
- * counters; call before bh_child_release. */
+ * counters (an OOM kill; a fork refused at pids.max, which need not have been
+ * fatal): meaningful for a child that died of a signal or failed; call before
+ * bh_child_release. Limits enforced by rlimits leave no trace: "". */
 void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_profile *p,
 			  char *buf, size_t len);
 
@@ -104,8 +140,11 @@ int bh_child_kill(struct bh_child *c);
 void bh_child_release(struct bh_child *c);
 
 /* Install the seccomp allow-list in the calling process (the shim calls it after
- * its own set-up and before dlopen of the plugin). extra: syscall names to allow in
- * addition. 0 or -errno; -EINVAL names an unknown syscall via *ret_bad. */
+ * its own set-up and before dlopen of the plugin), and make the process
+ * non-dumpable again (execve reset that). extra: syscall names to allow in addition,
+ * unconditionally (a name the list restricts or answers with an errno becomes fully
+ * allowed; glibc's setrlimit is "prlimit64"). 0 or -errno; -EINVAL names an unknown
+ * syscall via *ret_bad (nothing installed then). The list is in seccomp.c. */
 int bh_seccomp_install(const char *const *extra, size_t n_extra, const char **ret_bad);
 
 #ifdef __cplusplus

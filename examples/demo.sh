@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The demo: install what is missing, build, start bulkheadd with the example plugins,
+# call them from the CLI, the C client and a plain Python msgpack-rpc client, crash
+# one, load and unload one at runtime, then stop the daemon.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build
+
+"$root/tests/install-deps.sh"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+
+export BULKHEAD_SOCKET=/tmp/bulkhead-demo.sock
+bh="$build/bin/bulkhead"
+work=$(mktemp -d)
+trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@" || printf '(exit status %d)\n' "$?"; }
+
+step "Start bulkheadd with examples/demo.conf (its log: $work/bulkheadd.log)"
+mkfifo "$work/ready"
+"$build/bin/bulkheadd" -c "$root/examples/demo.conf" --ready-fd 3 \
+	3>"$work/ready" 2>"$work/bulkheadd.log" &
+daemon=$!
+read -r _ <"$work/ready"   # the daemon writes READY once it listens
+echo "bulkheadd (pid $daemon) is listening on $BULKHEAD_SOCKET"
+
+step "Call plugins from the CLI (arguments and results are JSON)"
+show "$bh" call echo.echo '["hello, bulkhead"]'
+show "$bh" call echo.echo '[{"nested": [1, 2.5, true, null]}, "ignored"]'
+show "$bh" call echo.echo '[{"$bin": "3q2+7w=="}]'
+show "$bh" call kv.set '["visits", 41]'
+show "$bh" call kv.incr '["visits"]'
+show "$bh" call bytes.sha256 '["abc"]'
+show "$bh" call greeter.greet '["newcomer"]'
+show "$bh" call stats.describe '[[3, 1, 4, 1, 5, 9, 2, 6]]'
+
+step "Errors are typed: name (code): message"
+show "$bh" call echo.nope
+show "$bh" call nope.echo
+show "$bh" call echo.fail '[1001, "the plugin said no"]'
+
+step "A plugin crashes mid-call: the caller is told, the instance is replaced"
+show "$bh" call echo.crash
+show "$bh" call echo.echo '["still here"]'
+
+step "The C client (examples/clients/client.c)"
+show "$build/bin/example-client"
+
+step "A plain msgpack-rpc client in Python (examples/clients/client.py)"
+show /usr/bin/python3 "$root/examples/clients/client.py"
+
+step "Load a plugin at runtime, use it, unload it"
+show "$bh" load counter "$build/plugins/counter_v1.so"
+show "$bh" call counter.incr
+show "$bh" call counter.incr
+show "$bh" call counter.version
+show "$bh" unload counter
+
+step "Status"
+show "$bh" status
+
+step "Stop: SIGTERM drains calls, stops the children, removes the socket"
+kill -TERM "$daemon"
+wait "$daemon" && echo "bulkheadd exited with status 0"
+daemon=
+echo
+echo "The daemon's log:"
+sed 's/^/  /' "$work/bulkheadd.log"

@@ -1,0 +1,53 @@
+/* Resource limits set with setrlimit(2): the exact ones (open files, file size, no
+ * core dumps) and the fallbacks for a missing cgroup controller, which are only
+ * approximations:
+ *   memory -> RLIMIT_AS: address space, not memory. Reserved but untouched
+ *             mappings count (thread stacks, malloc arenas), shared pages count
+ *             in full, the private /tmp (tmpfs) does not count at all.
+ *   pids   -> RLIMIT_NPROC: counts every process of the child's host uid, across
+ *             all instances (and any other process) of that uid; per instance
+ *             only with a host uid per instance.
+ *   cpu    -> nothing: RLIMIT_CPU limits CPU time, not bandwidth. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+
+static void add(struct bh__plan *pl, int resource, rlim_t value)
+{
+	if (pl->n_rl < BH__MAX_RLIMITS)
+		pl->rl[pl->n_rl++] = (struct bh__rlimit){resource, value};
+}
+
+void bh__rlimits_plan(struct bh__plan *pl, const struct bh_sandbox_profile *p,
+		      const enum bh__cg_mode mode[BH__CTL_N])
+{
+	pl->n_rl = 0;
+	add(pl, RLIMIT_CORE, 0);
+	if (p->nofile) {
+		/* Nobody below the daemon can raise a hard limit (that takes
+		 * CAP_SYS_RESOURCE in the initial namespace): clamp to the daemon's. */
+		struct rlimit cur;
+		rlim_t v = (rlim_t)p->nofile;
+		if (getrlimit(RLIMIT_NOFILE, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+		    v > cur.rlim_max)
+			v = cur.rlim_max;
+		add(pl, RLIMIT_NOFILE, v);
+	}
+	if (p->fsize_bytes)
+		add(pl, RLIMIT_FSIZE, (rlim_t)p->fsize_bytes);
+	if (p->memory_bytes && mode[BH__CTL_MEMORY] == BH__CG_NONE)
+		add(pl, RLIMIT_AS, (rlim_t)p->memory_bytes);
+	if (p->pids_max && mode[BH__CTL_PIDS] == BH__CG_NONE)
+		add(pl, RLIMIT_NPROC, (rlim_t)p->pids_max);
+}
+
+void bh__rlimits_apply(const struct bh__plan *pl)
+{
+	for (int i = 0; i < pl->n_rl; i++) {
+		struct rlimit rl = {pl->rl[i].value, pl->rl[i].value};
+		if (setrlimit(pl->rl[i].resource, &rl) < 0)
+			bh__child_die(pl, "setrlimit", errno);
+	}
+}

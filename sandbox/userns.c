@@ -1,0 +1,104 @@
+/* The user namespace: who the child is inside (1000:1000, nothing else mapped, no
+ * root) and outside (an unprivileged host id: never host root).
+ *
+ * The parent writes the maps (a child cannot map ids it does not hold); the child,
+ * once released, switches to the mapped ids itself. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/securebits.h>
+
+#include "internal.h"
+
+static int write_proc(pid_t pid, const char *file, const char *text, char *errbuf, size_t errlen)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int r = 0;
+	if (fd < 0) {
+		r = -errno;
+	} else {
+		size_t len = strlen(text);
+		ssize_t w;
+		do
+			w = write(fd, text, len);
+		while (w < 0 && errno == EINTR);
+		if (w < 0)
+			r = -errno;
+		else if ((size_t)w != len)
+			r = -EIO;
+		close(fd);
+	}
+	if (r < 0)
+		snprintf(errbuf, errlen, "writing \"%.*s\" to %s: %s", (int)strcspn(text, "\n"), text,
+			 path, strerror(-r));
+	return r;
+}
+
+int bh__userns_write_maps(pid_t pid, const struct bh_sandbox_profile *p, bool privileged,
+			  char *errbuf, size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	if (privileged) {
+		/* 0 means "the default": the host root id is never handed out. */
+		uid = p->host_uid ? p->host_uid : BH__DEFAULT_HOST_ID;
+		gid = p->host_gid ? p->host_gid : BH__DEFAULT_HOST_ID;
+	} else {
+		/* An unprivileged daemon can only map itself, and only after giving up
+		 * setgroups(2) for the namespace (which would let the child drop a
+		 * supplementary group used to deny it access). */
+		uid = geteuid();
+		gid = getegid();
+		if ((r = write_proc(pid, "setgroups", "deny", errbuf, errlen)) < 0)
+			goto hint;
+	}
+	char map[64];
+	snprintf(map, sizeof(map), "%d %u 1\n", BH__INSIDE_UID, (unsigned)uid);
+	if ((r = write_proc(pid, "uid_map", map, errbuf, errlen)) < 0)
+		goto hint;
+	snprintf(map, sizeof(map), "%d %u 1\n", BH__INSIDE_GID, (unsigned)gid);
+	r = write_proc(pid, "gid_map", map, errbuf, errlen);
+hint:
+	/* A process that changed its uid is not dumpable, and the /proc files of its
+	 * children then belong to root. */
+	if (r == -EACCES && !privileged && errlen) {
+		size_t n = strlen(errbuf);
+		snprintf(errbuf + n, errlen > n ? errlen - n : 0,
+			 " (is the daemon dumpable? see PR_SET_DUMPABLE)");
+	}
+	return r;
+}
+
+/* Become 1000:1000 inside, keeping the namespace's capabilities for the mounts that
+ * follow (SECBIT_NO_SETUID_FIXUP: the uid change must not clear them; they are all
+ * dropped explicitly in caps.c). The ids change before the private root is built
+ * because files can only be created on it by a mapped fsuid.
+ *
+ * Raw system calls, not glibc's set*id: after a raw clone3 of a multi-threaded
+ * parent, glibc would try to broadcast the change to threads that do not exist in
+ * the child. setgroups(0) drops the daemon's supplementary groups; it is only
+ * allowed when the parent could leave setgroups enabled (a privileged daemon).
+ * An unprivileged daemon's child keeps the daemon's supplementary groups, which the
+ * namespace shows as the overflow gid. */
+void bh__userns_become(const struct bh__plan *pl)
+{
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
+		bh__child_die(pl, "securebits (SECBIT_NO_SETUID_FIXUP)", errno);
+	if (pl->privileged && syscall(SYS_setgroups, 0, NULL) < 0)
+		bh__child_die(pl, "setgroups", errno);
+	if (syscall(SYS_setresgid, BH__INSIDE_GID, BH__INSIDE_GID, BH__INSIDE_GID) < 0)
+		bh__child_die(pl, "setresgid", errno);
+	if (syscall(SYS_setresuid, BH__INSIDE_UID, BH__INSIDE_UID, BH__INSIDE_UID) < 0)
+		bh__child_die(pl, "setresuid", errno);
+	/* A credential change clears the parent-death signal. */
+	bh__child_set_deathsig(pl);
+}

@@ -112,6 +112,7 @@ struct bh_instance {
 	char death_reason[256];   /* why we killed it, if we did */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
+	bool init_failed;         /* the plugin's init returned an error */
 };
 
 /* ---- slots (one per plugin name) ---- */
@@ -153,6 +154,7 @@ struct bh_slot {
 	char last_exit[256];
 	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
 	uint64_t loaded_ns;
+	bool ever_ready;         /* some instance of this slot was ready once */
 	/* A control call waiting on this slot (load: until ready; unload: until gone). */
 	struct bh_call *waiter;
 	struct bh_timer drain_timer;

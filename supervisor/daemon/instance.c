@@ -334,6 +334,12 @@ void bh_instance_stop(struct bh_instance *inst)
 		bh_instance_kill(inst, "stopped before it was ready");
 		return;
 	}
+	if (inst->inflight > 0) {
+		/* Busy with calls whose callers were already answered: it would only read
+		 * $stop after them, so waiting for it helps nobody. */
+		bh_instance_kill(inst, "stopped with %u calls still running", inst->inflight);
+		return;
+	}
 	inst->state = BH_INST_STOPPING;
 	static const uint8_t stop_msg[] = {0x93, 0x02, 0xa5, '$', 's', 't', 'o', 'p', 0x90};
 	bool sent = false;
@@ -454,6 +460,7 @@ static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *res
 	if (err) {
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s",
 			 err->message);
+		inst->init_failed = true;
 		bh_err("%s: instance pid %d: %s", inst->slot->conf.name, (int)inst->child.pid,
 		       inst->death_reason);
 		bh_instance_kill(inst, "%s", inst->death_reason);
@@ -716,9 +723,11 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
 	/* A child that could not even load the plugin will not do better next time. It
 	 * said so with $fatal (STOPPING before it was ever ready), however it then ended
-	 * (we SIGKILL it when its channel closes), or its exit status says so. */
+	 * (we SIGKILL it when its channel closes), or its exit status says so. An init
+	 * that fails before any instance of the plugin was ever ready is the same: a
+	 * plugin that worked before gets restarts (and quarantine) instead. */
 	bool load_failed = inst->ready_ns == 0 &&
-		      (inst->state == BH_INST_STOPPING ||
+		      (inst->state == BH_INST_STOPPING || (inst->init_failed && !s->ever_ready) ||
 		       (si.si_code == CLD_EXITED && (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
 						     si.si_status == BH_SANDBOX_EXIT_SETUP ||
 						     si.si_status == BH_SANDBOX_EXIT_EXEC)));

@@ -1,10 +1,12 @@
 /* The client socket: claim the path safely, bind with the configured mode, accept.
  *
- * Ownership of the path is decided by an flock() on "PATH.lock", held for the
- * daemon's life: a second daemon fails to take it and refuses to start instead of
- * stealing a live socket, and a socket file left by a dead daemon is known to be
- * stale (nobody holds the lock) and removed. The lock file itself is left in place:
- * removing it would reopen the race it closes. */
+ * Ownership of the path is decided by a lock on "PATH.lock", held for the daemon's
+ * life: a second daemon fails to take it and refuses to start instead of stealing a
+ * live socket, and a socket file left by a dead daemon is known to be stale (nobody
+ * holds the lock) and removed. It is a POSIX record lock (F_SETLK), which belongs to
+ * the process: children being spawned never hold it, unlike flock(), whose lock an
+ * inherited fd would keep alive after the daemon died. The lock file itself is left
+ * in place: removing it would reopen the race it closes. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,12 +49,13 @@ static int claim_path(struct bh_daemon *d, const char *path, char *errbuf, size_
 		snprintf(errbuf, errlen, "%s: %s", lock, strerror(errno));
 		return -errno;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	if (fcntl(fd, F_SETLK, &fl) < 0) {
 		int r = -errno;
 		snprintf(errbuf, errlen, "%s is in use by another running bulkheadd (%s is locked)",
 			 path, lock);
 		close(fd);
-		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
+		return r == -EAGAIN || r == -EACCES ? -EADDRINUSE : r;
 	}
 	struct stat st;
 	if (lstat(path, &st) == 0) {

@@ -238,6 +238,7 @@ void bh_slot_after_reply(struct bh_slot *s)
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 {
 	(void)inst;
+	s->ever_ready = true;
 	if (s->state == BH_SLOT_STARTING)
 		s->state = BH_SLOT_READY;
 	if (s->waiter && s->state == BH_SLOT_READY)

@@ -10,7 +10,7 @@
 #include "shim.h"
 
 /* Buffers shrink back to this after a large message. */
-#define SHIM_BUF_KEEP (64 * 1024)
+#define SHIM_BUF_KEEP BH_BUF_KEEP
 /* Smallest read; reads grow with the message being received. */
 #define SHIM_READ_MIN (64 * 1024)
 /* Method names from the supervisor are quoted in messages up to this length. */

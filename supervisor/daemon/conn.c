@@ -175,7 +175,7 @@ static void conn_flush(struct bh_conn *cn)
 		bh_buf_consume(&cn->out, (size_t)n);
 	}
 	if (cn->out.len == 0)
-		bh_buf_shrink(&cn->out, 64 * 1024);
+		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
 	if (cn->closing && cn->out.len == 0 && cn->n_outstanding == 0) {
 		conn_close(cn);
 		return;
@@ -369,8 +369,11 @@ static void conn_parse(struct bh_conn *cn)
 		off += sc.size;
 		handle_message(cn, msg, sc.size);
 	}
-	if (!cn->dead)
+	if (!cn->dead) {
 		bh_buf_consume(&cn->in, off);
+		if (cn->in.len == 0)
+			bh_buf_shrink(&cn->in, BH_BUF_KEEP);
+	}
 }
 
 static void conn_readable(struct bh_conn *cn)
@@ -381,7 +384,8 @@ static void conn_readable(struct bh_conn *cn)
 			conn_protocol_error(cn, -EMSGSIZE);
 			return;
 		}
-		ssize_t n = recv(cn->watch.fd, cn->in.data + cn->in.len, cn->in.cap - cn->in.len, 0);
+		size_t room = cn->in.cap - cn->in.len;
+		ssize_t n = recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -398,7 +402,8 @@ static void conn_readable(struct bh_conn *cn)
 		}
 		cn->in.len += (size_t)n;
 		conn_parse(cn);
-		if (cn->out.len >= OUT_HIGH_WATER)
+		/* A short read drained the socket: another recv would only say EAGAIN. */
+		if (cn->out.len >= OUT_HIGH_WATER || (size_t)n < room)
 			break;
 	}
 	if (!cn->dead)

@@ -572,8 +572,8 @@ static bool inst_read(struct bh_instance *inst)
 			protocol_violation(inst, "message larger than limits.max_message");
 			return false;
 		}
-		ssize_t n = recv(inst->chan.fd, inst->in.data + inst->in.len,
-				 inst->in.cap - inst->in.len, 0);
+		size_t room = inst->in.cap - inst->in.len;
+		ssize_t n = recv(inst->chan.fd, inst->in.data + inst->in.len, room, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -597,9 +597,11 @@ static bool inst_read(struct bh_instance *inst)
 			off += sc.size;
 		}
 		bh_buf_consume(&inst->in, off);
+		if (inst->in.len == 0)
+			bh_buf_shrink(&inst->in, BH_BUF_KEEP);
 		if (inst->death_reason[0])
 			return false;
-		if ((size_t)n < READ_CHUNK)
+		if ((size_t)n < room)
 			break;
 	}
 	return true;

@@ -93,6 +93,11 @@ void bh_buf_consume(struct bh_buf *b, size_t n);
 /* Give back memory after a large message once the buffer is empty again. */
 void bh_buf_shrink(struct bh_buf *b, size_t keep);
 
+/* What a stream buffer keeps after a large message: enough that a run of 1 MiB
+ * messages reuses its pages instead of faulting fresh ones for each, little enough
+ * that an idle connection does not pin a 16 MiB peak. */
+#define BH_BUF_KEEP (4u * 1024 * 1024)
+
 /* Writer over a bh_buf; the struct is public so it can live on the stack. */
 struct bh_writer {
 	struct bh_buf *buf;

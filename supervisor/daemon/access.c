@@ -36,7 +36,7 @@ bool bh_access_may_call(const struct bh_daemon *d, const struct bh_slot *s,
 			const struct bh_conn *cn)
 {
 	/* The plugin's own list replaces the daemon's; empty everywhere = anyone. */
-	const struct bh_acl *acl = &s->conf.call_acl;
+	const struct bh_acl *acl = &s->conf->call_acl;
 	if (acl_empty(acl))
 		acl = &d->cfg->call_acl;
 	if (acl_empty(acl))

@@ -150,7 +150,7 @@ static void deadline_fired(struct bh_timer *t)
 		return;
 	}
 	char msg[160];
-	const char *plugin = c->slot ? c->slot->conf.name : "?";
+	const char *plugin = c->slot ? c->slot->conf->name : "?";
 	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
 	if (c->slot && c->kind == BH_CALL_CLIENT)
 		c->slot->errors++;
@@ -170,6 +170,6 @@ static void deadline_fired(struct bh_timer *t)
 		return;
 	}
 	bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
-	uint32_t grace = c->slot ? c->slot->conf.grace_ms : 1000;
+	uint32_t grace = c->slot ? c->slot->conf->grace_ms : 1000;
 	bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
 }

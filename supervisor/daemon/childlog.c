@@ -20,7 +20,7 @@ static void emit_line(struct bh_child_log *l)
 	if (now - l->window_start_ns >= 1000000000ull) {
 		if (l->suppressed)
 			bh_warn("[%s pid %d %s] %llu bytes of output suppressed (over %d bytes/s)",
-				inst->slot->conf.name, (int)inst->child.pid, l->stream,
+				inst->slot->conf->name, (int)inst->child.pid, l->stream,
 				(unsigned long long)l->suppressed, LOG_BYTES_PER_SEC);
 		l->window_start_ns = now;
 		l->window_bytes = 0;
@@ -36,7 +36,7 @@ static void emit_line(struct bh_child_log *l)
 		l->suppressed += l->len + 1;
 	} else {
 		l->window_bytes += l->len + 1;
-		bh_log(BH_LOG_INFO, "[%s pid %d %s] %.*s%s", inst->slot->conf.name,
+		bh_log(BH_LOG_INFO, "[%s pid %d %s] %.*s%s", inst->slot->conf->name,
 		       (int)inst->child.pid, l->stream, (int)l->len, l->line,
 		       l->truncated ? " [line truncated]" : "");
 	}

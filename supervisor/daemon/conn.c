@@ -296,19 +296,19 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 	if (!bh_access_may_call(d, s, cn)) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "uid %u gid %u may not call plugin %s",
-			 (unsigned)cn->uid, (unsigned)cn->gid, s->conf.name);
+			 (unsigned)cn->uid, (unsigned)cn->gid, s->conf->name);
 		bh_call_fail(c, BH_E_PERMISSION_DENIED, msg);
 		return;
 	}
 	if (!bh_valid_name(meth, methlen) || !bh_slot_has_method(s, meth, methlen)) {
 		char msg[200];
-		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf.name,
+		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf->name,
 			 (int)(methlen > 64 ? 64 : methlen), meth);
 		bh_call_fail(c, BH_E_UNKNOWN_METHOD, msg);
 		return;
 	}
 	if (!c->timeout_ms)
-		c->timeout_ms = s->conf.timeout_ms;
+		c->timeout_ms = s->conf->timeout_ms;
 	bh_route(d, c);
 #undef REJECT
 }

@@ -102,9 +102,9 @@ void bh_control_load_done(struct bh_slot *s, const char *error)
 	d->scratch.len = 0;
 	bh_writer_init(&w, &d->scratch);
 	bh_write_map(&w, 4);
-	write_kv_str(&w, "name", s->conf.name);
+	write_kv_str(&w, "name", s->conf->name);
 	write_kv_str(&w, "state", bh_slot_state_name(s->state));
-	write_kv_str(&w, "version", s->plugin_version);
+	write_kv_str(&w, "version", s->gen->version);
 	bh_write_cstr(&w, "generation");
 	bh_write_uint(&w, s->generation);
 	reply_scratch(d, c, &w);
@@ -139,7 +139,7 @@ void bh_control_unload_done(struct bh_slot *s)
 	d->scratch.len = 0;
 	bh_writer_init(&w, &d->scratch);
 	bh_write_map(&w, 2);
-	write_kv_str(&w, "name", s->conf.name);
+	write_kv_str(&w, "name", s->conf->name);
 	write_kv_str(&w, "state", "unloaded");
 	reply_scratch(d, c, &w);
 }

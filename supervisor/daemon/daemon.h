@@ -64,6 +64,25 @@ struct bh_call {
 	uint8_t req[];
 };
 
+/* ---- generations: one version of a plugin's code and settings ---- */
+
+/* A slot runs one generation (`gen`); during a swap a second one (`next`) starts,
+ * and old ones drain. Instances keep their generation alive (refs). */
+struct bh_gen {
+	uint32_t number;
+	struct bh_plugin_conf conf;        /* path, sandbox, limits of this version */
+	struct bh_sandbox_profile profile; /* built from conf.sandbox; points into conf */
+	/* From the first $hello of this generation. */
+	bool hello_seen;
+	char version[64];
+	struct bh_method_name *methods; /* sorted */
+	uint32_t n_methods;
+	bool has_state;
+	uint32_t state_version;
+	uint64_t calls, errors;
+	uint32_t refs;
+};
+
 /* ---- instances (one child process each) ---- */
 
 enum bh_inst_state {
@@ -90,7 +109,8 @@ struct bh_instance {
 	struct bh_daemon *d;
 	struct bh_slot *slot;
 	struct bh_list link;      /* slot->instances */
-	uint32_t generation;
+	struct bh_gen *gen;       /* holds a reference */
+	uint32_t generation;      /* gen->number */
 	uint64_t serial;          /* unique per daemon, for logs */
 	enum bh_inst_state state;
 	struct bh_child child;
@@ -133,18 +153,15 @@ struct bh_method_name {
 struct bh_slot {
 	struct bh_daemon *d;
 	struct bh_list link;     /* d->slots */
-	struct bh_plugin_conf conf;
-	struct bh_sandbox_profile profile; /* built from conf.sandbox; points into conf */
+	struct bh_gen *gen;      /* the generation calls are routed to */
+	struct bh_gen *next;     /* the generation a swap is starting, or NULL */
+	const struct bh_plugin_conf *conf; /* &gen->conf */
 	enum bh_slot_state state;
-	uint32_t generation;
+	uint32_t generation;     /* gen->number */
 	struct bh_list instances;
 	uint32_t n_live;         /* instances not DEAD */
 	struct bh_list queue;    /* calls waiting for a ready instance */
 	uint32_t n_queued;
-	/* From the first $hello of the current generation. */
-	char plugin_version[64];
-	struct bh_method_name *methods; /* sorted */
-	uint32_t n_methods;
 	/* Restart throttling. */
 	struct bh_timer restart_timer;
 	uint32_t backoff_ms;
@@ -158,6 +175,7 @@ struct bh_slot {
 	/* A control call waiting on this slot (load: until ready; unload: until gone). */
 	struct bh_call *waiter;
 	struct bh_timer drain_timer;
+	struct bh_swap *swap;    /* the swap in progress, or NULL */
 };
 
 /* ---- client connections ---- */
@@ -244,6 +262,13 @@ void bh_route(struct bh_daemon *d, struct bh_call *c);
 /* Hand queued calls of slot to ready instances while any has room. */
 void bh_slot_pump(struct bh_slot *s);
 
+/* gen.c */
+/* A new generation with a copy of conf (one reference, the caller's). */
+struct bh_gen *bh_gen_new(const struct bh_plugin_conf *conf, uint32_t number);
+struct bh_gen *bh_gen_ref(struct bh_gen *g);
+void bh_gen_unref(struct bh_gen *g);
+bool bh_gen_has_method(const struct bh_gen *g, const char *m, size_t len);
+
 /* slot.c */
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf,
@@ -262,8 +287,8 @@ void bh_slot_free(struct bh_slot *s);
 
 /* instance.c */
 /* Start one instance; on failure errbuf may say why (else use the code). */
-int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
-		      size_t errlen);
+int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance **ret,
+		      char *errbuf, size_t errlen);
 /* Append a call to the instance (assigns its iid). */
 void bh_instance_submit(struct bh_instance *inst, struct bh_call *c);
 /* Take back a call none of whose bytes were written. */

@@ -41,6 +41,7 @@ static void inst_free(void *p)
 	struct bh_instance *inst = p;
 	bh_buf_done(&inst->in);
 	free(inst->pending);
+	bh_gen_unref(inst->gen);
 	free(inst);
 }
 
@@ -52,7 +53,8 @@ static uint32_t pow2_above(uint32_t n)
 	return c;
 }
 
-int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf, size_t errlen)
+int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance **ret,
+		      char *errbuf, size_t errlen)
 {
 	struct bh_daemon *d = s->d;
 	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -62,7 +64,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 		return r;
 	inst->d = d;
 	inst->slot = s;
-	inst->generation = s->generation;
+	inst->gen = bh_gen_ref(gen);
+	inst->generation = gen->number;
 	inst->serial = ++d->next_serial;
 	inst->chan.fd = inst->pidfd.fd = inst->out.watch.fd = inst->err.watch.fd = -1;
 	inst->child.pidfd = -1;
@@ -72,7 +75,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
-	inst->pending_cap = pow2_above(2 * (s->conf.max_inflight + 4));
+	inst->pending_cap = pow2_above(2 * (s->conf->max_inflight + 4));
 	inst->pending = calloc(inst->pending_cap, sizeof(*inst->pending));
 	if (!inst->pending)
 		goto fail;
@@ -93,7 +96,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 	snprintf(maxdepth, sizeof(maxdepth), "%u", lim->max_depth);
 	snprintf(maxitems, sizeof(maxitems), "%u", lim->max_items);
 	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
-	const struct bh_sandbox_profile *prof = &s->profile;
+	const struct bh_sandbox_profile *prof = &gen->profile;
 	/* bulkhead-shim --max-message N ... [--seccomp [--allow-syscall NAME]...] PLUGIN */
 	size_t argc = 0, max_args = 14 + 2 * prof->n_extra_syscalls;
 	char **argv = calloc(max_args, sizeof(*argv));
@@ -123,18 +126,18 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 			argv[argc++] = (char *)prof->extra_syscalls[k];
 		}
 	}
-	argv[argc++] = (char *)bh_sandbox_plugin_path(prof, s->conf.path, plugin_buf,
+	argv[argc++] = (char *)bh_sandbox_plugin_path(prof, gen->conf.path, plugin_buf,
 						      sizeof(plugin_buf));
 	argv[argc] = NULL;
 	char name[BH_NAME_MAX + 24];
-	snprintf(name, sizeof(name), "%s.%llu", s->conf.name, (unsigned long long)inst->serial);
+	snprintf(name, sizeof(name), "%s.%llu", s->conf->name, (unsigned long long)inst->serial);
 	struct bh_spawn_args sa = {
 		.exe = d->shim_path,
 		.argv = argv,
 		.channel_fd = sv[1],
 		.stdout_fd = outp[1],
 		.stderr_fd = errp[1],
-		.plugin_path = s->conf.path,
+		.plugin_path = gen->conf.path,
 		.profile = prof,
 		.name = name,
 	};
@@ -180,8 +183,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_instance **ret, char *errbuf,
 	s->n_live++;
 	*ret = inst;
 	bh_timer_arm(d->loop, &inst->timer,
-		     inst->started_ns + bh_ms_to_ns(s->conf.init_timeout_ms));
-	bh_debug("%s: started instance %llu, pid %d", s->conf.name,
+		     inst->started_ns + bh_ms_to_ns(s->conf->init_timeout_ms));
+	bh_debug("%s: started instance %llu, pid %d", s->conf->name,
 		 (unsigned long long)inst->serial, (int)inst->child.pid);
 	return 0;
 
@@ -202,7 +205,7 @@ fail:
 
 bool bh_instance_has_room(const struct bh_instance *inst)
 {
-	return inst->inflight < inst->slot->conf.max_inflight;
+	return inst->inflight < inst->slot->conf->max_inflight;
 }
 
 static void schedule_flush(struct bh_instance *inst)
@@ -316,7 +319,7 @@ void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(inst->death_reason, sizeof(inst->death_reason), fmt, ap);
 		va_end(ap);
-		bh_warn("%s: killing instance pid %d: %s", inst->slot->conf.name,
+		bh_warn("%s: killing instance pid %d: %s", inst->slot->conf->name,
 			(int)inst->child.pid, inst->death_reason);
 	}
 	send_signal(inst, SIGKILL);
@@ -355,7 +358,7 @@ void bh_instance_stop(struct bh_instance *inst)
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
 	bh_instance_kill(inst, "a call exceeded its deadline (%u ms) + grace (%u ms)",
-			 c->timeout_ms, inst->slot->conf.grace_ms);
+			 c->timeout_ms, inst->slot->conf->grace_ms);
 }
 
 static void inst_timer(struct bh_timer *t)
@@ -365,7 +368,7 @@ static void inst_timer(struct bh_timer *t)
 		bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
 	else
 		bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
-				 inst->slot->conf.init_timeout_ms);
+				 inst->slot->conf->init_timeout_ms);
 }
 
 /* ---- receiving ---- */
@@ -424,14 +427,25 @@ static void handle_hello(struct bh_instance *inst, const struct bh_rpc *rpc)
 		table[i].len = (uint8_t)m->len;
 	}
 	qsort(table, methods->len, sizeof(*table), method_cmp);
-	free(s->methods);
-	s->methods = table;
-	s->n_methods = methods->len;
-	snprintf(s->plugin_version, sizeof(s->plugin_version), "%.*s",
-		 (int)(version_len > 63 ? 63 : version_len), version);
-	bh_debug("%s: instance pid %d loaded plugin \"%.*s\" %s with %u methods", s->conf.name,
-		 (int)inst->child.pid, (int)(name_len > 64 ? 64 : name_len), name,
-		 s->plugin_version, s->n_methods);
+	struct bh_gen *g = inst->gen;
+	if (g->hello_seen) { /* every instance of a generation loads the same file */
+		free(table);
+	} else {
+		g->hello_seen = true;
+		g->methods = table;
+		g->n_methods = methods->len;
+		snprintf(g->version, sizeof(g->version), "%.*s",
+			 (int)(version_len > 63 ? 63 : version_len), version);
+		uint64_t state_version = 0;
+		bool has_state = false;
+		bh_value_get_uint(bh_value_at(p, 5), &state_version);
+		bh_value_get_bool(bh_value_at(p, 6), &has_state);
+		g->has_state = has_state;
+		g->state_version = (uint32_t)state_version;
+	}
+	bh_debug("%s: instance pid %d loaded plugin \"%.*s\" %s with %u methods (generation %u)",
+		 s->conf->name, (int)inst->child.pid, (int)(name_len > 64 ? 64 : name_len), name,
+		 g->version, g->n_methods, g->number);
 	send_init(inst);
 }
 
@@ -443,9 +457,9 @@ static void handle_fatal(struct bh_instance *inst, const struct bh_rpc *rpc)
 	if (decode_small(inst, rpc->params, rpc->params_len, &p) == 0)
 		bh_value_get_str(bh_value_at(p, 1), &msg, &len);
 	snprintf(inst->death_reason, sizeof(inst->death_reason), "cannot load %s: %.*s",
-		 inst->slot->conf.path, (int)(len > 200 ? 200 : len), msg);
+		 inst->gen->conf.path, (int)(len > 200 ? 200 : len), msg);
 	inst->exit_expected = false;
-	bh_err("%s: %s", inst->slot->conf.name, inst->death_reason);
+	bh_err("%s: %s", inst->slot->conf->name, inst->death_reason);
 	/* The shim exits by itself; its exit ends the instance. */
 	inst->state = BH_INST_STOPPING;
 	bh_timer_arm(inst->d->loop, &inst->timer, bh_now_ns() + bh_ms_to_ns(STOP_TIMEOUT_MS));
@@ -461,7 +475,7 @@ static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *res
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s",
 			 err->message);
 		inst->init_failed = true;
-		bh_err("%s: instance pid %d: %s", inst->slot->conf.name, (int)inst->child.pid,
+		bh_err("%s: instance pid %d: %s", inst->slot->conf->name, (int)inst->child.pid,
 		       inst->death_reason);
 		bh_instance_kill(inst, "%s", inst->death_reason);
 		return;
@@ -469,7 +483,7 @@ static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *res
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	inst->state = BH_INST_READY;
 	inst->ready_ns = bh_now_ns();
-	bh_info("%s: instance pid %d ready (generation %u, %.1f ms)", inst->slot->conf.name,
+	bh_info("%s: instance pid %d ready (generation %u, %.1f ms)", inst->slot->conf->name,
 		(int)inst->child.pid, inst->generation,
 		(double)(inst->ready_ns - inst->started_ns) / 1e6);
 	bh_slot_instance_ready(inst->slot, inst);
@@ -480,8 +494,8 @@ static void send_init(struct bh_instance *inst)
 	struct bh_slot *s = inst->slot;
 	/* params = [config_map]; no config is an empty map */
 	static const uint8_t empty_map = 0x80;
-	const uint8_t *config = s->conf.config_len ? s->conf.config_msgpack : &empty_map;
-	size_t config_len = s->conf.config_len ? s->conf.config_len : 1;
+	const uint8_t *config = s->conf->config_len ? s->conf->config_msgpack : &empty_map;
+	size_t config_len = s->conf->config_len ? s->conf->config_len : 1;
 	size_t plen = 1 + config_len;
 	uint8_t *params = malloc(plen);
 	if (!params)
@@ -719,7 +733,7 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	char status[96], reason[512], cause[160] = "";
 	describe_exit(&si, status, sizeof(status));
 	/* A resource limit is the better explanation of a SIGKILL than the signal. */
-	bh_child_limit_cause(&inst->child, &s->profile, cause, sizeof(cause));
+	bh_child_limit_cause(&inst->child, &inst->gen->profile, cause, sizeof(cause));
 	if (cause[0] && !inst->death_reason[0])
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "%s", cause);
 	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
@@ -737,13 +751,13 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	    si.si_code != CLD_EXITED && si.si_status == SIGKILL)
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");
 	if (inst->death_reason[0])
-		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf.name,
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf->name,
 			 (int)inst->child.pid, status, inst->death_reason);
 	else if (inst->last_stderr[0] && !clean)
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s (last stderr: %s)",
-			 s->conf.name, (int)inst->child.pid, status, inst->last_stderr);
+			 s->conf->name, (int)inst->child.pid, status, inst->last_stderr);
 	else
-		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf.name,
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf->name,
 			 (int)inst->child.pid, status);
 	bool crashed = !inst->exit_expected;
 	if (crashed)

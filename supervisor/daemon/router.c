@@ -39,11 +39,11 @@ static const char *unavailable_reason(const struct bh_slot *s, char *buf, size_t
 	switch (s->state) {
 	case BH_SLOT_QUARANTINED:
 	case BH_SLOT_FAILED:
-		snprintf(buf, len, "plugin %s is %s: %s", s->conf.name,
+		snprintf(buf, len, "plugin %s is %s: %s", s->conf->name,
 			 bh_slot_state_name(s->state), s->fail_reason);
 		return buf;
 	case BH_SLOT_UNLOADING:
-		snprintf(buf, len, "plugin %s is being unloaded", s->conf.name);
+		snprintf(buf, len, "plugin %s is being unloaded", s->conf->name);
 		return buf;
 	default:
 		return NULL;
@@ -69,10 +69,10 @@ void bh_route(struct bh_daemon *d, struct bh_call *c)
 			return;
 		}
 	}
-	if (s->n_queued >= s->conf.max_queue) {
+	if (s->n_queued >= s->conf->max_queue) {
 		s->errors++;
 		snprintf(why, sizeof(why), "plugin %s: %u calls queued (max_queue %u)",
-			 s->conf.name, s->n_queued, s->conf.max_queue);
+			 s->conf->name, s->n_queued, s->conf->max_queue);
 		bh_call_fail(c, BH_E_OVERLOADED, why);
 		return;
 	}

@@ -25,7 +25,7 @@ struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len)
 	bh_list_for_each_safe(pos, tmp, &d->slots)
 	{
 		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
-		if (strlen(s->conf.name) == len && memcmp(s->conf.name, name, len) == 0)
+		if (strlen(s->conf->name) == len && memcmp(s->conf->name, name, len) == 0)
 			return s;
 	}
 	return NULL;
@@ -33,24 +33,7 @@ struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len)
 
 bool bh_slot_has_method(const struct bh_slot *s, const char *m, size_t len)
 {
-	if (!s->methods) /* not known before the first handshake: the shim decides */
-		return true;
-	if (len > BH_NAME_MAX)
-		return false;
-	struct bh_method_name key = {0};
-	memcpy(key.name, m, len);
-	size_t lo = 0, hi = s->n_methods;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(key.name, s->methods[mid].name);
-		if (c == 0)
-			return true;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return false;
+	return bh_gen_has_method(s->gen, m, len);
 }
 
 static uint32_t live_in_generation(const struct bh_slot *s)
@@ -69,46 +52,22 @@ static uint32_t live_in_generation(const struct bh_slot *s)
 /* Start instances until the current generation has conf.instances of them. */
 static void fill_instances(struct bh_slot *s)
 {
-	while (live_in_generation(s) < s->conf.instances) {
+	while (live_in_generation(s) < s->conf->instances) {
 		struct bh_instance *inst;
 		char why[256] = "";
-		int r = bh_instance_spawn(s, &inst, why, sizeof(why));
+		int r = bh_instance_spawn(s, s->gen, &inst, why, sizeof(why));
 		if (r < 0) {
 			snprintf(s->last_exit, sizeof(s->last_exit), "cannot start an instance: %s",
 				 why[0] ? why : strerror(-r));
 			if (r == -EOPNOTSUPP) /* require_limits: retrying cannot help */
 				return give_up(s, BH_SLOT_FAILED, s->last_exit);
-			bh_err("%s: %s; retrying in %u ms", s->conf.name, s->last_exit,
+			bh_err("%s: %s; retrying in %u ms", s->conf->name, s->last_exit,
 			       s->d->cfg->restart_backoff_min_ms);
 			bh_timer_arm(s->d->loop, &s->restart_timer,
 				     bh_now_ns() + bh_ms_to_ns(s->d->cfg->restart_backoff_min_ms));
 			return;
 		}
 	}
-}
-
-/* The unprivileged host identity confined children run as (root daemon): the
- * conventional overflow user, never root. */
-#define SANDBOX_HOST_ID 65534
-
-static void build_profile(struct bh_slot *s)
-{
-	const struct bh_sandbox_conf *c = &s->conf.sandbox;
-	s->profile = (struct bh_sandbox_profile){
-		.enabled = c->enabled,
-		.network = c->network,
-		.extra_syscalls = (const char *const *)c->extra_syscalls,
-		.n_extra_syscalls = c->n_extra_syscalls,
-		.memory_bytes = c->memory_bytes,
-		.pids_max = c->pids_max,
-		.cpu_percent = c->cpu_percent,
-		.nofile = c->nofile,
-		.fsize_bytes = c->fsize_bytes,
-		.tmp_bytes = c->tmp_bytes,
-		.require_limits = c->require_limits,
-		.host_uid = SANDBOX_HOST_ID,
-		.host_gid = SANDBOX_HOST_ID,
-	};
 }
 
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
@@ -118,13 +77,15 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 		return -ENOMEM;
 	s->crash_times = calloc(d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1,
 				sizeof(*s->crash_times));
-	if (!s->crash_times || bh_plugin_conf_copy(&s->conf, conf) < 0) {
+	s->gen = bh_gen_new(conf, 1);
+	if (!s->crash_times || !s->gen) {
 		free(s->crash_times);
+		bh_gen_unref(s->gen);
 		free(s);
 		return -ENOMEM;
 	}
 	s->d = d;
-	build_profile(s);
+	s->conf = &s->gen->conf;
 	s->state = BH_SLOT_STARTING;
 	s->generation = 1;
 	s->loaded_ns = bh_now_ns();
@@ -133,8 +94,8 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	bh_timer_init(&s->restart_timer, restart_fired);
 	bh_timer_init(&s->drain_timer, drain_fired);
 	bh_list_add_tail(&d->slots, &s->link);
-	bh_info("%s: loading %s (%u instance%s)", s->conf.name, s->conf.path, s->conf.instances,
-		s->conf.instances == 1 ? "" : "s");
+	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
+		s->conf->instances == 1 ? "" : "s");
 	fill_instances(s);
 	*ret = s;
 	return 0;
@@ -146,9 +107,9 @@ void bh_slot_free(struct bh_slot *s)
 		return;
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
 	bh_timer_disarm(s->d->loop, &s->drain_timer);
-	free(s->methods);
 	free(s->crash_times);
-	bh_plugin_conf_done(&s->conf);
+	bh_gen_unref(s->next);
+	bh_gen_unref(s->gen);
 	free(s);
 }
 
@@ -189,7 +150,7 @@ static void unload_progress(struct bh_slot *s)
 	if (s->n_live > 0)
 		return;
 	bh_list_del(&s->link);
-	bh_info("%s: unloaded", s->conf.name);
+	bh_info("%s: unloaded", s->conf->name);
 	bh_control_unload_done(s);
 	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
 	bh_daemon_check_shutdown_done(s->d);
@@ -200,7 +161,7 @@ static void drain_fired(struct bh_timer *t)
 	struct bh_slot *s = bh_container_of(t, struct bh_slot, drain_timer);
 	char why[160];
 	snprintf(why, sizeof(why), "plugin %s was unloaded before the call could run",
-		 s->conf.name);
+		 s->conf->name);
 	fail_queue(s, BH_E_UNAVAILABLE, why);
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &s->instances)
@@ -209,7 +170,7 @@ static void drain_fired(struct bh_timer *t)
 		i->exit_expected = true;
 		if (i->inflight)
 			bh_instance_kill(i, "unload: calls still running after drain_timeout_ms (%u ms)",
-					 s->conf.drain_timeout_ms);
+					 s->conf->drain_timeout_ms);
 		else
 			bh_instance_stop(i);
 	}
@@ -220,8 +181,8 @@ void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter)
 	s->state = BH_SLOT_UNLOADING;
 	s->waiter = waiter;
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	bh_timer_arm(s->d->loop, &s->drain_timer, bh_now_ns() + bh_ms_to_ns(s->conf.drain_timeout_ms));
-	bh_info("%s: unloading (%u queued, %u in flight)", s->conf.name, s->n_queued,
+	bh_timer_arm(s->d->loop, &s->drain_timer, bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
+	bh_info("%s: unloading (%u queued, %u in flight)", s->conf->name, s->n_queued,
 		slot_inflight(s));
 	unload_progress(s);
 }
@@ -273,10 +234,10 @@ static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason
 {
 	s->state = st;
 	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
-	bh_err("%s: %s: %s", s->conf.name, bh_slot_state_name(st), reason);
+	bh_err("%s: %s: %s", s->conf->name, bh_slot_state_name(st), reason);
 	bh_slot_stop_all(s);
 	char why[320];
-	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf.name, bh_slot_state_name(st),
+	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name, bh_slot_state_name(st),
 		 reason);
 	fail_queue(s, BH_E_UNAVAILABLE, why);
 	if (s->waiter)
@@ -290,7 +251,7 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 	char why[400];
 	if (s->state == BH_SLOT_UNLOADING) {
 		if (s->n_live == 0) {
-			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf.name,
+			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name,
 				 s->last_exit);
 			fail_queue(s, BH_E_UNAVAILABLE, why);
 		}
@@ -306,7 +267,7 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 		return;
 	}
 	if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED) {
-		snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf.name,
+		snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name,
 			 bh_slot_state_name(s->state), s->fail_reason);
 		fail_queue(s, BH_E_UNAVAILABLE, why);
 		return;
@@ -315,8 +276,8 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 		give_up(s, BH_SLOT_FAILED, s->last_exit);
 		return;
 	}
-	bool restart = s->conf.restart == BH_RESTART_ALWAYS ||
-		       (s->conf.restart == BH_RESTART_ON_FAILURE && crashed);
+	bool restart = s->conf->restart == BH_RESTART_ALWAYS ||
+		       (s->conf->restart == BH_RESTART_ON_FAILURE && crashed);
 	if (crashed && record_crash(s)) {
 		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
 			 s->d->cfg->quarantine_window_ms, s->last_exit);
@@ -328,7 +289,7 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 	if (!restart) {
 		if (s->n_live == 0) {
 			snprintf(why, sizeof(why), "plugin %s has no running instance (restart = never): %s",
-				 s->conf.name, s->last_exit);
+				 s->conf->name, s->last_exit);
 			fail_queue(s, BH_E_UNAVAILABLE, why);
 			if (s->waiter)
 				bh_control_load_done(s, why);
@@ -338,7 +299,7 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 	s->restarts++;
 	if (!bh_timer_armed(&s->restart_timer)) {
 		uint32_t delay = crashed ? s->backoff_ms : 0;
-		bh_info("%s: restarting in %u ms", s->conf.name, delay);
+		bh_info("%s: restarting in %u ms", s->conf->name, delay);
 		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay));
 	}
 	bh_slot_pump(s);

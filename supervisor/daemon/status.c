@@ -54,7 +54,7 @@ static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t n
 /* How the plugin is confined: every loosening and every fallback is visible here. */
 static void write_sandbox(bh_writer *w, const struct bh_slot *s)
 {
-	const struct bh_sandbox_profile *p = &s->profile;
+	const struct bh_sandbox_profile *p = &s->gen->profile;
 	struct bh_enforcement e;
 	bh_sandbox_enforcement(p, &e);
 	char buf[96];
@@ -94,10 +94,10 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 	bh_write_map(w, 13);
 	bh_write_cstr(w, "sandbox");
 	write_sandbox(w, s);
-	kv_str(w, "name", s->conf.name);
+	kv_str(w, "name", s->conf->name);
 	kv_str(w, "state", bh_slot_state_name(s->state));
-	kv_str(w, "path", s->conf.path);
-	kv_str(w, "version", s->plugin_version);
+	kv_str(w, "path", s->conf->path);
+	kv_str(w, "version", s->gen->version);
 	kv_uint(w, "generation", s->generation);
 	kv_uint(w, "uptime_ms", (now - s->loaded_ns) / 1000000);
 	kv_uint(w, "calls", s->calls);

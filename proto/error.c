@@ -24,6 +24,7 @@ static const char *const code_names[] = {
 	[BH_E_PROTOCOL] = "protocol",
 	[BH_E_LIMIT] = "limit",
 	[BH_E_CONFLICT] = "conflict",
+	[BH_E_SWAP_FAILED] = "swap_failed",
 };
 
 #define NCODES ((int32_t)(sizeof code_names / sizeof code_names[0]))

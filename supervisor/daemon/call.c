@@ -97,6 +97,11 @@ static bool call_unqueue(struct bh_call *c)
 {
 	if (c->in_pending || c->waiter)
 		return false;
+	if (c->held) {
+		c->held = false;
+		bh_list_del(&c->link);
+		return true;
+	}
 	if (c->inst) {
 		if (c->sent > 0)
 			return false;
@@ -152,8 +157,11 @@ static void deadline_fired(struct bh_timer *t)
 	char msg[160];
 	const char *plugin = c->slot ? c->slot->conf->name : "?";
 	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
-	if (c->slot && c->kind == BH_CALL_CLIENT)
+	if (c->slot && c->kind == BH_CALL_CLIENT) {
 		c->slot->errors++;
+		if (c->inst)
+			c->inst->gen->errors++;
+	}
 	if (call_unqueue(c)) {
 		bh_call_fail(c, BH_E_TIMEOUT, msg);
 		return;

@@ -121,7 +121,7 @@ static void control_unload(struct bh_daemon *d, struct bh_call *c, const bh_valu
 		snprintf(msg, sizeof(msg), "no plugin named \"%s\"", name);
 		return bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
 	}
-	if (s->state == BH_SLOT_UNLOADING || s->waiter)
+	if (s->state == BH_SLOT_UNLOADING || s->waiter || s->swap)
 		return bh_call_fail(c, BH_E_CONFLICT, "another operation on this plugin is running");
 	c->waiter = true;
 	bh_slot_unload(s, c);
@@ -144,6 +144,104 @@ void bh_control_unload_done(struct bh_slot *s)
 	reply_scratch(d, c, &w);
 }
 
+static struct bh_slot *slot_param(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	char name[BH_NAME_MAX + 1];
+	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0) {
+		bh_call_fail(c, BH_E_INVALID_PARAMS, "the first parameter must be a plugin name");
+		return NULL;
+	}
+	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
+	if (!s) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no plugin named \"%s\"", name);
+		bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
+	}
+	return s;
+}
+
+static int swap_errcode(int r)
+{
+	return r == -EBUSY ? BH_E_CONFLICT : r == -ENOENT || r == -EINVAL ? BH_E_INVALID_PARAMS
+									  : BH_E_SWAP_FAILED;
+}
+
+/* bulkhead.swap [name, path|nil, {canary, max_error_rate, min_calls}?] */
+static void control_swap(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	struct bh_slot *s = slot_param(d, c, p);
+	if (!s)
+		return;
+	char path[4096] = "";
+	const bh_value *pv = bh_value_at(p, 1);
+	if (pv && pv->type != BH_NIL && str_param(pv, path, sizeof(path)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the path must be a string or nil");
+	if (path[0] && path[0] != '/')
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the plugin path must be absolute");
+	struct bh_swap_options opt = {0};
+	const bh_value *o = bh_value_at(p, 2);
+	if (o && o->type == BH_MAP) {
+		uint64_t u;
+		double f;
+		if (bh_value_get_uint(bh_value_find(o, "canary"), &u) == 0) {
+			if (u > 100)
+				return bh_call_fail(c, BH_E_INVALID_PARAMS, "canary is a percentage, 0..100");
+			opt.canary_pct = (uint32_t)u;
+		}
+		if (bh_value_get_float(bh_value_find(o, "max_error_rate"), &f) == 0)
+			opt.max_error_rate = f;
+		if (bh_value_get_uint(bh_value_find(o, "min_calls"), &u) == 0)
+			opt.min_calls = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
+	} else if (o && o->type != BH_NIL) {
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "swap options must be a map");
+	}
+	struct bh_plugin_conf conf;
+	if (bh_plugin_conf_copy(&conf, s->conf) < 0)
+		return bh_call_fail(c, BH_E_INTERNAL, "out of memory");
+	if (path[0]) {
+		char *dup = strdup(path);
+		if (!dup) {
+			bh_plugin_conf_done(&conf);
+			return bh_call_fail(c, BH_E_INTERNAL, "out of memory");
+		}
+		free(conf.path);
+		conf.path = dup;
+	}
+	char why[512];
+	int r = bh_swap_start(s, &conf, &opt, c, why, sizeof(why));
+	bh_plugin_conf_done(&conf);
+	if (r < 0 && !c->answered && c->waiter == false)
+		bh_call_fail(c, swap_errcode(r), why);
+	/* Otherwise answered when the swap completes or rolls back. */
+}
+
+static void control_promote(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	struct bh_slot *s = slot_param(d, c, p);
+	char why[256];
+	if (s && bh_swap_promote(s, c, why, sizeof(why)) < 0)
+		bh_call_fail(c, BH_E_CONFLICT, why);
+}
+
+static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	struct bh_slot *s = slot_param(d, c, p);
+	if (!s)
+		return;
+	char why[256];
+	if (bh_swap_rollback(s, why, sizeof(why)) < 0)
+		return bh_call_fail(c, BH_E_CONFLICT, why);
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 3);
+	write_kv_str(&w, "name", s->conf->name);
+	write_kv_str(&w, "result", "rolled back");
+	bh_write_cstr(&w, "generation");
+	bh_write_uint(&w, s->generation);
+	reply_scratch(d, c, &w);
+}
+
 void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
 		const uint8_t *params, size_t params_len)
 {
@@ -162,7 +260,8 @@ void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size
 		bh_status_write(d, &w);
 		return reply_scratch(d, c, &w);
 	}
-	bool admin_method = IS("load") || IS("unload");
+	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
+			    IS("rollback");
 	if (!admin_method) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no control method \"bulkhead.%.*s\"",
@@ -177,6 +276,12 @@ void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size
 	}
 	if (IS("load"))
 		return control_load(d, c, p);
+	if (IS("swap"))
+		return control_swap(d, c, p);
+	if (IS("promote"))
+		return control_promote(d, c, p);
+	if (IS("rollback"))
+		return control_rollback(d, c, p);
 	return control_unload(d, c, p);
 #undef IS
 }

@@ -47,6 +47,7 @@ struct bh_call {
 	struct bh_list link;    /* slot->queue or inst->send_queue */
 	bool in_pending;        /* fully written: the child holds it */
 	bool waiter;            /* a control call parked on a slot (slot->waiter) */
+	bool held;              /* on a swap's list of held calls, not in a queue */
 	uint32_t iid;           /* id on the instance's channel */
 	struct bh_timer timer;  /* deadline, then deadline + grace */
 	uint32_t timeout_ms;
@@ -56,6 +57,7 @@ struct bh_call {
 	void (*on_reply)(struct bh_call *c, const bh_error *err, const uint8_t *result,
 			 size_t result_len);
 	void *ctx;
+	uint64_t tag;           /* internal calls: which operation they belong to */
 	/* The request as the child will see it: [0, iid, method, params], iid encoded
 	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
 	size_t iid_off;
@@ -176,6 +178,8 @@ struct bh_slot {
 	struct bh_call *waiter;
 	struct bh_timer drain_timer;
 	struct bh_swap *swap;    /* the swap in progress, or NULL */
+	uint32_t last_generation; /* the highest generation number handed out */
+	char last_swap[320];     /* outcome of the last swap, for status */
 };
 
 /* ---- client connections ---- */
@@ -268,6 +272,34 @@ struct bh_gen *bh_gen_new(const struct bh_plugin_conf *conf, uint32_t number);
 struct bh_gen *bh_gen_ref(struct bh_gen *g);
 void bh_gen_unref(struct bh_gen *g);
 bool bh_gen_has_method(const struct bh_gen *g, const char *m, size_t len);
+
+/* swap.c */
+struct bh_swap_options {
+	uint32_t canary_pct;   /* 0: a full swap; 1..100: a canary */
+	double max_error_rate; /* canary: roll back above this share of failed calls (0.5) */
+	uint32_t min_calls;    /* canary: ... once it has served this many (20) */
+};
+enum { BH_ROUTE_GEN, BH_ROUTE_WAIT, BH_ROUTE_HOLD };
+/* Start a swap of s to conf (a new generation). The waiter (a control call, may be
+ * NULL) is answered when the swap completes or rolls back. 0, or -errno with errbuf
+ * (-EBUSY: another operation runs; -ENOENT: no such file). */
+int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
+		  const struct bh_swap_options *opt, struct bh_call *waiter, char *errbuf,
+		  size_t errlen);
+int bh_swap_promote(struct bh_slot *s, struct bh_call *waiter, char *errbuf, size_t errlen);
+int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen);
+/* Router: which generation takes c (BH_ROUTE_GEN, *ret), or wait in the queue
+ * (paused), or hold it until its client's old calls finish. */
+int bh_swap_route(struct bh_swap *sw, const struct bh_call *c, struct bh_gen **ret);
+void bh_swap_routed(struct bh_swap *sw, const struct bh_gen *g);
+void bh_swap_hold(struct bh_swap *sw, struct bh_call *c);
+void bh_swap_instance_ready(struct bh_swap *sw, struct bh_instance *inst);
+void bh_swap_instance_gone(struct bh_swap *sw, struct bh_instance *inst);
+void bh_swap_after_reply(struct bh_swap *sw);
+/* A client call served by generation g finished (failed or not): canary checks. */
+void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed);
+const char *bh_swap_phase_name(const struct bh_swap *sw);
+uint32_t bh_swap_canary_pct(const struct bh_swap *sw);
 
 /* slot.c */
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);

@@ -229,7 +229,10 @@ void bh_instance_submit(struct bh_instance *inst, struct bh_call *c)
 	c->sent = 0;
 	c->in_pending = false;
 	inst->inflight++;
-	inst->calls += c->kind == BH_CALL_CLIENT;
+	if (c->kind == BH_CALL_CLIENT) {
+		inst->calls++;
+		inst->gen->calls++;
+	}
 	bh_list_add_tail(&inst->send_queue, &c->link);
 	schedule_flush(inst);
 }
@@ -547,6 +550,7 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 	}
 	if (is_error) {
 		inst->errors++;
+		inst->gen->errors++;
 		if (c->slot)
 			c->slot->errors++;
 		bh_conn_reply_error(c, plugin_code(err.code), "%s", err.message);
@@ -554,6 +558,8 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 		bh_conn_reply_result(c, rpc->result, rpc->result_len);
 	}
 	bh_call_finish(c);
+	if (inst->slot->swap)
+		bh_swap_call_done(inst->slot->swap, inst->gen, is_error);
 }
 
 static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t len)
@@ -692,8 +698,10 @@ static void fail_held_calls(struct bh_instance *inst, int32_t code, const char *
 	for (uint32_t i = 0; i < n; i++) {
 		struct bh_call *c = held[i];
 		if (c == running) {
-			if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot)
+			if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot) {
 				c->slot->errors++;
+				inst->gen->errors++;
+			}
 			bh_call_fail(c, code, reason);
 		} else if (c->kind == BH_CALL_INTERNAL) {
 			bh_call_fail(c, code, reason);

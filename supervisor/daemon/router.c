@@ -4,15 +4,14 @@
 
 #include "daemon.h"
 
-static struct bh_instance *pick_instance(struct bh_slot *s)
+static struct bh_instance *least_busy(struct bh_slot *s, const struct bh_gen *g)
 {
 	struct bh_instance *best = NULL;
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &s->instances)
 	{
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		if (i->state != BH_INST_READY || i->generation != s->generation ||
-		    !bh_instance_has_room(i))
+		if (i->state != BH_INST_READY || i->gen != g || !bh_instance_has_room(i))
 			continue;
 		if (!best || i->inflight < best->inflight)
 			best = i;
@@ -20,16 +19,42 @@ static struct bh_instance *pick_instance(struct bh_slot *s)
 	return best;
 }
 
+/* Where c goes now: BH_ROUTE_GEN with *ret an instance with room (or NULL: none has
+ * room yet, keep it queued), BH_ROUTE_WAIT (routing paused by a swap), BH_ROUTE_HOLD
+ * (the swap holds it until its client's calls on the old generation are done). */
+static int place(struct bh_slot *s, const struct bh_call *c, struct bh_instance **ret)
+{
+	struct bh_gen *g = s->gen;
+	if (s->swap) {
+		int r = bh_swap_route(s->swap, c, &g);
+		if (r != BH_ROUTE_GEN)
+			return r;
+	}
+	struct bh_instance *i = least_busy(s, g);
+	if (!i && g != s->gen) /* the canary is full: the current generation takes it */
+		i = least_busy(s, g = s->gen);
+	if (i && s->swap)
+		bh_swap_routed(s->swap, g);
+	*ret = i;
+	return BH_ROUTE_GEN;
+}
+
 void bh_slot_pump(struct bh_slot *s)
 {
-	while (s->n_queued > 0) {
-		struct bh_instance *i = pick_instance(s);
-		if (!i)
-			return;
-		struct bh_call *c = bh_container_of(bh_list_first(&s->queue), struct bh_call, link);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->queue)
+	{
+		struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+		struct bh_instance *i = NULL;
+		int r = place(s, c, &i);
+		if (r == BH_ROUTE_WAIT || (r == BH_ROUTE_GEN && !i))
+			return; /* first come, first served: nobody overtakes the head */
 		bh_list_del(&c->link);
 		s->n_queued--;
-		bh_instance_submit(i, c);
+		if (r == BH_ROUTE_HOLD)
+			bh_swap_hold(s->swap, c);
+		else
+			bh_instance_submit(i, c);
 	}
 }
 
@@ -63,7 +88,12 @@ void bh_route(struct bh_daemon *d, struct bh_call *c)
 	}
 	bh_call_arm_deadline(c);
 	if (s->n_queued == 0) {
-		struct bh_instance *i = pick_instance(s);
+		struct bh_instance *i = NULL;
+		int r = place(s, c, &i);
+		if (r == BH_ROUTE_HOLD) {
+			bh_swap_hold(s->swap, c);
+			return;
+		}
 		if (i) {
 			bh_instance_submit(i, c);
 			return;

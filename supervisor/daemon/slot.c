@@ -88,6 +88,7 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	s->conf = &s->gen->conf;
 	s->state = BH_SLOT_STARTING;
 	s->generation = 1;
+	s->last_generation = 1;
 	s->loaded_ns = bh_now_ns();
 	bh_list_init(&s->instances);
 	bh_list_init(&s->queue);
@@ -189,6 +190,8 @@ void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter)
 
 void bh_slot_after_reply(struct bh_slot *s)
 {
+	if (s->swap)
+		bh_swap_after_reply(s->swap);
 	bh_slot_pump(s);
 	if (s->state == BH_SLOT_UNLOADING)
 		unload_progress(s);
@@ -198,7 +201,11 @@ void bh_slot_after_reply(struct bh_slot *s)
 
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 {
-	(void)inst;
+	if (inst->gen != s->gen) { /* a swap's new generation */
+		if (s->swap)
+			bh_swap_instance_ready(s->swap, inst);
+		return;
+	}
 	s->ever_ready = true;
 	if (s->state == BH_SLOT_STARTING)
 		s->state = BH_SLOT_READY;
@@ -247,8 +254,17 @@ static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason
 void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
 			   bool load_failed)
 {
-	(void)inst;
 	char why[400];
+	if (inst->gen != s->gen) {
+		/* Old generations are not restarted; a new one failing rolls the swap back. */
+		if (s->swap)
+			bh_swap_instance_gone(s->swap, inst);
+		if (s->state == BH_SLOT_UNLOADING)
+			unload_progress(s);
+		else if (s->d->shutting_down)
+			bh_daemon_check_shutdown_done(s->d);
+		return;
+	}
 	if (s->state == BH_SLOT_UNLOADING) {
 		if (s->n_live == 0) {
 			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name,

@@ -89,9 +89,52 @@ static void write_sandbox(bh_writer *w, const struct bh_slot *s)
 	bh_write_bool(w, p->require_limits);
 }
 
+/* Every generation with a live instance, plus the active and the incoming one. */
+static void write_generations(bh_writer *w, const struct bh_slot *s)
+{
+	const struct bh_gen *gens[16];
+	uint32_t n = 0;
+	gens[n++] = s->gen;
+	if (s->next)
+		gens[n++] = s->next;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, (struct bh_list *)&s->instances)
+	{
+		const struct bh_gen *g = bh_container_of(pos, struct bh_instance, link)->gen;
+		bool seen = false;
+		for (uint32_t k = 0; k < n; k++)
+			seen |= gens[k] == g;
+		if (!seen && n < 16)
+			gens[n++] = g;
+	}
+	bh_write_array(w, n);
+	for (uint32_t k = 0; k < n; k++) {
+		const struct bh_gen *g = gens[k];
+		uint32_t live = 0;
+		bh_list_for_each_safe(pos, tmp, (struct bh_list *)&s->instances)
+			live += bh_container_of(pos, struct bh_instance, link)->gen == g;
+		const char *role = g == s->gen ? "active" : g == s->next ? "incoming" : "draining";
+		if (g == s->next && s->swap && bh_swap_canary_pct(s->swap))
+			role = "canary";
+		bh_write_map(w, 8);
+		kv_uint(w, "generation", g->number);
+		kv_str(w, "role", role);
+		kv_str(w, "version", g->version);
+		kv_str(w, "path", g->conf.path);
+		kv_uint(w, "instances", live);
+		kv_uint(w, "calls", g->calls);
+		kv_uint(w, "errors", g->errors);
+		kv_uint(w, "canary_percent", g == s->next && s->swap ? bh_swap_canary_pct(s->swap) : 0);
+	}
+}
+
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 13);
+	bh_write_map(w, 16);
+	bh_write_cstr(w, "generations");
+	write_generations(w, s);
+	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");
+	kv_str(w, "last_swap", s->last_swap);
 	bh_write_cstr(w, "sandbox");
 	write_sandbox(w, s);
 	kv_str(w, "name", s->conf->name);

@@ -1,0 +1,605 @@
+/* Hot swap by process replacement.
+ *
+ *   starting ──all new instances ready──▶ [quiescing ─▶ state transfer] ─▶ cut-over ─▶ draining ─▶ done
+ *       │                                         │                                      ▲
+ *       └── canary: a share of calls goes to the new generation ── promote ──────────────┘
+ *
+ * Until the cut-over the old generation serves untouched and any failure (a new
+ * instance dying, init failing, the handshake or init deadline, restore rejected)
+ * rolls back: the new instances are stopped and the caller gets the reason.
+ *
+ * With state (both generations implement snapshot/restore) routing to the old
+ * generation pauses (calls queue) until its calls in flight are done, so that the
+ * snapshot holds every update; the new generation restores it, then takes over. The
+ * pause is the old calls' remaining run time plus the transfer. Without state the
+ * switch is immediate and the old generation drains while the new one serves; a
+ * client with calls still running on the old generation has its new calls held
+ * until those finish, so no client ever sees an old answer after a new one.
+ *
+ * The cut-over is one assignment (s->gen): every call dispatched after it goes to
+ * the new generation. After the cut-over there is no rollback: a new instance that
+ * crashes is restarted like any other. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bulkhead/channel.h"
+#include "daemon.h"
+
+enum swap_phase {
+	SWAP_STARTING,  /* new generation spawning, initialising */
+	SWAP_QUIESCING, /* routing paused until the old generation is idle */
+	SWAP_STATE,     /* $snapshot / $restore in flight */
+	SWAP_CANARY,    /* both generations serve; waiting for promote / rollback */
+	SWAP_DRAINING,  /* cut over; the old generation finishes and stops */
+};
+
+struct bh_swap {
+	struct bh_slot *s;
+	enum swap_phase phase;
+	struct bh_gen *old; /* reference */
+	struct bh_gen *new; /* reference (also s->next until the cut-over) */
+	struct bh_call *waiter; /* the swap (or promote) control call, or NULL */
+	uint32_t canary_pct;
+	uint32_t canary_acc;   /* see bh_swap_routed */
+	double max_error_rate; /* canary rollback threshold */
+	uint32_t min_calls;
+	uint32_t n_ready;      /* new instances ready (and restored) */
+	uint32_t n_restore_pending;
+	bool state_transferred;
+	uint8_t *blob;         /* [state_version, blob] as $snapshot returned it */
+	size_t blob_len;
+	uint64_t t_start, t_ready, t_state, t_cutover;
+	struct bh_timer timer; /* start deadline, then drain deadline */
+	struct bh_list fenced; /* calls held for their client's old calls (draining) */
+	uint64_t id;           /* tags this swap's internal calls */
+};
+
+static void swap_timer(struct bh_timer *t);
+static void cut_over(struct bh_swap *sw);
+static void release_held(struct bh_swap *sw);
+
+static double ms_since(uint64_t from, uint64_t to)
+{
+	return to > from ? (double)(to - from) / 1e6 : 0;
+}
+
+static void swap_free(struct bh_swap *sw)
+{
+	struct bh_slot *s = sw->s;
+	bh_timer_disarm(s->d->loop, &sw->timer);
+	release_held(sw);
+	if (s->next == sw->new) {
+		s->next = NULL;
+		bh_gen_unref(sw->new);
+	}
+	bh_gen_unref(sw->new);
+	bh_gen_unref(sw->old);
+	free(sw->blob);
+	s->swap = NULL;
+	free(sw);
+	bh_slot_pump(s);
+}
+
+static void reply_waiter(struct bh_swap *sw, const char *verb)
+{
+	struct bh_call *c = sw->waiter;
+	if (!c)
+		return;
+	sw->waiter = NULL;
+	c->waiter = false;
+	struct bh_daemon *d = sw->s->d;
+	uint64_t now = bh_now_ns();
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 10);
+	bh_write_cstr(&w, "name");
+	bh_write_cstr(&w, sw->s->conf->name);
+	bh_write_cstr(&w, "result");
+	bh_write_cstr(&w, verb);
+	bh_write_cstr(&w, "from_generation");
+	bh_write_uint(&w, sw->old->number);
+	bh_write_cstr(&w, "to_generation");
+	bh_write_uint(&w, sw->new->number);
+	bh_write_cstr(&w, "version");
+	bh_write_cstr(&w, sw->new->version);
+	bh_write_cstr(&w, "state_transferred");
+	bh_write_bool(&w, sw->state_transferred);
+	/* Timings, all from the command: new generation ready (spawn + handshake + init),
+	 * state transfer, the routing switch, the old generation gone. */
+	bh_write_cstr(&w, "ready_ms");
+	bh_write_float(&w, ms_since(sw->t_start, sw->t_ready));
+	bh_write_cstr(&w, "state_ms");
+	bh_write_float(&w, sw->state_transferred ? ms_since(sw->t_ready, sw->t_state) : 0);
+	bh_write_cstr(&w, "cutover_ms");
+	bh_write_float(&w, ms_since(sw->t_start, sw->t_cutover));
+	bh_write_cstr(&w, "drain_ms");
+	bh_write_float(&w, sw->t_cutover ? ms_since(sw->t_cutover, now) : 0);
+	if (bh_writer_error(&w) < 0) {
+		bh_call_fail(c, BH_E_INTERNAL, "cannot encode the reply");
+		return;
+	}
+	bh_conn_reply_result(c, d->scratch.data, d->scratch.len);
+	bh_call_free(c);
+}
+
+static void fail_waiter(struct bh_swap *sw, const char *msg)
+{
+	struct bh_call *c = sw->waiter;
+	if (!c)
+		return;
+	sw->waiter = NULL;
+	c->waiter = false;
+	bh_call_fail(c, BH_E_SWAP_FAILED, msg);
+}
+
+static void stop_generation(struct bh_slot *s, const struct bh_gen *g)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == g)
+			bh_instance_stop(i);
+	}
+}
+
+/* Abort before the cut-over: the old generation keeps serving, untouched. */
+static void roll_back(struct bh_swap *sw, const char *why)
+{
+	struct bh_slot *s = sw->s;
+	bh_warn("%s: swap to generation %u rolled back: %s", s->conf->name, sw->new->number, why);
+	char msg[400];
+	snprintf(msg, sizeof(msg), "swap of %s rolled back, generation %u keeps serving: %s",
+		 s->conf->name, sw->old->number, why);
+	snprintf(s->last_swap, sizeof(s->last_swap), "rolled back: %s", why);
+	fail_waiter(sw, msg);
+	stop_generation(s, sw->new);
+	swap_free(sw);
+}
+
+static uint32_t gen_inflight(const struct bh_slot *s, const struct bh_gen *g, uint32_t *ret_live)
+{
+	uint32_t n = 0, live = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen != g)
+			continue;
+		n += i->inflight;
+		live++;
+	}
+	if (ret_live)
+		*ret_live = live;
+	return n;
+}
+
+static struct bh_instance *ready_instance_of(struct bh_slot *s, const struct bh_gen *g)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == g && i->state == BH_INST_READY)
+			return i;
+	}
+	return NULL;
+}
+
+/* ---- state transfer ---- */
+
+/* The swap an internal call belongs to, if it is still running in `phase`. */
+static struct bh_swap *swap_of(const struct bh_call *c, enum swap_phase phase)
+{
+	struct bh_swap *sw = ((struct bh_slot *)c->ctx)->swap;
+	return sw && sw->id == c->tag && sw->phase == phase ? sw : NULL;
+}
+
+static void restore_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			 size_t len)
+{
+	struct bh_swap *sw = swap_of(c, SWAP_STATE);
+	(void)result;
+	(void)len;
+	if (!sw)
+		return;
+	if (err) {
+		char why[320];
+		snprintf(why, sizeof(why), "restore rejected: %s", err->message);
+		return roll_back(sw, why);
+	}
+	if (--sw->n_restore_pending == 0) {
+		sw->state_transferred = true;
+		sw->t_state = bh_now_ns();
+		cut_over(sw);
+	}
+}
+
+static struct bh_call *internal_call(struct bh_swap *sw, const char *method,
+				     const uint8_t *params, size_t len,
+				     void (*fn)(struct bh_call *, const bh_error *,
+						const uint8_t *, size_t))
+{
+	struct bh_call *c = bh_call_new(sw->s->d, method, strlen(method), params, len);
+	if (!c)
+		return NULL;
+	c->kind = BH_CALL_INTERNAL;
+	c->on_reply = fn;
+	c->ctx = sw->s;
+	c->tag = sw->id;
+	c->slot = sw->s;
+	c->timeout_ms = sw->s->conf->init_timeout_ms;
+	bh_call_arm_deadline(c);
+	return c;
+}
+
+static void snapshot_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			  size_t len)
+{
+	struct bh_swap *sw = swap_of(c, SWAP_STATE);
+	if (!sw)
+		return;
+	if (err) {
+		char why[320];
+		snprintf(why, sizeof(why), "snapshot failed: %s", err->message);
+		return roll_back(sw, why);
+	}
+	/* The result, [state_version, blob], is exactly $restore's params. */
+	sw->blob = malloc(len);
+	if (!sw->blob)
+		return roll_back(sw, "out of memory");
+	memcpy(sw->blob, result, len);
+	sw->blob_len = len;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &sw->s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen != sw->new || i->state != BH_INST_READY)
+			continue;
+		struct bh_call *rc = internal_call(sw, BH_CH_RESTORE, sw->blob, sw->blob_len,
+						   restore_done);
+		if (!rc)
+			return roll_back(sw, "out of memory");
+		sw->n_restore_pending++;
+		bh_instance_submit(i, rc);
+	}
+	if (sw->n_restore_pending == 0)
+		roll_back(sw, "no new instance left to restore into");
+}
+
+/* Quiescing: the old generation is idle now; take its state. */
+static void take_snapshot(struct bh_swap *sw)
+{
+	struct bh_instance *from = ready_instance_of(sw->s, sw->old);
+	if (!from) { /* nothing alive holds state: there is nothing to carry over */
+		cut_over(sw);
+		return;
+	}
+	sw->phase = SWAP_STATE;
+	static const uint8_t no_params = 0x90;
+	struct bh_call *c = internal_call(sw, BH_CH_SNAPSHOT, &no_params, 1, snapshot_done);
+	if (!c)
+		return roll_back(sw, "out of memory");
+	bh_instance_submit(from, c);
+}
+
+/* ---- the switch and the drain ---- */
+
+static void drain_progress(struct bh_swap *sw)
+{
+	struct bh_slot *s = sw->s;
+	uint32_t live;
+	gen_inflight(s, sw->old, &live);
+	/* Idle old instances stop now; busy ones when their last call returns. */
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == sw->old && i->inflight == 0)
+			bh_instance_stop(i);
+	}
+	if (live > 0)
+		return;
+	bh_info("%s: swap to generation %u (%s) complete: ready %.1f ms, state %.1f ms, "
+		"cut-over at %.1f ms, drained %.1f ms later",
+		s->conf->name, sw->new->number, sw->new->version, ms_since(sw->t_start, sw->t_ready),
+		sw->state_transferred ? ms_since(sw->t_ready, sw->t_state) : 0.0,
+		ms_since(sw->t_start, sw->t_cutover), ms_since(sw->t_cutover, bh_now_ns()));
+	snprintf(s->last_swap, sizeof(s->last_swap), "generation %u -> %u in %.1f ms",
+		 sw->old->number, sw->new->number, ms_since(sw->t_start, bh_now_ns()));
+	reply_waiter(sw, "swapped");
+	swap_free(sw);
+}
+
+static void cut_over(struct bh_swap *sw)
+{
+	struct bh_slot *s = sw->s;
+	/* The new generation becomes the slot's: s->next's reference moves to s->gen,
+	 * the slot's reference to the old one moves to sw->old (which has its own). */
+	struct bh_gen *old = s->gen;
+	s->gen = sw->new;
+	s->next = NULL;
+	s->conf = &s->gen->conf;
+	s->generation = s->gen->number;
+	bh_gen_unref(old);
+	sw->t_cutover = bh_now_ns();
+	sw->phase = SWAP_DRAINING;
+	if (s->state != BH_SLOT_UNLOADING)
+		s->state = BH_SLOT_READY;
+	s->ever_ready = true;
+	s->n_crashes = 0; /* the new code gets a clean record */
+	s->backoff_ms = 0;
+	bh_info("%s: cut over to generation %u (%s) at %.1f ms", s->conf->name, s->generation,
+		s->gen->version, ms_since(sw->t_start, sw->t_cutover));
+	bh_timer_arm(s->d->loop, &sw->timer,
+		     sw->t_cutover + bh_ms_to_ns(s->conf->drain_timeout_ms));
+	bh_slot_pump(s);
+	drain_progress(sw);
+}
+
+/* All new instances are ready: carry state over, or switch, or start the canary. */
+static void new_generation_ready(struct bh_swap *sw)
+{
+	sw->t_ready = bh_now_ns();
+	if (sw->canary_pct > 0 && sw->phase == SWAP_STARTING) {
+		sw->phase = SWAP_CANARY;
+		bh_timer_disarm(sw->s->d->loop, &sw->timer);
+		bh_info("%s: canary generation %u (%s) takes %u%% of calls", sw->s->conf->name,
+			sw->new->number, sw->new->version, sw->canary_pct);
+		reply_waiter(sw, "canary started");
+		return;
+	}
+	if (sw->old->has_state && sw->new->has_state && sw->canary_pct == 0) {
+		sw->phase = SWAP_QUIESCING; /* routing to the old generation pauses */
+		if (gen_inflight(sw->s, sw->old, NULL) == 0)
+			take_snapshot(sw);
+		return;
+	}
+	cut_over(sw);
+}
+
+/* ---- hooks from slots, instances and the router ---- */
+
+void bh_swap_instance_ready(struct bh_swap *sw, struct bh_instance *inst)
+{
+	if (inst->gen != sw->new || sw->phase != SWAP_STARTING)
+		return;
+	if (++sw->n_ready == sw->new->conf.instances)
+		new_generation_ready(sw);
+}
+
+void bh_swap_instance_gone(struct bh_swap *sw, struct bh_instance *inst)
+{
+	struct bh_slot *s = sw->s;
+	if (inst->gen == sw->new && sw->phase != SWAP_DRAINING) {
+		char why[400];
+		snprintf(why, sizeof(why), "new instance: %s", s->last_exit);
+		roll_back(sw, why);
+		return;
+	}
+	if (inst->gen == sw->old)
+		bh_swap_after_reply(sw);
+}
+
+void bh_swap_after_reply(struct bh_swap *sw)
+{
+	switch (sw->phase) {
+	case SWAP_QUIESCING:
+		if (gen_inflight(sw->s, sw->old, NULL) == 0)
+			take_snapshot(sw);
+		break;
+	case SWAP_DRAINING:
+		/* A client's old calls may be done: let its held calls try again. */
+		release_held(sw);
+		drain_progress(sw);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Does conn have a call still running on an older generation of s? */
+static bool conn_behind(const struct bh_slot *s, const struct bh_conn *cn)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, (struct bh_list *)&cn->calls)
+	{
+		const struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
+		if (c->slot == s && c->inst && c->inst->gen != s->gen && !c->answered)
+			return true;
+	}
+	return false;
+}
+
+int bh_swap_route(struct bh_swap *sw, const struct bh_call *c, struct bh_gen **ret)
+{
+	switch (sw->phase) {
+	case SWAP_QUIESCING:
+	case SWAP_STATE:
+		return BH_ROUTE_WAIT; /* paused: the call waits in the queue */
+	case SWAP_CANARY:
+		*ret = sw->old;
+		if (sw->canary_acc + sw->canary_pct >= 100)
+			*ret = sw->new;
+		return BH_ROUTE_GEN;
+	case SWAP_DRAINING:
+		if (c->conn && conn_behind(sw->s, c->conn))
+			return BH_ROUTE_HOLD;
+		*ret = sw->s->gen;
+		return BH_ROUTE_GEN;
+	default:
+		*ret = sw->s->gen;
+		return BH_ROUTE_GEN;
+	}
+}
+
+void bh_swap_routed(struct bh_swap *sw, const struct bh_gen *g)
+{
+	if (sw->phase != SWAP_CANARY)
+		return;
+	/* Deterministic split: every call adds pct; a call that reaches 100 is the
+	 * canary's. Exactly pct of every 100 calls, evenly spread. */
+	sw->canary_acc += sw->canary_pct;
+	if (g == sw->new && sw->canary_acc >= 100)
+		sw->canary_acc -= 100;
+	else if (sw->canary_acc >= 100)
+		sw->canary_acc -= 100; /* the canary was full: the old one took this one */
+}
+
+void bh_swap_hold(struct bh_swap *sw, struct bh_call *c)
+{
+	c->held = true;
+	bh_list_add_tail(&sw->fenced, &c->link);
+}
+
+/* Put the held calls back in front of the queue, in order. */
+static void release_held(struct bh_swap *sw)
+{
+	struct bh_slot *s = sw->s;
+	while (!bh_list_empty(&sw->fenced)) {
+		struct bh_list *last = sw->fenced.prev;
+		bh_container_of(last, struct bh_call, link)->held = false;
+		bh_list_del(last);
+		bh_list_add_head(&s->queue, last);
+		s->n_queued++;
+	}
+}
+
+void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed)
+{
+	if (sw->phase != SWAP_CANARY || g != sw->new || !failed)
+		return;
+	double rate = sw->new->calls ? (double)sw->new->errors / (double)sw->new->calls : 0;
+	if (sw->new->calls >= sw->min_calls && rate > sw->max_error_rate) {
+		char why[160];
+		snprintf(why, sizeof(why), "canary error rate %.0f%% over %llu calls exceeds %.0f%%",
+			 rate * 100, (unsigned long long)sw->new->calls, sw->max_error_rate * 100);
+		roll_back(sw, why);
+	}
+}
+
+static void swap_timer(struct bh_timer *t)
+{
+	struct bh_swap *sw = bh_container_of(t, struct bh_swap, timer);
+	if (sw->phase == SWAP_DRAINING) {
+		struct bh_list *pos, *tmp;
+		bh_list_for_each_safe(pos, tmp, &sw->s->instances)
+		{
+			struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+			if (i->gen == sw->old) {
+				i->exit_expected = true;
+				bh_instance_kill(i, "swap: still busy after drain_timeout_ms (%u ms)",
+						 sw->s->conf->drain_timeout_ms);
+			}
+		}
+		return;
+	}
+	char why[160];
+	snprintf(why, sizeof(why), "new generation not ready within init_timeout_ms (%u ms)",
+		 sw->new->conf.init_timeout_ms);
+	roll_back(sw, why);
+}
+
+/* ---- commands ---- */
+
+int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
+		  const struct bh_swap_options *opt, struct bh_call *waiter, char *errbuf,
+		  size_t errlen)
+{
+	if (s->swap || s->waiter || s->state == BH_SLOT_UNLOADING) {
+		snprintf(errbuf, errlen, "another operation on plugin %s is running",
+			 s->conf->name);
+		return -EBUSY;
+	}
+	struct stat st;
+	if (stat(conf->path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s: %s", conf->path,
+			 errno ? strerror(errno) : "not a regular file");
+		return -ENOENT;
+	}
+	struct bh_swap *sw = calloc(1, sizeof(*sw));
+	struct bh_gen *g = sw ? bh_gen_new(conf, ++s->last_generation) : NULL;
+	if (!g) {
+		free(sw);
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sw->s = s;
+	sw->id = ++s->d->next_serial;
+	sw->phase = SWAP_STARTING;
+	sw->old = bh_gen_ref(s->gen);
+	sw->new = g;               /* the swap's reference */
+	s->next = bh_gen_ref(g);   /* the slot's */
+	sw->waiter = waiter;
+	if (waiter)
+		waiter->waiter = true;
+	sw->canary_pct = opt ? opt->canary_pct : 0;
+	sw->max_error_rate = opt && opt->max_error_rate > 0 ? opt->max_error_rate : 0.5;
+	sw->min_calls = opt && opt->min_calls ? opt->min_calls : 20;
+	sw->t_start = bh_now_ns();
+	bh_list_init(&sw->fenced);
+	bh_timer_init(&sw->timer, swap_timer);
+	s->swap = sw;
+	bh_info("%s: swapping generation %u for %u from %s%s", s->conf->name, sw->old->number,
+		g->number, g->conf.path, sw->canary_pct ? " (canary)" : "");
+	for (uint32_t k = 0; k < g->conf.instances; k++) {
+		struct bh_instance *inst;
+		char why[256] = "";
+		int r = bh_instance_spawn(s, g, &inst, why, sizeof(why));
+		if (r < 0) {
+			snprintf(errbuf, errlen, "cannot start the new version: %s",
+				 why[0] ? why : strerror(-r));
+			sw->waiter = NULL;
+			if (waiter)
+				waiter->waiter = false;
+			roll_back(sw, errbuf);
+			return r;
+		}
+	}
+	/* Spawn, handshake and init have the plugin's init deadline, plus the time the
+	 * instances take to start one after the other. */
+	bh_timer_arm(s->d->loop, &sw->timer,
+		     sw->t_start + bh_ms_to_ns(g->conf.init_timeout_ms + 1000));
+	return 0;
+}
+
+int bh_swap_promote(struct bh_slot *s, struct bh_call *waiter, char *errbuf, size_t errlen)
+{
+	struct bh_swap *sw = s->swap;
+	if (!sw || sw->phase != SWAP_CANARY) {
+		snprintf(errbuf, errlen, "plugin %s has no canary to promote", s->conf->name);
+		return -EINVAL;
+	}
+	sw->waiter = waiter;
+	waiter->waiter = true;
+	sw->canary_pct = 0;
+	cut_over(sw);
+	return 0;
+}
+
+int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen)
+{
+	struct bh_swap *sw = s->swap;
+	if (!sw || sw->phase == SWAP_DRAINING) {
+		snprintf(errbuf, errlen, "plugin %s has no swap to roll back", s->conf->name);
+		return -EINVAL;
+	}
+	roll_back(sw, "rolled back on request");
+	return 0;
+}
+
+const char *bh_swap_phase_name(const struct bh_swap *sw)
+{
+	static const char *const names[] = {"starting", "quiescing", "state-transfer", "canary",
+					    "draining"};
+	return names[sw->phase];
+}
+
+uint32_t bh_swap_canary_pct(const struct bh_swap *sw)
+{
+	return sw->phase == SWAP_CANARY ? sw->canary_pct : 0;
+}

@@ -118,6 +118,39 @@ nomem:
 	return -ENOMEM;
 }
 
+static bool acl_equal(const struct bh_acl *a, const struct bh_acl *b)
+{
+	return a->anyone == b->anyone && a->n_uids == b->n_uids && a->n_gids == b->n_gids &&
+	       (!a->n_uids || memcmp(a->uids, b->uids, a->n_uids * sizeof(*a->uids)) == 0) &&
+	       (!a->n_gids || memcmp(a->gids, b->gids, a->n_gids * sizeof(*a->gids)) == 0);
+}
+
+static bool sandbox_equal(const struct bh_sandbox_conf *a, const struct bh_sandbox_conf *b)
+{
+	if (a->enabled != b->enabled || a->network != b->network ||
+	    a->memory_bytes != b->memory_bytes || a->pids_max != b->pids_max ||
+	    a->cpu_percent != b->cpu_percent || a->nofile != b->nofile ||
+	    a->fsize_bytes != b->fsize_bytes || a->tmp_bytes != b->tmp_bytes ||
+	    a->require_limits != b->require_limits || a->n_extra_syscalls != b->n_extra_syscalls)
+		return false;
+	for (size_t i = 0; i < a->n_extra_syscalls; i++)
+		if (strcmp(a->extra_syscalls[i], b->extra_syscalls[i]) != 0)
+			return false;
+	return true;
+}
+
+bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin_conf *b)
+{
+	return strcmp(a->name, b->name) == 0 && strcmp(a->path, b->path) == 0 &&
+	       a->instances == b->instances && a->timeout_ms == b->timeout_ms &&
+	       a->grace_ms == b->grace_ms && a->init_timeout_ms == b->init_timeout_ms &&
+	       a->restart == b->restart && a->max_inflight == b->max_inflight &&
+	       a->max_queue == b->max_queue && a->auto_reload == b->auto_reload &&
+	       a->drain_timeout_ms == b->drain_timeout_ms && a->config_len == b->config_len &&
+	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
+	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox);
+}
+
 void bh_config_free(struct bh_config *c)
 {
 	if (!c)

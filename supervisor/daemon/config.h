@@ -97,6 +97,8 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p);
 /* Deep copy of one plugin entry (runtime load keeps its own). 0 or -ENOMEM. */
 int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf *src);
 void bh_plugin_conf_done(struct bh_plugin_conf *p);
+/* Same settings (everything a reload would have to apply)? */
+bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin_conf *b);
 
 void bh_config_free(struct bh_config *c);
 

@@ -78,6 +78,7 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	int r = bh_slot_create(d, &conf, &s);
 	if (r < 0)
 		return bh_call_fail(c, BH_E_INTERNAL, strerror(-r));
+	s->origin = BH_ORIGIN_RUNTIME;
 	c->waiter = true;
 	s->waiter = c;
 	/* Answered by bh_control_load_done once ready or failed. */

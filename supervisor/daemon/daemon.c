@@ -30,7 +30,7 @@ static void signal_event(struct bh_watch *w, uint32_t events)
 			bh_daemon_begin_shutdown(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			break;
 		case SIGHUP:
-			bh_info("SIGHUP: configuration reload is not supported yet; ignoring");
+			bh_daemon_reload(d);
 			break;
 		default:
 			break;
@@ -61,7 +61,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 {
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
-	d->listener.fd = d->signals.fd = d->lock_fd = -1;
+	d->listener.fd = d->signals.fd = d->lock_fd = d->inotify.fd = -1;
 	d->start_ns = bh_now_ns();
 	bh_list_init(&d->slots);
 	bh_list_init(&d->conns);
@@ -87,6 +87,7 @@ void bh_daemon_done(struct bh_daemon *d)
 		bh_slot_free(s);
 	}
 	bh_listener_remove(d);
+	bh_watch_done(d);
 	if (d->loop) {
 		bh_watch_close(d->loop, &d->signals);
 		bh_loop_free(d->loop);

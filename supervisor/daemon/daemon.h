@@ -139,6 +139,12 @@ struct bh_instance {
 
 /* ---- slots (one per plugin name) ---- */
 
+enum bh_slot_origin {
+	BH_ORIGIN_CONFIG,  /* named by the configuration file */
+	BH_ORIGIN_RUNTIME, /* bulkhead.load */
+	BH_ORIGIN_DIR,     /* found in the plugin directory */
+};
+
 enum bh_slot_state {
 	BH_SLOT_STARTING,    /* no instance ready yet */
 	BH_SLOT_READY,
@@ -168,7 +174,7 @@ struct bh_slot {
 	struct bh_timer restart_timer;
 	uint32_t backoff_ms;
 	uint64_t *crash_times;   /* ring of quarantine_crashes timestamps */
-	uint32_t n_crashes, crash_head;
+	uint32_t n_crashes, crash_head, crash_cap;
 	uint64_t restarts, calls, errors;
 	char last_exit[256];
 	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
@@ -178,6 +184,8 @@ struct bh_slot {
 	struct bh_call *waiter;
 	struct bh_timer drain_timer;
 	struct bh_swap *swap;    /* the swap in progress, or NULL */
+	enum bh_slot_origin origin;
+	struct bh_timer reload_timer; /* auto-reload: debounce, then swap */
 	uint32_t last_generation; /* the highest generation number handed out */
 	char last_swap[320];     /* outcome of the last swap, for status */
 };
@@ -217,6 +225,10 @@ struct bh_daemon {
 	uint64_t next_serial;
 	uint64_t start_ns;
 	int lock_fd;              /* flock on SOCKET.lock, held for life */
+	bool verbose;             /* -v: the log level is not the config's */
+	struct bh_watch inotify;  /* auto-reload and the plugin directory */
+	struct bh_dirwatch *dirs; /* inotify watch descriptors and their directories */
+	size_t n_dirs;
 	bool shutting_down;
 	bool stopping_children;   /* shutdown: drain over, children being stopped */
 	struct bh_timer shutdown_timer;
@@ -230,6 +242,17 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg);
 void bh_daemon_done(struct bh_daemon *d);
 void bh_daemon_begin_shutdown(struct bh_daemon *d, const char *why);
 void bh_daemon_check_shutdown_done(struct bh_daemon *d);
+
+/* reload.c */
+void bh_daemon_reload(struct bh_daemon *d);
+
+/* watch.c */
+int bh_watch_init(struct bh_daemon *d);
+void bh_watch_done(struct bh_daemon *d);
+/* (Re)establish watches for every slot with auto_reload and the plugin directory. */
+void bh_watch_refresh(struct bh_daemon *d);
+/* A slot's reload_timer: the debounced swap after its file changed. */
+void bh_slot_reload_fired(struct bh_timer *t);
 
 /* listener.c */
 int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen);

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 		bh_config_free(cfg);
 		return 1;
 	}
+	d.verbose = verbose;
 	d.shim_path = find_shim(cfg);
 	if (access(d.shim_path, X_OK) < 0) {
 		bh_err("shim %s: %s", d.shim_path, strerror(errno));
@@ -125,6 +126,9 @@ int main(int argc, char **argv)
 		if (r < 0)
 			bh_err("%s: cannot load: %s", cfg->plugins[i].name, strerror(-r));
 	}
+	r = bh_watch_init(&d);
+	if (r < 0)
+		bh_warn("inotify: %s; auto_reload and plugin_dir are off", strerror(-r));
 	if (ready_fd >= 0) {
 		/* Lets a supervisor or a test start calling without polling the socket. */
 		ssize_t w = write(ready_fd, "READY\n", 6);
@@ -134,6 +138,7 @@ int main(int argc, char **argv)
 	r = bh_loop_run(d.loop);
 	if (r < 0)
 		bh_err("event loop: %s", strerror(-r));
+	cfg = d.cfg; /* a SIGHUP may have replaced it */
 	bh_daemon_done(&d);
 	bh_sandbox_host_done();
 	bh_config_free(cfg);

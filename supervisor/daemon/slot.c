@@ -75,8 +75,9 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	struct bh_slot *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->crash_times = calloc(d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1,
-				sizeof(*s->crash_times));
+	/* The ring keeps its size for the slot's life, whatever a reload says later. */
+	s->crash_cap = d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1;
+	s->crash_times = calloc(s->crash_cap, sizeof(*s->crash_times));
 	s->gen = bh_gen_new(conf, 1);
 	if (!s->crash_times || !s->gen) {
 		free(s->crash_times);
@@ -94,6 +95,7 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	bh_list_init(&s->queue);
 	bh_timer_init(&s->restart_timer, restart_fired);
 	bh_timer_init(&s->drain_timer, drain_fired);
+	bh_timer_init(&s->reload_timer, bh_slot_reload_fired);
 	bh_list_add_tail(&d->slots, &s->link);
 	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
 		s->conf->instances == 1 ? "" : "s");
@@ -108,6 +110,7 @@ void bh_slot_free(struct bh_slot *s)
 		return;
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
 	bh_timer_disarm(s->d->loop, &s->drain_timer);
+	bh_timer_disarm(s->d->loop, &s->reload_timer);
 	free(s->crash_times);
 	bh_gen_unref(s->next);
 	bh_gen_unref(s->gen);
@@ -219,7 +222,7 @@ static bool record_crash(struct bh_slot *s)
 {
 	const struct bh_config *cfg = s->d->cfg;
 	uint64_t now = bh_now_ns(), window = bh_ms_to_ns(cfg->quarantine_window_ms);
-	uint32_t cap = cfg->quarantine_crashes ? cfg->quarantine_crashes : 1;
+	uint32_t cap = s->crash_cap;
 	/* Back-off grows with consecutive crashes and resets after a quiet window. */
 	uint64_t last = s->n_crashes ? s->crash_times[(s->crash_head + cap - 1) % cap] : 0;
 	if (s->n_crashes && now - last > window)
@@ -231,7 +234,7 @@ static bool record_crash(struct bh_slot *s)
 	s->crash_head = (s->crash_head + 1) % cap;
 	if (s->n_crashes < cap)
 		s->n_crashes++;
-	if (!cfg->quarantine_crashes || s->n_crashes < cap)
+	if (s->n_crashes < cap)
 		return false;
 	/* The oldest of the last `cap` crashes is at crash_head now. */
 	return now - s->crash_times[s->crash_head] <= window;

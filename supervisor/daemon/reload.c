@@ -1,0 +1,90 @@
+/* SIGHUP: re-read the configuration file and apply the difference.
+ *
+ * New plugins are loaded, plugins that left the file are unloaded, plugins whose
+ * settings changed are swapped to the new settings (a new generation: no call
+ * fails). A file that does not parse or validate is rejected with the reason and
+ * nothing changes. Socket settings only take effect on a restart. Plugins loaded at
+ * runtime (bulkhead load, the plugin directory) are left alone unless the file now
+ * names them too. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+static const struct bh_plugin_conf *find_conf(const struct bh_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_plugins; i++)
+		if (strcmp(cfg->plugins[i].name, name) == 0)
+			return &cfg->plugins[i];
+	return NULL;
+}
+
+/* Keep what cannot change while running: the socket is bound already, and a
+ * command-line -s overrides the file. */
+static int keep_socket_settings(struct bh_config *next, const struct bh_config *cur)
+{
+	if (strcmp(next->socket_path, cur->socket_path) != 0 || next->socket_mode != cur->socket_mode ||
+	    next->socket_uid != cur->socket_uid || next->socket_gid != cur->socket_gid)
+		bh_warn("reload: socket settings changed; they take effect when the daemon restarts");
+	char *path = strdup(cur->socket_path);
+	if (!path)
+		return -1;
+	free(next->socket_path);
+	next->socket_path = path;
+	next->socket_mode = cur->socket_mode;
+	next->socket_uid = cur->socket_uid;
+	next->socket_gid = cur->socket_gid;
+	return 0;
+}
+
+void bh_daemon_reload(struct bh_daemon *d)
+{
+	if (!d->cfg->path) {
+		bh_warn("SIGHUP: started without a configuration file; nothing to reload");
+		return;
+	}
+	struct bh_config *next;
+	char err[1024];
+	if (bh_config_load(d->cfg->path, &next, err, sizeof(err)) < 0) {
+		bh_err("SIGHUP: configuration rejected, keeping the running one: %s", err);
+		return;
+	}
+	if (keep_socket_settings(next, d->cfg) < 0) {
+		bh_err("SIGHUP: out of memory; keeping the running configuration");
+		bh_config_free(next);
+		return;
+	}
+	bh_info("SIGHUP: applying %s", next->path);
+
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->slots)
+	{
+		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
+		if (s->origin == BH_ORIGIN_CONFIG && !find_conf(next, s->conf->name) &&
+		    s->state != BH_SLOT_UNLOADING && !s->swap && !s->waiter)
+			bh_slot_unload(s, NULL);
+	}
+	for (size_t i = 0; i < next->n_plugins; i++) {
+		const struct bh_plugin_conf *p = &next->plugins[i];
+		struct bh_slot *s = bh_slot_find(d, p->name, strlen(p->name));
+		if (!s) {
+			if (bh_slot_create(d, p, &s) == 0)
+				s->origin = BH_ORIGIN_CONFIG;
+			continue;
+		}
+		s->origin = BH_ORIGIN_CONFIG;
+		if (bh_plugin_conf_equal(s->conf, p))
+			continue;
+		char why[512];
+		if (bh_swap_start(s, p, NULL, NULL, why, sizeof(why)) < 0)
+			bh_err("SIGHUP: %s changed but cannot be swapped now: %s", p->name, why);
+	}
+	/* Daemon-wide settings (limits, deadlines, restart policy, ACLs) apply from now
+	 * on; slots and connections keep copies of what they were built with. */
+	struct bh_config *old = d->cfg;
+	d->cfg = next;
+	if (!d->verbose)
+		bh_log_threshold = next->log_level;
+	bh_watch_refresh(d);
+	bh_config_free(old);
+}

@@ -1,0 +1,246 @@
+/* Watching plugin files (inotify): auto-reload and the plugin directory.
+ *
+ * A plugin with auto_reload = true is swapped when its .so is replaced on disk. Only
+ * two events count: IN_CLOSE_WRITE (a writer finished writing the file in place) and
+ * IN_MOVED_TO (a file was renamed over it: the atomic way). Opening or a partial
+ * write never triggers anything, so a half-written file is never loaded; and should
+ * a finished file still be broken, the swap rolls back and the old version serves
+ * on. Events are debounced (RELOAD_DEBOUNCE_MS after the last one), and a reload
+ * that finds a swap running waits for it.
+ *
+ * The plugin directory (plugin_dir) loads a NAME.so that appears there as plugin
+ * NAME, swaps it when it is replaced, and unloads it when it disappears. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define RELOAD_DEBOUNCE_MS 50
+#define RELOAD_RETRY_MS 200
+#define FILE_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO)
+#define DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)
+
+struct bh_dirwatch {
+	int wd;
+	char *dir;
+};
+
+static const char *dir_of(int wd, const struct bh_daemon *d)
+{
+	for (size_t i = 0; i < d->n_dirs; i++)
+		if (d->dirs[i].wd == wd)
+			return d->dirs[i].dir;
+	return NULL;
+}
+
+static int watch_dir(struct bh_daemon *d, const char *dir, uint32_t mask)
+{
+	int wd = inotify_add_watch(d->inotify.fd, dir, mask | IN_MASK_ADD | IN_ONLYDIR);
+	if (wd < 0)
+		return -errno;
+	if (dir_of(wd, d))
+		return 0;
+	struct bh_dirwatch *n = realloc(d->dirs, (d->n_dirs + 1) * sizeof(*n));
+	char *copy = strdup(dir);
+	if (!n || !copy) {
+		free(copy);
+		if (n)
+			d->dirs = n;
+		return -ENOMEM;
+	}
+	d->dirs = n;
+	d->dirs[d->n_dirs++] = (struct bh_dirwatch){wd, copy};
+	return 0;
+}
+
+void bh_slot_reload_fired(struct bh_timer *t)
+{
+	struct bh_slot *s = bh_container_of(t, struct bh_slot, reload_timer);
+	if (s->state == BH_SLOT_UNLOADING || s->d->shutting_down)
+		return;
+	if (s->swap || s->waiter) { /* one operation at a time: try again after it */
+		bh_timer_arm(s->d->loop, t, bh_now_ns() + bh_ms_to_ns(RELOAD_RETRY_MS));
+		return;
+	}
+	bh_info("%s: %s changed on disk; swapping", s->conf->name, s->conf->path);
+	char why[512];
+	if (bh_swap_start(s, s->conf, NULL, NULL, why, sizeof(why)) < 0)
+		bh_err("%s: reload failed: %s", s->conf->name, why);
+}
+
+static void schedule_reload(struct bh_slot *s)
+{
+	bh_timer_arm(s->d->loop, &s->reload_timer, bh_now_ns() + bh_ms_to_ns(RELOAD_DEBOUNCE_MS));
+}
+
+/* NAME.so with NAME an identifier: the plugin name, in buf. */
+static bool plugin_file_name(const char *file, char *buf, size_t cap)
+{
+	size_t n = strlen(file);
+	if (n <= 3 || strcmp(file + n - 3, ".so") != 0 || n - 3 >= cap)
+		return false;
+	memcpy(buf, file, n - 3);
+	buf[n - 3] = 0;
+	return bh_valid_name(buf, n - 3) && strcmp(buf, "bulkhead") != 0;
+}
+
+static void dir_file_appeared(struct bh_daemon *d, const char *path, const char *name)
+{
+	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
+	if (s) {
+		if (strcmp(s->conf->path, path) == 0)
+			schedule_reload(s);
+		else
+			bh_warn("plugin directory: %s: a plugin named %s is already loaded from %s",
+				path, name, s->conf->path);
+		return;
+	}
+	struct bh_plugin_conf conf;
+	bh_plugin_conf_default(&conf);
+	snprintf(conf.name, sizeof(conf.name), "%s", name);
+	conf.path = (char *)path;
+	if (bh_slot_create(d, &conf, &s) == 0)
+		s->origin = BH_ORIGIN_DIR;
+}
+
+static void dir_file_gone(struct bh_daemon *d, const char *path, const char *name)
+{
+	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
+	if (s && s->origin == BH_ORIGIN_DIR && strcmp(s->conf->path, path) == 0 &&
+	    s->state != BH_SLOT_UNLOADING && !s->swap && !s->waiter) {
+		bh_info("plugin directory: %s removed; unloading %s", path, name);
+		bh_slot_unload(s, NULL);
+	}
+}
+
+static void handle_event(struct bh_daemon *d, const struct inotify_event *ev)
+{
+	const char *dir = dir_of(ev->wd, d);
+	if (!dir || !ev->len)
+		return;
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= (int)sizeof(path))
+		return;
+	struct bh_list *pos, *tmp;
+	if (ev->mask & FILE_EVENTS) {
+		bh_list_for_each_safe(pos, tmp, &d->slots)
+		{
+			struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
+			if (s->conf->auto_reload && strcmp(s->conf->path, path) == 0)
+				schedule_reload(s);
+		}
+	}
+	char name[BH_NAME_MAX + 1];
+	if (!d->cfg->plugin_dir || strcmp(dir, d->cfg->plugin_dir) != 0 ||
+	    !plugin_file_name(ev->name, name, sizeof(name)))
+		return;
+	if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+		dir_file_appeared(d, path, name);
+	else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+		dir_file_gone(d, path, name);
+}
+
+static void inotify_event_ready(struct bh_watch *w, uint32_t events)
+{
+	struct bh_daemon *d = bh_container_of(w, struct bh_daemon, inotify);
+	(void)events;
+	char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	for (;;) {
+		ssize_t n = read(w->fd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		for (ssize_t off = 0; off < n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+			if (ev->mask & IN_Q_OVERFLOW)
+				bh_warn("inotify queue overflowed: some plugin file changes were missed");
+			else
+				handle_event(d, ev);
+			off += (ssize_t)(sizeof(*ev) + ev->len);
+		}
+	}
+}
+
+static void scan_plugin_dir(struct bh_daemon *d)
+{
+	DIR *dir = opendir(d->cfg->plugin_dir);
+	if (!dir)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		char name[BH_NAME_MAX + 1], path[PATH_MAX];
+		if ((e->d_type != DT_REG && e->d_type != DT_UNKNOWN) ||
+		    !plugin_file_name(e->d_name, name, sizeof(name)) ||
+		    snprintf(path, sizeof(path), "%s/%s", d->cfg->plugin_dir, e->d_name) >=
+			    (int)sizeof(path))
+			continue;
+		if (!bh_slot_find(d, name, strlen(name)))
+			dir_file_appeared(d, path, name);
+	}
+	closedir(dir);
+}
+
+void bh_watch_refresh(struct bh_daemon *d)
+{
+	if (d->inotify.fd < 0)
+		return;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &d->slots)
+	{
+		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
+		if (!s->conf->auto_reload)
+			continue;
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", s->conf->path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = 0;
+		int r = watch_dir(d, dir, FILE_EVENTS);
+		if (r < 0)
+			bh_warn("%s: cannot watch %s for auto_reload: %s", s->conf->name, dir,
+				strerror(-r));
+	}
+	if (d->cfg->plugin_dir) {
+		int r = watch_dir(d, d->cfg->plugin_dir, DIR_EVENTS);
+		if (r < 0)
+			bh_warn("plugin directory %s: %s", d->cfg->plugin_dir, strerror(-r));
+		else
+			scan_plugin_dir(d);
+	}
+}
+
+int bh_watch_init(struct bh_daemon *d)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d->inotify = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = inotify_event_ready};
+	int r = bh_watch_add(d->loop, &d->inotify);
+	if (r < 0) {
+		close(fd);
+		d->inotify.fd = -1;
+		return r;
+	}
+	bh_watch_refresh(d);
+	return 0;
+}
+
+void bh_watch_done(struct bh_daemon *d)
+{
+	if (d->loop)
+		bh_watch_close(d->loop, &d->inotify);
+	for (size_t i = 0; i < d->n_dirs; i++)
+		free(d->dirs[i].dir);
+	free(d->dirs);
+	d->dirs = NULL;
+	d->n_dirs = 0;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: install what is missing, build, start bulkheadd with the example plugins,
 # call them from the CLI, the C client and a plain Python msgpack-rpc client, crash
-# one, load and unload one at runtime, then stop the daemon.
+# one, load one at runtime and hot-swap it while a client calls it, then stop.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
@@ -51,11 +51,25 @@ show "$build/bin/example-client"
 step "A plain msgpack-rpc client in Python (examples/clients/client.py)"
 show /usr/bin/python3 "$root/examples/clients/client.py"
 
-step "Load a plugin at runtime, use it, unload it"
+step "Load a plugin at runtime"
 show "$bh" load counter "$build/plugins/counter_v1.so"
 show "$bh" call counter.incr
-show "$bh" call counter.incr
 show "$bh" call counter.version
+
+step "Hot swap counter v1 -> v2 while a client keeps calling it"
+# A client calls counter.incr in a loop; every failed call is counted.
+( fails=0
+  for _ in $(seq 300); do "$bh" call counter.incr >/dev/null 2>&1 || fails=$((fails + 1)); done
+  echo "$fails" >"$work/fails" ) &
+caller=$!
+show "$bh" swap counter "$build/plugins/counter_v2.so"
+wait "$caller"
+echo "calls that failed during the swap: $(cat "$work/fails")"
+show "$bh" call counter.version
+echo "the count survived the swap (1 before + 300 during):"
+show "$bh" call counter.get
+
+step "Unload it"
 show "$bh" unload counter
 
 step "Status"

@@ -1,7 +1,8 @@
 /* bulkhead client SDK: one connection to the daemon, pipelined calls, local deadlines.
  *
  * Shape of a connection:
- *   - out: requests waiting for the socket (out_off bytes of it already sent);
+ *   - out: requests waiting for the socket (out_off bytes of it already sent), after
+ *          hdr, the envelope of a request whose params buffer became out (below);
  *   - in:  bytes received and not yet consumed; complete messages are found with
  *          bh_scan (default limits: the daemon is as untrusted as any peer);
  *   - calls: the table of outstanding calls. A msgid is (generation << 16 | slot):
@@ -16,8 +17,11 @@
  * sent, or already answered, is a protocol error that ends the connection.
  *
  * The synchronous path is the asynchronous one plus a poll() loop, written so that a
- * call with no other traffic costs one send(), one poll() and one recv(), and no
- * allocation unless a result is handed back (then exactly one, the bh_result).
+ * call with no other traffic costs one sendmsg(), one poll() and one recv(), and no
+ * allocation unless a result is handed back (then exactly one, the bh_result). When
+ * nothing is queued, the params buffer itself is sent (it swaps roles with the empty
+ * queue buffer) behind a separately encoded envelope: arguments are never copied.
+ * Buffers keep their memory between calls, up to KEEP_BYTES.
  *
  * Reentrancy: callbacks run from inside bh_client_step() / bh_call() /
  * bh_client_wait_all() / bh_client_free(). They may start calls with bh_call_start();
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +58,9 @@
 
 /* One recv() asks for at least this much room. */
 #define READ_CHUNK (64u * 1024)
+/* Empty buffers keep up to this much memory, so that a run of large messages does
+ * not reallocate for each one, and one huge message does not pin its size. */
+#define KEEP_BYTES (4u << 20)
 
 enum call_state {
 	CALL_FREE = 0,
@@ -93,6 +101,11 @@ struct bh_client {
 	int dispatching; /* > 0 while a callback runs */
 	struct bh_limits limits;
 
+	/* The output queue is hdr[hdr_off..] then out[out_off..]. hdr holds the envelope
+	 * of a request whose params went out by swapping the params buffer in as out
+	 * (only when the queue was empty): a large argument is never copied. */
+	struct bh_buf hdr;
+	size_t hdr_off;
 	struct bh_buf out;
 	size_t out_off; /* bytes of out already sent */
 	struct bh_buf in;
@@ -325,6 +338,7 @@ static int conn_break(bh_client *c, int err, int32_t code, const char *fmt, ...)
 		err = -EIO; /* keep the promise at the top of this file */
 	c->broken = err;
 	(void)shutdown(c->fd, SHUT_RDWR);
+	c->hdr.len = c->hdr_off = 0;
 	c->out.len = c->out_off = 0;
 	c->in.len = c->in_partial = 0;
 
@@ -380,14 +394,12 @@ static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **
 	memcpy(bytes, raw, s.size);
 
 	/* An arena borrowing the block: it is exactly as large as the scan says the tree
-	 * needs, so bh_decode never allocates. */
+	 * needs (struct bh_scan's contract), so bh_decode never reallocates it. */
 	struct bh_arena arena = { .nodes = res->nodes, .cap = s.nodes };
 	r = bh_decode(bytes, s.size, &c->limits, &arena, &res->value, NULL);
-	if (r < 0 || arena.nodes != res->nodes) {
-		if (arena.nodes != res->nodes)
-			free(arena.nodes);
+	if (r < 0) {
 		free(res);
-		return r < 0 ? r : -ENOMEM;
+		return r;
 	}
 	*ret = res;
 	return 0;
@@ -470,11 +482,30 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 
 /* Send what is queued, without blocking. 0 or the connection's -errno; with defer,
  * a failure is only remembered (bh_call_start must not run callbacks). */
+static bool out_pending(const bh_client *c)
+{
+	return c->hdr_off < c->hdr.len || c->out_off < c->out.len;
+}
+
+static void buf_trim(struct bh_buf *b)
+{
+	if (b->len == 0 && b->cap > KEEP_BYTES)
+		bh_buf_shrink(b, KEEP_BYTES);
+}
+
 static int flush(bh_client *c, bool defer)
 {
-	while (c->out_off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (out_pending(c)) {
+		struct iovec iov[2];
+		int n_iov = 0;
+		if (c->hdr_off < c->hdr.len)
+			iov[n_iov++] = (struct iovec){ c->hdr.data + c->hdr_off,
+						       c->hdr.len - c->hdr_off };
+		if (c->out_off < c->out.len)
+			iov[n_iov++] = (struct iovec){ c->out.data + c->out_off,
+						       c->out.len - c->out_off };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -486,11 +517,18 @@ static int flush(bh_client *c, bool defer)
 			}
 			return conn_lost(c, -errno);
 		}
-		c->out_off += (size_t)n;
+		size_t sent = (size_t)n, from_hdr = c->hdr.len - c->hdr_off;
+		if (from_hdr > sent)
+			from_hdr = sent;
+		c->hdr_off += from_hdr;
+		c->out_off += sent - from_hdr;
 	}
+	if (c->hdr_off == c->hdr.len)
+		c->hdr.len = c->hdr_off = 0;
 	if (c->out_off == c->out.len) {
 		c->out.len = c->out_off = 0;
-	} else if (c->out_off >= c->out.len / 2) {
+		buf_trim(&c->out);
+	} else if (c->hdr.len == 0 && c->out_off >= c->out.len / 2) {
 		bh_buf_consume(&c->out, c->out_off);
 		c->out_off = 0;
 	}
@@ -522,8 +560,7 @@ static int drain_input(bh_client *c)
 		return c->broken;
 	if (off == c->in.len) {
 		c->in.len = 0;
-		/* A big message grew the buffer: give the memory back. */
-		bh_buf_shrink(&c->in, 4 * READ_CHUNK);
+		buf_trim(&c->in);
 	} else if (off > 0) {
 		bh_buf_consume(&c->in, off);
 	}
@@ -570,7 +607,7 @@ static int io(bh_client *c, short revents)
 	int r = 0;
 	if (c->deferred)
 		return conn_lost(c, c->deferred);
-	if ((revents & POLLOUT) && c->out_off < c->out.len)
+	if ((revents & POLLOUT) && out_pending(c))
 		r = flush(c, false);
 	if (r == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
 		r = read_once(c);
@@ -586,7 +623,7 @@ static int wait_once(bh_client *c, int timeout_ms)
 	if (c->deferred)
 		return conn_lost(c, c->deferred);
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	if (c->out_off < c->out.len)
+	if (out_pending(c))
 		p.events |= POLLOUT;
 	int n = poll(&p, 1, timeout_ms);
 	if (n < 0) {
@@ -603,83 +640,131 @@ static int wait_once(bh_client *c, int timeout_ms)
 
 /* ---- calls ----------------------------------------------------------------------- */
 
+/* Envelope bytes before the params: [0, msgid, method, ... */
+static void write_head(struct bh_writer *w, uint32_t msgid, const char *method,
+		       size_t method_len, int timeout_ms)
+{
+	bh_write_array(w, timeout_ms > 0 ? 5 : 4);
+	bh_write_int(w, BH_RPC_REQUEST);
+	bh_write_uint(w, msgid);
+	bh_write_str(w, method, method_len);
+}
+
+/* ... and after them: {"timeout_ms": t}] when t > 0 (at most TAIL_MAX bytes). */
+#define TAIL_MAX 24
+static void write_tail(struct bh_writer *w, int timeout_ms)
+{
+	if (timeout_ms > 0) {
+		bh_write_map(w, 1);
+		bh_write_cstr(w, "timeout_ms");
+		bh_write_uint(w, (uint64_t)timeout_ms);
+	}
+}
+
 /* Queue [0, msgid, method, params] (+ {"timeout_ms": t} when t > 0) and send it if
  * nothing is queued before it. Consumes the params builder, whatever the outcome. */
 static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t state,
 		      bh_reply_fn cb, void *userdata, uint32_t *ret_msgid)
 {
-	static const uint8_t empty_array = 0x90;
-	const uint8_t *params = c->params.data;
-	size_t params_len = c->params.len;
 	int perr = bh_writer_error(&c->params_w);
-	c->params.len = 0;
 	c->params_w.err = 0;
+	int r = 0;
 
 	if (c->broken)
-		return c->broken;
-	if (c->dispatching && state == CALL_SYNC)
-		return -EDEADLK;
-	if (perr < 0)
-		return perr;
-	if (!method || !*method || timeout_ms < 0)
-		return -EINVAL;
-	if (c->live >= MAX_SLOTS)
-		return -ENOBUFS;
-	/* The envelope around method and params takes at most 32 bytes. */
-	size_t method_len = strlen(method);
-	if (params_len > c->limits.max_message ||
-	    method_len + 32 > c->limits.max_message - params_len)
-		return -EMSGSIZE;
+		r = c->broken;
+	else if (c->dispatching && state == CALL_SYNC)
+		r = -EDEADLK;
+	else if (perr < 0)
+		r = perr;
+	else if (!method || !*method || timeout_ms < 0)
+		r = -EINVAL;
+	else if (c->live >= MAX_SLOTS)
+		r = -ENOBUFS;
+	else if (c->params.len == 0)
+		r = bh_buf_append(&c->params, "\x90", 1); /* no params: [] */
+	if (r < 0) {
+		c->params.len = 0;
+		return r;
+	}
 
-	if (params_len == 0) {
-		params = &empty_array;
-		params_len = 1;
-	} else {
+	const uint8_t *params = c->params.data;
+	size_t params_len = c->params.len;
+	size_t method_len = strlen(method);
+	/* The envelope around method and params takes at most 32 + TAIL_MAX bytes. */
+	if (params_len > c->limits.max_message ||
+	    method_len + 32 + TAIL_MAX > c->limits.max_message - params_len)
+		r = -EMSGSIZE;
+	else {
 		/* Exactly one array: anything else would be a malformed request. */
 		struct bh_scan s;
 		uint8_t t = params[0];
 		bool is_array = (t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd;
 		if (!is_array || bh_scan(params, params_len, &c->limits, &s) < 0 ||
 		    s.size != params_len)
-			return -EINVAL;
+			r = -EINVAL;
 	}
-
-	uint32_t slot;
-	int r = call_alloc(c, &slot);
-	if (r < 0)
+	uint32_t slot = 0;
+	if (r == 0)
+		r = call_alloc(c, &slot);
+	if (r < 0) {
+		c->params.len = 0;
 		return r;
+	}
 	struct call *k = &c->calls[slot];
+	bool was_idle = !out_pending(c);
+	struct bh_writer w;
 
-	size_t mark;
-	for (int attempt = 0;; attempt++) {
-		mark = c->out.len;
-		struct bh_writer w;
-		bh_writer_init(&w, &c->out);
-		bh_write_array(&w, timeout_ms > 0 ? 5 : 4);
-		bh_write_int(&w, BH_RPC_REQUEST);
-		bh_write_uint(&w, k->msgid);
-		bh_write_str(&w, method, method_len);
-		bh_write_raw(&w, params, params_len);
-		if (timeout_ms > 0) {
-			bh_write_map(&w, 1);
-			bh_write_cstr(&w, "timeout_ms");
-			bh_write_uint(&w, (uint64_t)timeout_ms);
-		}
+	if (was_idle) {
+		/* Envelope into hdr, and the params buffer becomes the queue: the old,
+		 * empty queue buffer is the next params buffer (capacities stay, the
+		 * ceilings stay with their roles). */
+		bh_writer_init(&w, &c->hdr);
+		write_head(&w, k->msgid, method, method_len, timeout_ms);
 		r = bh_writer_error(&w);
 		if (r == 0)
-			break;
-		c->out.len = mark;
-		if (r == -EMSGSIZE && c->out_off > 0 && attempt == 0) {
-			/* Sent bytes still count against the ceiling: drop them, retry. */
-			bh_buf_consume(&c->out, c->out_off);
-			c->out_off = 0;
-			continue;
+			r = bh_buf_reserve(&c->params, TAIL_MAX);
+		if (r == 0) {
+			struct bh_buf q = c->out;
+			c->out.data = c->params.data;
+			c->out.len = c->params.len;
+			c->out.cap = c->params.cap;
+			c->params.data = q.data;
+			c->params.cap = q.cap;
+			c->out_off = c->hdr_off = 0;
+			bh_writer_init(&w, &c->out);
+			write_tail(&w, timeout_ms); /* fits: reserved above */
+		} else {
+			c->hdr.len = 0;
 		}
+	} else {
+		size_t mark = c->out.len;
+		for (int attempt = 0; attempt < 2; attempt++) {
+			bh_writer_init(&w, &c->out);
+			write_head(&w, k->msgid, method, method_len, timeout_ms);
+			bh_write_raw(&w, params, params_len);
+			write_tail(&w, timeout_ms);
+			r = bh_writer_error(&w);
+			if (r != -EMSGSIZE || c->out_off == 0 || c->hdr.len > 0)
+				break;
+			/* Sent bytes still count against the ceiling: drop them, retry. */
+			c->out.len = mark;
+			bh_buf_consume(&c->out, c->out_off);
+			mark -= c->out_off;
+			c->out_off = 0;
+		}
+		if (r < 0)
+			c->out.len = mark;
+		/* The message fits max_message (checked above): the queue is full. */
+		if (r == -EMSGSIZE)
+			r = -ENOBUFS;
+	}
+	c->params.len = 0;
+	buf_trim(&c->params);
+	if (r < 0) {
 		/* The slot was never used: back on the free list as it was. */
 		k->next_free = c->free_head;
 		c->free_head = slot;
-		/* The message fits max_message (checked above): the queue is full. */
-		return r == -EMSGSIZE ? -ENOBUFS : r;
+		return r;
 	}
 
 	k->state = state;
@@ -695,7 +780,7 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 
 	/* Only the first queued request sends: later ones wait for POLLOUT. A failure is
 	 * acted on by the next step, which fails this call with the others. */
-	if (mark == c->out_off && !c->deferred)
+	if (was_idle && !c->deferred)
 		(void)flush(c, true);
 	if (ret_msgid)
 		*ret_msgid = msgid;
@@ -765,6 +850,7 @@ int bh_client_connect(const char *path, bh_client **ret)
 	c->free_head = NO_POS;
 	bh_limits_default(&c->limits);
 	/* Pipelining may queue several messages; the queue has a ceiling too. */
+	bh_buf_init(&c->hdr, 0);
 	bh_buf_init(&c->out, 4 * c->limits.max_message);
 	bh_buf_init(&c->in, c->limits.max_message + READ_CHUNK);
 	bh_buf_init(&c->params, c->limits.max_message);
@@ -791,6 +877,7 @@ void bh_client_free(bh_client *c)
 		(void)conn_break(c, -ENOTCONN, BH_E_UNAVAILABLE, "connection closed");
 	if (c->fd >= 0)
 		close(c->fd);
+	bh_buf_done(&c->hdr);
 	bh_buf_done(&c->out);
 	bh_buf_done(&c->in);
 	bh_buf_done(&c->params);
@@ -894,7 +981,7 @@ int bh_client_fd(const bh_client *c)
 
 bool bh_client_want_write(const bh_client *c)
 {
-	return !c->broken && c->out_off < c->out.len;
+	return !c->broken && out_pending(c);
 }
 
 int bh_client_next_timeout(const bh_client *c)

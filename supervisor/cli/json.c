@@ -35,6 +35,7 @@
  * read back as a wrapper ({"$bin": ...} as a real map) is written in the "$map" form,
  * which is what keeps the mapping exact. JSON integers must fit int64 (use "$uint"
  * above); duplicate keys in an input object are an error. */
+#define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -316,48 +317,124 @@ json_t *cli_json_from_value(const bh_value *v)
 	return NULL;
 }
 
-/* Significant digits that print d so that it reads back exactly (1..17). */
-static int real_digits(double d)
+/* ---- JSON text --------------------------------------------------------------------- */
+
+/* jansson can print reals only with one precision for the whole document, which turns
+ * 0.1 into 0.10000000000000001 as soon as another number needs 17 digits. The text is
+ * written here instead: every float with the fewest digits that read back exactly,
+ * the rest as jansson would (JSON_COMPACT / JSON_INDENT(2)). */
+
+static void put_real(FILE *f, double d)
 {
-	char buf[40];
-	for (int p = 1; p < 17; p++) {
+	char buf[48];
+	int p = 1;
+	for (; p < 17; p++) {
 		snprintf(buf, sizeof buf, "%.*g", p, d);
 		if (strtod(buf, NULL) == d)
-			return p;
+			break;
 	}
-	return 17;
+	if (p == 17)
+		snprintf(buf, sizeof buf, "%.17g", d);
+	/* %g writes 100 as 1e+02: below 1e16, write the same digits positionally. */
+	char *e = strchr(buf, 'e');
+	if (e && fabs(d) >= 1 && fabs(d) < 1e16) {
+		int decimals = p - 1 - atoi(e + 1);
+		snprintf(buf, sizeof buf, "%.*f", decimals > 0 ? decimals : 0, d);
+	}
+	fputs(buf, f);
+	/* Keep it a float on the way back in: 1 would read as an integer. */
+	if (!strpbrk(buf, ".eEn"))
+		fputs(".0", f);
 }
 
-static int max_real_digits(const json_t *j)
+static void put_string(FILE *f, const char *s, size_t n)
 {
-	int m = 1;
-	if (json_is_real(j))
-		return real_digits(json_real_value(j));
-	if (json_is_array(j)) {
-		size_t i;
-		const json_t *e;
-		json_array_foreach(j, i, e) {
-			int d = max_real_digits(e);
-			m = d > m ? d : m;
-		}
-	} else if (json_is_object(j)) {
-		const char *k;
-		const json_t *e;
-		json_object_foreach((json_t *)j, k, e) {
-			int d = max_real_digits(e);
-			m = d > m ? d : m;
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\b': fputs("\\b", f); break;
+		case '\f': fputs("\\f", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				fprintf(f, "\\u%04x", c);
+			else
+				fputc(c, f);
 		}
 	}
-	return m;
+	fputc('"', f);
+}
+
+static void put_newline(FILE *f, bool pretty, int depth)
+{
+	if (pretty)
+		fprintf(f, "\n%*s", 2 * depth, "");
+}
+
+static void put_json(FILE *f, const json_t *j, bool pretty, int depth)
+{
+	switch (json_typeof(j)) {
+	case JSON_NULL: fputs("null", f); break;
+	case JSON_TRUE: fputs("true", f); break;
+	case JSON_FALSE: fputs("false", f); break;
+	case JSON_INTEGER: fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(j)); break;
+	case JSON_REAL: put_real(f, json_real_value(j)); break;
+	case JSON_STRING: put_string(f, json_string_value(j), json_string_length(j)); break;
+	case JSON_ARRAY: {
+		size_t i;
+		const json_t *e;
+		fputc('[', f);
+		json_array_foreach(j, i, e) {
+			if (i > 0)
+				fputc(',', f);
+			put_newline(f, pretty, depth + 1);
+			put_json(f, e, pretty, depth + 1);
+		}
+		if (json_array_size(j) > 0)
+			put_newline(f, pretty, depth);
+		fputc(']', f);
+		break;
+	}
+	case JSON_OBJECT: {
+		const char *k;
+		const json_t *e;
+		bool first = true;
+		fputc('{', f);
+		json_object_foreach((json_t *)j, k, e) {
+			if (!first)
+				fputc(',', f);
+			first = false;
+			put_newline(f, pretty, depth + 1);
+			put_string(f, k, strlen(k));
+			fputs(pretty ? ": " : ":", f);
+			put_json(f, e, pretty, depth + 1);
+		}
+		if (!first)
+			put_newline(f, pretty, depth);
+		fputc('}', f);
+		break;
+	}
+	}
 }
 
 char *cli_json_dump(const json_t *j, bool pretty)
 {
-	/* jansson prints every real with one precision; the document's largest need is
-	 * exact for all of them and shortest for the common case of simple numbers. */
-	size_t flags = JSON_ENCODE_ANY | JSON_REAL_PRECISION(max_real_digits(j));
-	flags |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
-	return json_dumps(j, flags);
+	char *s = NULL;
+	size_t len;
+	FILE *f = open_memstream(&s, &len);
+	if (!f)
+		return NULL;
+	put_json(f, j, pretty, 0);
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 /* ---- JSON -> MessagePack ------------------------------------------------------------- */

@@ -371,14 +371,16 @@ static int cmd_version(const struct command *cmd, struct opts *o, int argc, char
 {
 	(void)cmd, (void)argc, (void)argv;
 	if (!o->json)
-		printf("bulkhead %s\n", BH_VERSION);
+		printf("client: bulkhead %s\n", BH_VERSION);
 	fflush(stdout); /* the CLI's version also when the daemon's cannot be had */
 
 	bh_result *res = NULL;
 	int status = invoke(o, "bulkhead.version", NULL, &res);
 	if (o->json) {
+		/* The daemon answers "bulkhead X.Y.Z"; the client says it the same way. */
 		json_t *daemon = res ? cli_json_from_value(bh_result_value(res)) : json_null();
-		json_t *j = json_pack("{s:s, s:o?}", "cli", BH_VERSION, "daemon", daemon);
+		json_t *j = json_pack("{s:s, s:o?}", "client", "bulkhead " BH_VERSION, "daemon",
+				      daemon);
 		char *s = j ? cli_json_dump(j, o->pretty) : NULL;
 		if (s)
 			puts(s);
@@ -386,7 +388,7 @@ static int cmd_version(const struct command *cmd, struct opts *o, int argc, char
 		json_decref(j);
 	} else if (status == CLI_EXIT_OK) {
 		char *s = cli_value_text(bh_result_value(res));
-		printf("bulkheadd %s\n", s ? s : "?");
+		printf("daemon: %s\n", s ? s : "?");
 		free(s);
 	}
 	bh_result_free(res);

@@ -54,6 +54,8 @@ char *cli_value_text(const bh_value *v)
 	case BH_FLOAT:
 		return text("%g", v->as.f);
 	case BH_STR:
+		if (v->len == 0)
+			return strdup("-"); /* an empty cell would shift the eye to the next */
 		return sanitize(strndup(v->as.str, v->len));
 	case BH_BIN:
 		return text("<%" PRIu32 " bytes>", v->len);
@@ -168,18 +170,41 @@ static const char *const inst_known[] = { "pid", "generation", "state", "uptime_
 static const char *const inst_head[] = { "PID", "GEN", "STATE", "UPTIME",
 					 "RSS", "CALLS", "ERRORS", "INFLIGHT" };
 
-/* "key: value" for every entry of map whose key is not in known. */
+static bool str_ends(const bh_value *k, const char *suffix)
+{
+	size_t n = strlen(suffix);
+	return k->type == BH_STR && k->len > n && memcmp(k->as.str + k->len - n, suffix, n) == 0;
+}
+
+/* "key: value" for every entry of map whose key is not in known; maps with string
+ * keys nest as indented blocks, durations and sizes get units (uptime_ms: 4000 is
+ * "uptime: 4.0s"). */
 static void print_other_keys(FILE *out, const bh_value *map, const char *const *known,
-			     size_t nknown, const char *indent)
+			     size_t nknown, int indent)
 {
 	if (!map || map->type != BH_MAP)
 		return;
 	for (uint32_t i = 0; i < map->len; i++) {
-		const bh_value *k = &map->as.items[2 * i];
+		const bh_value *k = &map->as.items[2 * i], *v = &map->as.items[2 * i + 1];
 		if (key_is(k, known, nknown))
 			continue;
-		char *ks = cli_value_text(k), *vs = cli_value_text(&map->as.items[2 * i + 1]);
-		fprintf(out, "%s%s: %s\n", indent, ks ? ks : "?", vs ? vs : "?");
+		char *ks = cli_value_text(k), *vs = NULL;
+		bool nest = v->type == BH_MAP && v->len > 0 && indent < 8;
+		for (uint32_t j = 0; nest && j < v->len; j++)
+			nest = v->as.items[2 * j].type == BH_STR;
+		if (ks && str_ends(k, "_ms") && v->type == BH_INT) {
+			ks[strlen(ks) - 3] = '\0';
+			vs = duration_text(v);
+		} else if (ks && str_ends(k, "_kb") && v->type == BH_INT) {
+			ks[strlen(ks) - 3] = '\0';
+			vs = kib_text(v);
+		} else if (!nest) {
+			vs = cli_value_text(v);
+		}
+		fprintf(out, "%*s%s:%s%s\n", indent, "", ks ? ks : "?", nest ? "" : " ",
+			nest ? "" : vs ? vs : "?");
+		if (nest)
+			print_other_keys(out, v, NULL, 0, indent + 2);
 		free(ks);
 		free(vs);
 	}
@@ -266,7 +291,7 @@ int cli_print_status(FILE *out, const bh_value *st)
 	free(version);
 	free(pid);
 	free(uptime);
-	print_other_keys(out, st, top_known, NELEM(top_known), "");
+	print_other_keys(out, st, top_known, NELEM(top_known), 0);
 
 	const bh_value *plugins = bh_value_find(st, "plugins");
 	if (!plugins || plugins->type != BH_ARRAY || plugins->len == 0) {
@@ -307,7 +332,7 @@ int cli_print_status(FILE *out, const bh_value *st)
 		free(name);
 		free(ps);
 		print_instances(out, bh_value_find(p, "instances"));
-		print_other_keys(out, p, plugin_known, NELEM(plugin_known), "  ");
+		print_other_keys(out, p, plugin_known, NELEM(plugin_known), 2);
 	}
 	return ferror(out) ? -EIO : 0;
 }

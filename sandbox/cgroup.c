@@ -23,6 +23,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sys/random.h>
+#include <time.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -41,7 +43,10 @@ const char *const bh__ctl_names[BH__CTL_N] = {"memory", "pids", "cpu"};
 
 static struct {
 	bool ready;
-	pid_t pid;                      /* the daemon's pid at init: names the subtree */
+	pid_t pid;                      /* the daemon's pid at init */
+	char base[48];                  /* the subtree: bulkhead-<pid>-<random>; the random
+					 * part keeps daemons in different pid namespaces
+					 * sharing one cgroup apart */
 	/* v2 */
 	char v2_own[PATH_MAX];          /* the daemon's v2 cgroup directory */
 	int v2_base_fd;                 /* <own>/bulkhead-<pid>, -1 */
@@ -251,8 +256,9 @@ static void sweep_stale(const char *dir)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		int pid, n = 0;
-		if (sscanf(e->d_name, "bulkhead-%d%n", &pid, &n) != 1 || e->d_name[n] != '\0' ||
-		    pid <= 0 || pid == (int)host.pid)
+		unsigned nonce;
+		if (sscanf(e->d_name, "bulkhead-%d-%x%n", &pid, &nonce, &n) != 2 ||
+		    e->d_name[n] != '\0' || pid <= 0 || strcmp(e->d_name, host.base) == 0)
 			continue;
 		if (kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
@@ -411,8 +417,7 @@ static void v2_setup(void)
 	if (host.v2_moved && !any)
 		move_back();
 
-	char base[PATH_MAX];
-	snprintf(base, sizeof(base), "bulkhead-%d", (int)host.pid);
+	const char *base = host.base;
 	if (mkdirat(ownfd, base, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		for (int c = 0; c < BH__CTL_N; c++)
@@ -450,8 +455,8 @@ static void v1_setup(enum bh__ctl c)
 	}
 	if ((r = own_cgroup(name, own, sizeof(own))) < 0 ||
 	    (r = cgroup_dir(dir, sizeof(dir), mnt, mroot, own)) < 0 ||
-	    snprintf(host.v1_base[c], sizeof(host.v1_base[c]), "%s/bulkhead-%d", dir,
-		     (int)host.pid) >= (int)sizeof(host.v1_base[c])) {
+	    snprintf(host.v1_base[c], sizeof(host.v1_base[c]), "%s/%s", dir, host.base) >=
+		    (int)sizeof(host.v1_base[c])) {
 		add_why(c, "cgroup v1 %s: %s", name, strerror(r < 0 ? -r : ENAMETOOLONG));
 		host.v1_base[c][0] = '\0';
 		return;
@@ -487,6 +492,10 @@ int bh_sandbox_host_init(char *errbuf, size_t errlen)
 	if (host.ready)
 		return 0;
 	host.pid = getpid();
+	uint32_t nonce = 0;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+		nonce = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)&nonce;
+	snprintf(host.base, sizeof(host.base), "bulkhead-%d-%08x", (int)host.pid, nonce);
 	v2_setup();
 	for (int c = 0; c < BH__CTL_N; c++)
 		if (host.mode[c] != BH__CG_V2)
@@ -670,8 +679,8 @@ int bh__cg_create(const char *name, const struct bh_sandbox_profile *p,
 	if (host.v2_base_fd >= 0) {
 		if (mkdirat(host.v2_base_fd, name, 0755) < 0) {
 			r = -errno;
-			snprintf(errbuf, errlen, "cgroup v2 leaf %s/bulkhead-%d/%s: %s", host.v2_own,
-				 (int)host.pid, name, strerror(-r));
+			snprintf(errbuf, errlen, "cgroup v2 leaf %s/%s/%s: %s", host.v2_own,
+				 host.base, name, strerror(-r));
 			goto fail;
 		}
 		cg->v2_fd = leaf_fd(host.v2_base_fd, name);
@@ -827,8 +836,7 @@ void bh_sandbox_host_done(void)
 	if (!host.ready)
 		return;
 	retry_stragglers();
-	char base[32];
-	snprintf(base, sizeof(base), "bulkhead-%d", (int)host.pid);
+	const char *base = host.base;
 	if (host.v2_base_fd >= 0) {
 		close(host.v2_base_fd);
 		host.v2_base_fd = -1;

@@ -13,18 +13,23 @@
 #define LOG_BYTES_PER_SEC (64 * 1024)
 #define READ_PER_EVENT (64 * 1024)
 
+static void report_suppressed(struct bh_child_log *l)
+{
+	if (l->suppressed)
+		bh_warn("[%s pid %d %s] %llu bytes of output suppressed (over %d bytes/s)",
+			l->inst->slot->conf->name, (int)l->inst->child.pid, l->stream,
+			(unsigned long long)l->suppressed, LOG_BYTES_PER_SEC);
+	l->suppressed = 0;
+}
+
 static void emit_line(struct bh_child_log *l)
 {
 	struct bh_instance *inst = l->inst;
 	uint64_t now = bh_now_ns();
 	if (now - l->window_start_ns >= 1000000000ull) {
-		if (l->suppressed)
-			bh_warn("[%s pid %d %s] %llu bytes of output suppressed (over %d bytes/s)",
-				inst->slot->conf->name, (int)inst->child.pid, l->stream,
-				(unsigned long long)l->suppressed, LOG_BYTES_PER_SEC);
+		report_suppressed(l);
 		l->window_start_ns = now;
 		l->window_bytes = 0;
-		l->suppressed = 0;
 	}
 	if (l == &inst->err) {
 		size_t n = l->len < sizeof(inst->last_stderr) - 1 ? l->len
@@ -87,6 +92,7 @@ static void log_event(struct bh_watch *w, uint32_t events)
 	if (!read_some(l, READ_PER_EVENT)) {
 		if (l->len)
 			emit_line(l);
+		report_suppressed(l);
 		bh_watch_close(l->inst->d->loop, &l->watch);
 	}
 }
@@ -116,4 +122,5 @@ void bh_child_log_drain(struct bh_child_log *l)
 	read_some(l, 1024 * 1024);
 	if (l->len)
 		emit_line(l);
+	report_suppressed(l);
 }

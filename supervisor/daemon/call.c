@@ -148,10 +148,19 @@ void bh_call_detach_conn(struct bh_call *c)
 static void deadline_fired(struct bh_timer *t)
 {
 	struct bh_call *c = bh_container_of(t, struct bh_call, timer);
-	if (c->answered || (c->kind == BH_CALL_INTERNAL && !c->on_reply)) {
+	if (c->deadline_passed) {
 		/* Deadline + grace passed and the child still holds the call. */
 		if (c->inst)
 			bh_instance_call_stuck(c->inst, c);
+		return;
+	}
+	c->deadline_passed = true;
+	uint32_t grace = c->slot ? c->slot->conf->grace_ms : 1000;
+	if (c->answered) { /* a notification: nobody to tell */
+		if (call_unqueue(c))
+			bh_call_free(c);
+		else
+			bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
 		return;
 	}
 	char msg[160];
@@ -173,11 +182,10 @@ static void deadline_fired(struct bh_timer *t)
 		snprintf(err.message, sizeof(err.message), "%s", msg);
 		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
 		c->on_reply = NULL;
+		bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
 		fn(c, &err, NULL, 0);
-		/* fn may have killed the instance, which freed c: nothing more to do then. */
 		return;
 	}
 	bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
-	uint32_t grace = c->slot ? c->slot->conf->grace_ms : 1000;
 	bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
 }

@@ -16,6 +16,11 @@
 #define READ_CHUNK (64 * 1024)
 /* Stop reading a client whose unread responses pass this; resume below it. */
 #define OUT_HIGH_WATER (8u * 1024 * 1024)
+/* A client whose unread responses pass this is closed: it is not reading them. */
+#define OUT_HARD_CAP(d) ((d)->cfg->limits.max_message * 4 > 64u * 1024 * 1024             \
+				 ? (d)->cfg->limits.max_message * 4                          \
+				 : 64u * 1024 * 1024)
+#define OPTIONS_MAX 4096
 
 static void conn_close(struct bh_conn *cn);
 static void conn_readable(struct bh_conn *cn);
@@ -105,6 +110,12 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 
 static void append_or_drop(struct bh_conn *cn, int r)
 {
+	if (r == 0 && cn->out.len > OUT_HARD_CAP(cn->d)) {
+		bh_warn("client %llu (pid %d) does not read its responses (%zu bytes waiting); "
+			"closing", (unsigned long long)cn->serial, (int)cn->pid, cn->out.len);
+		conn_close(cn);
+		return;
+	}
 	if (r < 0) {
 		/* Out of memory building a response: the stream is now unusable. */
 		bh_err("client %llu: cannot queue a response: %s; closing",
@@ -203,6 +214,10 @@ static int parse_options(const struct bh_daemon *d, const struct bh_rpc *rpc,
 {
 	if (!rpc->options)
 		return 0;
+	if (rpc->options_len > OPTIONS_MAX) {
+		*why = "options map too large";
+		return -EMSGSIZE;
+	}
 	struct bh_arena arena;
 	bh_arena_init(&arena);
 	const bh_value *opts;
@@ -263,6 +278,11 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 	if (parse_options(d, rpc, &timeout_ms, &why) < 0)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
 
+	/* What the child receives is a few bytes longer than what the client sent (a
+	 * fixed-width id): it must still fit the limit the shim enforces. */
+	if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
+		REJECT(BH_E_TOO_LARGE, "request too large: %zu bytes of params (limits.max_message "
+		       "%zu)", rpc->params_len, d->cfg->limits.max_message);
 	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
 	if (!c)
 		REJECT(BH_E_INTERNAL, "out of memory");

@@ -243,8 +243,8 @@ static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_va
 	reply_scratch(d, c, &w);
 }
 
-void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
-		const uint8_t *params, size_t params_len)
+static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
+		     const uint8_t *params, size_t params_len)
 {
 	const bh_value *p;
 	if (decode_params(d, params, params_len, &p) < 0)
@@ -285,4 +285,21 @@ void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size
 		return control_rollback(d, c, p);
 	return control_unload(d, c, p);
 #undef IS
+}
+
+/* Control params are small (names, paths, a few options); a bound keeps any client
+ * from making the daemon decode, and keep, a tree the size of a whole message. */
+#define CONTROL_PARAMS_MAX (64 * 1024)
+
+void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
+		const uint8_t *params, size_t params_len)
+{
+	if (params_len > CONTROL_PARAMS_MAX) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "control params too large (%zu bytes, at most %d)",
+			 params_len, CONTROL_PARAMS_MAX);
+		bh_call_fail(c, BH_E_TOO_LARGE, msg);
+		return;
+	}
+	dispatch(d, c, method, len, params, params_len);
 }

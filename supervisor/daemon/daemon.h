@@ -48,6 +48,7 @@ struct bh_call {
 	bool in_pending;        /* fully written: the child holds it */
 	bool waiter;            /* a control call parked on a slot (slot->waiter) */
 	bool held;              /* on a swap's list of held calls, not in a queue */
+	bool deadline_passed;   /* the deadline fired once; next comes deadline + grace */
 	uint32_t iid;           /* id on the instance's channel */
 	struct bh_timer timer;  /* deadline, then deadline + grace */
 	uint32_t timeout_ms;
@@ -135,6 +136,7 @@ struct bh_instance {
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
 	bool init_failed;         /* the plugin's init returned an error */
+	bool retiring;            /* takes no new calls; stops once its calls are done */
 };
 
 /* ---- slots (one per plugin name) ---- */
@@ -215,6 +217,7 @@ struct bh_daemon {
 	struct bh_config *cfg;
 	struct bh_loop *loop;
 	struct bh_watch listener;
+	struct bh_timer accept_timer; /* resumes accepting after EMFILE */
 	struct bh_watch signals;
 	char *socket_path;        /* the path we bound and must remove */
 	char *shim_path;
@@ -353,6 +356,8 @@ void bh_instance_flush_all(struct bh_daemon *d);
 /* Kill with SIGKILL, recording why. */
 void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Stop taking calls; stop once the calls in flight are done. */
+void bh_instance_retire(struct bh_instance *inst);
 /* Graceful stop: $stop, then SIGKILL after a deadline. */
 void bh_instance_stop(struct bh_instance *inst);
 /* A call's deadline + grace passed while the child still holds it. */

@@ -75,7 +75,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
-	inst->pending_cap = pow2_above(2 * (s->conf->max_inflight + 4));
+	inst->pending_cap = pow2_above(2 * (gen->conf.max_inflight + 4));
 	inst->pending = calloc(inst->pending_cap, sizeof(*inst->pending));
 	if (!inst->pending)
 		goto fail;
@@ -183,7 +183,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	s->n_live++;
 	*ret = inst;
 	bh_timer_arm(d->loop, &inst->timer,
-		     inst->started_ns + bh_ms_to_ns(s->conf->init_timeout_ms));
+		     inst->started_ns + bh_ms_to_ns(gen->conf.init_timeout_ms));
 	bh_debug("%s: started instance %llu, pid %d", s->conf->name,
 		 (unsigned long long)inst->serial, (int)inst->child.pid);
 	return 0;
@@ -205,7 +205,18 @@ fail:
 
 bool bh_instance_has_room(const struct bh_instance *inst)
 {
-	return inst->inflight < inst->slot->conf->max_inflight;
+	/* The generation's own bound: the one its pending table was sized for. */
+	return inst->inflight < inst->gen->conf.max_inflight && !inst->retiring &&
+	       !inst->death_reason[0];
+}
+
+void bh_instance_retire(struct bh_instance *inst)
+{
+	inst->exit_expected = true;
+	if (inst->inflight == 0 || inst->state != BH_INST_READY)
+		bh_instance_stop(inst);
+	else
+		inst->retiring = true; /* stopped by inst_event once its last call returns */
 }
 
 static void schedule_flush(struct bh_instance *inst)
@@ -219,7 +230,12 @@ static void schedule_flush(struct bh_instance *inst)
 void bh_instance_submit(struct bh_instance *inst, struct bh_call *c)
 {
 	uint32_t mask = inst->pending_cap - 1;
-	/* inflight < pending_cap / 2, so a free entry is always near. */
+	/* has_room keeps inflight below pending_cap / 2, so a free entry is always near;
+	 * should that ever not hold, fail the call rather than search forever. */
+	if (inst->inflight >= inst->pending_cap / 2) {
+		bh_call_fail(c, BH_E_INTERNAL, "instance call table full");
+		return;
+	}
 	while (inst->pending[inst->next_iid & mask])
 		inst->next_iid++;
 	uint32_t iid = inst->next_iid++;
@@ -326,9 +342,9 @@ void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 			(int)inst->child.pid, inst->death_reason);
 	}
 	send_signal(inst, SIGKILL);
-	/* Stop reading: nothing more from this child is trusted. */
-	if (inst->chan.fd >= 0)
-		bh_watch_mod(inst->d->loop, &inst->chan, 0);
+	/* Nothing more from this child is trusted: close the channel (a mask of 0 would
+	 * still report EPOLLHUP once the child is gone); the pidfd reports the exit. */
+	bh_watch_close(inst->d->loop, &inst->chan);
 }
 
 void bh_instance_stop(struct bh_instance *inst)
@@ -371,7 +387,7 @@ static void inst_timer(struct bh_timer *t)
 		bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
 	else
 		bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
-				 inst->slot->conf->init_timeout_ms);
+				 inst->gen->conf.init_timeout_ms);
 }
 
 /* ---- receiving ---- */
@@ -382,10 +398,15 @@ static void protocol_violation(struct bh_instance *inst, const char *what)
 }
 
 /* Decode a small control payload ($hello, $fatal) from the child. */
+/* $hello and $fatal are small: a method table, a message. */
+#define CONTROL_PAYLOAD_MAX (256 * 1024)
+
 static int decode_small(struct bh_instance *inst, const uint8_t *p, size_t len,
 			const bh_value **ret)
 {
 	size_t used;
+	if (len > CONTROL_PAYLOAD_MAX)
+		return -EMSGSIZE;
 	return bh_decode(p, len, &inst->d->cfg->limits, &inst->d->arena, ret, &used);
 }
 
@@ -497,8 +518,9 @@ static void send_init(struct bh_instance *inst)
 	struct bh_slot *s = inst->slot;
 	/* params = [config_map]; no config is an empty map */
 	static const uint8_t empty_map = 0x80;
-	const uint8_t *config = s->conf->config_len ? s->conf->config_msgpack : &empty_map;
-	size_t config_len = s->conf->config_len ? s->conf->config_len : 1;
+	const struct bh_plugin_conf *conf = &inst->gen->conf; /* the generation's config */
+	const uint8_t *config = conf->config_len ? conf->config_msgpack : &empty_map;
+	size_t config_len = conf->config_len ? conf->config_len : 1;
 	size_t plen = 1 + config_len;
 	uint8_t *params = malloc(plen);
 	if (!params)
@@ -640,7 +662,11 @@ static void inst_event(struct bh_watch *w, uint32_t events)
 			 * SIGKILL only covers one that closed it and lives on. */
 			inst->closed_channel = true;
 			send_signal(inst, SIGKILL);
-			bh_watch_mod(inst->d->loop, &inst->chan, 0);
+			/* Closed, not just masked: a hung-up socket reports EPOLLHUP whatever
+			 * the mask, and the pidfd reports the exit. */
+			bh_watch_close(inst->d->loop, &inst->chan);
+		} else if (inst->retiring && inst->inflight == 0) {
+			bh_instance_stop(inst);
 		}
 		bh_slot_after_reply(inst->slot);
 	}

@@ -22,6 +22,14 @@
 #include "daemon.h"
 
 #define ACCEPT_PER_EVENT 64
+#define ACCEPT_PAUSE_MS 100
+
+static void accept_resume(struct bh_timer *t)
+{
+	struct bh_daemon *d = bh_container_of(t, struct bh_daemon, accept_timer);
+	if (d->listener.fd >= 0)
+		bh_watch_mod(d->loop, &d->listener, EPOLLIN);
+}
 
 static void listener_event(struct bh_watch *w, uint32_t events)
 {
@@ -32,8 +40,18 @@ static void listener_event(struct bh_watch *w, uint32_t events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The pending connection stays pending, and a level-triggered
+				 * listener would wake us forever: pause accepting a while. */
+				bh_warn("accept: %s; not accepting for %d ms", strerror(errno),
+					ACCEPT_PAUSE_MS);
+				bh_watch_mod(d->loop, w, 0);
+				bh_timer_arm(d->loop, &d->accept_timer,
+					     bh_now_ns() + bh_ms_to_ns(ACCEPT_PAUSE_MS));
+			} else if (errno != EAGAIN) {
 				bh_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		bh_conn_accept(d, fd);
@@ -117,6 +135,7 @@ int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen)
 		return r;
 	}
 	d->listener = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = listener_event};
+	bh_timer_init(&d->accept_timer, accept_resume);
 	r = bh_watch_add(d->loop, &d->listener);
 	if (r < 0) {
 		snprintf(errbuf, errlen, "epoll: %s", strerror(-r));
@@ -129,6 +148,8 @@ int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen)
 
 void bh_listener_close(struct bh_daemon *d)
 {
+	if (d->listener.fd >= 0)
+		bh_timer_disarm(d->loop, &d->accept_timer);
 	bh_watch_close(d->loop, &d->listener);
 }
 

@@ -39,6 +39,8 @@ static int keep_socket_settings(struct bh_config *next, const struct bh_config *
 
 void bh_daemon_reload(struct bh_daemon *d)
 {
+	if (d->shutting_down)
+		return;
 	if (!d->cfg->path) {
 		bh_warn("SIGHUP: started without a configuration file; nothing to reload");
 		return;

@@ -153,6 +153,11 @@ static void unload_progress(struct bh_slot *s)
 		bh_slot_stop_all(s);
 	if (s->n_live > 0)
 		return;
+	/* Calls still waiting (no instance came back to run them) end here, not with a
+	 * slot that no longer exists. */
+	char why[160];
+	snprintf(why, sizeof(why), "plugin %s was unloaded", s->conf->name);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
 	bh_list_del(&s->link);
 	bh_info("%s: unloaded", s->conf->name);
 	bh_control_unload_done(s);
@@ -245,7 +250,16 @@ static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason
 	s->state = st;
 	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
 	bh_err("%s: %s: %s", s->conf->name, bh_slot_state_name(st), reason);
-	bh_slot_stop_all(s);
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	/* The current generation retires: idle instances stop now, busy ones when their
+	 * calls are done. A swap's new generation is left alone: it may be the fix. */
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == s->gen)
+			bh_instance_retire(i);
+	}
 	char why[320];
 	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name, bh_slot_state_name(st),
 		 reason);

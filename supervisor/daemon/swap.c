@@ -18,7 +18,13 @@
  *
  * The cut-over is one assignment (s->gen): every call dispatched after it goes to
  * the new generation. After the cut-over there is no rollback: a new instance that
- * crashes is restarted like any other. */
+ * crashes is restarted like any other.
+ *
+ * A canary that is rolled back (on request, on its error rate, or because one of its
+ * instances died) while it still runs client calls drains like an old generation
+ * (rolling back): new calls go to the old generation at once, the calls the canary
+ * holds finish there, then it stops (killed at the drain deadline). A rollback never
+ * turns a call that was already sent into a crash. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +40,7 @@ enum swap_phase {
 	SWAP_STATE,     /* $snapshot / $restore in flight */
 	SWAP_CANARY,    /* both generations serve; waiting for promote / rollback */
 	SWAP_DRAINING,  /* cut over; the old generation finishes and stops */
+	SWAP_ABORTING,  /* canary rolled back; it finishes its calls and stops */
 };
 
 struct bh_swap {
@@ -46,6 +53,8 @@ struct bh_swap {
 	uint32_t canary_acc;   /* see bh_swap_routed */
 	double max_error_rate; /* canary rollback threshold */
 	uint32_t min_calls;
+	uint32_t canary_done;  /* client calls the canary answered... */
+	uint32_t canary_failed; /* ...with an error */
 	uint32_t n_ready;      /* new instances ready (and restored) */
 	uint32_t n_restore_pending;
 	bool state_transferred;
@@ -147,6 +156,9 @@ static void stop_generation(struct bh_slot *s, const struct bh_gen *g)
 	}
 }
 
+static uint32_t gen_inflight(const struct bh_slot *s, const struct bh_gen *g, uint32_t *ret_live);
+static void drain_progress(struct bh_swap *sw);
+
 /* Abort before the cut-over: the old generation keeps serving, untouched. */
 static void roll_back(struct bh_swap *sw, const char *why)
 {
@@ -157,8 +169,27 @@ static void roll_back(struct bh_swap *sw, const char *why)
 		 s->conf->name, sw->old->number, why);
 	snprintf(s->last_swap, sizeof(s->last_swap), "rolled back: %s", why);
 	fail_waiter(sw, msg);
+	if (sw->phase == SWAP_CANARY && gen_inflight(s, sw->new, NULL) > 0) {
+		/* Client calls are running on the canary: they finish there. Routing
+		 * forgets it now (the slot's reference goes), the drain stops it. */
+		s->next = NULL;
+		bh_gen_unref(sw->new);
+		sw->phase = SWAP_ABORTING;
+		bh_timer_arm(s->d->loop, &sw->timer,
+			     bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
+		bh_slot_pump(s);
+		drain_progress(sw);
+		return;
+	}
 	stop_generation(s, sw->new);
 	swap_free(sw);
+}
+
+/* The generation a draining swap waits for: the old one after a cut-over, the
+ * canary after a rollback. */
+static struct bh_gen *draining_gen(const struct bh_swap *sw)
+{
+	return sw->phase == SWAP_ABORTING ? sw->new : sw->old;
 }
 
 static uint32_t gen_inflight(const struct bh_slot *s, const struct bh_gen *g, uint32_t *ret_live)
@@ -292,18 +323,24 @@ static void take_snapshot(struct bh_swap *sw)
 static void drain_progress(struct bh_swap *sw)
 {
 	struct bh_slot *s = sw->s;
+	struct bh_gen *gone = draining_gen(sw);
 	uint32_t live;
-	gen_inflight(s, sw->old, &live);
-	/* Idle old instances stop now; busy ones when their last call returns. */
+	gen_inflight(s, gone, &live);
+	/* Idle instances stop now; busy ones when their last call returns. */
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &s->instances)
 	{
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		if (i->gen == sw->old && i->inflight == 0)
+		if (i->gen == gone && i->inflight == 0)
 			bh_instance_stop(i);
 	}
 	if (live > 0)
 		return;
+	if (sw->phase == SWAP_ABORTING) {
+		bh_info("%s: rolled-back generation %u stopped", s->conf->name, sw->new->number);
+		swap_free(sw);
+		return;
+	}
 	bh_info("%s: swap to generation %u (%s) complete: ready %.1f ms, state %.1f ms, "
 		"cut-over at %.1f ms, drained %.1f ms later",
 		s->conf->name, sw->new->number, sw->new->version, ms_since(sw->t_start, sw->t_ready),
@@ -375,14 +412,18 @@ void bh_swap_instance_ready(struct bh_swap *sw, struct bh_instance *inst)
 void bh_swap_instance_gone(struct bh_swap *sw, struct bh_instance *inst)
 {
 	struct bh_slot *s = sw->s;
-	if (inst->gen == sw->new && sw->phase != SWAP_DRAINING) {
+	if (inst->gen == sw->new && sw->phase != SWAP_DRAINING && sw->phase != SWAP_ABORTING) {
 		char why[400];
 		snprintf(why, sizeof(why), "new instance: %s", s->last_exit);
 		roll_back(sw, why);
 		return;
 	}
-	if (inst->gen == sw->old)
+	if (inst->gen == draining_gen(sw)) {
 		bh_swap_after_reply(sw);
+		/* Its death may have released held calls, and the calls it never ran are
+		 * back in the queue: nothing else pumps after an exit. */
+		bh_slot_pump(s);
+	}
 }
 
 void bh_swap_after_reply(struct bh_swap *sw)
@@ -395,6 +436,9 @@ void bh_swap_after_reply(struct bh_swap *sw)
 	case SWAP_DRAINING:
 		/* A client's old calls may be done: let its held calls try again. */
 		release_held(sw);
+		drain_progress(sw);
+		break;
+	case SWAP_ABORTING:
 		drain_progress(sw);
 		break;
 	default:
@@ -471,13 +515,19 @@ static void release_held(struct bh_swap *sw)
 
 void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed)
 {
-	if (sw->phase != SWAP_CANARY || g != sw->new || !failed)
+	if (sw->phase != SWAP_CANARY || g != sw->new)
 		return;
-	double rate = sw->new->calls ? (double)sw->new->errors / (double)sw->new->calls : 0;
-	if (sw->new->calls >= sw->min_calls && rate > sw->max_error_rate) {
+	/* Over the calls it answered: g->calls also counts those still running, which
+	 * would dilute the rate and meet min_calls before anything was served. */
+	sw->canary_done++;
+	if (!failed)
+		return;
+	sw->canary_failed++;
+	double rate = (double)sw->canary_failed / (double)sw->canary_done;
+	if (sw->canary_done >= sw->min_calls && rate > sw->max_error_rate) {
 		char why[160];
-		snprintf(why, sizeof(why), "canary error rate %.0f%% over %llu calls exceeds %.0f%%",
-			 rate * 100, (unsigned long long)sw->new->calls, sw->max_error_rate * 100);
+		snprintf(why, sizeof(why), "canary error rate %.0f%% over %u calls exceeds %.0f%%",
+			 rate * 100, sw->canary_done, sw->max_error_rate * 100);
 		roll_back(sw, why);
 	}
 }
@@ -485,12 +535,13 @@ void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed)
 static void swap_timer(struct bh_timer *t)
 {
 	struct bh_swap *sw = bh_container_of(t, struct bh_swap, timer);
-	if (sw->phase == SWAP_DRAINING) {
+	if (sw->phase == SWAP_DRAINING || sw->phase == SWAP_ABORTING) {
+		struct bh_gen *gone = draining_gen(sw);
 		struct bh_list *pos, *tmp;
 		bh_list_for_each_safe(pos, tmp, &sw->s->instances)
 		{
 			struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-			if (i->gen == sw->old) {
+			if (i->gen == gone) {
 				i->exit_expected = true;
 				bh_instance_kill(i, "swap: still busy after drain_timeout_ms (%u ms)",
 						 sw->s->conf->drain_timeout_ms);
@@ -498,9 +549,24 @@ static void swap_timer(struct bh_timer *t)
 		}
 		return;
 	}
-	char why[160];
-	snprintf(why, sizeof(why), "new generation not ready within init_timeout_ms (%u ms)",
-		 sw->new->conf.init_timeout_ms);
+	char why[200];
+	uint32_t limit = sw->new->conf.init_timeout_ms + 1000;
+	if (sw->phase == SWAP_QUIESCING && gen_inflight(sw->s, sw->old, NULL) == 0) {
+		/* Idle, but nobody said so: its last busy instance exited (the slot does
+		 * not report exits of the active generation to the swap). Go on. */
+		take_snapshot(sw);
+		return;
+	}
+	if (sw->phase == SWAP_QUIESCING) /* the new generation is ready: the old one is busy */
+		snprintf(why, sizeof(why), "calls still running on generation %u after %u ms "
+			 "(init_timeout_ms + 1 s): no quiet moment to take its state",
+			 sw->old->number, limit);
+	else if (sw->phase == SWAP_STATE)
+		snprintf(why, sizeof(why), "state transfer not done after %u ms "
+			 "(init_timeout_ms + 1 s)", limit);
+	else
+		snprintf(why, sizeof(why), "new generation not ready within init_timeout_ms (%u ms)",
+			 sw->new->conf.init_timeout_ms);
 	roll_back(sw, why);
 }
 
@@ -516,9 +582,12 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 		return -EBUSY;
 	}
 	struct stat st;
-	if (stat(conf->path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(errbuf, errlen, "%s: %s", conf->path,
-			 errno ? strerror(errno) : "not a regular file");
+	if (stat(conf->path, &st) < 0) {
+		snprintf(errbuf, errlen, "%s: %s", conf->path, strerror(errno));
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(errbuf, errlen, "%s: not a regular file", conf->path);
 		return -ENOENT;
 	}
 	struct bh_swap *sw = calloc(1, sizeof(*sw));
@@ -584,7 +653,7 @@ int bh_swap_promote(struct bh_slot *s, struct bh_call *waiter, char *errbuf, siz
 int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen)
 {
 	struct bh_swap *sw = s->swap;
-	if (!sw || sw->phase == SWAP_DRAINING) {
+	if (!sw || sw->phase == SWAP_DRAINING || sw->phase == SWAP_ABORTING) {
 		snprintf(errbuf, errlen, "plugin %s has no swap to roll back", s->conf->name);
 		return -EINVAL;
 	}
@@ -595,7 +664,7 @@ int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen)
 const char *bh_swap_phase_name(const struct bh_swap *sw)
 {
 	static const char *const names[] = {"starting", "quiescing", "state-transfer", "canary",
-					    "draining"};
+					    "draining", "rolling-back"};
 	return names[sw->phase];
 }
 

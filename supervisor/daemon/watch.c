@@ -93,6 +93,8 @@ static bool plugin_file_name(const char *file, char *buf, size_t cap)
 
 static void dir_file_appeared(struct bh_daemon *d, const char *path, const char *name)
 {
+	if (d->shutting_down)
+		return;
 	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
 	if (s) {
 		if (strcmp(s->conf->path, path) == 0)

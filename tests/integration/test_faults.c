@@ -730,6 +730,87 @@ START_TEST(overload_client_pending)
 }
 END_TEST
 
+/* ---- regressions ----------------------------------------------------------------- */
+
+/* Unloading a plugin whose calls wait for an instance that is not coming back (its
+ * restart is a minute away) answers them "unavailable" at once, and the daemon is
+ * fine afterwards (the calls used to outlive their slot). */
+START_TEST(unload_with_queued_calls)
+{
+	struct ht_daemon d;
+	ht_start(&d, "restart = { backoff_min_ms = 60000; backoff_max_ms = 60000; };"
+		     "plugins = (" ECHO_ENTRY("") ");");
+	bh_client *c = ht_connect(&d);
+	echo_pid(c);
+	struct outcome crash, queued[3], unload;
+	start_ints(c, "echo.crash", HT_LONG_MS, &crash, NULL, 0);
+	ht_run_clients(&c, 1, 50000);
+	ck_assert_int_eq(crash.code, BH_E_PLUGIN_CRASHED);
+	for (int i = 0; i < 3; i++)
+		start_ints(c, "echo.echo", HT_LONG_MS, &queued[i], HT_INTS(i));
+	/* Same connection: the daemon reads the unload after the three calls. */
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "echo");
+	memset(&unload, 0, sizeof(unload));
+	ck_assert_int_eq(bh_call_start(c, "bulkhead.unload", HT_LONG_MS, outcome_cb, &unload, NULL),
+			 0);
+	ht_run_clients(&c, 1, 50000);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(queued[i].answered, 1);
+		ck_assert_msg(queued[i].code == BH_E_UNAVAILABLE, "queued call %d: %s: %s", i,
+			      bh_code_name(queued[i].code), queued[i].message);
+	}
+	ck_assert_int_eq(unload.answered, 1);
+	ck_assert_int_eq(unload.code, 0);
+	outcome_done(&unload);
+	bh_result *st = ht_status(c);
+	ck_assert(ht_status_plugin(bh_result_value(st), "echo") == NULL);
+	bh_result_free(st);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+/* A notification past its deadline is dropped, and the instance running it gets the
+ * same grace as for a request: it is not killed at the deadline. */
+START_TEST(notification_deadline_keeps_instance)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY("timeout_ms = 200; grace_ms = 60000;") ");");
+	bh_client *c = ht_connect(&d);
+	uint64_t pid0 = echo_pid(c);
+	struct ht_raw raw;
+	ht_raw_open(&raw, &d);
+	struct bh_buf out;
+	bh_buf_init(&out, 0);
+	struct bh_writer w;
+	bh_writer_init(&w, &out);
+	bh_write_array(&w, 3); /* [2, "echo.sleep_ms", [600]] */
+	bh_write_int(&w, 2);
+	bh_write_cstr(&w, "echo.sleep_ms");
+	bh_write_array(&w, 1);
+	bh_write_int(&w, 600);
+	ck_assert_int_eq(ht_raw_send(&raw, out.data, out.len), 0);
+	/* Queued behind the notification on the one instance; answered after it. */
+	out.len = 0;
+	ht_req_ints(&out, 7, "echo.echo", HT_LONG_MS, HT_INTS(77));
+	ck_assert_int_eq(ht_raw_send(&raw, out.data, out.len), 0);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(&raw, &rep), 1);
+	ck_assert_int_eq(rep.msgid, 7);
+	ck_assert_msg(rep.code == 0, "echo after the notification: %s", rep.message);
+	ck_assert_int_eq(ht_instance_pid(c, "echo", 0), pid0);
+	bh_result *st = ht_status(c);
+	ck_assert_uint_eq(ht_get_uint(ht_status_plugin(bh_result_value(st), "echo"), "restarts"), 0);
+	bh_result_free(st);
+	bh_buf_done(&out);
+	ht_raw_close(&raw);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("integ_faults");
@@ -747,6 +828,8 @@ int main(void)
 	tcase_add_test(tc, hung_up_client_no_spin);
 	tcase_add_test(tc, overload_queue);
 	tcase_add_test(tc, overload_client_pending);
+	tcase_add_test(tc, unload_with_queued_calls);
+	tcase_add_test(tc, notification_deadline_keeps_instance);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

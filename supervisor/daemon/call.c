@@ -168,8 +168,11 @@ static void deadline_fired(struct bh_timer *t)
 	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
 	if (c->slot && c->kind == BH_CALL_CLIENT) {
 		c->slot->errors++;
-		if (c->inst)
+		if (c->inst) {
 			c->inst->gen->errors++;
+			if (c->slot->swap) /* a canary that hangs counts as failing */
+				bh_swap_call_done(c->slot->swap, c->inst->gen, true);
+		}
 	}
 	if (call_unqueue(c)) {
 		bh_call_fail(c, BH_E_TIMEOUT, msg);

@@ -562,6 +562,7 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 		err.code = BH_E_PLUGIN_ERROR;
 		snprintf(err.message, sizeof(err.message), "undecodable error from the plugin");
 	}
+	bool late = c->deadline_passed; /* already answered "timeout" and counted */
 	if (c->kind == BH_CALL_INTERNAL) {
 		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
 		c->on_reply = NULL;
@@ -580,7 +581,7 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 		bh_conn_reply_result(c, rpc->result, rpc->result_len);
 	}
 	bh_call_finish(c);
-	if (inst->slot->swap)
+	if (inst->slot->swap && !late)
 		bh_swap_call_done(inst->slot->swap, inst->gen, is_error);
 }
 

@@ -268,20 +268,33 @@ static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason
 		bh_control_load_done(s, why);
 }
 
+static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
+			     bool load_failed);
+
 void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
 			   bool load_failed)
 {
-	char why[400];
-	if (inst->gen != s->gen) {
-		/* Old generations are not restarted; a new one failing rolls the swap back. */
+	if (inst->gen == s->gen) {
+		current_gen_gone(s, inst, crashed, load_failed);
+		/* A swap waiting for this generation to go idle must hear of it too. */
 		if (s->swap)
 			bh_swap_instance_gone(s->swap, inst);
-		if (s->state == BH_SLOT_UNLOADING)
-			unload_progress(s);
-		else if (s->d->shutting_down)
-			bh_daemon_check_shutdown_done(s->d);
 		return;
 	}
+	/* Old generations are not restarted; a new one failing rolls the swap back. */
+	if (s->swap)
+		bh_swap_instance_gone(s->swap, inst);
+	if (s->state == BH_SLOT_UNLOADING)
+		unload_progress(s);
+	else if (s->d->shutting_down)
+		bh_daemon_check_shutdown_done(s->d);
+}
+
+static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
+			     bool load_failed)
+{
+	(void)inst;
+	char why[400];
 	if (s->state == BH_SLOT_UNLOADING) {
 		if (s->n_live == 0) {
 			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name,

@@ -15,7 +15,12 @@
  *                  threads (one bh_client each) against echo2 (instances = 2), next to
  *                  the raw socketpair pipelined the same way;
  *   4. cold start: bulkhead.load of echo.so under a fresh name until its answer (the
- *                  load answers once the instance is ready), then its first call.
+ *                  load answers once the instance is ready), then its first call;
+ *   5. hot swap:   bulkhead.swap of echo (instances = 1) to echo.so again, one after
+ *                  the other: the command until the new generation serves (the
+ *                  answer's cutover_ms) and until its answer (the old generation is
+ *                  gone), idle and under load (client threads pipelining echo.echo
+ *                  throughout, every failed call counted: the target is none).
  * Latencies are sampled in rounds that alternate the paths, so that a drift of the
  * machine during the run moves them all and the ratios stay honest.
  *
@@ -24,8 +29,9 @@
  * never whether a target was met.
  *
  * Usage: bench_calls [--quick] [--daemon PATH] [--plugin PATH] [--no-sandbox]
- *                    [--only raw,relay,routed,tput,cold] [--sizes 64,4K,1M] [--inflight N]
- *                    [--pin D,C,S] [--daemon-wrap "CMD ..."]   (--help explains them)
+ *                    [--only raw,relay,routed,tput,cold,swap] [--sizes 64,4K,1M]
+ *                    [--inflight N] [--pin D,C,S] [--daemon-wrap "CMD ..."]
+ *                    (--help explains them)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +42,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -72,6 +79,7 @@ static const int client_counts[] = { 1, 2, 4 };
 #define TPUT_PAYLOAD 64
 #define RAW_HDR 4
 #define RATIO_TARGET 3.0
+#define SWAP_TARGET_MS 10.0
 
 /* ---- the command line ---- */
 
@@ -81,7 +89,7 @@ struct options {
 	const char *daemon;
 	const char *plugin;
 	const char *wrap; /* a command line the daemon is started under (perf, strace) */
-	bool run_raw, run_relay, run_routed, run_tput, run_cold;
+	bool run_raw, run_relay, run_routed, run_tput, run_cold, run_swap;
 	bool size_on[N_SIZES]; /* latency payload sizes to measure */
 	int pin_daemon, pin_client, pin_shim; /* CPU numbers, -1 = leave alone */
 	int inflight;
@@ -95,6 +103,7 @@ struct plan {
 	int warmup_calls;
 	uint64_t tput_warm_ns, tput_window_ns;
 	int cold_loads;
+	int swaps;                 /* per hot-swap run (idle, then under load) */
 };
 
 /* ---- small helpers ---- */
@@ -1076,6 +1085,247 @@ out:
 	return ret;
 }
 
+/* ---- 5: hot swap ---- */
+
+#define SWAP_LOAD_CLIENTS 2
+#define SWAP_LOAD_INFLIGHT 16
+
+/* A client thread that keeps SWAP_LOAD_INFLIGHT calls of echo.echo in flight until
+ * told to stop, counting every answer and every failure. */
+struct swap_load {
+	pthread_t tid;
+	atomic_bool *stop;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	int *n_warm;       /* threads past their first answers (under mu) */
+	bh_client *c;
+	uint8_t payload[TPUT_PAYLOAD];
+	uint64_t done, failed;
+	bool warm;
+	int rc;
+	char first_error[BH_ERROR_MESSAGE_MAX];
+};
+
+static void swap_load_issue(struct swap_load *t);
+
+static void swap_load_reply(void *userdata, uint32_t msgid, const bh_value *result,
+			    const bh_error *err)
+{
+	struct swap_load *t = userdata;
+	(void)msgid;
+	t->done++;
+	if (err || !result || result->type != BH_BIN || result->len != TPUT_PAYLOAD) {
+		if (t->failed++ == 0)
+			snprintf(t->first_error, sizeof(t->first_error), "%s",
+				 err ? err->message : "a wrong result came back");
+	}
+	if (!t->warm && t->done >= 4 * SWAP_LOAD_INFLIGHT) {
+		t->warm = true;
+		pthread_mutex_lock(t->mu);
+		(*t->n_warm)++;
+		pthread_cond_broadcast(t->cv);
+		pthread_mutex_unlock(t->mu);
+	}
+	if (!atomic_load(t->stop))
+		swap_load_issue(t);
+}
+
+static void swap_load_issue(struct swap_load *t)
+{
+	bh_writer *w = bh_client_params(t->c);
+	bh_write_array(w, 1);
+	bh_write_bin(w, t->payload, sizeof(t->payload));
+	int r = bh_call_start(t->c, "echo.echo", 0, swap_load_reply, t, NULL);
+	if (r < 0 && t->rc == 0)
+		t->rc = r;
+}
+
+static void *swap_load_main(void *p)
+{
+	struct swap_load *t = p;
+	memset(t->payload, 's', sizeof(t->payload));
+	for (int i = 0; i < SWAP_LOAD_INFLIGHT; i++)
+		swap_load_issue(t);
+	while (t->rc == 0 && bh_client_pending(t->c) > 0) {
+		struct pollfd pf = { .fd = bh_client_fd(t->c), .events = POLLIN };
+		if (bh_client_want_write(t->c))
+			pf.events |= POLLOUT;
+		if (poll(&pf, 1, 1000) < 0 && errno != EINTR) {
+			t->rc = -errno;
+			break;
+		}
+		int r = bh_client_step(t->c);
+		if (r < 0)
+			t->rc = r;
+	}
+	if (!t->warm) { /* never got going: do not leave the main thread waiting */
+		pthread_mutex_lock(t->mu);
+		(*t->n_warm)++;
+		pthread_cond_broadcast(t->cv);
+		pthread_mutex_unlock(t->mu);
+	}
+	return NULL;
+}
+
+struct swap_run {
+	struct samples cutover, wall, ready, drain; /* ns */
+	uint64_t calls, failed;                      /* under load */
+	char first_error[BH_ERROR_MESSAGE_MAX];
+	bool ok;
+};
+
+/* One swap of echo to the plugin's file; its timings into sr. 0 or -1 (printed). */
+static int one_swap(bh_client *c, const char *plugin, struct swap_run *sr)
+{
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "echo");
+	bh_write_cstr(w, plugin);
+	bh_result *res = NULL;
+	bh_error err;
+	uint64_t t0 = now_ns();
+	int r = bh_call(c, "bulkhead.swap", 30000, &res, &err);
+	uint64_t t1 = now_ns();
+	if (r < 0) {
+		fprintf(stderr, "bench_calls: bulkhead.swap: %d %s\n", r, err.message);
+		return -1;
+	}
+	const bh_value *v = bh_result_value(res);
+	double cut = -1, ready = -1, drain = -1;
+	bh_value_get_float(bh_value_find(v, "cutover_ms"), &cut);
+	bh_value_get_float(bh_value_find(v, "ready_ms"), &ready);
+	bh_value_get_float(bh_value_find(v, "drain_ms"), &drain);
+	bool swapped = bh_value_str_eq(bh_value_find(v, "result"), "swapped");
+	bh_result_free(res);
+	if (!swapped || cut < 0 || ready < 0 || drain < 0) {
+		fprintf(stderr, "bench_calls: bulkhead.swap: an unexpected answer\n");
+		return -1;
+	}
+	if (samples_add(&sr->cutover, (uint64_t)(cut * 1e6)) < 0 ||
+	    samples_add(&sr->wall, t1 - t0) < 0 ||
+	    samples_add(&sr->ready, (uint64_t)(ready * 1e6)) < 0 ||
+	    samples_add(&sr->drain, (uint64_t)(drain * 1e6)) < 0)
+		return -1;
+	return 0;
+}
+
+/* pl->swaps swaps one after the other, with (loaded) or without client threads
+ * calling echo throughout. 0 or -1 (printed). */
+static int measure_swap(const struct options *o, const struct plan *pl, const char *sock,
+			bool loaded, struct swap_run *sr)
+{
+	bh_client *c = NULL;
+	int r = bh_client_connect(sock, &c);
+	if (r < 0) {
+		fprintf(stderr, "bench_calls: connect %s: %s\n", sock, strerror(-r));
+		return -1;
+	}
+	struct swap_load t[SWAP_LOAD_CLIENTS];
+	atomic_bool stop;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int n_warm = 0, started = 0, ret = -1;
+	atomic_init(&stop, false);
+	memset(t, 0, sizeof(t));
+	for (int i = 0; loaded && i < SWAP_LOAD_CLIENTS; i++) {
+		t[i] = (struct swap_load){ .stop = &stop, .mu = &mu, .cv = &cv, .n_warm = &n_warm };
+		r = bh_client_connect(sock, &t[i].c);
+		if (r < 0) {
+			fprintf(stderr, "bench_calls: connect %s: %s\n", sock, strerror(-r));
+			goto out;
+		}
+		if (pthread_create(&t[i].tid, NULL, swap_load_main, &t[i]) != 0) {
+			fprintf(stderr, "bench_calls: pthread_create failed\n");
+			goto out;
+		}
+		started++;
+	}
+	/* The load runs before the first swap. */
+	pthread_mutex_lock(&mu);
+	while (n_warm < started)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; i < pl->swaps; i++)
+		if (one_swap(c, o->plugin, sr) < 0)
+			goto out;
+	ret = 0;
+out:
+	atomic_store(&stop, true);
+	for (int i = 0; i < started; i++) {
+		pthread_join(t[i].tid, NULL);
+		sr->calls += t[i].done;
+		sr->failed += t[i].failed;
+		if (t[i].failed && !sr->first_error[0])
+			snprintf(sr->first_error, sizeof(sr->first_error), "%s", t[i].first_error);
+		if (t[i].rc < 0) {
+			fprintf(stderr, "bench_calls: load client: %s\n", strerror(-t[i].rc));
+			ret = -1;
+		}
+	}
+	for (int i = 0; i < SWAP_LOAD_CLIENTS; i++)
+		bh_client_free(t[i].c);
+	bh_client_free(c);
+	samples_sort(&sr->cutover);
+	samples_sort(&sr->wall);
+	samples_sort(&sr->ready);
+	samples_sort(&sr->drain);
+	sr->ok = ret == 0;
+	return ret;
+}
+
+static void swap_run_free(struct swap_run *sr)
+{
+	free(sr->cutover.v);
+	free(sr->wall.v);
+	free(sr->ready.v);
+	free(sr->drain.v);
+}
+
+static void print_swap(const struct options *o, const struct swap_run *idle,
+		       const struct swap_run *load)
+{
+	printf("5. Hot swap: bulkhead.swap of echo (instances = 1, sandbox %s) to %s, "
+	       "%zu swaps\n"
+	       "   one after the other, ms. cut-over: the command until the new generation "
+	       "serves\n"
+	       "   (cutover_ms of the answer); command: until its answer (old generation "
+	       "gone);\n"
+	       "   ready: spawn + handshake + init of the new instance. Under load: %d "
+	       "clients\n"
+	       "   pipelining %d calls of echo.echo each, throughout.\n",
+	       o->sandbox ? "on" : "off", o->plugin, idle->cutover.n, SWAP_LOAD_CLIENTS,
+	       SWAP_LOAD_INFLIGHT);
+	printf("  %-10s | %9s %9s | %9s %9s | %9s %9s | %9s\n", "", "cut-over", "p99",
+	       "command", "p99", "ready", "p99", "drain p50");
+	const struct swap_run *runs[2] = { idle, load };
+	const char *names[2] = { "idle", "under load" };
+	for (int i = 0; i < 2; i++) {
+		const struct swap_run *sr = runs[i];
+		if (!sr->ok)
+			continue;
+		printf("  %-10s | %9.2f %9.2f | %9.2f %9.2f | %9.2f %9.2f | %9.2f\n", names[i],
+		       pct_us(sr->cutover.v, sr->cutover.n, 0.5) / 1000,
+		       pct_us(sr->cutover.v, sr->cutover.n, 0.99) / 1000,
+		       pct_us(sr->wall.v, sr->wall.n, 0.5) / 1000,
+		       pct_us(sr->wall.v, sr->wall.n, 0.99) / 1000,
+		       pct_us(sr->ready.v, sr->ready.n, 0.5) / 1000,
+		       pct_us(sr->ready.v, sr->ready.n, 0.99) / 1000,
+		       pct_us(sr->drain.v, sr->drain.n, 0.5) / 1000);
+	}
+	if (load->ok) {
+		printf("  calls during the swaps under load: %" PRIu64 ", failed: %" PRIu64 "%s%s\n",
+		       load->calls, load->failed, load->failed ? "; first: " : "",
+		       load->failed ? load->first_error : "");
+		double p50 = pct_us(load->cutover.v, load->cutover.n, 0.5) / 1000;
+		printf("  target: cut-over p50 under %.0f ms under load: %.2f ms  %s; zero failed "
+		       "calls: %s\n",
+		       SWAP_TARGET_MS, p50, p50 < SWAP_TARGET_MS ? "PASS" : "MISS",
+		       load->failed ? "MISS" : "PASS");
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
 /* ---- the report ---- */
 
 static void print_machine(const struct options *o)
@@ -1173,7 +1423,8 @@ static void usage(FILE *f)
 		"  --plugin PATH        echo.so (default %s)\n"
 		"  --no-sandbox         run the configured echo instances without the sandbox\n"
 		"                       (the cold-start loads always use the default profile)\n"
-		"  --only LIST          sections to run: raw,relay,routed,tput,cold (default all)\n"
+		"  --only LIST          sections to run: raw,relay,routed,tput,cold,swap (default\n"
+		"                       all)\n"
 		"  --sizes LIST         latency payloads: 64,4K,1M (default all)\n"
 		"  --inflight N         pipelined calls per client in the throughput part (32)\n"
 		"  --pin D,C,S          pin the daemon, this program, and the plugin instances\n"
@@ -1212,6 +1463,7 @@ static int parse_sizes(struct options *o, const char *list)
 static int parse_only(struct options *o, const char *list)
 {
 	o->run_raw = o->run_relay = o->run_routed = o->run_tput = o->run_cold = false;
+	o->run_swap = false;
 	char *copy = strdup(list), *save = NULL;
 	if (!copy)
 		return -ENOMEM;
@@ -1227,6 +1479,8 @@ static int parse_only(struct options *o, const char *list)
 			o->run_tput = true;
 		else if (strcmp(w, "cold") == 0)
 			o->run_cold = true;
+		else if (strcmp(w, "swap") == 0)
+			o->run_swap = true;
 		else
 			r = -EINVAL;
 	}
@@ -1252,6 +1506,7 @@ int main(int argc, char **argv)
 	struct options o = {
 		.sandbox = true, .daemon = BH_BENCH_DAEMON, .plugin = BH_BENCH_PLUGIN,
 		.run_raw = true, .run_relay = true, .run_routed = true, .run_tput = true, .run_cold = true,
+		.run_swap = true,
 		.pin_daemon = -1, .pin_client = -1, .pin_shim = -1, .inflight = 32,
 		.size_on = { true, true, true },
 	};
@@ -1265,7 +1520,8 @@ int main(int argc, char **argv)
 		case 'w': o.wrap = optarg; break;
 		case 'o':
 			if (parse_only(&o, optarg) < 0) {
-				fprintf(stderr, "bench_calls: --only takes raw,relay,routed,tput,cold\n");
+				fprintf(stderr, "bench_calls: --only takes "
+						"raw,relay,routed,tput,cold,swap\n");
 				return 2;
 			}
 			break;
@@ -1311,12 +1567,12 @@ int main(int argc, char **argv)
 		pl = (struct plan){ .rounds = 4, .per_round = { 2500, 2000, 60 },
 				    .size_cap_ns = 1000000000ull, .warmup_calls = 1000,
 				    .tput_warm_ns = 150000000ull, .tput_window_ns = 500000000ull,
-				    .cold_loads = 10 };
+				    .cold_loads = 10, .swaps = 10 };
 	else
 		pl = (struct plan){ .rounds = 8, .per_round = { 6000, 5000, 150 },
 				    .size_cap_ns = 4000000000ull, .warmup_calls = 2000,
 				    .tput_warm_ns = 300000000ull, .tput_window_ns = 2000000000ull,
-				    .cold_loads = 30 };
+				    .cold_loads = 30, .swaps = 30 };
 	if (o.wrap) {
 		/* A tracer slows everything down: keep the run bounded. */
 		for (int k = 0; k < N_SIZES; k++)
@@ -1332,8 +1588,9 @@ int main(int argc, char **argv)
 	struct daemon_run dr = { 0 };
 	struct latency lat = { 0 };
 	struct cold cs = { 0 };
+	struct swap_run sw_idle = { 0 }, sw_load = { 0 };
 	int status = 1;
-	bool need_daemon = o.run_routed || o.run_tput || o.run_cold;
+	bool need_daemon = o.run_routed || o.run_tput || o.run_cold || o.run_swap;
 	if (need_daemon) {
 		if (daemon_start(&dr, &o) < 0)
 			goto out;
@@ -1404,6 +1661,13 @@ int main(int argc, char **argv)
 		       pct_us(cs.unload.v, cs.unload.n, 0.99) / 1000);
 		printf("\n");
 	}
+
+	if (o.run_swap) {
+		if (measure_swap(&o, &pl, dr.sock, false, &sw_idle) < 0 ||
+		    measure_swap(&o, &pl, dr.sock, true, &sw_load) < 0)
+			goto out;
+		print_swap(&o, &sw_idle, &sw_load);
+	}
 	status = 0;
 out:
 	daemon_stop(&dr, status != 0);
@@ -1417,5 +1681,7 @@ out:
 	free(cs.load.v);
 	free(cs.first.v);
 	free(cs.unload.v);
+	swap_run_free(&sw_idle);
+	swap_run_free(&sw_load);
 	return status;
 }

@@ -1786,7 +1786,10 @@ START_TEST(test_fuzz)
 		0xc1, 0xc2, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce,
 		0xcf, 0xd0, 0xd3, 0xd4, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff,
 	};
-	enum { NCORPUS = 8, MAXLEN = 512, ITERATIONS = 200000 };
+	enum { NCORPUS = 8, MAXLEN = 512 };
+	/* Fewer under valgrind (BH_FUZZ_ITERATIONS), which is ~50x slower. */
+	const char *env = getenv("BH_FUZZ_ITERATIONS");
+	const int ITERATIONS = env && atoi(env) >= 1000 ? atoi(env) : 200000;
 	struct out corpus[NCORPUS];
 	struct bh_arena arena, again;
 	uint8_t scratch[MAXLEN];

@@ -13,8 +13,7 @@
 /* Tell the supervisor why the plugin cannot run, then exit. channel.h step 1:
  *     [2, "$fatal", [code, message]]
  * The message also goes to stderr for whoever runs the shim by hand. */
-static _Noreturn __attribute__((format(printf, 3, 4))) void
-load_fail(struct shim *s, int32_t code, const char *fmt, ...)
+_Noreturn void shim_load_fail(struct shim *s, int32_t code, const char *fmt, ...)
 {
 	char msg[BH_ERROR_MESSAGE_MAX];
 	va_list ap;
@@ -103,43 +102,43 @@ static void check_descriptor(struct shim *s)
 	const struct bh_plugin *d = &s->desc;
 
 	if (ident_len(d->name) == 0)
-		load_fail(s, BH_E_PLUGIN_ERROR,
+		shim_load_fail(s, BH_E_PLUGIN_ERROR,
 			  "plugin %s: its name is not an identifier of 1-%d letters, digits, '_' or '-'",
 			  s->path, SHIM_NAME_MAX);
 	if (d->version && strnlen(d->version, SHIM_VERSION_MAX + 1) > SHIM_VERSION_MAX)
-		load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: version string longer than %d bytes",
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: version string longer than %d bytes",
 			  d->name, SHIM_VERSION_MAX);
 	if (d->n_methods > SHIM_METHODS_MAX)
-		load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: %u methods, at most %d are allowed",
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: %u methods, at most %d are allowed",
 			  d->name, d->n_methods, SHIM_METHODS_MAX);
 	if (d->n_methods > 0 && !d->methods)
-		load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: n_methods is %u but methods is NULL",
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: n_methods is %u but methods is NULL",
 			  d->name, d->n_methods);
 	if (!d->snapshot != !d->restore)
-		load_fail(s, BH_E_PLUGIN_ERROR,
+		shim_load_fail(s, BH_E_PLUGIN_ERROR,
 			  "plugin %s: snapshot and restore must be defined together", d->name);
 
 	if (d->n_methods == 0)
 		return;
 	s->table = calloc(d->n_methods, sizeof(*s->table));
 	if (!s->table)
-		load_fail(s, BH_E_INTERNAL, "out of memory");
+		shim_load_fail(s, BH_E_INTERNAL, "out of memory");
 	for (uint32_t i = 0; i < d->n_methods; i++) {
 		const struct bh_method *m = &d->methods[i];
 		size_t len = ident_len(m->name);
 		if (len == 0)
-			load_fail(s, BH_E_PLUGIN_ERROR,
+			shim_load_fail(s, BH_E_PLUGIN_ERROR,
 				  "plugin %s: the name of method %u is not an identifier of 1-%d "
 				  "letters, digits, '_' or '-'", d->name, i, SHIM_NAME_MAX);
 		if (!m->fn)
-			load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: method %s has no function",
+			shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: method %s has no function",
 				  d->name, m->name);
 		s->table[i] = (struct shim_method){ .name = m->name, .len = (uint32_t)len, .fn = m->fn };
 	}
 	qsort(s->table, d->n_methods, sizeof(*s->table), method_cmp);
 	for (uint32_t i = 1; i < d->n_methods; i++)
 		if (method_cmp(&s->table[i - 1], &s->table[i]) == 0)
-			load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: method %s is defined twice",
+			shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: method %s is defined twice",
 				  d->name, s->table[i].name);
 	s->has_state = d->snapshot != NULL;
 }
@@ -152,7 +151,7 @@ void shim_load(struct shim *s)
 	const char *path = s->path;
 	if (!strchr(path, '/')) {
 		if ((size_t)snprintf(rel, sizeof(rel), "./%s", path) >= sizeof(rel))
-			load_fail(s, BH_E_PLUGIN_ERROR, "plugin path too long");
+			shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin path too long");
 		path = rel;
 	}
 
@@ -162,21 +161,21 @@ void shim_load(struct shim *s)
 	s->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!s->dl) {
 		const char *e = dlerror();
-		load_fail(s, BH_E_PLUGIN_ERROR, "dlopen: %s", e ? e : "unknown error");
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "dlopen: %s", e ? e : "unknown error");
 	}
 	const struct bh_plugin *d = dlsym(s->dl, BH_PLUGIN_SYMBOL);
 	if (!d)
-		load_fail(s, BH_E_PLUGIN_ERROR, "symbol %s not found in %s", BH_PLUGIN_SYMBOL,
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "symbol %s not found in %s", BH_PLUGIN_SYMBOL,
 			  s->path);
 
 	/* The version decides how the rest is read, so it is checked before anything
 	 * else is looked at. */
 	if (d->abi_version != BH_PLUGIN_ABI_VERSION)
-		load_fail(s, BH_E_PROTOCOL, "plugin ABI version %u, this shim supports %d",
+		shim_load_fail(s, BH_E_PROTOCOL, "plugin ABI version %u, this shim supports %d",
 			  d->abi_version, BH_PLUGIN_ABI_VERSION);
 	size_t need = offsetof(struct bh_plugin, reserved);
 	if (d->struct_size < need)
-		load_fail(s, BH_E_PLUGIN_ERROR,
+		shim_load_fail(s, BH_E_PLUGIN_ERROR,
 			  "plugin descriptor is %u bytes, ABI version %d needs at least %zu",
 			  d->struct_size, BH_PLUGIN_ABI_VERSION, need);
 	/* A descriptor from a later revision of ABI 1 may be longer; only what this
@@ -212,14 +211,14 @@ void shim_hello(struct shim *s)
 	bh_write_bool(w, s->has_state);
 	int r = bh_writer_error(w);
 	if (r < 0)
-		load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: its $hello does not fit in %zu bytes",
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: its $hello does not fit in %zu bytes",
 			  d->name, s->limits.max_message);
 	/* What the supervisor would reject (too many methods for max_items, ...) is
 	 * better reported as what it is. */
 	struct bh_scan sc;
 	r = bh_scan(s->hdr.data, s->hdr.len, &s->limits, &sc);
 	if (r < 0)
-		load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: its $hello exceeds the channel limits: %s",
+		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: its $hello exceeds the channel limits: %s",
 			  d->name, bh_proto_strerror(r));
 	shim_send(s, s->hdr.data, s->hdr.len, NULL, 0);
 }

@@ -162,28 +162,6 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 	s->path = argv[optind];
 }
 
-/* [2, "$fatal", [code, message]] (channel.h step 1), then exit: the plugin was never
- * loaded. */
-static _Noreturn void fatal(struct shim *s, int32_t code, const char *msg)
-{
-	fprintf(stderr, "bulkhead-shim: %s\n", msg);
-	bh_writer *w = &s->hdr_w;
-	s->hdr.len = 0;
-	bh_writer_init(w, &s->hdr);
-	bh_write_array(w, 3);
-	bh_write_int(w, BH_RPC_NOTIFY);
-	bh_write_cstr(w, BH_CH_FATAL);
-	bh_write_array(w, 2);
-	bh_write_int(w, code);
-	bh_write_cstr(w, msg);
-	if (bh_writer_error(w) == 0) {
-		struct iovec iov = { .iov_base = s->hdr.data, .iov_len = s->hdr.len };
-		(void)shim_writev_all(s->fd, &iov, 1); /* nobody left to tell if this fails */
-	}
-	fflush(NULL);
-	_exit(BH_SHIM_EXIT_LOAD_FAILED);
-}
-
 /* Everything the plugin runs from here on (its constructors in dlopen first) is
  * under the allow-list. */
 static void install_seccomp(struct shim *s, const struct seccomp_opts *sc)
@@ -198,12 +176,12 @@ static void install_seccomp(struct shim *s, const struct seccomp_opts *sc)
 	if (r == -EINVAL && bad) {
 		snprintf(msg, sizeof(msg), "seccomp: unknown system call \"%.64s\" in allow-syscall",
 			 bad);
-		fatal(s, BH_E_INVALID_PARAMS, msg);
+		shim_load_fail(s, BH_E_INVALID_PARAMS, "%s", msg);
 	}
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "seccomp: installing the allow-list%s%.64s: %s",
 			 bad ? " with " : "", bad ? bad : "", strerror(-r));
-		fatal(s, BH_E_INTERNAL, msg);
+		shim_load_fail(s, BH_E_INTERNAL, "%s", msg);
 	}
 }
 

@@ -86,6 +86,10 @@ void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t
 /* dlopen s->path and validate its descriptor into s->desc / s->table. On failure
  * sends [2,"$fatal",[code,message]] and exits BH_SHIM_EXIT_LOAD_FAILED. */
 void shim_load(struct shim *s);
+/* Tell the supervisor why the plugin cannot run ([2, "$fatal", [code, message]],
+ * channel.h step 1, and stderr), then exit BH_SHIM_EXIT_LOAD_FAILED. */
+_Noreturn void shim_load_fail(struct shim *s, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Send the $hello notification (channel.h step 1). */
 void shim_hello(struct shim *s);
 /* The method named name[0..len-1], or NULL. */

@@ -21,25 +21,43 @@
 /* getpw*_r / getgr*_r want a caller buffer whose size only ERANGE reveals. */
 #define ID_BUF_MAX (1u << 20)
 
-/* 0 and *ret, -ENOENT for an unknown name, or another -errno. */
-static int user_by_name(const char *name, uid_t *ret)
+/* One getpwnam_r / getgrnam_r call: 0 (found or not, *found says) or an errno. */
+static int pw_lookup(const char *name, char *buf, size_t len, uint32_t *ret, bool *found)
 {
-	size_t len = 1024;
-	for (;;) {
+	struct passwd pw, *res = NULL;
+	int r = getpwnam_r(name, &pw, buf, len, &res);
+	if (r == 0 && res)
+		*ret = res->pw_uid;
+	*found = res != NULL;
+	return r;
+}
+
+static int gr_lookup(const char *name, char *buf, size_t len, uint32_t *ret, bool *found)
+{
+	struct group gr, *res = NULL;
+	int r = getgrnam_r(name, &gr, buf, len, &res);
+	if (r == 0 && res)
+		*ret = res->gr_gid;
+	*found = res != NULL;
+	return r;
+}
+
+/* Run lookup with a buffer grown until it fits. 0 and *ret, -ENOENT for an unknown
+ * name, or another -errno. */
+static int id_by_name(const char *name, uint32_t *ret,
+		      int (*lookup)(const char *, char *, size_t, uint32_t *, bool *))
+{
+	for (size_t len = 1024;; len *= 2) {
 		char *buf = malloc(len);
 		if (!buf)
 			return -ENOMEM;
-		struct passwd pw, *res = NULL;
-		int r = getpwnam_r(name, &pw, buf, len, &res);
-		if (r == 0 && res)
-			*ret = res->pw_uid;
+		bool found = false;
+		int r = lookup(name, buf, len, ret, &found);
 		free(buf);
-		if (r == ERANGE && len < ID_BUF_MAX) {
-			len *= 2;
+		if (r == ERANGE && len < ID_BUF_MAX)
 			continue;
-		}
 		if (r == 0)
-			return res ? 0 : -ENOENT;
+			return found ? 0 : -ENOENT;
 		/* Several NSS modules report "no such user" as one of these. */
 		if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
 			return -ENOENT;
@@ -47,28 +65,22 @@ static int user_by_name(const char *name, uid_t *ret)
 	}
 }
 
+static int user_by_name(const char *name, uid_t *ret)
+{
+	uint32_t id;
+	int r = id_by_name(name, &id, pw_lookup);
+	if (r == 0)
+		*ret = id;
+	return r;
+}
+
 static int group_by_name(const char *name, gid_t *ret)
 {
-	size_t len = 1024;
-	for (;;) {
-		char *buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		struct group gr, *res = NULL;
-		int r = getgrnam_r(name, &gr, buf, len, &res);
-		if (r == 0 && res)
-			*ret = res->gr_gid;
-		free(buf);
-		if (r == ERANGE && len < ID_BUF_MAX) {
-			len *= 2;
-			continue;
-		}
-		if (r == 0)
-			return res ? 0 : -ENOENT;
-		if (r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-			return -ENOENT;
-		return -r;
-	}
+	uint32_t id;
+	int r = id_by_name(name, &id, gr_lookup);
+	if (r == 0)
+		*ret = id;
+	return r;
 }
 
 /* A decimal id: 1 when s is all digits (then *ret, or -ERANGE), 0 when it is not a

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 }
 
 /* The shim: the config's, else the one beside this binary (build tree), else the
- * installed one. */
+ * one in ../libexec/bulkhead/ (an installed, possibly relocated, prefix), else the
+ * path configured at build time. */
 static char *find_shim(const struct bh_config *cfg)
 {
 	if (cfg->shim_path)
@@ -40,10 +41,15 @@ static char *find_shim(const struct bh_config *cfg)
 		exe[n] = 0;
 		char *slash = strrchr(exe, '/');
 		if (slash) {
-			char cand[PATH_MAX + 32];
-			snprintf(cand, sizeof(cand), "%.*s/bulkhead-shim", (int)(slash - exe), exe);
-			if (access(cand, X_OK) == 0)
-				return strdup(cand);
+			static const char *const rel[] = {"bulkhead-shim",
+							  "../libexec/bulkhead/bulkhead-shim"};
+			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+				char cand[PATH_MAX + 64];
+				snprintf(cand, sizeof(cand), "%.*s/%s", (int)(slash - exe), exe,
+					 rel[i]);
+				if (access(cand, X_OK) == 0)
+					return strdup(cand);
+			}
 		}
 	}
 	return strdup(BH_SHIM_INSTALL_PATH);

@@ -164,7 +164,8 @@ static bool key_is(const bh_value *k, const char *const *names, size_t n)
 
 static const char *const top_known[] = { "version", "pid", "uptime_ms", "plugins" };
 static const char *const plugin_known[] = { "name", "state", "generation", "instances",
-					    "calls", "errors", "restarts", "last_exit", "path" };
+					    "calls", "errors", "restarts", "last_exit", "path",
+					    "generations" };
 static const char *const inst_known[] = { "pid", "generation", "state", "uptime_ms",
 					  "rss_kb", "calls", "errors", "inflight" };
 static const char *const inst_head[] = { "PID", "GEN", "STATE", "UPTIME",
@@ -273,6 +274,26 @@ static void print_instances(FILE *out, const bh_value *instances)
 	table_done(&t);
 }
 
+/* The generations of a plugin (more than one while a swap or canary runs). */
+static void print_generations(FILE *out, const bh_value *gens)
+{
+	static const char *const head[] = { "GEN", "ROLE", "VERSION", "INSTANCES", "CALLS",
+					    "ERRORS", "CANARY%" };
+	static const char *const keys[] = { "generation", "role", "version", "instances",
+					    "calls", "errors", "canary_percent" };
+	if (!gens || gens->type != BH_ARRAY || gens->len == 0)
+		return;
+	struct table t = { .ncols = NELEM(head) };
+	for (size_t c = 0; c < NELEM(head); c++)
+		table_add(&t, strdup(head[c]));
+	for (uint32_t i = 0; i < gens->len; i++)
+		for (size_t c = 0; c < NELEM(keys); c++)
+			table_add(&t, cli_value_text(bh_value_find(&gens->as.items[i], keys[c])));
+	fprintf(out, "  generations:\n");
+	table_print(out, &t, "    ");
+	table_done(&t);
+}
+
 int cli_print_status(FILE *out, const bh_value *st)
 {
 	if (!st || st->type != BH_MAP) {
@@ -332,6 +353,7 @@ int cli_print_status(FILE *out, const bh_value *st)
 		free(name);
 		free(ps);
 		print_instances(out, bh_value_find(p, "instances"));
+		print_generations(out, bh_value_find(p, "generations"));
 		print_other_keys(out, p, plugin_known, NELEM(plugin_known), 2);
 	}
 	return ferror(out) ? -EIO : 0;

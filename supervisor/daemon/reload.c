@@ -62,9 +62,18 @@ void bh_daemon_reload(struct bh_daemon *d)
 	bh_list_for_each_safe(pos, tmp, &d->slots)
 	{
 		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
-		if (s->origin == BH_ORIGIN_CONFIG && !find_conf(next, s->conf->name) &&
-		    s->state != BH_SLOT_UNLOADING && !s->swap && !s->waiter)
-			bh_slot_unload(s, NULL);
+		if (s->origin != BH_ORIGIN_CONFIG || find_conf(next, s->conf->name) ||
+		    s->state == BH_SLOT_UNLOADING)
+			continue;
+		if (s->swap || s->waiter) {
+			/* Its reload timer waits for the operation, then finds it gone from
+			 * the configuration (d->cfg by then) and unloads it (watch.c). */
+			bh_info("SIGHUP: %s was removed; unloading it once the operation running "
+				"on it ends", s->conf->name);
+			bh_timer_arm(d->loop, &s->reload_timer, bh_now_ns());
+			continue;
+		}
+		bh_slot_unload(s, NULL);
 	}
 	for (size_t i = 0; i < next->n_plugins; i++) {
 		const struct bh_plugin_conf *p = &next->plugins[i];

@@ -9,7 +9,13 @@
  * that finds a swap running waits for it.
  *
  * The plugin directory (plugin_dir) loads a NAME.so that appears there as plugin
- * NAME, swaps it when it is replaced, and unloads it when it disappears. */
+ * NAME, swaps it when it is replaced, and unloads it when it disappears.
+ *
+ * The reload timer is also how a plugin that must go but is busy (a swap running)
+ * leaves once it is free: a plugin_dir file removed during a swap, a plugin a SIGHUP
+ * removed from the configuration during one (reload.c). When it fires it checks the
+ * plugin's source first, and unloads a plugin whose file or configuration entry is
+ * gone instead of swapping it. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -18,6 +24,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -60,6 +67,27 @@ static int watch_dir(struct bh_daemon *d, const char *dir, uint32_t mask)
 	return 0;
 }
 
+/* True, with the reason, when what loaded s no longer names it: a plugin_dir file
+ * that is gone, a configured plugin the running configuration dropped. */
+static bool slot_source_gone(const struct bh_slot *s, const char **ret_why)
+{
+	if (s->origin == BH_ORIGIN_DIR) {
+		struct stat st;
+		if (stat(s->conf->path, &st) == 0 || errno != ENOENT)
+			return false;
+		*ret_why = "its file in the plugin directory was removed";
+		return true;
+	}
+	if (s->origin != BH_ORIGIN_CONFIG)
+		return false;
+	const struct bh_config *cfg = s->d->cfg;
+	for (size_t i = 0; i < cfg->n_plugins; i++)
+		if (strcmp(cfg->plugins[i].name, s->conf->name) == 0)
+			return false;
+	*ret_why = "no longer in the configuration";
+	return true;
+}
+
 void bh_slot_reload_fired(struct bh_timer *t)
 {
 	struct bh_slot *s = bh_container_of(t, struct bh_slot, reload_timer);
@@ -67,6 +95,12 @@ void bh_slot_reload_fired(struct bh_timer *t)
 		return;
 	if (s->swap || s->waiter) { /* one operation at a time: try again after it */
 		bh_timer_arm(s->d->loop, t, bh_now_ns() + bh_ms_to_ns(RELOAD_RETRY_MS));
+		return;
+	}
+	const char *gone;
+	if (slot_source_gone(s, &gone)) {
+		bh_info("%s: %s; unloading", s->conf->name, gone);
+		bh_slot_unload(s, NULL);
 		return;
 	}
 	bh_info("%s: %s changed on disk; swapping", s->conf->name, s->conf->path);
@@ -80,6 +114,34 @@ static void schedule_reload(struct bh_slot *s)
 	bh_timer_arm(s->d->loop, &s->reload_timer, bh_now_ns() + bh_ms_to_ns(RELOAD_DEBOUNCE_MS));
 }
 
+/* True when a and b name the same directory. inotify watches a directory once
+ * however it is reached, and dirs[] keeps the spelling that came first: another
+ * plugin's path may reach it through a symlink (/lib and /usr/lib on a merged-/usr
+ * system) or "..", so a string comparison alone would miss its events. */
+static bool same_dir(const char *a, const char *b)
+{
+	if (strcmp(a, b) == 0)
+		return true;
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* True when path is the entry `file` of directory dir (see same_dir). */
+static bool is_entry(const char *path, const char *dir, const char *file)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || strcmp(slash + 1, file) != 0)
+		return false;
+	char pdir[PATH_MAX];
+	size_t n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(pdir))
+		return false;
+	memcpy(pdir, path, n);
+	pdir[n] = 0;
+	return same_dir(pdir, dir);
+}
+
 /* NAME.so with NAME an identifier: the plugin name, in buf. */
 static bool plugin_file_name(const char *file, char *buf, size_t cap)
 {
@@ -91,13 +153,15 @@ static bool plugin_file_name(const char *file, char *buf, size_t cap)
 	return bh_valid_name(buf, n - 3) && strcmp(buf, "bulkhead") != 0;
 }
 
-static void dir_file_appeared(struct bh_daemon *d, const char *path, const char *name)
+/* path is dir/file, file is NAME.so and name is NAME. */
+static void dir_file_appeared(struct bh_daemon *d, const char *path, const char *dir,
+			      const char *file, const char *name)
 {
 	if (d->shutting_down)
 		return;
 	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
 	if (s) {
-		if (strcmp(s->conf->path, path) == 0)
+		if (is_entry(s->conf->path, dir, file))
 			schedule_reload(s);
 		else
 			bh_warn("plugin directory: %s: a plugin named %s is already loaded from %s",
@@ -112,14 +176,22 @@ static void dir_file_appeared(struct bh_daemon *d, const char *path, const char 
 		s->origin = BH_ORIGIN_DIR;
 }
 
-static void dir_file_gone(struct bh_daemon *d, const char *path, const char *name)
+static void dir_file_gone(struct bh_daemon *d, const char *path, const char *dir,
+			  const char *file, const char *name)
 {
 	struct bh_slot *s = bh_slot_find(d, name, strlen(name));
-	if (s && s->origin == BH_ORIGIN_DIR && strcmp(s->conf->path, path) == 0 &&
-	    s->state != BH_SLOT_UNLOADING && !s->swap && !s->waiter) {
-		bh_info("plugin directory: %s removed; unloading %s", path, name);
-		bh_slot_unload(s, NULL);
+	if (!s || s->origin != BH_ORIGIN_DIR || !is_entry(s->conf->path, dir, file) ||
+	    s->state == BH_SLOT_UNLOADING)
+		return;
+	if (s->swap || s->waiter) {
+		/* The reload timer waits for the operation, then finds the file gone. */
+		bh_info("plugin directory: %s removed; unloading %s once the operation running "
+			"on it ends", path, name);
+		schedule_reload(s);
+		return;
 	}
+	bh_info("plugin directory: %s removed; unloading %s", path, name);
+	bh_slot_unload(s, NULL);
 }
 
 static void handle_event(struct bh_daemon *d, const struct inotify_event *ev)
@@ -135,18 +207,18 @@ static void handle_event(struct bh_daemon *d, const struct inotify_event *ev)
 		bh_list_for_each_safe(pos, tmp, &d->slots)
 		{
 			struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
-			if (s->conf->auto_reload && strcmp(s->conf->path, path) == 0)
+			if (s->conf->auto_reload && is_entry(s->conf->path, dir, ev->name))
 				schedule_reload(s);
 		}
 	}
 	char name[BH_NAME_MAX + 1];
-	if (!d->cfg->plugin_dir || strcmp(dir, d->cfg->plugin_dir) != 0 ||
-	    !plugin_file_name(ev->name, name, sizeof(name)))
+	if (!d->cfg->plugin_dir || !plugin_file_name(ev->name, name, sizeof(name)) ||
+	    !same_dir(dir, d->cfg->plugin_dir))
 		return;
 	if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
-		dir_file_appeared(d, path, name);
+		dir_file_appeared(d, path, dir, ev->name, name);
 	else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
-		dir_file_gone(d, path, name);
+		dir_file_gone(d, path, dir, ev->name, name);
 }
 
 static void inotify_event_ready(struct bh_watch *w, uint32_t events)
@@ -186,7 +258,7 @@ static void scan_plugin_dir(struct bh_daemon *d)
 			    (int)sizeof(path))
 			continue;
 		if (!bh_slot_find(d, name, strlen(name)))
-			dir_file_appeared(d, path, name);
+			dir_file_appeared(d, path, d->cfg->plugin_dir, e->d_name, name);
 	}
 	closedir(dir);
 }

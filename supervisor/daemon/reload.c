@@ -6,6 +6,7 @@
  * nothing changes. Socket settings only take effect on a restart. Plugins loaded at
  * runtime (bulkhead load, the plugin directory) are left alone unless the file now
  * names them too. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,8 +88,16 @@ void bh_daemon_reload(struct bh_daemon *d)
 		if (bh_plugin_conf_equal(s->conf, p))
 			continue;
 		char why[512];
-		if (bh_swap_start(s, p, NULL, NULL, why, sizeof(why)) < 0)
-			bh_err("SIGHUP: %s changed but cannot be swapped now: %s", p->name, why);
+		int r = s->swap || s->waiter ? -EBUSY : bh_swap_start(s, p, NULL, NULL, why, sizeof(why));
+		if (r == -EBUSY) {
+			/* Its reload timer waits for the operation, then swaps it to its entry
+			 * in the configuration (d->cfg by then; watch.c). */
+			bh_info("SIGHUP: %s changed; applying it once the operation running on "
+				"it ends", p->name);
+			bh_timer_arm(d->loop, &s->reload_timer, bh_now_ns());
+		} else if (r < 0) {
+			bh_err("SIGHUP: %s changed but cannot be swapped: %s", p->name, why);
+		}
 	}
 	/* Daemon-wide settings (limits, deadlines, restart policy, ACLs) apply from now
 	 * on; slots and connections keep copies of what they were built with. */

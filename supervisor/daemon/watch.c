@@ -103,9 +103,18 @@ void bh_slot_reload_fired(struct bh_timer *t)
 		bh_slot_unload(s, NULL);
 		return;
 	}
-	bh_info("%s: %s changed on disk; swapping", s->conf->name, s->conf->path);
+	/* A configured plugin goes to its entry in the running configuration: that is
+	 * how a SIGHUP's change that found the plugin busy is applied afterwards. */
+	const struct bh_plugin_conf *target = s->conf;
+	for (size_t i = 0; s->origin == BH_ORIGIN_CONFIG && i < s->d->cfg->n_plugins; i++)
+		if (strcmp(s->d->cfg->plugins[i].name, s->conf->name) == 0)
+			target = &s->d->cfg->plugins[i];
+	if (bh_plugin_conf_equal(target, s->conf))
+		bh_info("%s: %s changed on disk; swapping", s->conf->name, s->conf->path);
+	else
+		bh_info("%s: applying its new configuration", s->conf->name);
 	char why[512];
-	if (bh_swap_start(s, s->conf, NULL, NULL, why, sizeof(why)) < 0)
+	if (bh_swap_start(s, target, NULL, NULL, why, sizeof(why)) < 0)
 		bh_err("%s: reload failed: %s", s->conf->name, why);
 }
 

@@ -956,6 +956,39 @@ START_TEST(sighup_removes_plugin_during_swap)
 }
 END_TEST
 
+/* A SIGHUP changes a plugin while a swap of it runs: the change waits for the swap,
+ * then applies (a third generation, from the new file). */
+START_TEST(sighup_changes_plugin_during_swap)
+{
+	struct ht_daemon d;
+	ht_setup(&d, NULL,
+		 "plugins = ( { name = \"a\"; path = \"a.so\"; auto_reload = true;\n"
+		 "              timeout_ms = 60000; drain_timeout_ms = 60000; } );");
+	copy_file(VER("ver_a_plain"), in_dir(&d, "a.so"));
+	copy_file(VER("ver_a_plain"), in_dir(&d, "a2.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
+	uint64_t old_pid = slot_status(c, "a").pid;
+	struct parked pk;
+	park(&pk, &d, "a.block");
+	install(VER("ver_b_plain"), in_dir(&d, "a.tmp"), in_dir(&d, "a.so"));
+	wait_log(&d, "a: cut over to generation 2 (B)");
+
+	rewrite_conf(&d, "plugins = ( { name = \"a\"; path = \"a2.so\"; auto_reload = true;\n"
+			 "              timeout_ms = 60000; drain_timeout_ms = 60000; } );");
+	sighup(&d);
+	wait_log(&d, "SIGHUP: a changed; applying it once");
+	unpark(&pk, old_pid, 'A');
+	wait_swapped(&d, "a", 3, "A");
+	ck_assert_msg(strstr(slot_status(c, "a").path, "a2.so"), "a runs %s, the file says a2.so",
+		      slot_status(c, "a").path);
+	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* The line of the config file that holds needle (1-based). */
 static unsigned conf_line_of(const struct ht_daemon *d, const char *needle)
 {
@@ -1062,6 +1095,7 @@ int main(void)
 	tcase_add_test(tc, sighup_applies_changes);
 	tcase_add_test(tc, sighup_rejects_invalid);
 	tcase_add_test(tc, sighup_removes_plugin_during_swap);
+	tcase_add_test(tc, sighup_changes_plugin_during_swap);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -254,6 +254,9 @@ int bh_watch_init(struct bh_daemon *d);
 void bh_watch_done(struct bh_daemon *d);
 /* (Re)establish watches for every slot with auto_reload and the plugin directory. */
 void bh_watch_refresh(struct bh_daemon *d);
+/* A slot was removed (unloaded): reload it if it came from plugin_dir and its file
+ * is there again. */
+void bh_watch_slot_removed(struct bh_daemon *d, const struct bh_slot *s);
 /* A slot's reload_timer: the debounced swap after its file changed. */
 void bh_slot_reload_fired(struct bh_timer *t);
 

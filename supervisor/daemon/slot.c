@@ -161,6 +161,7 @@ static void unload_progress(struct bh_slot *s)
 	bh_list_del(&s->link);
 	bh_info("%s: unloaded", s->conf->name);
 	bh_control_unload_done(s);
+	bh_watch_slot_removed(s->d, s);
 	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
 	bh_daemon_check_shutdown_done(s->d);
 }

@@ -272,6 +272,23 @@ static void scan_plugin_dir(struct bh_daemon *d)
 	closedir(dir);
 }
 
+void bh_watch_slot_removed(struct bh_daemon *d, const struct bh_slot *s)
+{
+	/* Its file may have come back while it was unloading: that event found the old
+	 * slot, so it is handled here, now that the name is free. */
+	struct stat st;
+	if (s->origin != BH_ORIGIN_DIR || d->shutting_down || stat(s->conf->path, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || bh_slot_find(d, s->conf->name, strlen(s->conf->name)))
+		return;
+	const char *slash = strrchr(s->conf->path, '/');
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - s->conf->path) : 0,
+		 s->conf->path);
+	bh_info("plugin directory: %s is back; loading %s", s->conf->path, s->conf->name);
+	dir_file_appeared(d, s->conf->path, dir, slash ? slash + 1 : s->conf->path,
+			  s->conf->name);
+}
+
 void bh_watch_refresh(struct bh_daemon *d)
 {
 	if (d->inotify.fd < 0)

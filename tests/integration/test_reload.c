@@ -989,6 +989,32 @@ START_TEST(sighup_changes_plugin_during_swap)
 }
 END_TEST
 
+/* q.so comes back while q is still unloading (a call holds the unload): once the
+ * unload is done, the new file is loaded. */
+START_TEST(plugin_dir_readded_during_unload)
+{
+	struct ht_daemon d;
+	ht_setup(&d, NULL, "plugin_dir = \"pdir\";\nplugins = ();");
+	ck_assert_int_eq(mkdir(in_dir(&d, "pdir"), 0755), 0);
+	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/q.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A');
+	uint64_t pid = slot_status(c, "q").pid;
+	struct parked pk;
+	park(&pk, &d, "q.block");
+	ck_assert_int_eq(unlink(in_dir(&d, "pdir/q.so")), 0);
+	wait_log(&d, "q: unloading (0 queued, 1 in flight)");
+	install(VER("ver_b_plain"), in_dir(&d, "q.tmp"), in_dir(&d, "pdir/q.so"));
+	unpark(&pk, pid, 'A');
+	wait_log(&d, "q: unloaded");
+	wait_log(&d, "q.so is back; loading q");
+	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'B');
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* The line of the config file that holds needle (1-based). */
 static unsigned conf_line_of(const struct ht_daemon *d, const char *needle)
 {
@@ -1096,6 +1122,7 @@ int main(void)
 	tcase_add_test(tc, sighup_rejects_invalid);
 	tcase_add_test(tc, sighup_removes_plugin_during_swap);
 	tcase_add_test(tc, sighup_changes_plugin_during_swap);
+	tcase_add_test(tc, plugin_dir_readded_during_unload);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

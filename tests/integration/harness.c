@@ -664,3 +664,28 @@ void ht_req_str(struct bh_buf *out, uint32_t msgid, const char *method, const ch
 	bh_write_cstr(&w, s);
 	req_tail(&w, 0);
 }
+
+bool ht_ver_parse(const bh_value *v, struct ht_ver *ret)
+{
+	const char *s;
+	size_t n;
+	memset(ret, 0, sizeof(*ret));
+	if (!v || v->type != BH_ARRAY || v->len < 2 ||
+	    bh_value_get_str(bh_value_at(v, 0), &s, &n) < 0 || n != 1 ||
+	    bh_value_get_int(bh_value_at(v, 1), &ret->born) < 0)
+		return false;
+	ret->letter = s[0];
+	return v->len < 3 || bh_value_get_int(bh_value_at(v, 2), &ret->extra) == 0;
+}
+
+struct ht_ver ht_call_ver(bh_client *c, const char *method)
+{
+	bh_result *res = NULL;
+	bh_error err = {0};
+	bh_client_params(c);
+	ht_assert_ok(bh_call(c, method, HT_LONG_MS, &res, &err), err);
+	struct ht_ver a;
+	ck_assert_msg(ht_ver_parse(bh_result_value(res), &a), "%s: not a ver answer", method);
+	bh_result_free(res);
+	return a;
+}

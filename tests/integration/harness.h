@@ -212,4 +212,17 @@ void ht_req_ints(struct bh_buf *out, uint32_t msgid, const char *method, int tim
 /* Append [0, msgid, method, [s]]. */
 void ht_req_str(struct bh_buf *out, uint32_t msgid, const char *method, const char *s);
 
+/* ---- the `ver` test plugins (plugins/ver.c): answers [letter, born, extra?] ---------- */
+
+struct ht_ver {
+	char letter;   /* the version: 'A', 'B', ... */
+	int64_t born;  /* the instance's start time: tells instances apart */
+	int64_t extra; /* incr: the count; slow: ms */
+};
+
+/* true and *ret when v is a ver answer. */
+bool ht_ver_parse(const bh_value *v, struct ht_ver *ret);
+/* A call without params that must succeed with a ver answer. */
+struct ht_ver ht_call_ver(bh_client *c, const char *method);
+
 #endif

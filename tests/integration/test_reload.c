@@ -202,39 +202,6 @@ static void wait_swapped(const struct ht_daemon *d, const char *name, unsigned g
 
 /* ---- calls and status ----------------------------------------------------------------- */
 
-/* A ver answer: [letter, born, ...]. */
-struct answer {
-	char letter;
-	int64_t born;
-	int64_t extra; /* incr: the count */
-};
-
-static bool parse_answer(const bh_value *v, struct answer *a)
-{
-	const char *s;
-	size_t n;
-	memset(a, 0, sizeof(*a));
-	if (!v || v->type != BH_ARRAY || v->len < 2 ||
-	    bh_value_get_str(bh_value_at(v, 0), &s, &n) < 0 || n != 1 ||
-	    bh_value_get_int(bh_value_at(v, 1), &a->born) < 0)
-		return false;
-	a->letter = s[0];
-	return v->len < 3 || bh_value_get_int(bh_value_at(v, 2), &a->extra) == 0;
-}
-
-/* A call without params that must succeed with a ver answer. */
-static struct answer call_ver(bh_client *c, const char *method)
-{
-	bh_result *res = NULL;
-	bh_error err = {0};
-	bh_client_params(c);
-	ht_assert_ok(bh_call(c, method, HT_LONG_MS, &res, &err), err);
-	struct answer a;
-	ck_assert_msg(parse_answer(bh_result_value(res), &a), "%s: not a ver answer", method);
-	bh_result_free(res);
-	return a;
-}
-
 static void assert_unknown(bh_client *c, const char *method, const char *name)
 {
 	bh_error err = {0};
@@ -322,8 +289,8 @@ static void *caller_main(void *arg)
 		bh_error err = {0};
 		bh_client_params(cl->c);
 		int r = bh_call(cl->c, cl->method, HT_LONG_MS, &res, &err);
-		struct answer a = {0};
-		bool ok = r == 0 && parse_answer(bh_result_value(res), &a);
+		struct ht_ver a = {0};
+		bool ok = r == 0 && ht_ver_parse(bh_result_value(res), &a);
 		bh_result_free(res);
 		pthread_mutex_lock(&cl->mu);
 		cl->calls++;
@@ -432,13 +399,13 @@ static void parked_cb(void *userdata, uint32_t msgid, const bh_value *result,
 		      const bh_error *err)
 {
 	struct parked *pk = userdata;
-	struct answer a;
+	struct ht_ver a;
 	(void)msgid;
 	pk->answered++;
 	if (err) {
 		pk->code = err->code;
 		snprintf(pk->message, sizeof(pk->message), "%s", err->message);
-	} else if (parse_answer(result, &a)) {
+	} else if (ht_ver_parse(result, &a)) {
 		pk->letter = a.letter;
 	}
 }
@@ -484,7 +451,7 @@ START_TEST(auto_reload_rename)
 	copy_file(VER("ver_a"), in_dir(&d, "p.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
 
 	struct caller cl;
 	caller_start(&cl, &d, "p.incr", true);
@@ -500,7 +467,7 @@ START_TEST(auto_reload_rename)
 	ck_assert_uint_eq(log_count(&d, line), 1);
 	/* The temporary file is no plugin file: it never triggered a reload. */
 	ck_assert(!ht_log_has(&d, in_dir(&d, ".tmp")));
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'B');
 	assert_settled(c, "p", 2, "B");
 	struct slot_info si = slot_status(c, "p");
 	ck_assert_msg(strstr(si.last_swap, "generation 1 -> 2"), "last_swap: %s", si.last_swap);
@@ -532,8 +499,8 @@ START_TEST(inplace_write_swaps_on_close)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "r.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'A');
-	ck_assert_int_eq(call_ver(c, "r.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "r.whoami").letter, 'A');
 	uint64_t pid = slot_status(c, "p").pid;
 
 	size_t len;
@@ -560,7 +527,7 @@ START_TEST(inplace_write_swaps_on_close)
 	ck_assert_int_eq(close(fd), 0);
 	free(b);
 	wait_swapped(&d, "p", 2, "B");
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'B');
 	assert_settled(c, "p", 2, "B");
 	ck_assert_uint_ne(slot_status(c, "p").pid, pid);
 
@@ -585,7 +552,7 @@ START_TEST(broken_replacement_rolls_back)
 	copy_file(VER("ver_a"), in_dir(&d, "p.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	struct answer orig = call_ver(c, "p.whoami");
+	struct ht_ver orig = ht_call_ver(c, "p.whoami");
 	ck_assert_int_eq(orig.letter, 'A');
 	uint64_t pid = slot_status(c, "p").pid;
 
@@ -608,7 +575,7 @@ START_TEST(broken_replacement_rolls_back)
 	ck_assert_uint_eq(si.pid, pid);
 	ck_assert_msg(strncmp(si.last_swap, "rolled back:", 12) == 0, "last_swap: %s",
 		      si.last_swap);
-	struct answer now = call_ver(c, "p.whoami");
+	struct ht_ver now = ht_call_ver(c, "p.whoami");
 	ck_assert_int_eq(now.letter, 'A');
 	ck_assert_int_eq(now.born, orig.born);
 
@@ -627,7 +594,7 @@ START_TEST(broken_replacement_rolls_back)
 	ck_assert_uint_eq(si.pid, pid);
 	ck_assert_msg(strncmp(si.last_swap, "rolled back:", 12) == 0, "last_swap: %s",
 		      si.last_swap);
-	ck_assert_int_eq(call_ver(c, "p.whoami").born, orig.born);
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").born, orig.born);
 
 	/* Repaired: swapped, with the count the old generation kept. */
 	install(VER("ver_b"), in_dir(&d, ".tmp"), in_dir(&d, "p.so"));
@@ -656,7 +623,7 @@ START_TEST(replaced_again_during_swap)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "r.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
 	uint64_t old_pid = slot_status(c, "p").pid;
 	struct parked pk;
 	park(&pk, &d, "p.block");
@@ -675,7 +642,7 @@ START_TEST(replaced_again_during_swap)
 	unpark(&pk, old_pid, 'A');
 	wait_swapped(&d, "p", 2, "B");
 	wait_swapped(&d, "p", 3, "A");
-	ck_assert_int_eq(call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
 	assert_settled(c, "p", 3, "A");
 	ck_assert(!ht_log_has(&d, "p: reload failed"));
 	bh_client_free(c);
@@ -712,7 +679,7 @@ START_TEST(plugin_dir_lifecycle)
 	char line[HT_PATH_MAX + 64];
 	snprintf(line, sizeof(line), "q: loading %s", in_dir(&d, "pdir/q.so"));
 	wait_log(&d, line);
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A'); /* queued until ready */
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'A'); /* queued until ready */
 	ck_assert_uint_eq(n_plugins(c), 1);
 	assert_settled(c, "q", 1, "A");
 	ck_assert_str_eq(slot_status(c, "q").path, in_dir(&d, "pdir/q.so"));
@@ -721,7 +688,7 @@ START_TEST(plugin_dir_lifecycle)
 	/* Replaced (a temporary name inside the directory, another extension). */
 	install(VER("ver_b_plain"), in_dir(&d, "pdir/q.so.part"), in_dir(&d, "pdir/q.so"));
 	wait_swapped(&d, "q", 2, "B");
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'B');
 	assert_settled(c, "q", 2, "B");
 
 	/* Removed. */
@@ -747,9 +714,9 @@ START_TEST(plugin_dir_lifecycle)
 	ck_assert_int_eq(close(fd), 0);
 	free(a);
 	wait_log_n(&d, line, 2);
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'A');
 	assert_settled(c, "q", 1, "A");
-	ck_assert_int_eq(call_ver(c, "w.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "w.whoami").letter, 'A');
 	ck_assert_uint_eq(n_plugins(c), 2);
 	ck_assert_uint_eq(log_count(&d, ": loading "), 3);
 	bh_client_free(c);
@@ -770,8 +737,8 @@ START_TEST(plugin_dir_scan_at_start)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/x.txt"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "s1.whoami").letter, 'A');
-	ck_assert_int_eq(call_ver(c, "s2.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "s1.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "s2.whoami").letter, 'B');
 	ck_assert_uint_eq(n_plugins(c), 2);
 	ck_assert_uint_eq(log_count(&d, ": loading "), 2);
 	bh_client_free(c);
@@ -791,7 +758,7 @@ START_TEST(plugin_dir_removed_during_swap)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/q.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'A');
 	uint64_t old_pid = slot_status(c, "q").pid;
 	struct parked pk;
 	park(&pk, &d, "q.block");
@@ -807,7 +774,7 @@ START_TEST(plugin_dir_removed_during_swap)
 	wait_swapped(&d, "q", 2, "B");
 	wait_log(&d, "q: unloaded");
 	assert_unknown(c, "q.whoami", "q");
-	ck_assert_int_eq(call_ver(c, "w.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "w.whoami").letter, 'A');
 	ck_assert_uint_eq(n_plugins(c), 1);
 	bh_client_free(c);
 	ht_stop(&d);
@@ -836,7 +803,7 @@ START_TEST(paths_spelled_differently)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/s.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "s.whoami").letter, 'A'); /* found at start */
+	ck_assert_int_eq(ht_call_ver(c, "s.whoami").letter, 'A'); /* found at start */
 
 	install(VER("ver_b_plain"), in_dir(&d, "r.tmp"), in_dir(&d, "r.so"));
 	wait_swapped(&d, "r", 2, "B");
@@ -846,7 +813,7 @@ START_TEST(paths_spelled_differently)
 	wait_swapped(&d, "x", 2, "B");
 	install(VER("ver_a_plain"), in_dir(&d, "q.tmp"), in_dir(&d, "pdir/q.so"));
 	wait_log(&d, "q: loading");
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'A');
 	install(VER("ver_b_plain"), in_dir(&d, "s.tmp"), in_dir(&d, "pdir/s.so"));
 	wait_swapped(&d, "s", 2, "B");
 	ck_assert_int_eq(unlink(in_dir(&d, "pdir/s.so")), 0);
@@ -879,9 +846,9 @@ START_TEST(sighup_applies_changes)
 		     PLUG("u", VER("ver_a_plain"), "") ",\n"
 		     PLUG("b", VER("ver_a_plain"), "") " );");
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
-	ck_assert_int_eq(call_ver(c, "b.whoami").letter, 'A');
-	struct answer t0 = call_ver(c, "t.whoami"), u0 = call_ver(c, "u.whoami");
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "b.whoami").letter, 'A');
+	struct ht_ver t0 = ht_call_ver(c, "t.whoami"), u0 = ht_call_ver(c, "u.whoami");
 	uint64_t u_pid = slot_status(c, "u").pid;
 
 	struct caller cl;
@@ -900,19 +867,19 @@ START_TEST(sighup_applies_changes)
 	caller_stop(&cl);
 	assert_caller_clean(&cl, true);
 
-	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'B');
 	assert_settled(c, "a", 2, "B");
 	assert_unknown(c, "b.whoami", "b");
 	ck_assert(!slot_status(c, "b").present);
-	ck_assert_int_eq(call_ver(c, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "c.whoami").letter, 'B');
 	assert_settled(c, "c", 1, "B");
 	/* t: a new generation of the same file, new processes. */
-	struct answer t1 = call_ver(c, "t.whoami");
+	struct ht_ver t1 = ht_call_ver(c, "t.whoami");
 	ck_assert_int_eq(t1.letter, 'A');
 	ck_assert_int_gt(t1.born, t0.born);
 	assert_settled(c, "t", 2, "A");
 	/* u: untouched, the same process. */
-	ck_assert_int_eq(call_ver(c, "u.whoami").born, u0.born);
+	ck_assert_int_eq(ht_call_ver(c, "u.whoami").born, u0.born);
 	assert_settled(c, "u", 1, "A");
 	ck_assert_uint_eq(slot_status(c, "u").pid, u_pid);
 	ck_assert_uint_eq(n_plugins(c), 4);
@@ -934,7 +901,7 @@ START_TEST(sighup_removes_plugin_during_swap)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "a.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
 	uint64_t old_pid = slot_status(c, "a").pid;
 	struct parked pk;
 	park(&pk, &d, "a.block");
@@ -949,7 +916,7 @@ START_TEST(sighup_removes_plugin_during_swap)
 	wait_swapped(&d, "a", 2, "B");
 	wait_log(&d, "a: unloaded");
 	assert_unknown(c, "a.whoami", "a");
-	ck_assert_int_eq(call_ver(c, "b.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "b.whoami").letter, 'A');
 	ck_assert_uint_eq(n_plugins(c), 1);
 	bh_client_free(c);
 	ht_stop(&d);
@@ -968,7 +935,7 @@ START_TEST(sighup_changes_plugin_during_swap)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "a2.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
 	uint64_t old_pid = slot_status(c, "a").pid;
 	struct parked pk;
 	park(&pk, &d, "a.block");
@@ -983,7 +950,7 @@ START_TEST(sighup_changes_plugin_during_swap)
 	wait_swapped(&d, "a", 3, "A");
 	ck_assert_msg(strstr(slot_status(c, "a").path, "a2.so"), "a runs %s, the file says a2.so",
 		      slot_status(c, "a").path);
-	ck_assert_int_eq(call_ver(c, "a.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
 	bh_client_free(c);
 	ht_stop(&d);
 }
@@ -999,7 +966,7 @@ START_TEST(plugin_dir_readded_during_unload)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/q.so"));
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'A');
 	uint64_t pid = slot_status(c, "q").pid;
 	struct parked pk;
 	park(&pk, &d, "q.block");
@@ -1009,7 +976,7 @@ START_TEST(plugin_dir_readded_during_unload)
 	unpark(&pk, pid, 'A');
 	wait_log(&d, "q: unloaded");
 	wait_log(&d, "q.so is back; loading q");
-	ck_assert_int_eq(call_ver(c, "q.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "q.whoami").letter, 'B');
 	bh_client_free(c);
 	ht_stop(&d);
 }
@@ -1040,7 +1007,7 @@ START_TEST(sighup_rejects_invalid)
 	ht_start(&d, "plugins = ( " PLUG("a", VER("ver_a"), "") ",\n"
 		     PLUG("b", VER("ver_a_plain"), "") " );");
 	bh_client *c = ht_connect(&d);
-	struct answer a0 = call_ver(c, "a.incr"), b0 = call_ver(c, "b.whoami");
+	struct ht_ver a0 = ht_call_ver(c, "a.incr"), b0 = ht_call_ver(c, "b.whoami");
 	ck_assert_int_eq(a0.letter, 'A');
 
 	static const struct {
@@ -1075,11 +1042,11 @@ START_TEST(sighup_rejects_invalid)
 
 		/* Nothing changed. */
 		ck_assert(!ht_log_has(&d, "SIGHUP: applying"));
-		struct answer a = call_ver(c, "a.incr");
+		struct ht_ver a = ht_call_ver(c, "a.incr");
 		ck_assert_int_eq(a.letter, 'A');
 		ck_assert_int_eq(a.born, a0.born);
 		ck_assert_int_eq(a.extra, a0.extra + 1 + (int64_t)i);
-		ck_assert_int_eq(call_ver(c, "b.whoami").born, b0.born);
+		ck_assert_int_eq(ht_call_ver(c, "b.whoami").born, b0.born);
 		assert_settled(c, "a", 1, "A");
 		assert_settled(c, "b", 1, "A");
 		assert_unknown(c, "c.whoami", "c");
@@ -1092,10 +1059,10 @@ START_TEST(sighup_rejects_invalid)
 	sighup(&d);
 	wait_log(&d, "b: unloaded");
 	wait_swapped(&d, "a", 2, "B");
-	struct answer a = call_ver(c, "a.incr");
+	struct ht_ver a = ht_call_ver(c, "a.incr");
 	ck_assert_int_eq(a.letter, 'B');
 	ck_assert_int_eq(a.extra, a0.extra + 4); /* the state came over */
-	ck_assert_int_eq(call_ver(c, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(c, "c.whoami").letter, 'B');
 	assert_unknown(c, "b.whoami", "b");
 	bh_client_free(c);
 	ht_stop(&d);

@@ -119,47 +119,13 @@ static void req_swap(struct bh_buf *out, uint32_t msgid, const char *name, const
 	ck_assert_int_eq(bh_writer_error(&w), 0);
 }
 
-/* ---- what a ver answer says ------------------------------------------------------------ */
-
-struct answer {
-	char letter; /* 'A' / 'B' */
-	int64_t born;
-	int64_t extra; /* incr: the count; slow: ms */
-};
-
-static bool parse_answer(const bh_value *v, struct answer *a)
-{
-	const char *s;
-	size_t n;
-	memset(a, 0, sizeof(*a));
-	if (!v || v->type != BH_ARRAY || v->len < 2 ||
-	    bh_value_get_str(bh_value_at(v, 0), &s, &n) < 0 || n != 1 ||
-	    bh_value_get_int(bh_value_at(v, 1), &a->born) < 0)
-		return false;
-	a->letter = s[0];
-	return v->len < 3 || bh_value_get_int(bh_value_at(v, 2), &a->extra) == 0;
-}
-
-/* A call without params that must succeed with a ver answer. */
-static struct answer call_ver(bh_client *c, const char *method)
-{
-	bh_result *res = NULL;
-	bh_error err = {0};
-	bh_client_params(c);
-	ht_assert_ok(bh_call(c, method, HT_LONG_MS, &res, &err), err);
-	struct answer a;
-	ck_assert_msg(parse_answer(bh_result_value(res), &a), "%s: not a ver answer", method);
-	bh_result_free(res);
-	return a;
-}
-
 /* ---- async calls --------------------------------------------------------------------- */
 
 struct outcome {
 	int answered;
 	int32_t code;
 	char message[BH_ERROR_MESSAGE_MAX];
-	struct answer a;
+	struct ht_ver a;
 	bool is_answer;
 	struct ht_value v; /* a copy of the result */
 };
@@ -175,7 +141,7 @@ static void outcome_cb(void *userdata, uint32_t msgid, const bh_value *result,
 		snprintf(o->message, sizeof(o->message), "%s", err->message);
 		return;
 	}
-	o->is_answer = parse_answer(result, &o->a);
+	o->is_answer = ht_ver_parse(result, &o->a);
 	ht_value_init(&o->v);
 	bh_write_value(&o->v.w, result);
 	ht_value_seal(&o->v);
@@ -694,8 +660,8 @@ static void worker_cb(void *userdata, uint32_t msgid, const bh_value *result,
 			(int)err->code, err->message);
 		return;
 	}
-	struct answer a;
-	if (!parse_answer(result, &a) || (r->kind == K_COUNTER && a.extra <= 0)) {
+	struct ht_ver a;
+	if (!ht_ver_parse(result, &a) || (r->kind == K_COUNTER && a.extra <= 0)) {
 		w->bad_answers++;
 		problem(w, "%s: unexpected answer", kind_method[r->kind]);
 		return;
@@ -839,8 +805,8 @@ START_TEST(continuous_callers)
 	struct history hist[N_KINDS];
 	memset(hist, 0, sizeof(hist));
 	/* Both ready before the first measurement. */
-	ck_assert_int_eq(call_ver(a, "counter.whoami").letter, 'A');
-	ck_assert_int_eq(call_ver(a, "plain.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(a, "counter.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(a, "plain.whoami").letter, 'A');
 	ck_assert_int_eq(ht_call_int_ok(a, "counter.get", NULL, 0), 0);
 
 	struct shared sh;
@@ -910,7 +876,7 @@ START_TEST(continuous_callers)
 		/* The command returned: the new generation serves, born during the swap. */
 		char want[32];
 		snprintf(want, sizeof(want), "%s.whoami", name);
-		struct answer now = call_ver(a, want);
+		struct ht_ver now = ht_call_ver(a, want);
 		ck_assert_int_eq(now.letter, to_b ? 'B' : 'A');
 		ck_assert_int_eq(gen_index(h, now.born), h->n);
 		/* Every client gets answers from the new generation before the next swap. */
@@ -1031,8 +997,8 @@ static void rollback_case(const char *target, int32_t code, const char *why,
 		 extra_conf);
 	bh_client *a = ht_connect(&d), *k = ht_connect(&d);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(call_ver(k, "counter.incr").extra, i + 1);
-	struct answer orig = call_ver(k, "counter.whoami");
+		ck_assert_int_eq(ht_call_ver(k, "counter.incr").extra, i + 1);
+	struct ht_ver orig = ht_call_ver(k, "counter.whoami");
 	struct slot_info si = slot_status(a, "counter");
 	ck_assert_uint_eq(si.n_inst, 1);
 	uint64_t pid = si.inst[0].pid;
@@ -1064,7 +1030,7 @@ static void rollback_case(const char *target, int32_t code, const char *why,
 		outcome_done(&calls[i]);
 	}
 	free(calls);
-	struct answer after = call_ver(k, "counter.incr");
+	struct ht_ver after = ht_call_ver(k, "counter.incr");
 	ck_assert_int_eq(after.letter, 'A');
 	ck_assert_int_eq(after.born, orig.born);
 	ck_assert_int_eq(after.extra, (int64_t)(6 + f.n));
@@ -1137,7 +1103,7 @@ START_TEST(two_swaps_conflict)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *k = ht_connect(&d);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'A');
 	/* In one write: the daemon sees them in this order. */
 	struct ht_raw r;
 	ht_raw_open(&r, &d);
@@ -1160,11 +1126,11 @@ START_TEST(two_swaps_conflict)
 	ck_assert_msg(rep.code == 0, "the first swap: %s: %s", rep.name, rep.message);
 	ck_assert(ht_get_str_is(rep.result, "result", "swapped"));
 	ck_assert_uint_eq(ht_get_uint(rep.result, "to_generation"), 2);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'B');
 	/* Once it is done, the next swap goes through. */
 	bh_error err = {0};
 	ht_assert_ok(swap_to(k, "c", VER("ver_a_plain"), NULL, NULL, &err), err);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'A');
 	bh_buf_done(&out);
 	ht_raw_close(&r);
 	bh_client_free(k);
@@ -1177,7 +1143,7 @@ START_TEST(swap_during_unload)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *k = ht_connect(&d);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'A');
 	uint64_t pid = ht_instance_pid(k, "c", 0);
 	/* A call keeps the unload draining while the swap comes. */
 	struct ht_raw r;
@@ -1213,7 +1179,7 @@ START_TEST(unload_during_swap)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *k = ht_connect(&d);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'A');
 	struct ht_raw r;
 	ht_raw_open(&r, &d);
 	struct bh_buf out;
@@ -1229,7 +1195,7 @@ START_TEST(unload_during_swap)
 	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
 	ck_assert_uint_eq(rep.msgid, 1);
 	ck_assert_msg(rep.code == 0, "swap: %s: %s", rep.name, rep.message);
-	ck_assert_int_eq(call_ver(k, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(k, "c.whoami").letter, 'B');
 	bh_error err = {0};
 	ht_assert_ok(admin_name(k, "bulkhead.unload", "c", NULL, &err), err);
 	bh_buf_done(&out);
@@ -1244,7 +1210,7 @@ START_TEST(rollback_starting_swap)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a"), "") ");");
 	bh_client *k = ht_connect(&d);
-	ck_assert_int_eq(call_ver(k, "c.incr").extra, 1);
+	ck_assert_int_eq(ht_call_ver(k, "c.incr").extra, 1);
 	uint64_t pid = ht_instance_pid(k, "c", 0);
 	struct ht_raw r;
 	ht_raw_open(&r, &d);
@@ -1267,7 +1233,7 @@ START_TEST(rollback_starting_swap)
 	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
 	ck_assert_uint_eq(rep.msgid, 3);
 	ck_assert_msg(rep.code == BH_E_CONFLICT, "second rollback: %s: %s", rep.name, rep.message);
-	struct answer x = call_ver(k, "c.incr");
+	struct ht_ver x = ht_call_ver(k, "c.incr");
 	ck_assert_int_eq(x.letter, 'A');
 	ck_assert_int_eq(x.extra, 2);
 	struct slot_info si = slot_status(k, "c");
@@ -1288,7 +1254,7 @@ START_TEST(old_crash_during_drain)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d);
-	ck_assert_int_eq(call_ver(x, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").letter, 'A');
 	uint64_t old_pid = ht_instance_pid(a, "c", 0);
 	struct outcome blocked, held, sw, second;
 	bh_client_params(x);
@@ -1393,7 +1359,7 @@ START_TEST(old_crash_while_quiescing)
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a"),
 					"init_timeout_ms = 100000; restart = \"never\";") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d), *z = ht_connect(&d);
-	ck_assert_int_eq(call_ver(z, "c.incr").extra, 1);
+	ck_assert_int_eq(ht_call_ver(z, "c.incr").extra, 1);
 	uint64_t pid = ht_instance_pid(a, "c", 0);
 	struct outcome blocked, sw, queued;
 	bh_client_params(x);
@@ -1431,7 +1397,7 @@ START_TEST(new_crash_after_cutover)
 	ht_start(&d, "restart = { backoff_min_ms = 10; };"
 		     "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d), *z = ht_connect(&d);
-	ck_assert_int_eq(call_ver(x, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").letter, 'A');
 	uint64_t old_pid = ht_instance_pid(a, "c", 0);
 	struct outcome blocked, sw, crash;
 	bh_client_params(x);
@@ -1450,7 +1416,7 @@ START_TEST(new_crash_after_cutover)
 	drive(&z, 1, NULL, NULL);
 	assert_answered_err(crash, BH_E_PLUGIN_CRASHED, "SIGSEGV");
 	/* Restarted in the new generation; the old one still drains. */
-	struct answer b = call_ver(z, "c.whoami");
+	struct ht_ver b = ht_call_ver(z, "c.whoami");
 	ck_assert_int_eq(b.letter, 'B');
 	si = slot_status(a, "c");
 	ck_assert_uint_eq(si.generation, 2);
@@ -1471,7 +1437,7 @@ START_TEST(new_crash_after_cutover)
 	ck_assert_uint_eq(si.n_inst, 1);
 	ck_assert_uint_eq(si.inst[0].generation, 2);
 	ck_assert_str_eq(si.inst[0].state, "ready");
-	ck_assert_int_eq(call_ver(x, "c.whoami").born, b.born);
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").born, b.born);
 	outcome_done(&blocked);
 	outcome_done(&sw);
 	bh_client_free(a);
@@ -1490,7 +1456,7 @@ START_TEST(rollback_old_never_idle)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a"), "init_timeout_ms = 1000;") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d), *z = ht_connect(&d);
-	ck_assert_int_eq(call_ver(z, "c.incr").extra, 1);
+	ck_assert_int_eq(ht_call_ver(z, "c.incr").extra, 1);
 	uint64_t pid = ht_instance_pid(a, "c", 0);
 	struct outcome blocked, sw, waiting;
 	bh_client_params(x);
@@ -1526,7 +1492,7 @@ START_TEST(sigterm_during_canary)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d);
-	ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'A');
 	bh_error err = {0};
 	struct swap_opts o = {.canary = 50};
 	ht_assert_ok(swap_to(a, "c", VER("ver_b_plain"), &o, NULL, &err), err);
@@ -1576,7 +1542,7 @@ START_TEST(canary_split_and_promote)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d);
-	ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'A');
 	struct swap_opts o = {.canary = 50};
 	start_canary(a, VER("ver_b_plain"), &o);
 	struct slot_info si = slot_status(a, "c");
@@ -1585,7 +1551,7 @@ START_TEST(canary_split_and_promote)
 	/* One at a time, so that both always have room: exactly half each. */
 	int n_b = 0;
 	for (int i = 0; i < 100; i++)
-		n_b += call_ver(a, "c.whoami").letter == 'B';
+		n_b += ht_call_ver(a, "c.whoami").letter == 'B';
 	ck_assert_int_eq(n_b, 50);
 	bh_error err = {0};
 	int fails = 0;
@@ -1616,7 +1582,7 @@ START_TEST(canary_split_and_promote)
 	ck_assert_uint_eq(si.n_gen, 1);
 	ck_assert_str_eq(si.gen[0].role, "active");
 	for (int i = 0; i < 10; i++)
-		ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'B');
+		ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'B');
 	ht_assert_err(admin_name(a, "bulkhead.promote", "c", NULL, &err), err, BH_E_CONFLICT,
 		      "no canary");
 	ht_assert_err(admin_name(a, "bulkhead.rollback", "c", NULL, &err), err, BH_E_CONFLICT,
@@ -1633,14 +1599,14 @@ START_TEST(canary_rollback)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d);
-	struct answer orig = call_ver(a, "c.whoami");
+	struct ht_ver orig = ht_call_ver(a, "c.whoami");
 	uint64_t pid = ht_instance_pid(a, "c", 0);
 	struct footprint before = footprint(d.pid);
 	struct swap_opts o = {.canary = 25};
 	start_canary(a, VER("ver_b_plain"), &o);
 	int n_b = 0;
 	for (int i = 0; i < 20; i++)
-		n_b += call_ver(a, "c.whoami").letter == 'B';
+		n_b += ht_call_ver(a, "c.whoami").letter == 'B';
 	ck_assert_int_eq(n_b, 5);
 	bh_result *res = NULL;
 	bh_error err = {0};
@@ -1649,7 +1615,7 @@ START_TEST(canary_rollback)
 	ck_assert_uint_eq(ht_get_uint(bh_result_value(res), "generation"), 1);
 	bh_result_free(res);
 	for (int i = 0; i < 20; i++)
-		ck_assert_int_eq(call_ver(a, "c.whoami").born, orig.born);
+		ck_assert_int_eq(ht_call_ver(a, "c.whoami").born, orig.born);
 	struct slot_info si = slot_status(a, "c");
 	ck_assert_uint_eq(si.generation, 1);
 	ck_assert_str_eq(si.swap, "none");
@@ -1668,11 +1634,11 @@ START_TEST(canary_rollback_call_in_flight)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d);
-	ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'A');
 	struct swap_opts o = {.canary = 50};
 	uint64_t canary = start_canary(a, VER("ver_b_plain"), &o);
 	/* The split alternates, the old generation first. */
-	ck_assert_int_eq(call_ver(x, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").letter, 'A');
 	struct outcome blocked;
 	bh_client_params(x);
 	start(x, "c.block", &blocked);
@@ -1680,7 +1646,7 @@ START_TEST(canary_rollback_call_in_flight)
 	bh_error err = {0};
 	ht_assert_ok(admin_name(a, "bulkhead.rollback", "c", NULL, &err), err);
 	for (int i = 0; i < 4; i++)
-		ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'A');
+		ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'A');
 	struct slot_info si = slot_status(a, "c");
 	ck_assert_str_eq(si.swap, "rolling-back");
 	ck_assert_uint_eq(si.generation, 1);
@@ -1705,7 +1671,7 @@ START_TEST(canary_rollback_call_in_flight)
 	const char *slots[] = {"c"};
 	assert_children_are(&d, a, slots, 1);
 	ht_assert_ok(swap_to(a, "c", VER("ver_b_plain"), NULL, NULL, &err), err);
-	ck_assert_int_eq(call_ver(a, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(a, "c.whoami").letter, 'B');
 	outcome_done(&blocked);
 	bh_client_free(a);
 	bh_client_free(x);
@@ -1720,7 +1686,7 @@ START_TEST(canary_error_rate_rollback)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d);
-	struct answer orig = call_ver(a, "c.whoami");
+	struct ht_ver orig = ht_call_ver(a, "c.whoami");
 	struct swap_opts o = {.canary = 50, .max_error_rate = 0.2, .min_calls = 10};
 	start_canary(a, VER("ver_failing"), &o);
 	int failed = 0;
@@ -1735,8 +1701,8 @@ START_TEST(canary_error_rate_rollback)
 			failed++;
 			continue;
 		}
-		struct answer x;
-		ck_assert(parse_answer(bh_result_value(res), &x));
+		struct ht_ver x;
+		ck_assert(ht_ver_parse(bh_result_value(res), &x));
 		ck_assert_int_eq(x.born, orig.born);
 		bh_result_free(res);
 	}
@@ -1761,7 +1727,7 @@ START_TEST(canary_error_rate_pipelined)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "") ");");
 	bh_client *a = ht_connect(&d);
-	struct answer orig = call_ver(a, "c.whoami");
+	struct ht_ver orig = ht_call_ver(a, "c.whoami");
 	struct swap_opts o = {.canary = 50, .max_error_rate = 0.2, .min_calls = 10};
 	start_canary(a, VER("ver_failing"), &o);
 	struct ht_raw r;
@@ -1783,8 +1749,8 @@ START_TEST(canary_error_rate_pipelined)
 			failed++;
 			continue;
 		}
-		struct answer x;
-		ck_assert(parse_answer(rep.result, &x));
+		struct ht_ver x;
+		ck_assert(ht_ver_parse(rep.result, &x));
 		ck_assert_int_eq(x.born, orig.born);
 		ok++;
 	}
@@ -1792,7 +1758,7 @@ START_TEST(canary_error_rate_pipelined)
 	ck_assert_int_eq(failed, 20);
 	ck_assert(ht_log_has(&d, "rolled back: canary error rate 100% over 10 calls exceeds 20%"));
 	for (int i = 0; i < 10; i++)
-		ck_assert_int_eq(call_ver(a, "c.whoami").born, orig.born);
+		ck_assert_int_eq(ht_call_ver(a, "c.whoami").born, orig.born);
 	bh_buf_done(&out);
 	ht_raw_close(&r);
 	bh_client_free(a);
@@ -1807,7 +1773,7 @@ START_TEST(drain_deadline)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a_plain"), "drain_timeout_ms = 300;") ");");
 	bh_client *a = ht_connect(&d), *x = ht_connect(&d);
-	ck_assert_int_eq(call_ver(x, "c.whoami").letter, 'A');
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").letter, 'A');
 	uint64_t old_pid = ht_instance_pid(a, "c", 0);
 	struct outcome blocked;
 	bh_client_params(x);
@@ -1827,7 +1793,7 @@ START_TEST(drain_deadline)
 	ck_assert_uint_eq(si.generation, 2);
 	ck_assert_uint_eq(si.restarts, 0);
 	ck_assert_uint_eq(si.n_inst, 1);
-	ck_assert_int_eq(call_ver(x, "c.whoami").letter, 'B');
+	ck_assert_int_eq(ht_call_ver(x, "c.whoami").letter, 'B');
 	bh_client_free(a);
 	bh_client_free(x);
 	ht_stop(&d);
@@ -1840,7 +1806,7 @@ START_TEST(swap_requests)
 	struct ht_daemon d;
 	ht_start(&d, "plugins = (" SLOT("c", VER("ver_a"), "") ");");
 	bh_client *a = ht_connect(&d);
-	ck_assert_int_eq(call_ver(a, "c.incr").extra, 1);
+	ck_assert_int_eq(ht_call_ver(a, "c.incr").extra, 1);
 	bh_error err = {0};
 	ht_assert_err(swap_to(a, "nope", VER("ver_b"), NULL, NULL, &err), err,
 		      BH_E_UNKNOWN_PLUGIN, "nope");
@@ -1873,7 +1839,7 @@ START_TEST(swap_requests)
 	ck_assert_int_eq(bh_value_get_bool(ht_get(v, "state_transferred"), &transferred), 0);
 	ck_assert(transferred);
 	bh_result_free(res);
-	ck_assert_int_eq(call_ver(a, "c.incr").extra, 2);
+	ck_assert_int_eq(ht_call_ver(a, "c.incr").extra, 2);
 	struct slot_info si = slot_status(a, "c");
 	ck_assert_uint_eq(si.generation, 2);
 	ck_assert_msg(strstr(si.last_swap, "generation 1 -> 2"), "%s", si.last_swap);

@@ -14,7 +14,16 @@
 //! the end pin their sizes.
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::CString;
+// std::os::raw, not std::ffi: Debian 12's rustc 1.63 has no std::ffi::c_char.
+use std::os::raw::{c_char, c_int, c_void};
+
+/// A NUL-terminated string literal as a C pointer (c"..." literals need Rust 1.77).
+macro_rules! cstr {
+    ($s:literal) => {
+        concat!($s, "\0").as_ptr() as *const c_char
+    };
+}
 
 // ---- the C ABI, by hand -----------------------------------------------------------
 
@@ -139,7 +148,7 @@ fn numbers(args: &bh_value) -> Result<Vec<f64>, String> {
 fn fail(err: *mut bh_error, msg: String) -> c_int {
     let msg = CString::new(msg).unwrap_or_default();
     // SAFETY: bh_fail is printf-like; "%s" with a NUL-terminated string.
-    unsafe { bh_fail(err, BH_E_INVALID_PARAMS, c"%s".as_ptr(), msg.as_ptr()) }
+    unsafe { bh_fail(err, BH_E_INVALID_PARAMS, cstr!("%s"), msg.as_ptr()) }
 }
 
 // ---- methods ----------------------------------------------------------------------
@@ -196,16 +205,16 @@ unsafe extern "C" fn m_describe(
         Err(e) => return fail(err, e),
     };
     bh_write_map(out, 4);
-    bh_write_cstr(out, c"count".as_ptr());
+    bh_write_cstr(out, cstr!("count"));
     bh_write_uint(out, v.len() as u64);
     let stats = [
-        (c"min", v.iter().copied().reduce(f64::min)),
-        (c"max", v.iter().copied().reduce(f64::max)),
-        (c"mean", (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)),
+        (cstr!("min"), v.iter().copied().reduce(f64::min)),
+        (cstr!("max"), v.iter().copied().reduce(f64::max)),
+        (cstr!("mean"), (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)),
     ];
     let mut r = 0;
     for (key, val) in stats {
-        bh_write_cstr(out, key.as_ptr());
+        bh_write_cstr(out, key);
         r = match val {
             Some(f) => bh_write_float(out, f),
             None => bh_write_nil(out),
@@ -217,17 +226,17 @@ unsafe extern "C" fn m_describe(
 // ---- the descriptor ---------------------------------------------------------------
 
 static METHODS: [bh_method; 3] = [
-    bh_method { name: c"sum".as_ptr(), fn_: Some(m_sum) },
-    bh_method { name: c"mean".as_ptr(), fn_: Some(m_mean) },
-    bh_method { name: c"describe".as_ptr(), fn_: Some(m_describe) },
+    bh_method { name: cstr!("sum"), fn_: Some(m_sum) },
+    bh_method { name: cstr!("mean"), fn_: Some(m_mean) },
+    bh_method { name: cstr!("describe"), fn_: Some(m_describe) },
 ];
 
 #[no_mangle]
 pub static bulkhead_plugin: bh_plugin = bh_plugin {
     abi_version: BH_PLUGIN_ABI_VERSION,
     struct_size: std::mem::size_of::<bh_plugin>() as u32,
-    name: c"stats".as_ptr(),
-    version: c"1.0.0".as_ptr(),
+    name: cstr!("stats"),
+    version: cstr!("1.0.0"),
     init: None,
     shutdown: None,
     methods: METHODS.as_ptr(),

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -243,11 +244,40 @@ static int cgroup_dir(char *out, size_t len, const char *mnt, const char *mroot,
 
 /* ---- host set-up ------------------------------------------------------------------ */
 
+/* ---- the daemon's subtree: created under a lock, swept only when provably dead ------ */
+
+/* Each daemon holds an exclusive flock on its own subtree directory for its whole
+ * life (the lock goes with its last fd, so also when it is killed). The pid in a
+ * subtree's name proves nothing: a daemon in another pid namespace sharing this
+ * cgroup looks dead from here. A lock that can be taken does prove it. */
+
+/* Create <parent>/<name> and lock it. A sweeper can take the lock of the brand-new,
+ * not yet locked directory and remove it: retry when the name no longer points at
+ * the directory we locked. Returns the locked directory fd, or -errno. */
+static int create_locked(int parentfd, const char *name)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		if (mkdirat(parentfd, name, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		int fd = openat(parentfd, name, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		struct stat locked, named;
+		if (flock(fd, LOCK_EX) == 0 && fstat(fd, &locked) == 0 &&
+		    fstatat(parentfd, name, &named, 0) == 0 && locked.st_ino == named.st_ino)
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
 /* A daemon that died without bh_sandbox_host_done (killed, crashed) left its
- * bulkhead-<pid> subtree behind. Remove those whose pid no longer exists, with
+ * bulkhead-<pid>-<nonce> subtree behind. Remove those whose lock can be taken, with
  * rmdir only: a leaf that still holds processes stays (and keeps its base), and
- * nothing is killed, since a daemon in another pid namespace sharing this cgroup
- * would look dead from here. */
+ * nothing is killed. */
 static void sweep_stale(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -260,11 +290,13 @@ static void sweep_stale(const char *dir)
 		if (sscanf(e->d_name, "bulkhead-%d-%x%n", &pid, &nonce, &n) != 2 ||
 		    e->d_name[n] != '\0' || pid <= 0 || strcmp(e->d_name, host.base) == 0)
 			continue;
-		if (kill(pid, 0) == 0 || errno != ESRCH)
-			continue;
 		int bfd = openat(dirfd(d), e->d_name, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 		if (bfd < 0)
 			continue;
+		if (flock(bfd, LOCK_EX | LOCK_NB) < 0) { /* its daemon is alive */
+			close(bfd);
+			continue;
+		}
 		DIR *b = fdopendir(bfd);
 		if (!b) {
 			close(bfd);
@@ -274,8 +306,8 @@ static void sweep_stale(const char *dir)
 		while ((l = readdir(b)))
 			if (l->d_type == DT_DIR && l->d_name[0] != '.')
 				unlinkat(bfd, l->d_name, AT_REMOVEDIR);
-		closedir(b);
 		unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		closedir(b); /* drops the lock after the rmdir */
 	}
 	closedir(d);
 }
@@ -418,19 +450,16 @@ static void v2_setup(void)
 		move_back();
 
 	const char *base = host.base;
-	if (mkdirat(ownfd, base, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
+	r = create_locked(ownfd, base);
+	close(ownfd);
+	if (r < 0) {
 		for (int c = 0; c < BH__CTL_N; c++)
 			if (want[c])
 				set_why(c, "cgroup v2: mkdir %s/%s: %s", host.v2_own, base, strerror(-r));
-		close(ownfd);
 		move_back();
 		return;
 	}
-	host.v2_base_fd = openat(ownfd, base, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	close(ownfd);
-	if (host.v2_base_fd < 0)
-		return;
+	host.v2_base_fd = r;
 	host.v2_kill = faccessat(host.v2_base_fd, "cgroup.kill", F_OK, 0) == 0;
 	for (int c = 0; c < BH__CTL_N; c++) {
 		if (!want[c])
@@ -469,17 +498,16 @@ static void v1_setup(enum bh__ctl c)
 			return;
 		}
 	}
-	if (mkdir(host.v1_base[c], 0755) < 0 && errno != EEXIST) {
-		add_why(c, "cgroup v1: mkdir %s: %s", host.v1_base[c], strerror(errno));
+	int parent = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	r = parent < 0 ? -errno : create_locked(parent, host.base);
+	if (parent >= 0)
+		close(parent);
+	if (r < 0) {
+		add_why(c, "cgroup v1: mkdir %s: %s", host.v1_base[c], strerror(-r));
 		host.v1_base[c][0] = '\0';
 		return;
 	}
-	host.v1_fd[c] = open(host.v1_base[c], O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (host.v1_fd[c] < 0) {
-		rmdir(host.v1_base[c]);
-		host.v1_base[c][0] = '\0';
-		return;
-	}
+	host.v1_fd[c] = r;
 	if (c == BH__CTL_MEMORY)
 		host.v1_memsw = faccessat(host.v1_fd[c], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
 	host.mode[c] = BH__CG_V1;

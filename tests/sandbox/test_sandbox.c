@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -611,6 +612,53 @@ START_TEST(cgroup_cleanup)
 }
 END_TEST
 
+/* Another daemon's subtree is swept only when its lock can be taken: its pid proves
+ * nothing (from another pid namespace a live daemon's pid looks free). A subtree named
+ * after a pid no process can have, once locked (alive) and once not (dead). */
+START_TEST(cgroup_sweep)
+{
+	static const char *const ctls[] = {"memory", "0::"};
+	char own[1024], live[1100], live_leaf[1200], dead[1100];
+	int ci;
+	for (ci = 0; ci < 2; ci++) {
+		if (!cgroup_path_of(getpid(), ctls[ci], own, sizeof(own)))
+			continue;
+		snprintf(live, sizeof(live), "%s/bulkhead-99999999-0badf00d", own);
+		if (mkdir(live, 0755) == 0)
+			break;
+	}
+	if (ci == 2)
+		SKIP("cgroup sweep: no cgroup below this process can be created");
+	snprintf(live_leaf, sizeof(live_leaf), "%s/i1", live);
+	snprintf(dead, sizeof(dead), "%s/bulkhead-99999998-0badf00e", own);
+	ck_assert_int_eq(mkdir(live_leaf, 0755), 0);
+	ck_assert_int_eq(mkdir(dead, 0755), 0);
+	int lock = open(live, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(lock, 0);
+	ck_assert_int_eq(flock(lock, LOCK_EX | LOCK_NB), 0);
+
+	pid_t child = fork(); /* the daemon's host set-up is once per process */
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		char note[512];
+		int r = bh_sandbox_host_init(note, sizeof(note));
+		bh_sandbox_host_done();
+		_exit(r == 0 ? 0 : 1);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	bool live_kept = dir_exists(live_leaf), dead_gone = !dir_exists(dead);
+	close(lock);
+	rmdir(live_leaf);
+	rmdir(live);
+	rmdir(dead);
+	ck_assert_msg(live_kept, "%s: a locked (live) subtree was swept", ctls[ci]);
+	ck_assert_msg(dead_gone, "%s: an unlocked (dead) subtree was left", ctls[ci]);
+}
+END_TEST
+
 START_TEST(cpu_limit)
 {
 	struct bh_sandbox_profile p = full_profile();
@@ -1170,6 +1218,7 @@ int main(int argc, char **argv)
 		{"cpu_limit", cpu_limit, true},
 		{"cgroup_v2_controllers", cgroup_v2_controllers, true},
 		{"cgroup_cleanup", cgroup_cleanup, true},
+		{"cgroup_sweep", cgroup_sweep, false},
 		{"unlimited", unlimited, true},
 		{"kill", kill_instance, true},
 		{"require_limits", require_limits, true},

@@ -161,6 +161,7 @@ void bh_config_free(struct bh_config *c)
 	free(c->plugin_dir);
 	bh__cfg_acl_done(&c->call_acl);
 	bh__cfg_acl_done(&c->admin_acl);
+	bh_plugin_conf_done(&c->plugin_defaults);
 	if (c->plugins)
 		for (size_t i = 0; i < c->n_plugins; i++)
 			bh_plugin_conf_done(&c->plugins[i]);
@@ -191,6 +192,7 @@ static struct bh_config *config_new(void)
 	c->restart_backoff_max_ms = 30000;
 	c->quarantine_crashes = 5;
 	c->quarantine_window_ms = 60000;
+	bh_plugin_conf_default(&c->plugin_defaults);
 	return c;
 }
 
@@ -224,7 +226,7 @@ bool bh_valid_name(const char *name, size_t len)
 /* The settings each group may hold; anything else is reported as a typo. */
 static const char *const top_keys[] = {
 	"socket", "shim", "log_level", "limits", "shutdown_timeout_ms",
-	"restart", "access", "plugin_dir", "plugins", NULL,
+	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", NULL,
 };
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
 static const char *const limits_keys[] = {
@@ -236,11 +238,12 @@ static const char *const restart_keys[] = {
 };
 static const char *const access_keys[] = {"call", "admin", NULL};
 static const char *const plugin_access_keys[] = {"call", NULL};
-static const char *const plugin_keys[] = {
-	"name", "path", "instances", "timeout_ms", "grace_ms", "init_timeout_ms",
-	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "auto_reload",
-	"access", "config", "sandbox", NULL,
-};
+/* plugin_keys without the two that name one plugin. */
+#define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
+	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "auto_reload", \
+	"access", "config", "sandbox"
+static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
+static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
 	"enabled", "network", "syscalls", "memory", "pids", "cpu_percent",
 	"nofile", "fsize", "tmp_size", "require_limits", NULL,
@@ -466,6 +469,9 @@ static const char *const restart_names[] = {"always", "on-failure", "never", NUL
 _Static_assert(BH_RESTART_ALWAYS == 0 && BH_RESTART_ON_FAILURE == 1 && BH_RESTART_NEVER == 2,
 	       "restart_names follows enum bh_restart_policy");
 
+static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
+				 struct bh_plugin_conf *p);
+
 /* plugins[i] into p, which the caller has set to the defaults and owns (freed by
  * bh_config_free on every path). */
 static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_plugin_conf *p)
@@ -506,7 +512,16 @@ static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_
 		return r;
 	if ((r = check_file(x, config_setting_get_member(g, "path"), p->path, false)) < 0)
 		return r;
+	return parse_plugin_settings(x, g, p);
+}
 
+/* Every setting of a plugin but its name and path, from g into p (which holds the
+ * values to keep for settings g does not have). */
+static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
+				 struct bh_plugin_conf *p)
+{
+	const config_setting_t *s;
+	int r;
 	int restart = (int)p->restart;
 	if ((r = bh__cfg_u32(x, g, "instances", 1, 64, &p->instances)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "timeout_ms", 1, MS_MAX, &p->timeout_ms)) < 0 ||
@@ -529,13 +544,15 @@ static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_
 	const config_setting_t *conf;
 	if ((r = bh__cfg_group(x, g, "config", &conf)) < 0)
 		return r;
-	uint8_t *mp = NULL;
-	size_t mp_len = 0;
-	if ((r = bh__cfg_encode_map(x, conf, &mp, &mp_len)) < 0)
-		return r;
-	free(p->config_msgpack);
-	p->config_msgpack = mp;
-	p->config_len = mp_len;
+	if (conf || !p->config_len) { /* else the defaults' map stays */
+		uint8_t *mp = NULL;
+		size_t mp_len = 0;
+		if ((r = bh__cfg_encode_map(x, conf, &mp, &mp_len)) < 0)
+			return r;
+		free(p->config_msgpack);
+		p->config_msgpack = mp;
+		p->config_len = mp_len;
+	}
 
 	if ((s = config_setting_get_member(g, "sandbox")) &&
 	    (r = parse_sandbox(x, s, &p->sandbox)) < 0)
@@ -558,7 +575,8 @@ static int parse_plugins(struct bh__cfg *x, const config_setting_t *list, struct
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		struct bh_plugin_conf *p = &c->plugins[i];
-		bh_plugin_conf_default(p);
+		if (bh_plugin_conf_copy(p, &c->plugin_defaults) < 0)
+			return bh__cfg_nomem(x);
 		c->n_plugins = i + 1;
 		int r = parse_plugin(x, g, p);
 		if (r < 0)
@@ -628,6 +646,10 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 	    (g && (r = parse_access(x, g, &c->call_acl, &c->admin_acl)) < 0))
 		return r;
 	if ((r = bh__cfg_path(x, root, "plugin_dir", &c->plugin_dir)) < 0)
+		return r;
+	if ((r = bh__cfg_group(x, root, "plugin_defaults", &g)) < 0 ||
+	    (g && ((r = bh__cfg_keys(x, g, plugin_defaults_keys)) < 0 ||
+		   (r = parse_plugin_settings(x, g, &c->plugin_defaults)) < 0)))
 		return r;
 	const config_setting_t *plugins = config_setting_get_member(root, "plugins");
 	if (plugins && (r = parse_plugins(x, plugins, c)) < 0)

@@ -80,6 +80,9 @@ struct bh_config {
 	struct bh_acl call_acl;  /* default: anyone who can connect */
 	struct bh_acl admin_acl; /* default: root and the daemon's own uid */
 	char *plugin_dir;        /* optional directory watch (hot load / unload) */
+	/* Where every plugin's settings start: configured ones, plugin_dir ones and
+	 * runtime loads (name and path unset). */
+	struct bh_plugin_conf plugin_defaults;
 	struct bh_plugin_conf *plugins;
 	size_t n_plugins;
 };

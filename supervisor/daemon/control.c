@@ -70,8 +70,7 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 		snprintf(msg, sizeof(msg), "a plugin named \"%s\" is already loaded", name);
 		return bh_call_fail(c, BH_E_CONFLICT, msg);
 	}
-	struct bh_plugin_conf conf;
-	bh_plugin_conf_default(&conf);
+	struct bh_plugin_conf conf = d->cfg->plugin_defaults; /* borrowed: copied by bh_slot_create */
 	snprintf(conf.name, sizeof(conf.name), "%s", name);
 	conf.path = path;
 	struct bh_slot *s;

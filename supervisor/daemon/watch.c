@@ -177,8 +177,7 @@ static void dir_file_appeared(struct bh_daemon *d, const char *path, const char 
 				path, name, s->conf->path);
 		return;
 	}
-	struct bh_plugin_conf conf;
-	bh_plugin_conf_default(&conf);
+	struct bh_plugin_conf conf = d->cfg->plugin_defaults; /* borrowed: copied by bh_slot_create */
 	snprintf(conf.name, sizeof(conf.name), "%s", name);
 	conf.path = (char *)path;
 	if (bh_slot_create(d, &conf, &s) == 0)

@@ -387,6 +387,33 @@ START_TEST(test_defaults_minimal_plugin)
 }
 END_TEST
 
+/* plugin_defaults: where every plugin's settings start; each plugin overrides. */
+START_TEST(test_plugin_defaults)
+{
+	struct bh_config *c = load_ok(
+		"plugin_defaults = { timeout_ms = 750; sandbox = false; config = { a = 1; }; };\n"
+		"plugins = ( { name = \"one\"; path = \"echo.so\"; },\n"
+		"            { name = \"two\"; path = \"echo.so\"; timeout_ms = 9;\n"
+		"              sandbox = { enabled = true; }; config = { b = 2; }; } );\n");
+	ck_assert_uint_eq(c->plugin_defaults.timeout_ms, 750);
+	ck_assert(!c->plugin_defaults.sandbox.enabled);
+	const struct bh_plugin_conf *one = &c->plugins[0], *two = &c->plugins[1];
+	ck_assert_uint_eq(one->timeout_ms, 750);
+	ck_assert(!one->sandbox.enabled);
+	ck_assert_uint_eq(one->grace_ms, 1000); /* not in the defaults: the built-in one */
+	ck_assert_uint_eq(one->config_len, c->plugin_defaults.config_len);
+	ck_assert_mem_eq(one->config_msgpack, c->plugin_defaults.config_msgpack, one->config_len);
+	ck_assert_uint_eq(two->timeout_ms, 9);
+	ck_assert(two->sandbox.enabled);
+	ck_assert(two->config_len != one->config_len ||
+		  memcmp(two->config_msgpack, one->config_msgpack, one->config_len) != 0);
+	bh_config_free(c);
+
+	expect_error_in("plugin_defaults = { name = \"x\"; }; #!\n", conf_path,
+			1, "name");
+}
+END_TEST
+
 /* The shipped example is loadable and equals the defaults it claims. */
 START_TEST(test_example_file)
 {
@@ -874,6 +901,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_defaults_empty_file);
 	tcase_add_test(tc, test_defaults_minimal_plugin);
+	tcase_add_test(tc, test_plugin_defaults);
 	tcase_add_test(tc, test_example_file);
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_literals_not_numbers);

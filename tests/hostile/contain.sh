@@ -58,6 +58,12 @@ trap 'exit 130' INT TERM HUP
 [ "$#" -ge 1 ] || { log "usage: contain.sh COMMAND [ARG...]"; exit 2; }
 [ "$(id -u)" -eq 0 ] || { log "needs root (cgroups, namespaces)"; exit 77; }
 command -v unshare >/dev/null || { log "needs util-linux unshare"; exit 77; }
+# The daemon under test sandboxes every plugin, and every sandbox starts in a user
+# namespace (refused, for one, to a process in a chroot).
+unshare --user true 2>/dev/null || {
+	echo "SKIP: user namespaces are not available here (a chroot? user.max_user_namespaces?): no sandboxed plugin can start"
+	exit 77
+}
 
 # The mount point of the v1 hierarchy that has controller $1, or nothing.
 v1_mount() {

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/sandbox.h"
+
 /* The base directory of this test binary; inherited by libcheck's test children. */
 static char ht_base[HT_PATH_MAX];
 
@@ -287,6 +289,12 @@ TCase *ht_tcase(const char *name)
 int ht_main(Suite *s)
 {
 	signal(SIGPIPE, SIG_IGN);
+	char why[256];
+	if (bh_sandbox_userns_check(why, sizeof(why)) < 0) {
+		/* Every test daemon sandboxes its plugins. */
+		printf("SKIP: %s: no sandboxed plugin can start\n", why);
+		return HT_SKIP;
+	}
 	const char *tmp = getenv("TMPDIR");
 	/* Socket paths are at most 107 bytes: keep the base short. */
 	if (!tmp || !*tmp || strlen(tmp) > 40)

@@ -33,6 +33,9 @@
 /* Absolute path of a built plugin, as a string literal: HT_PLUGIN("echo"). */
 #define HT_PLUGIN(name) HT_PLUGIN_DIR "/" name ".so"
 
+/* ht_main's exit status when the host cannot run the suite (ctest SKIP_RETURN_CODE). */
+#define HT_SKIP 77
+
 /* Per-test deadline (libcheck): generous, tests never depend on speed. */
 #define HT_TEST_TIMEOUT 60
 /* A call timeout that means "forever" but still bounds a broken test. */

@@ -111,6 +111,10 @@ int bh_sandbox_host_init(char *errbuf, size_t errlen);
 /* Remove the daemon's cgroup subtree (all instances released first). */
 void bh_sandbox_host_done(void);
 
+/* Whether a user namespace, which every sandbox needs, can be created here (forks a
+ * child that tries). 0, or -errno with the reason and a hint in why. */
+int bh_sandbox_userns_check(char *why, size_t len);
+
 /* Path of the plugin as the child sees it (the host path when unconfined).
  * Static buffer per call: copy it. */
 const char *bh_sandbox_plugin_path(const struct bh_sandbox_profile *p, const char *host_path,

@@ -1258,6 +1258,12 @@ static void flow_attack(struct hx *x)
 
 	const struct hx_outcome *o = &x->attack;
 	describe(o, d, sizeof(d));
+	const char *missing = c->host_missing ? c->host_missing(x, o) : NULL;
+	if (missing) {
+		hx_skip(x, "%s", missing);
+		hx_daemon_stop(x, 15000);
+		return;
+	}
 	bool killed = false;
 	if (!o->have_result) {
 		HX_ASSERT(x, !strstr(o->err.message, "exited with status 42"),
@@ -1279,11 +1285,6 @@ static void flow_attack(struct hx *x)
 			  c->sigsys_ok ? " or a SIGSYS death" : "", o->detail);
 		if (c->check)
 			c->check(x, o, false);
-	}
-	if (c->host_missing) {
-		const char *why = c->host_missing(x, o);
-		if (why)
-			hx_skip(x, "%s", why);
 	}
 	hx_after(x, killed, &hos0, &sib0, NULL);
 	hx_result_line(x, killed ? "killed (SIGSYS) and replaced" : "kept");
@@ -1343,6 +1344,12 @@ static void flow_ctor_death(struct hx *x)
 	const struct hx_case *c = x->run;
 	struct hx_slot hos0, sib0, hos, sib;
 	char d[1400];
+	static const struct hx_outcome not_yet;
+	const char *missing = c->host_missing ? c->host_missing(x, &not_yet) : NULL;
+	if (missing) {
+		hx_skip(x, "%s", missing);
+		return;
+	}
 
 	hx_start(x, c->plugin, 3, false);
 	hx_echo_sync(x, 3, "before the plugin loads");
@@ -1976,7 +1983,8 @@ static const struct hx_case hx_cases[] = {
 	  .hold = HX_HOLD_AFTER, .ctor_attacks = true, .check = chk_ignore },
 
 	/* the constructor forms that must die at load */
-	CTOR_DEATH("i386_ctor", true, "SIGSYS", NULL),
+	{ .name = "i386_ctor", .plugin = "i386_ctor", .flow = HX_CTOR_DEATH, .sigsys_ok = true,
+	  .errs = E_SECCOMP, .death = { "SIGSYS", NULL }, .host_missing = host_i386 },
 	CTOR_DEATH("unshare_user_ctor", true, "SIGSYS", NULL),
 	CTOR_DEATH("ptrace_attach_ctor", true, "SIGSYS", NULL),
 	CTOR_DEATH("io_uring_ctor", true, "SIGSYS", NULL),

@@ -879,10 +879,28 @@ START_TEST(seccomp_deny)
 }
 END_TEST
 
+/* Whether this kernel serves int $0x80 at all (IA-32 emulation): without it the
+ * instruction faults (SIGSEGV) before any filter sees it. */
+static bool have_i386_entry(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		long r = 20; /* getpid on i386 */
+		__asm__ volatile("int $0x80" : "+a"(r) : : "memory", "r8", "r9", "r10", "r11");
+		_exit(r == getpid() ? 0 : 1);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 START_TEST(seccomp_arch)
 {
 	static const char *const cases[] = {"x32", "i386"};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i], "i386") == 0 && !have_i386_entry())
+			SKIP("seccomp arch: this kernel has no IA-32 emulation (int $0x80 faults "
+			     "outside the sandbox too): x32 was checked, i386 cannot be");
 		struct proc pr;
 		run_seccomp(&pr, (const char *const[]){cases[i], NULL});
 		ck_kv(&pr, "install", "0");

@@ -344,6 +344,46 @@ START_TEST(hello_reply)
 }
 END_TEST
 
+struct reports {
+	int n;
+	bh_error last;
+};
+
+static void on_report(void *userdata, const bh_error *err)
+{
+	struct reports *r = userdata;
+	r->n++;
+	r->last = *err;
+}
+
+/* The client SDK: bh_client_on_report delivers the daemon's reports to a callback.
+ * (The SDK sends no notification itself: the bytes go straight to its socket.) */
+START_TEST(sdk_reports)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_CONF);
+	bh_client *c = ht_connect(&d);
+	struct reports got = {0};
+	bh_error err;
+	ht_assert_ok(bh_client_on_report(c, HT_LONG_MS, on_report, &got, &err), err);
+	static const char note[] = "\x93\x02\xa8nosuch.x\x90";
+	ck_assert_int_eq(write(bh_client_fd(c), note, sizeof(note) - 1), (ssize_t)sizeof(note) - 1);
+	/* Reported before the call that follows is answered. */
+	ck_assert_int_eq(ht_call_int_ok(c, "echo.echo", HT_INTS(1)), 1);
+	ck_assert_int_eq(got.n, 1);
+	ck_assert_int_eq(got.last.code, BH_E_UNKNOWN_PLUGIN);
+	ck_assert_msg(strstr(got.last.message, "nosuch"), "%s", got.last.message);
+
+	/* Off: nothing more. */
+	ht_assert_ok(bh_client_on_report(c, HT_LONG_MS, NULL, NULL, &err), err);
+	ck_assert_int_eq(write(bh_client_fd(c), note, sizeof(note) - 1), (ssize_t)sizeof(note) - 1);
+	ck_assert_int_eq(ht_call_int_ok(c, "echo.echo", HT_INTS(2)), 2);
+	ck_assert_int_eq(got.n, 1);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 static size_t count_lines_with(const char *log, const char *needle)
 {
 	size_t n = 0;
@@ -439,6 +479,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, unattributable_bytes_close_silently);
 	tcase_add_test(tc, opted_in_client_gets_error_notifications);
 	tcase_add_test(tc, hello_reply);
+	tcase_add_test(tc, sdk_reports);
 	tcase_add_test(tc, failed_notifications_log_is_rate_limited);
 	suite_add_tcase(s, tc);
 	return ht_main(s);

@@ -295,6 +295,35 @@ START_TEST(opted_in_client_gets_error_notifications)
 }
 END_TEST
 
+/* A notification that times out, or whose instance dies, is reported too: the
+ * failures that come after routing, from the deadline and the instance. */
+START_TEST(late_notification_failures_reported)
+{
+	struct ht_daemon d;
+	/* "slow" (the echo plugin with a short deadline) takes the hang; "echo" the
+	 * barriers, so no barrier meets the hung instance. */
+	ht_start(&d, "plugins = ({ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }, "
+		     "{ name = \"slow\"; path = \"" HT_PLUGIN("echo") "\"; "
+		     "timeout_ms = 100; grace_ms = 50; });");
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello(&r, 1, error_note, 1, "bulkhead.error");
+	/* [2, "echo.crash", []]: the instance dies with it; the barrier waits for the
+	 * replacement. */
+	send_bytes(&r, LIT("\x93\x02\xaa" "echo.crash\x90"));
+	expect_error_note(&r, BH_E_PLUGIN_CRASHED, "a notification that crashes its instance");
+	send_ping(&r, 2);
+	expect_response(&r, 2, "a notification that crashes its instance");
+	/* [2, "slow.hang", []]: the deadline passes. */
+	send_bytes(&r, LIT("\x93\x02\xa9" "slow.hang\x90"));
+	expect_error_note(&r, BH_E_TIMEOUT, "a notification that hangs");
+	send_ping(&r, 3);
+	expect_response(&r, 3, "a notification that hangs");
+	ht_raw_close(&r);
+	ht_stop(&d);
+}
+END_TEST
+
 /* The reply to bulkhead.hello says what the daemon supports; unknown options are
  * ignored and listed; malformed ones are refused. */
 START_TEST(hello_reply)
@@ -478,6 +507,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, bad_request_answered_with_its_msgid);
 	tcase_add_test(tc, unattributable_bytes_close_silently);
 	tcase_add_test(tc, opted_in_client_gets_error_notifications);
+	tcase_add_test(tc, late_notification_failures_reported);
 	tcase_add_test(tc, hello_reply);
 	tcase_add_test(tc, sdk_reports);
 	tcase_add_test(tc, failed_notifications_log_is_rate_limited);

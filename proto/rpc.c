@@ -5,6 +5,10 @@
  *     response      [1, msgid, error, result]
  *     notification  [2, method, params]
  *
+ * A message is a request when it is an array of 4 or 5 elements whose first is 0 and
+ * whose second is a uint32: only then is there a msgid to answer, even when the rest
+ * of the envelope is wrong (bh_rpc_request_msgid). Nothing else is ever answered.
+ *
  * bh_rpc_parse() is on the daemon's hot path: it builds no tree and allocates nothing,
  * it reads each element's header and skips over its body to find the next one. */
 #include <errno.h>
@@ -125,17 +129,19 @@ fail:
 	return -EPROTO;
 }
 
-int bh_rpc_peek_msgid(const uint8_t *msg, size_t len, uint32_t *ret)
+int bh_rpc_request_msgid(const uint8_t *msg, size_t len, uint32_t *ret)
 {
 	struct bh__head h;
 	struct elem type, msgid;
 	size_t pos;
 
-	if (bh__head_read(msg, len, &h) < 0 || h.type != BH_ARRAY || h.n < 2)
+	if (bh__head_read(msg, len, &h) < 0 || h.type != BH_ARRAY || h.n < 4 || h.n > 5)
 		return -EPROTO;
 	pos = h.size;
-	if (next_elem(msg, len, &pos, &type) < 0 || next_elem(msg, len, &pos, &msgid) < 0 ||
-	    !elem_is_u32(&msgid))
+	if (next_elem(msg, len, &pos, &type) < 0 || type.h.type != BH_INT ||
+	    type.h.as.i != BH_RPC_REQUEST)
+		return -EPROTO;
+	if (next_elem(msg, len, &pos, &msgid) < 0 || !elem_is_u32(&msgid))
 		return -EPROTO;
 	*ret = (uint32_t)msgid.h.as.i;
 	return 0;
@@ -173,15 +179,20 @@ int bh_rpc_write_request(bh_writer *w, uint32_t msgid, const char *method, size_
 	return message_end(w, mark);
 }
 
+static void notify_head(bh_writer *w, const char *method, size_t method_len)
+{
+	bh_write_array(w, 3);
+	bh_write_uint(w, BH_RPC_NOTIFY);
+	bh_write_str(w, method, method_len);
+}
+
 int bh_rpc_write_notify(bh_writer *w, const char *method, size_t method_len,
 			const uint8_t *params, size_t params_len)
 {
 	if (w->err)
 		return w->err;
 	size_t mark = w->buf->len;
-	bh_write_array(w, 3);
-	bh_write_uint(w, BH_RPC_NOTIFY);
-	bh_write_str(w, method, method_len);
+	notify_head(w, method, method_len);
 	write_params(w, params, params_len);
 	return message_end(w, mark);
 }
@@ -203,19 +214,27 @@ int bh_rpc_write_result(bh_writer *w, uint32_t msgid, const uint8_t *result, siz
 	return message_end(w, mark);
 }
 
-int bh_rpc_write_error(bh_writer *w, uint32_t msgid, bool msgid_nil, int32_t code,
-		       const char *message)
+int bh_rpc_write_error(bh_writer *w, uint32_t msgid, int32_t code, const char *message)
 {
 	if (w->err)
 		return w->err;
 	size_t mark = w->buf->len;
 	bh_write_array(w, 4);
 	bh_write_uint(w, BH_RPC_RESPONSE);
-	if (msgid_nil)
-		bh_write_nil(w);
-	else
-		bh_write_uint(w, msgid);
+	bh_write_uint(w, msgid);
 	bh_write_error_map(w, code, message);
 	bh_write_nil(w);
+	return message_end(w, mark);
+}
+
+int bh_rpc_write_error_notify(bh_writer *w, const char *method, size_t method_len,
+			      int32_t code, const char *message)
+{
+	if (w->err)
+		return w->err;
+	size_t mark = w->buf->len;
+	notify_head(w, method, method_len);
+	bh_write_array(w, 1);
+	bh_write_error_map(w, code, message);
 	return message_end(w, mark);
 }

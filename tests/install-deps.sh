@@ -2,7 +2,7 @@
 # Install what building and testing bulkhead needs on Debian 12, only what is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev check
-      libconfig-dev libjansson-dev python3-msgpack g++)
+      libconfig-dev libjansson-dev python3-msgpack python3-pynvim g++)
 command -v rustc >/dev/null 2>&1 || pkgs+=(rustc)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -121,6 +121,9 @@ struct bh_client {
 	uint32_t live;      /* CALL_ASYNC + CALL_SYNC */
 	uint32_t *heap;     /* slot indexes ordered by deadline; ncalls entries of room */
 	uint32_t heap_len;
+
+	bh_report_fn report_fn; /* bh_client_on_report: bulkhead.error notifications */
+	void *report_userdata;
 };
 
 /* ---- time ---------------------------------------------------------------------- */
@@ -411,6 +414,26 @@ static int protocol_error(bh_client *c, const char *what, const char *why)
 			  what, why ? ": " : "", why ? why : "");
 }
 
+#define REPORT_METHOD "bulkhead.error"
+
+/* [2, "bulkhead.error", [error map]] goes to the report callback; other notifications
+ * are ignored, which keeps older clients working with newer daemons. */
+static int handle_notification(bh_client *c, const struct bh_rpc *rpc)
+{
+	if (!c->report_fn || rpc->method_len != strlen(REPORT_METHOD) ||
+	    memcmp(rpc->method, REPORT_METHOD, rpc->method_len) != 0)
+		return 0;
+	bh_error e;
+	/* The daemon writes the params as a fixarray of one element: 0x91, then the map. */
+	if (rpc->params_len < 2 || rpc->params[0] != 0x91 ||
+	    bh_error_decode(rpc->params + 1, rpc->params_len - 1, &e) != 1)
+		return protocol_error(c, "malformed " REPORT_METHOD " notification", NULL);
+	c->dispatching++;
+	c->report_fn(c->report_userdata, &e);
+	c->dispatching--;
+	return 0;
+}
+
 /* One complete message from the daemon. Returns 0 or the -errno that broke the
  * connection. */
 static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
@@ -420,8 +443,7 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 	if (bh_rpc_parse(msg, len, &rpc, &why) < 0)
 		return protocol_error(c, "malformed message", why);
 	if (rpc.type == BH_RPC_NOTIFY)
-		return 0; /* nothing subscribes to notifications (yet); ignoring them keeps
-			   * older clients working with newer daemons */
+		return handle_notification(c, &rpc);
 	if (rpc.type != BH_RPC_RESPONSE)
 		return protocol_error(c, "the daemon sent a request", NULL);
 
@@ -972,6 +994,29 @@ int bh_call_start(bh_client *c, const char *method, int timeout_ms, bh_reply_fn 
 	if (!c || !cb)
 		return -EINVAL;
 	return call_queue(c, method, timeout_ms, CALL_ASYNC, cb, userdata, ret_msgid);
+}
+
+int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *userdata,
+			bh_error *err)
+{
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_map(w, 1);
+	bh_write_cstr(w, "notifications");
+	bh_write_array(w, fn ? 1 : 0);
+	if (fn)
+		bh_write_cstr(w, REPORT_METHOD);
+	/* Set before the answer arrives: a report may follow it in the same read. */
+	bh_report_fn old_fn = c->report_fn;
+	void *old_userdata = c->report_userdata;
+	c->report_fn = fn;
+	c->report_userdata = userdata;
+	int r = bh_call(c, "bulkhead.hello", timeout_ms, NULL, err);
+	if (r < 0) {
+		c->report_fn = old_fn;
+		c->report_userdata = old_userdata;
+	}
+	return r;
 }
 
 int bh_client_fd(const bh_client *c)

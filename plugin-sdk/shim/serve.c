@@ -64,7 +64,7 @@ send_error(struct shim *s, uint32_t id, int32_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	bh_rpc_write_error(hdr_reset(s), id, false, code, msg);
+	bh_rpc_write_error(hdr_reset(s), id, code, msg);
 	send_hdr_and_out(s, false);
 }
 
@@ -293,7 +293,7 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
 		/* Still answer a request we can correlate: every request gets a response. */
 		uint32_t id;
-		if (bh_rpc_peek_msgid(msg, len, &id) == 0) {
+		if (bh_rpc_request_msgid(msg, len, &id) == 0) {
 			send_error(s, id, BH_E_BAD_REQUEST, "bad message: %s",
 				   why ? why : "malformed envelope");
 			return;

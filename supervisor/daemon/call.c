@@ -123,7 +123,7 @@ void bh_call_fail(struct bh_call *c, int32_t code, const char *msg)
 		c->on_reply = NULL;
 		if (fn)
 			fn(c, &err, NULL, 0);
-	} else if (!c->answered && c->conn) {
+	} else {
 		bh_conn_reply_error(c, code, "%s", msg);
 	}
 	bh_call_free(c);
@@ -156,16 +156,17 @@ static void deadline_fired(struct bh_timer *t)
 	}
 	c->deadline_passed = true;
 	uint32_t grace = c->slot ? c->slot->conf->grace_ms : 1000;
-	if (c->answered) { /* a notification: nobody to tell */
+	char msg[160];
+	const char *plugin = c->slot ? c->slot->conf->name : "?";
+	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
+	if (c->answered) { /* a notification (reported, not answered), or its client left */
+		bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
 		if (call_unqueue(c))
 			bh_call_free(c);
 		else
 			bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
 		return;
 	}
-	char msg[160];
-	const char *plugin = c->slot ? c->slot->conf->name : "?";
-	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
 	if (c->slot && c->kind == BH_CALL_CLIENT) {
 		c->slot->errors++;
 		if (c->inst) {

@@ -1,6 +1,18 @@
 /* Client connections: read and validate requests, route them, write responses.
  * Output is gathered during an event-loop iteration and written once before the
- * next wait (bh_conn_flush_all), so a pipelined batch costs one write. */
+ * next wait (bh_conn_flush_all), so a pipelined batch costs one write.
+ *
+ * What a client is sent, and when (a peer that also serves requests, like Neovim,
+ * matches every response to one of its own requests):
+ *   - a response only to a request ([0, uint32 msgid, ...], bh_rpc_request_msgid),
+ *     with that msgid, exactly once, even when the rest of its envelope is wrong;
+ *   - nothing to a notification or a response: a notification that fails, a message
+ *     of no known shape and a response are reported (report()): logged, rate-limited,
+ *     and sent as [2, "bulkhead.error", [{code, name, message}]] to a client that
+ *     asked for those with bulkhead.hello;
+ *   - bytes that cannot be resynchronised (not MessagePack, past a limit) are
+ *     reported the same way and the connection is closed once the calls it has
+ *     running are answered. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -93,6 +105,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_buf_init(&cn->out, 0);
 	bh_list_init(&cn->calls);
+	bh_list_init(&cn->notifications);
 	bh_list_init(&cn->flush_link);
 	cn->watch = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = conn_event};
 	if (bh_watch_add(d->loop, &cn->watch) < 0) {
@@ -126,12 +139,68 @@ static void append_or_drop(struct bh_conn *cn, int r)
 	schedule_flush(cn);
 }
 
-static void send_error(struct bh_conn *cn, uint32_t msgid, bool msgid_nil, int32_t code,
-		       const char *msg)
+static void send_error(struct bh_conn *cn, uint32_t msgid, int32_t code, const char *msg)
 {
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
-	append_or_drop(cn, bh_rpc_write_error(&w, msgid, msgid_nil, code, msg));
+	append_or_drop(cn, bh_rpc_write_error(&w, msgid, code, msg));
+}
+
+/* Take a token from the bucket of log lines about clients; false when it is empty. */
+static bool report_token(struct bh_report_bucket *b, uint64_t now)
+{
+	const uint64_t per = 1000000000ull / BH_CLIENT_REPORT_PER_SEC;
+	uint64_t refill = (now - b->stamp_ns) / per;
+	if (refill >= b->spent) {
+		b->spent = 0;
+		b->stamp_ns = now;
+	} else {
+		b->spent -= (uint32_t)refill;
+		b->stamp_ns += refill * per;
+	}
+	if (b->spent >= BH_CLIENT_REPORT_BURST)
+		return false;
+	b->spent++;
+	return true;
+}
+
+/* An error that belongs to no request: never a response. Logged (rate-limited: a
+ * client must not be able to flood the log) and, when the client asked for them, sent
+ * as a bulkhead.error notification. */
+static void report(struct bh_conn *cn, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void report(struct bh_conn *cn, int32_t code, const char *fmt, ...)
+{
+	char text[BH_ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+
+	struct bh_report_bucket *b = &cn->d->client_reports;
+	if (report_token(b, bh_now_ns())) {
+		char dropped[96] = "";
+		if (b->suppressed)
+			snprintf(dropped, sizeof(dropped), " (%llu more reports about clients "
+				 "suppressed: over %d a second)", (unsigned long long)b->suppressed,
+				 BH_CLIENT_REPORT_PER_SEC);
+		b->suppressed = 0;
+		bh_info("client %llu (pid %d uid %u): %s: %s%s", (unsigned long long)cn->serial,
+			(int)cn->pid, (unsigned)cn->uid, bh_code_name(code), text, dropped);
+	} else {
+		b->suppressed++;
+	}
+	if (!(cn->notes & BH_NOTE_ERROR) || cn->dead)
+		return;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	append_or_drop(cn, bh_rpc_write_error_notify(&w, BH_NOTE_ERROR_METHOD,
+						     strlen(BH_NOTE_ERROR_METHOD), code, text));
+}
+
+static void report_notification(struct bh_conn *cn, int32_t code, const char *msg)
+{
+	report(cn, code, "a notification failed: %s", msg);
 }
 
 static void mark_answered(struct bh_call *c)
@@ -155,18 +224,23 @@ void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 {
-	struct bh_conn *cn = c->conn;
-	if (c->answered || !cn)
-		return;
-	mark_answered(c);
-	if (cn->dead)
+	struct bh_conn *cn = c->notifier ? c->notifier : c->conn;
+	if (!c->notifier && (c->answered || !cn))
 		return;
 	char msg[BH_ERROR_MESSAGE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	send_error(cn, c->client_msgid, false, code, msg);
+	if (c->notifier) {
+		c->notifier = NULL; /* one report per notification */
+		bh_list_del(&c->conn_link);
+		report_notification(cn, code, msg);
+		return;
+	}
+	mark_answered(c);
+	if (!cn->dead)
+		send_error(cn, c->client_msgid, code, msg);
 }
 
 static void conn_flush(struct bh_conn *cn)
@@ -242,6 +316,24 @@ out:
 	return r;
 }
 
+/* A request or notification refused before it became a call: the request gets its
+ * error response, the notification is reported. */
+static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
+		   const char *fmt, ...)
+{
+	char msg[BH_ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rpc->type == BH_RPC_REQUEST)
+		send_error(cn, rpc->msgid, code, msg);
+	else
+		report_notification(cn, code, msg);
+}
+
 static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 {
 	struct bh_daemon *d = cn->d;
@@ -252,11 +344,7 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 
 #define REJECT(code, ...)                                                                  \
 	do {                                                                               \
-		if (!notify) {                                                             \
-			char msg_[BH_ERROR_MESSAGE_MAX];                                   \
-			snprintf(msg_, sizeof(msg_), __VA_ARGS__);                         \
-			send_error(cn, msgid, false, code, msg_);                          \
-		}                                                                          \
+		refuse(cn, rpc, code, __VA_ARGS__);                                        \
 		return;                                                                    \
 	} while (0)
 
@@ -290,6 +378,8 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 	c->client_msgid = msgid;
 	if (notify) {
 		c->answered = true; /* nobody waits for a notification's result */
+		c->notifier = cn;   /* but its failure is reported */
+		bh_list_add_tail(&cn->notifications, &c->conn_link);
 	} else {
 		c->conn = cn;
 		cn->n_outstanding++;
@@ -298,6 +388,11 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 	c->timeout_ms = timeout_ms;
 
 	if (plen == 8 && memcmp(m, "bulkhead", 8) == 0) {
+		if (notify) {
+			bh_call_fail(c, BH_E_BAD_REQUEST, "control methods (bulkhead.*) answer: "
+				     "send them as requests, not notifications");
+			return;
+		}
 		bh_control(d, c, meth, methlen, rpc->params, rpc->params_len);
 		return;
 	}
@@ -333,42 +428,44 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 #undef REJECT
 }
 
-/* Handle one complete message; false when the connection must stop reading. */
-static bool handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
+/* Handle one complete message (bh_scan accepted it: the stream stays in sync). */
+static void handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
 {
 	struct bh_rpc rpc;
 	const char *why = "malformed";
 	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
-		uint32_t msgid = 0;
-		bool have_id = bh_rpc_peek_msgid(msg, len, &msgid) == 0;
-		char text[200];
-		snprintf(text, sizeof(text), "bad message: %s", why);
-		send_error(cn, msgid, !have_id, BH_E_BAD_REQUEST, text);
-		return true; /* the stream is still in sync: the object was well-formed */
+		uint32_t msgid;
+		if (bh_rpc_request_msgid(msg, len, &msgid) == 0) {
+			char text[200];
+			snprintf(text, sizeof(text), "bad message: %s", why);
+			send_error(cn, msgid, BH_E_BAD_REQUEST, text);
+		} else {
+			report(cn, BH_E_BAD_REQUEST, "dropped a message that is no request "
+			       "([0, uint32 msgid, method, params]) nor notification: %s", why);
+		}
+		return;
 	}
 	switch (rpc.type) {
 	case BH_RPC_REQUEST:
 	case BH_RPC_NOTIFY:
 		handle_request(cn, &rpc);
-		return true;
+		return;
 	default:
-		send_error(cn, rpc.msgid, false, BH_E_BAD_REQUEST,
-			   "clients may send requests and notifications, not responses");
-		return true;
+		report(cn, BH_E_PROTOCOL, "dropped a response (msgid %u): the daemon sends "
+		       "clients no requests", rpc.msgid);
+		return;
 	}
 }
 
+/* Bytes that cannot be resynchronised: nothing after them can be read. */
 static void conn_protocol_error(struct bh_conn *cn, int err)
 {
 	int32_t code = err == -EMSGSIZE || err == -E2BIG || err == -ELOOP ? BH_E_TOO_LARGE
 									   : BH_E_BAD_REQUEST;
-	char text[200];
-	snprintf(text, sizeof(text), "%s (limits: max_message %zu bytes, max_depth %u, "
-		 "max_items %u); closing the connection", bh_proto_strerror(err),
-		 cn->d->cfg->limits.max_message, cn->d->cfg->limits.max_depth,
-		 cn->d->cfg->limits.max_items);
-	bh_info("client %llu (pid %d): %s", (unsigned long long)cn->serial, (int)cn->pid, text);
-	send_error(cn, 0, true, code, text);
+	report(cn, code, "%s (limits: max_message %zu bytes, max_depth %u, max_items %u); "
+	       "closing the connection", bh_proto_strerror(err),
+	       cn->d->cfg->limits.max_message, cn->d->cfg->limits.max_depth,
+	       cn->d->cfg->limits.max_items);
 	cn->closing = true;
 	schedule_flush(cn);
 }
@@ -440,6 +537,13 @@ static void conn_close(struct bh_conn *cn)
 	{
 		struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
 		bh_call_detach_conn(c);
+	}
+	/* Its notifications still run; there is just nobody left to report to. */
+	bh_list_for_each_safe(pos, tmp, &cn->notifications)
+	{
+		struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
+		c->notifier = NULL;
+		bh_list_del(&c->conn_link);
 	}
 	if (cn->want_flush) {
 		bh_list_del(&cn->flush_link);

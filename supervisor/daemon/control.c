@@ -1,5 +1,5 @@
 /* Control methods on the client socket: `bulkhead.<name>`. Admin methods (load,
- * unload) require the admin ACL; status and version are open to every client. */
+ * unload) require the admin ACL; hello, status and version are open to every client. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +242,96 @@ static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_va
 	reply_scratch(d, c, &w);
 }
 
+/* ---- bulkhead.hello [{options}]: what a connection wants beyond msgpack-rpc ---- */
+
+/* Bumped when the client protocol changes in a way a client may need to know. */
+#define CLIENT_PROTOCOL 1
+
+/* Notifications a client can ask for; by default it gets none. */
+static const struct {
+	const char *method;
+	uint32_t bit;
+} notes[] = {
+	{BH_NOTE_ERROR_METHOD, BH_NOTE_ERROR},
+};
+#define N_NOTES (sizeof(notes) / sizeof(notes[0]))
+
+/* "notifications": [method...]: exactly these from now on. Names this daemon does not
+ * send are left out (the reply's "enabled" shows what took effect). */
+static int hello_notifications(const bh_value *list, uint32_t *ret)
+{
+	if (!list || list->type != BH_ARRAY)
+		return -EINVAL;
+	uint32_t mask = 0;
+	for (uint32_t i = 0; i < list->len; i++) {
+		const bh_value *name = bh_value_at(list, i);
+		if (name->type != BH_STR)
+			return -EINVAL;
+		for (size_t k = 0; k < N_NOTES; k++)
+			if (bh_value_str_eq(name, notes[k].method))
+				mask |= notes[k].bit;
+	}
+	*ret = mask;
+	return 0;
+}
+
+static void write_notes(bh_writer *w, uint32_t mask)
+{
+	uint32_t n = 0;
+	for (size_t k = 0; k < N_NOTES; k++)
+		n += (mask & notes[k].bit) != 0;
+	bh_write_map(w, 1);
+	bh_write_cstr(w, "notifications");
+	bh_write_array(w, n);
+	for (size_t k = 0; k < N_NOTES; k++)
+		if (mask & notes[k].bit)
+			bh_write_cstr(w, notes[k].method);
+}
+
+/* Options a hello names are set, the others keep their value; options this daemon
+ * does not know are ignored and listed in the reply, so that a newer client can
+ * still talk to it. The reply:
+ *   {"protocol": 1, "server": "bulkhead VERSION",
+ *    "options": {"notifications": [every one this daemon can send]},
+ *    "enabled": {"notifications": [those this connection now gets]},
+ *    "ignored": [option names not understood]} */
+static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	const bh_value *o = bh_value_at(p, 0);
+	if (p->len > 1 || (o && o->type != BH_MAP))
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello expects [] or [{options}]");
+	uint32_t mask = c->conn->notes, n_ignored = 0;
+	for (uint32_t i = 0; o && i < o->len; i++) {
+		const bh_value *key = &o->as.items[2 * i], *val = &o->as.items[2 * i + 1];
+		if (key->type != BH_STR)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: option names are strings");
+		if (!bh_value_str_eq(key, "notifications"))
+			n_ignored++;
+		else if (hello_notifications(val, &mask) < 0)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS,
+					    "hello: \"notifications\" is a list of method names");
+	}
+	c->conn->notes = mask;
+
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 5);
+	bh_write_cstr(&w, "protocol");
+	bh_write_uint(&w, CLIENT_PROTOCOL);
+	write_kv_str(&w, "server", "bulkhead " BH_VERSION);
+	bh_write_cstr(&w, "options");
+	write_notes(&w, ~0u);
+	bh_write_cstr(&w, "enabled");
+	write_notes(&w, mask);
+	bh_write_cstr(&w, "ignored");
+	bh_write_array(&w, n_ignored);
+	for (uint32_t i = 0; o && i < o->len; i++)
+		if (!bh_value_str_eq(&o->as.items[2 * i], "notifications"))
+			bh_write_value(&w, &o->as.items[2 * i]);
+	reply_scratch(d, c, &w);
+}
+
 static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
 		     const uint8_t *params, size_t params_len)
 {
@@ -260,6 +350,8 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 		bh_status_write(d, &w);
 		return reply_scratch(d, c, &w);
 	}
+	if (IS("hello"))
+		return control_hello(d, c, p);
 	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
 			    IS("rollback");
 	if (!admin_method) {

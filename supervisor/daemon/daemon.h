@@ -39,7 +39,10 @@ struct bh_call {
 	enum bh_call_kind kind;
 	struct bh_daemon *d;
 	struct bh_conn *conn;   /* NULL once the client is gone (or internal) */
-	struct bh_list conn_link; /* in conn->calls */
+	/* A client's notification: the connection it came on, where its failure is
+	 * reported (never answered); NULL once reported or once the client is gone. */
+	struct bh_conn *notifier;
+	struct bh_list conn_link; /* in conn->calls, or notifier->notifications */
 	uint32_t client_msgid;
 	bool answered;          /* the client already has its one response */
 	struct bh_slot *slot;
@@ -194,6 +197,22 @@ struct bh_slot {
 
 /* ---- client connections ---- */
 
+/* Unsolicited messages a connection asked for (bulkhead.hello); the daemon sends a
+ * client nothing it did not ask for. */
+#define BH_NOTE_ERROR (1u << 0) /* [2, "bulkhead.error", [{code, name, message}]] */
+#define BH_NOTE_ERROR_METHOD "bulkhead.error"
+
+/* A token bucket for log lines a client's bad input causes, shared by all clients, so
+ * that no client can flood the log: BH_CLIENT_REPORT_BURST lines at once, then
+ * BH_CLIENT_REPORT_PER_SEC a second; the lines it drops are counted in the next one. */
+#define BH_CLIENT_REPORT_BURST 20
+#define BH_CLIENT_REPORT_PER_SEC 2
+struct bh_report_bucket {
+	uint64_t stamp_ns;   /* tokens were last brought up to date */
+	uint32_t spent;      /* tokens taken from a full bucket */
+	uint64_t suppressed; /* lines dropped since the last one logged */
+};
+
 struct bh_conn {
 	struct bh_daemon *d;
 	struct bh_list link;      /* d->conns */
@@ -204,6 +223,8 @@ struct bh_conn {
 	struct bh_buf in, out;
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
 	uint32_t n_outstanding;   /* calls not yet answered */
+	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
+	uint32_t notes;           /* BH_NOTE_*: what it asked for with bulkhead.hello */
 	bool want_flush;
 	struct bh_list flush_link;
 	bool closing;             /* close once out is flushed */
@@ -238,6 +259,7 @@ struct bh_daemon {
 	int exit_code;
 	struct bh_arena arena;    /* scratch decode space for control params */
 	struct bh_buf scratch;    /* scratch encode space */
+	struct bh_report_bucket client_reports;
 };
 
 /* daemon.c */
@@ -267,7 +289,10 @@ void bh_listener_remove(struct bh_daemon *d);
 
 /* conn.c */
 void bh_conn_accept(struct bh_daemon *d, int fd);
-/* Queue the response for call c (result raw or an error), mark it answered. */
+/* Queue the response for call c (result raw or an error), mark it answered; nothing
+ * when it was answered already or its client is gone. A notification is never
+ * answered: bh_conn_reply_error reports its failure instead (once), in the log
+ * (rate-limited) and to a client that asked for bulkhead.error notifications. */
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

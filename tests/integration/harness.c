@@ -594,7 +594,7 @@ static void parse_reply(struct ht_raw *r, const bh_value *m, struct ht_reply *re
 	ck_assert_msg(m->as.items[3].type == BH_NIL, "an error response has a nil result");
 }
 
-int ht_raw_recv(struct ht_raw *r, struct ht_reply *ret)
+int ht_raw_recv_any(struct ht_raw *r, const bh_value **ret)
 {
 	bh_buf_consume(&r->in, r->used);
 	r->used = 0;
@@ -605,7 +605,7 @@ int ht_raw_recv(struct ht_raw *r, struct ht_reply *ret)
 			int e = bh_decode(r->in.data, r->in.len, &r->limits, &r->arena, &m, &used);
 			if (e == 0) {
 				r->used = used;
-				parse_reply(r, m, ret);
+				*ret = m;
 				return 1;
 			}
 			ck_assert_msg(e == -EAGAIN, "the daemon sent a malformed message: %s",
@@ -624,6 +624,15 @@ int ht_raw_recv(struct ht_raw *r, struct ht_reply *ret)
 		}
 		r->in.len += (size_t)n;
 	}
+}
+
+int ht_raw_recv(struct ht_raw *r, struct ht_reply *ret)
+{
+	const bh_value *m;
+	if (ht_raw_recv_any(r, &m) == 0)
+		return 0;
+	parse_reply(r, m, ret);
+	return 1;
 }
 
 void ht_raw_expect_eof(struct ht_raw *r)

@@ -206,6 +206,9 @@ int ht_raw_send(struct ht_raw *r, const void *p, size_t n);
 /* Block for one response. 1 and *ret, 0 at end of file. Fails the test on anything
  * that is not a well-formed response. */
 int ht_raw_recv(struct ht_raw *r, struct ht_reply *ret);
+/* Block for one message of any kind (a notification too). 1 and *ret (valid until
+ * the next receive), 0 at end of file. */
+int ht_raw_recv_any(struct ht_raw *r, const bh_value **ret);
 /* Read until end of file, failing the test if more responses arrive. */
 void ht_raw_expect_eof(struct ht_raw *r);
 

@@ -231,7 +231,7 @@ static bool serve_one(struct fake *f, const uint8_t *msg, size_t len)
 		ck_assert_int_eq(bh_value_get_str(bh_value_at(params, 1), &m, &ml), 0);
 		char text[256];
 		snprintf(text, sizeof text, "%.*s", (int)ml, m);
-		bh_rpc_write_error(&w, rpc.msgid, false, (int32_t)code, text);
+		bh_rpc_write_error(&w, rpc.msgid, (int32_t)code, text);
 		send_buf(f, &b);
 	} else if (strcmp(method, "t.hold") == 0) {
 		if (f->nheld == f->capheld) {
@@ -322,7 +322,7 @@ static bool serve_one(struct fake *f, const uint8_t *msg, size_t len)
 		bh_write_raw(&w, rpc.params, rpc.params_len);
 		reply_raw(f, rpc.msgid, b.data, b.len);
 	} else {
-		bh_rpc_write_error(&w, rpc.msgid, false, BH_E_UNKNOWN_METHOD, method);
+		bh_rpc_write_error(&w, rpc.msgid, BH_E_UNKNOWN_METHOD, method);
 		send_buf(f, &b);
 	}
 	bh_buf_done(&b);

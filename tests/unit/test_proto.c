@@ -1376,7 +1376,7 @@ START_TEST(test_rpc_request)
 	ck_assert_ptr_null(rpc.options);
 	ck_assert_ptr_null(rpc.error);
 	ck_assert_ptr_null(rpc.result);
-	ck_assert_int_eq(bh_rpc_peek_msgid(p, o.buf.len, &msgid), 0);
+	ck_assert_int_eq(bh_rpc_request_msgid(p, o.buf.len, &msgid), 0);
 	ck_assert_uint_eq(msgid, 7);
 	free(p);
 
@@ -1439,7 +1439,7 @@ START_TEST(test_rpc_response_notify)
 	ck_assert_mem_eq(o.buf.data, "\x94\x01\x0a\xc0\xc0", 5);
 
 	bh_buf_consume(&o.buf, o.buf.len);
-	ck_assert_int_eq(bh_rpc_write_error(&o.w, 11, false, BH_E_TIMEOUT, "too slow"), 0);
+	ck_assert_int_eq(bh_rpc_write_error(&o.w, 11, BH_E_TIMEOUT, "too slow"), 0);
 	p = exact(o.buf.data, o.buf.len);
 	ck_assert_int_eq(bh_rpc_parse(p, o.buf.len, &rpc, NULL), 0);
 	ck_assert_uint_eq(rpc.msgid, 11);
@@ -1462,31 +1462,39 @@ START_TEST(test_rpc_response_notify)
 }
 END_TEST
 
-START_TEST(test_rpc_error_nil_msgid)
+START_TEST(test_rpc_error_notify)
 {
 	struct out o;
 	struct dec d;
 	struct bh_rpc rpc;
-	const char *why = NULL;
 	uint32_t id = 5;
 
 	out_init(&o, 0);
-	ck_assert_int_eq(bh_rpc_write_error(&o.w, 123, true, BH_E_BAD_REQUEST, "garbage"), 0);
+	ck_assert_int_eq(bh_rpc_write_error_notify(&o.w, "bulkhead.error", 14, BH_E_BAD_REQUEST,
+						   "garbage"), 0);
 	const bh_value *v = dec_ok(&d, o.buf.data, o.buf.len, true);
-	ck_assert_uint_eq(v->len, 4);
-	ck_assert_int_eq(bh_value_at(v, 0)->as.i, 1);
-	ck_assert_int_eq(bh_value_at(v, 1)->type, BH_NIL);
-	ck_assert_int_eq(bh_value_at(v, 3)->type, BH_NIL);
-	const bh_value *m = bh_value_at(v, 2);
+	ck_assert_uint_eq(v->len, 3);
+	ck_assert_int_eq(bh_value_at(v, 0)->as.i, BH_RPC_NOTIFY);
+	ck_assert(bh_value_str_eq(bh_value_at(v, 1), "bulkhead.error"));
+	const bh_value *params = bh_value_at(v, 2);
+	ck_assert_int_eq(params->type, BH_ARRAY);
+	ck_assert_uint_eq(params->len, 1);
+	const bh_value *m = bh_value_at(params, 0);
 	ck_assert_int_eq(bh_value_find(m, "code")->as.i, BH_E_BAD_REQUEST);
 	ck_assert(bh_value_str_eq(bh_value_find(m, "name"), "bad_request"));
 	ck_assert(bh_value_str_eq(bh_value_find(m, "message"), "garbage"));
-	/* the envelope contract wants a uint32 msgid in a response */
-	ck_assert_int_eq(bh_rpc_parse(d.bytes, d.len, &rpc, &why), -EPROTO);
-	ck_assert_str_eq(why, "response msgid is not a uint32");
-	ck_assert_int_eq(bh_rpc_peek_msgid(d.bytes, d.len, &id), -EPROTO);
+	ck_assert_int_eq(bh_rpc_parse(d.bytes, d.len, &rpc, NULL), 0);
+	ck_assert_int_eq(rpc.type, BH_RPC_NOTIFY);
+	ck_assert_int_eq(bh_rpc_request_msgid(d.bytes, d.len, &id), -EPROTO);
 	ck_assert_uint_eq(id, 5);
 	dec_done(&d);
+	out_done(&o);
+
+	/* written whole or not at all */
+	out_init(&o, 24);
+	ck_assert_int_eq(bh_rpc_write_error_notify(&o.w, "bulkhead.error", 14, BH_E_INTERNAL,
+						   "a message longer than the room"), -EMSGSIZE);
+	ck_assert_uint_eq(o.buf.len, 0);
 	out_done(&o);
 }
 END_TEST
@@ -1568,7 +1576,7 @@ START_TEST(test_rpc_bad_shapes)
 }
 END_TEST
 
-START_TEST(test_rpc_peek_msgid)
+START_TEST(test_rpc_request_msgid)
 {
 	static const struct {
 		const char *bytes;
@@ -1577,13 +1585,23 @@ START_TEST(test_rpc_peek_msgid)
 		uint32_t id;
 	} cases[] = {
 		{ LIT("\x94\x00\x2a\x05\x90"), 0, 42 }, /* method is bad, msgid is fine */
-		{ LIT("\x92\x00\x2a"), 0, 42 },
-		{ LIT("\x9f\xa1x\xce\xff\xff\xff\xff"), 0, UINT32_MAX }, /* the rest need not be there */
-		{ LIT("\x92\x91\x90\x07"), 0, 7 },
+		{ LIT("\x95\x00\x07\xa1m\x90\xa1m"), 0, 7 }, /* options are bad */
+		{ LIT("\x94\x00\xce\xff\xff\xff\xff"), 0, UINT32_MAX }, /* the rest need not be there */
+		/* no request: nothing to answer */
+		{ LIT("\x92\x00\x2a"), -EPROTO, 0 },
+		{ LIT("\x93\x00\x2a\xa1m"), -EPROTO, 0 },
+		{ LIT("\x96\x00\x01\xa1m\x90\x80\xc0"), -EPROTO, 0 },
+		{ LIT("\x94\x01\x07\xc0\xc0"), -EPROTO, 0 },      /* a response */
+		{ LIT("\x94\x02\x07\xa1m\x90"), -EPROTO, 0 },
+		{ LIT("\x94\x07\x05\xa1m\x90"), -EPROTO, 0 },
+		{ LIT("\x94\xa1x\x05\xa1m\x90"), -EPROTO, 0 },
+		{ LIT("\x9f\xa1x\xce\xff\xff\xff\xff"), -EPROTO, 0 },
+		{ LIT("\x92\x91\x90\x07"), -EPROTO, 0 },
 		{ LIT("\x91\x00"), -EPROTO, 0 },
 		{ LIT("\xc0"), -EPROTO, 0 },
 		{ LIT(""), -EPROTO, 0 },
 		{ LIT("\x94\x00\xff\xa1m\x90"), -EPROTO, 0 },
+		{ LIT("\x94\x00\xc0\xa1m\x90"), -EPROTO, 0 },
 		{ LIT("\x94\x00\xcf\x00\x00\x00\x01\x00\x00\x00\x00"), -EPROTO, 0 },
 		{ LIT("\x94\x00"), -EPROTO, 0 },
 		{ LIT("\x94\xda\xff\xff"), -EPROTO, 0 },
@@ -1592,7 +1610,7 @@ START_TEST(test_rpc_peek_msgid)
 	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
 		uint8_t *p = exact(cases[k].bytes, cases[k].len);
 		uint32_t id = 12345;
-		ck_assert_msg(bh_rpc_peek_msgid(p, cases[k].len, &id) == cases[k].r, "case %zu", k);
+		ck_assert_msg(bh_rpc_request_msgid(p, cases[k].len, &id) == cases[k].r, "case %zu", k);
 		ck_assert_uint_eq(id, cases[k].r == 0 ? cases[k].id : 12345);
 		free(p);
 	}
@@ -1613,13 +1631,13 @@ START_TEST(test_rpc_write_atomic)
 	ck_assert_uint_eq(o.buf.len, 5);
 	ck_assert_int_eq(bh_rpc_write_notify(&o.w, "x", 1, NULL, 0), -EMSGSIZE);
 	ck_assert_int_eq(bh_rpc_write_result(&o.w, 1, NULL, 0), -EMSGSIZE);
-	ck_assert_int_eq(bh_rpc_write_error(&o.w, 1, false, 1, "x"), -EMSGSIZE);
+	ck_assert_int_eq(bh_rpc_write_error(&o.w, 1, 1, "x"), -EMSGSIZE);
 	ck_assert_int_eq(bh_write_error_map(&o.w, 1, "x"), -EMSGSIZE);
 	ck_assert_uint_eq(o.buf.len, 5);
 	out_done(&o);
 
 	out_init(&o, 40);
-	ck_assert_int_eq(bh_rpc_write_error(&o.w, 1, false, BH_E_INTERNAL, method), -EMSGSIZE);
+	ck_assert_int_eq(bh_rpc_write_error(&o.w, 1, BH_E_INTERNAL, method), -EMSGSIZE);
 	ck_assert_uint_eq(o.buf.len, 0);
 	out_done(&o);
 }
@@ -1768,7 +1786,7 @@ static void fuzz_corpus(struct out *corpus, size_t n)
 		out_init(&corpus[k], 0);
 	bh_rpc_write_request(&corpus[0].w, 1, "plugin.method", 13, BYTES("\x92\x01\xa1x"));
 	bh_rpc_write_result(&corpus[1].w, 2, BYTES("\x82\xa1" "a\x90\xa1" "b\xc4\x01\x00"));
-	bh_rpc_write_error(&corpus[2].w, 3, false, BH_E_TIMEOUT, "deadline passed");
+	bh_rpc_write_error(&corpus[2].w, 3, BH_E_TIMEOUT, "deadline passed");
 	bh_rpc_write_notify(&corpus[3].w, "$hello", 6, BYTES("\x93\x01\x02\xa1p"));
 	write_kitchen_sink(&corpus[4]);
 	write_nested(&corpus[5].w);
@@ -1908,7 +1926,7 @@ START_TEST(test_fuzz)
 		uint32_t id;
 		bh_error err;
 		(void)bh_rpc_parse(p, n, &rpc, NULL);
-		(void)bh_rpc_peek_msgid(p, n, &id);
+		(void)bh_rpc_request_msgid(p, n, &id);
 		if (bh_error_decode(p, n, &err) > 0)
 			ck_assert_uint_lt(strlen(err.message), BH_ERROR_MESSAGE_MAX);
 		free(p);
@@ -1975,9 +1993,9 @@ static Suite *proto_suite(void)
 	tc = tcase_create("rpc");
 	tcase_add_test(tc, test_rpc_request);
 	tcase_add_test(tc, test_rpc_response_notify);
-	tcase_add_test(tc, test_rpc_error_nil_msgid);
+	tcase_add_test(tc, test_rpc_error_notify);
 	tcase_add_test(tc, test_rpc_bad_shapes);
-	tcase_add_test(tc, test_rpc_peek_msgid);
+	tcase_add_test(tc, test_rpc_request_msgid);
 	tcase_add_test(tc, test_rpc_write_atomic);
 	tcase_add_test(tc, test_error_map);
 	tcase_add_test(tc, test_error_foreign);

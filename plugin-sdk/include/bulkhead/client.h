@@ -102,6 +102,20 @@ int bh_client_step(bh_client *c);
  * (-1 = forever). 0, -ETIMEDOUT, or -errno when the connection broke. */
 int bh_client_wait_all(bh_client *c, int timeout_ms);
 
+/* An error the daemon reports that belongs to no call of this client: a message it
+ * could not take as a request, a notification (bh_call_start never sends one) that
+ * failed. err is borrowed, valid during the callback only; the callback may start
+ * calls but must not free the client. */
+typedef void (*bh_report_fn)(void *userdata, const bh_error *err);
+
+/* Ask the daemon to send its reports about this connection (bulkhead.hello with
+ * {"notifications": ["bulkhead.error"]}) and deliver each to fn from bh_client_step()
+ * and bh_call(); fn NULL turns them off. Blocks like bh_call(). 0, or as bh_call():
+ * -BH_E_UNKNOWN_METHOD from a daemon without bulkhead.hello. Without this call the
+ * daemon sends the client nothing but responses. */
+int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *userdata,
+			bh_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -137,10 +137,12 @@ struct bh_rpc {
  * description of what was wrong. */
 int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why);
 
-/* Best-effort msgid of a request whose envelope bh_rpc_parse rejected, so that the
- * error can still be correlated: 0 and *ret when msg is an array whose second
- * element is a uint32, else -EPROTO. */
-int bh_rpc_peek_msgid(const uint8_t *msg, size_t len, uint32_t *ret);
+/* The msgid of a request whose envelope bh_rpc_parse rejected (method not a string,
+ * params not an array, options not a map...), so that it still gets its one
+ * response: 0 and *ret when msg is an array of 4 or 5 elements whose first element
+ * is 0 and whose second is a uint32; else -EPROTO, and the message is no request:
+ * nothing may answer it. */
+int bh_rpc_request_msgid(const uint8_t *msg, size_t len, uint32_t *ret);
 
 /* Encoders for whole messages. params / result are raw encoded values. */
 int bh_rpc_write_request(bh_writer *w, uint32_t msgid, const char *method, size_t method_len,
@@ -149,9 +151,12 @@ int bh_rpc_write_notify(bh_writer *w, const char *method, size_t method_len,
 			const uint8_t *params, size_t params_len);
 /* [1, msgid, nil, result] */
 int bh_rpc_write_result(bh_writer *w, uint32_t msgid, const uint8_t *result, size_t result_len);
-/* [1, msgid, {"code","name","message"}, nil]; msgid_nil writes nil for the msgid. */
-int bh_rpc_write_error(bh_writer *w, uint32_t msgid, bool msgid_nil, int32_t code,
-		       const char *message);
+/* [1, msgid, {"code","name","message"}, nil]: the answer to request msgid. */
+int bh_rpc_write_error(bh_writer *w, uint32_t msgid, int32_t code, const char *message);
+/* [2, method, [{"code","name","message"}]]: an error that belongs to no request,
+ * for a peer that asked for such notifications. */
+int bh_rpc_write_error_notify(bh_writer *w, const char *method, size_t method_len,
+			      int32_t code, const char *message);
 /* Only the error map. */
 int bh_write_error_map(bh_writer *w, int32_t code, const char *message);
 

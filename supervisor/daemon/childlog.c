@@ -40,8 +40,8 @@ static void emit_line(struct bh_child_log *l)
 	if (l->window_bytes + l->len > LOG_BYTES_PER_SEC) {
 		l->suppressed += l->len + 1;
 	} else {
-		l->window_bytes += l->len + 1;
-		/* The line's bytes as they came, NULs included: the logger escapes them. */
+		/* The line's bytes as they came, NULs included: the logger escapes them, and
+		 * the window counts what the escaped record took (escaping can quadruple). */
 		static const char cut[] = " [line truncated]";
 		char msg[256 + sizeof(l->line) + sizeof(cut)];
 		int n = snprintf(msg, 256, "[%s pid %d %s] ", inst->slot->conf->name,
@@ -53,7 +53,8 @@ static void emit_line(struct bh_child_log *l)
 			memcpy(msg + len, cut, sizeof(cut) - 1);
 			len += sizeof(cut) - 1;
 		}
-		bh_log_msg(BH_LOG_INFO, msg, len);
+		size_t took = bh_log_msg(BH_LOG_INFO, msg, len);
+		l->window_bytes += took > l->len + 1 ? took : l->len + 1;
 	}
 	l->len = 0;
 	l->truncated = false;

@@ -31,10 +31,10 @@ int bh_log_level_from_name(const char *name)
 	return -1;
 }
 
-void bh_log_msg(int level, const char *msg, size_t len)
+size_t bh_log_msg(int level, const char *msg, size_t len)
 {
 	if (level > bh_log_threshold)
-		return;
+		return 0;
 	char line[LOG_LINE_MAX];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -47,6 +47,7 @@ void bh_log_msg(int level, const char *msg, size_t len)
 	line[len_out++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, len_out);
 	(void)w; /* nowhere left to report a failing stderr */
+	return len_out;
 }
 
 void bh_log(int level, const char *fmt, ...)

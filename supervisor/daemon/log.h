@@ -12,8 +12,10 @@ extern int bh_log_threshold;
 
 void bh_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Log msg, len bytes of any content (NUL bytes included), as one record. */
-void bh_log_msg(int level, const char *msg, size_t len);
+/* Log msg, len bytes of any content (NUL bytes included), as one record. Returns the
+ * bytes the record took in the log (escaping makes it up to 4 times len, at most
+ * 4 KiB), 0 when the level is filtered out. */
+size_t bh_log_msg(int level, const char *msg, size_t len);
 
 /* "error", "warn", "info", "debug" -> level, or -1. */
 int bh_log_level_from_name(const char *name);

@@ -1199,7 +1199,7 @@ static void hx_after(struct hx *x, bool killed, const struct hx_slot *hos0,
 			  "the dead instance was not replaced (restarts %" PRIu64 ", pid %d -> %d)",
 			  hos.restarts, (int)hos0->pid, (int)hos.pid);
 		hx_print(stdout, "REPLACED: hostile.%s: pid %d -> %d; last exit: %s", x->c->name,
-		       (int)hos0->pid, (int)hos.pid, hos.last_exit);
+			 (int)hos0->pid, (int)hos.pid, hos.last_exit);
 		hx_assert_host_ids(x, hos.pid);
 	} else {
 		HX_ASSERT(x, hos.restarts == 0 && hos.pid == hos0->pid,
@@ -1328,7 +1328,7 @@ static void hx_result_line(struct hx *x, const char *instance)
 	char d[1400];
 	describe(&x->attack, d, sizeof(d));
 	hx_print(stdout, "RESULT: hostile.%s | %s | instance: %s | sibling: answered throughout%s%s",
-	       x->c->name, d, instance, x->notes[0] ? " | " : "", x->notes);
+		 x->c->name, d, instance, x->notes[0] ? " | " : "", x->notes);
 	fflush(stdout);
 }
 

@@ -38,9 +38,15 @@ char *cli_json_dump(const json_t *j, bool pretty);
  * could not be written. */
 int cli_print_status(FILE *out, const bh_value *status);
 
-/* A short rendering of a scalar for tables: nil is "-", strings are printed as they
- * are with control characters replaced, containers as one-line JSON. Appends to a
- * malloc'ed string the caller frees; NULL when out of memory. */
+/* A short rendering of a scalar for tables: nil is "-", strings escaped (cli_escape),
+ * containers as one-line JSON. A malloc'ed string the caller frees; NULL when out of
+ * memory. */
 char *cli_value_text(const bh_value *v);
+
+/* The len bytes at s escaped for a terminal (bulkhead/escape.h: controls, C1,
+ * bidirectional controls and invalid UTF-8 become visible escapes). Everything the
+ * daemon or a plugin sent is printed through this or as JSON (json.c). A malloc'ed
+ * string the caller frees; NULL when out of memory. */
+char *cli_escape(const char *s, size_t len);
 
 #endif

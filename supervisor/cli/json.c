@@ -16,7 +16,9 @@
  *   float32                         the same, widened to float64 (read back: float64)
  *   NaN / +Inf / -Inf               {"$float": "nan"} / {"$float": "inf"} /
  *                                   {"$float": "-inf"}
- *   str, valid UTF-8                string
+ *   str, valid UTF-8                string (C0 and DEL, C1 controls, bidirectional
+ *                                   controls and U+2028/U+2029 written as \uXXXX:
+ *                                   the output never carries a raw control)
  *   str, not valid UTF-8            {"$str": "<base64>"}
  *   bin                             {"$bin": "<base64>"}
  *   ext                             {"$ext": TYPE, "data": "<base64>"}  (TYPE -128..127)
@@ -44,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/escape.h"
 #include "bulkhead/proto.h"
 #include "cli.h"
 
@@ -130,38 +133,9 @@ static int b64_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
 /* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
 static bool utf8_valid(const uint8_t *s, size_t n)
 {
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t k;
-		uint32_t cp;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = bh_utf8_next(s + i, n - i, NULL)) == 0)
 			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += k + 1;
-	}
 	return true;
 }
 
@@ -347,11 +321,28 @@ static void put_real(FILE *f, double d)
 		fputs(".0", f);
 }
 
+/* A JSON string. Beyond what JSON requires (", \ and C0), DEL and every character
+ * bh_escape would escape (C1 controls, bidirectional controls, U+2028/U+2029) are
+ * written as \uXXXX, so the output cannot drive a terminal; it reads back as the
+ * same string. Strings here are valid UTF-8 (cli_json_from_value sends the others
+ * to "$str"); a byte that is not is written as U+FFFD, never raw. */
 static void put_string(FILE *f, const char *s, size_t n)
 {
 	fputc('"', f);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x80) {
+			uint32_t cp;
+			size_t k = bh_utf8_next(s + i, n - i, &cp);
+			if (k == 0)
+				fputs("\\ufffd", f);
+			else if (bh_escape_needed(cp))
+				fprintf(f, "\\u%04x", (unsigned)cp);
+			else
+				fwrite(s + i, 1, k, f);
+			i += k ? k - 1 : 0;
+			continue;
+		}
 		switch (c) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;

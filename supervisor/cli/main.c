@@ -53,11 +53,18 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
 
 static int usage_error(const struct command *cmd, const char *fmt, ...)
 {
+	/* The message quotes the command line, which a script may have filled with
+	 * anyone's text: escaped like everything else this prints. */
+	char *msg = NULL, *safe = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("error: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	if (n >= 0)
+		safe = cli_escape(msg, (size_t)n);
+	fprintf(stderr, "error: %s", safe ? safe : "out of memory");
+	free(msg);
+	free(safe);
 	if (cmd)
 		fprintf(stderr, "\nusage: bulkhead %s\nTry 'bulkhead %s --help'.\n", cmd->synopsis,
 			cmd->name);
@@ -67,9 +74,13 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+/* message comes from the daemon or a plugin: escaped. */
 static void print_error(int32_t code, const char *message)
 {
-	fprintf(stderr, "error: %s (%d): %s\n", bh_code_name(code), (int)code, message);
+	char *safe = cli_escape(message, strlen(message));
+	fprintf(stderr, "error: %s (%d): %s\n", bh_code_name(code), (int)code,
+		safe ? safe : "(out of memory)");
+	free(safe);
 }
 
 /* ---- talking to the daemon ----------------------------------------------------------- */
@@ -160,13 +171,17 @@ static void print_control_result(const struct opts *o, const char *verb, const c
 		print_json(o, v);
 		return;
 	}
+	char *safe_name = cli_escape(name, strlen(name));
+	name = safe_name ? safe_name : "?";
 	if (v->type != BH_MAP) {
 		char *s = v->type == BH_NIL ? NULL : cli_value_text(v);
 		printf("%s %s%s%s\n", verb, name, s ? ": " : "", s ? s : "");
 		free(s);
+		free(safe_name);
 		return;
 	}
 	printf("%s %s\n", verb, name);
+	free(safe_name);
 	for (uint32_t i = 0; i < v->len; i++) {
 		char *k = cli_value_text(&v->as.items[2 * i]);
 		char *s = cli_value_text(&v->as.items[2 * i + 1]);

@@ -3,26 +3,31 @@
  * The answer is a map; the keys this file knows get columns and units, and every key
  * it does not know is still shown (as "key: value", or as an extra instance column),
  * so a newer daemon's status reads fine with an older CLI. Strings from the daemon are
- * printed with control characters replaced: a plugin's name or exit reason must not
- * be able to drive the terminal. */
+ * printed escaped (cli_escape) and containers as JSON (which escapes the same
+ * characters): a plugin's name, version or exit reason must not be able to drive the
+ * terminal. */
 #define _GNU_SOURCE /* vasprintf */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/escape.h"
 #include "cli.h"
 
 /* ---- text of one value ------------------------------------------------------------- */
 
-static char *sanitize(char *s)
+char *cli_escape(const char *s, size_t len)
 {
-	for (unsigned char *p = (unsigned char *)s; p && *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
+	if (len > (SIZE_MAX - 1) / 4)
+		return NULL;
+	char *out = malloc(BH_ESCAPE_SIZE(len));
+	if (out)
+		bh_escape(out, BH_ESCAPE_SIZE(len), s, len);
+	return out;
 }
 
 static char *text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -56,14 +61,14 @@ char *cli_value_text(const bh_value *v)
 	case BH_STR:
 		if (v->len == 0)
 			return strdup("-"); /* an empty cell would shift the eye to the next */
-		return sanitize(strndup(v->as.str, v->len));
+		return cli_escape(v->as.str, v->len);
 	case BH_BIN:
 		return text("<%" PRIu32 " bytes>", v->len);
 	default: {
 		json_t *j = cli_json_from_value(v);
 		char *s = j ? cli_json_dump(j, false) : NULL;
 		json_decref(j);
-		return sanitize(s);
+		return s;
 	}
 	}
 }
@@ -251,9 +256,15 @@ static void print_instances(FILE *out, const bh_value *instances)
 	for (size_t c = 0; c < NELEM(inst_head); c++)
 		table_add(&t, strdup(inst_head[c]));
 	for (size_t e = 0; e < nextra; e++) {
-		char *h = cli_value_text(extra[e]);
-		for (char *p = h; p && *p; p++)
-			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		/* Upper-cased before escaping: the escapes keep their lower-case letters. */
+		char *up = malloc(extra[e]->len + 1), *h = NULL;
+		for (uint32_t i = 0; up && i < extra[e]->len; i++) {
+			char c = extra[e]->as.str[i];
+			up[i] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+		}
+		if (up)
+			h = extra[e]->len ? cli_escape(up, extra[e]->len) : strdup("-");
+		free(up);
 		table_add(&t, h);
 	}
 	for (uint32_t i = 0; i < instances->len; i++) {

@@ -40,10 +40,21 @@ static void emit_line(struct bh_child_log *l)
 	if (l->window_bytes + l->len > LOG_BYTES_PER_SEC) {
 		l->suppressed += l->len + 1;
 	} else {
-		l->window_bytes += l->len + 1;
-		bh_log(BH_LOG_INFO, "[%s pid %d %s] %.*s%s", inst->slot->conf->name,
-		       (int)inst->child.pid, l->stream, (int)l->len, l->line,
-		       l->truncated ? " [line truncated]" : "");
+		/* The line's bytes as they came, NULs included: the logger escapes them, and
+		 * the window counts what the escaped record took (escaping can quadruple). */
+		static const char cut[] = " [line truncated]";
+		char msg[256 + sizeof(l->line) + sizeof(cut)];
+		int n = snprintf(msg, 256, "[%s pid %d %s] ", inst->slot->conf->name,
+				 (int)inst->child.pid, l->stream);
+		size_t len = n < 0 ? 0 : (size_t)n < 256 ? (size_t)n : 255;
+		memcpy(msg + len, l->line, l->len);
+		len += l->len;
+		if (l->truncated) {
+			memcpy(msg + len, cut, sizeof(cut) - 1);
+			len += sizeof(cut) - 1;
+		}
+		size_t took = bh_log_msg(BH_LOG_INFO, msg, len);
+		l->window_bytes += took > l->len + 1 ? took : l->len + 1;
 	}
 	l->len = 0;
 	l->truncated = false;
@@ -58,8 +69,7 @@ static void consume(struct bh_child_log *l, const char *p, size_t n)
 			continue;
 		}
 		if (l->len < sizeof(l->line)) {
-			/* Keep the log one line per record: no control characters. */
-			l->line[l->len++] = (ch == '\t' || (unsigned char)ch >= 0x20) ? ch : '?';
+			l->line[l->len++] = ch; /* raw: the logger escapes the record */
 		} else if (!l->truncated) {
 			l->truncated = true;
 		}

@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "bulkhead/client.h"
+#include "bulkhead/escape.h"
 #include "hostile_proto.h"
 
 #ifndef HX_DAEMON
@@ -136,6 +137,7 @@ struct hx_case {
 	/* Extra checks of an outcome (in_ctor: the constructor's). */
 	void (*check)(struct hx *x, const struct hx_outcome *o, bool in_ctor);
 	const char *base;          /* v2: the case it repeats */
+	const char *log_has;       /* once the daemon exited, its log must contain this */
 	enum hx_ctl ctl;           /* the limit the case is about (v2, notes) */
 };
 
@@ -228,6 +230,21 @@ static void hx_remove_dir(struct hx *x)
 	x->dir[0] = 0;
 }
 
+/* Print one line to f, escaped (bulkhead/escape.h): the driver's lines quote what
+ * plugins said (exit reasons, error messages), which must not drive the terminal of
+ * whoever runs the suite. */
+static __attribute__((format(printf, 2, 3))) void hx_print(FILE *f, const char *fmt, ...)
+{
+	char line[3072], out[BH_ESCAPE_SIZE(3072)];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	bh_escape(out, sizeof(out), line, len);
+	fprintf(f, "%s\n", out);
+}
+
 /* prefix_fmt/prefix: "(%s) " and the failed condition's text, kept out of fmt (it
  * may hold a '%'). */
 static __attribute__((noreturn, format(printf, 6, 7))) void
@@ -243,11 +260,13 @@ hx_fail_at(struct hx *x, const char *file, int line, const char *prefix_fmt, con
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
 	fflush(stdout);
-	fprintf(stderr, "FAIL: hostile.%s: %s:%d: %s\n", x->c->name, file, line, msg);
+	hx_print(stderr, "FAIL: hostile.%s: %s:%d: %s", x->c->name, file, line, msg);
 	hx_dump_log(x);
 	hx_kill_daemon(x);
 	hx_remove_dir(x);
-	ck_abort_msg("%s:%d: %s", file, line, msg);
+	char safe[BH_ESCAPE_SIZE(sizeof(msg))];
+	bh_escape(safe, sizeof(safe), msg, strlen(msg));
+	ck_abort_msg("%s:%d: %s", file, line, safe);
 	abort(); /* not reached: ck_abort_msg does not return */
 }
 
@@ -265,7 +284,7 @@ static __attribute__((format(printf, 2, 3))) void hx_note(struct hx *x, const ch
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	printf("NOTE: hostile.%s: %s\n", x->c->name, line);
+	hx_print(stdout, "NOTE: hostile.%s: %s", x->c->name, line);
 	fflush(stdout);
 	size_t used = strlen(x->notes);
 	snprintf(x->notes + used, sizeof(x->notes) - used, "%s%s", used ? "; " : "", line);
@@ -729,6 +748,80 @@ static void hx_check_no_success_logged(struct hx *x)
 		fclose(f);
 }
 
+/* What in line (n bytes, without its newline) could act on a terminal, as a message:
+ * a C0 control, DEL, invalid UTF-8 (RFC 3629's table, decoded here independently of
+ * the daemon's escaper), a C1 control or a bidirectional control. NULL if nothing. */
+static const char *hx_raw_control(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i], lo = 0x80, hi = 0xbf, k, cp;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return "a C0 control or DEL";
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+		else
+			return "a byte that starts no UTF-8 character";
+		if (n - i <= k || p[i + 1] < lo || p[i + 1] > hi)
+			return "invalid UTF-8";
+		for (unsigned j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return "invalid UTF-8";
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if (cp <= 0x9f)
+			return "a C1 control";
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return "a bidirectional control";
+		i += k + 1;
+	}
+	return NULL;
+}
+
+/* Every line of the log is one of the daemon's records, "HH:MM:SS.mmm LEVEL message",
+ * with nothing in it that could drive a terminal, and no message is a forged record
+ * (log_inject's text: "bulkhead: forged record", "forged again"): whatever a plugin
+ * wrote or sent, it reached the log escaped. */
+static void hx_check_log_records(struct hx *x)
+{
+	static const char *const levels[] = { "error ", "warn  ", "info  ", "debug " };
+	FILE *f = fopen(x->log, "re");
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	bool has = !x->run->log_has;
+	HX_ASSERT(x, f, "cannot open the daemon log %s: %s", x->log, strerror(errno));
+	while ((n = getline(&line, &cap, f)) > 0) {
+		lineno++;
+		HX_ASSERT(x, line[n - 1] == '\n', "log line %zu has no newline: %s", lineno, line);
+		line[--n] = '\0';
+		bool ok = n >= 19 && line[2] == ':' && line[5] == ':' && line[8] == '.' &&
+			  line[12] == ' ';
+		for (int i = 0; ok && i < 12; i++)
+			ok = i == 2 || i == 5 || i == 8 || (line[i] >= '0' && line[i] <= '9');
+		bool level = false;
+		for (size_t i = 0; ok && i < sizeof(levels) / sizeof(levels[0]); i++)
+			level |= strncmp(line + 13, levels[i], 6) == 0;
+		HX_ASSERT(x, ok && level, "log line %zu is not a daemon record: %.300s", lineno, line);
+		HX_ASSERT(x, strncmp(line + 19, "bulkhead: forged", 16) != 0 &&
+				     strncmp(line + 19, "forged again", 12) != 0,
+			  "log line %zu is a forged record: %.300s", lineno, line);
+		const char *why = hx_raw_control((const unsigned char *)line, (size_t)n);
+		HX_ASSERT(x, !why, "log line %zu holds %s (raw): %.300s", lineno, why, line);
+		has |= x->run->log_has && strstr(line, x->run->log_has);
+	}
+	free(line);
+	fclose(f);
+	HX_ASSERT(x, has, "the daemon log has no \"%s\"", x->run->log_has);
+}
+
 static off_t hx_log_size(struct hx *x)
 {
 	struct stat st;
@@ -767,6 +860,7 @@ static uint64_t hx_daemon_stop(struct hx *x, int max_ms)
 	hx_check_no_success_logged(x);
 	HX_ASSERT(x, hx_log_size(x) < HX_LOG_MAX, "the daemon log grew to %lld bytes",
 		  (long long)hx_log_size(x));
+	hx_check_log_records(x);
 	return took;
 }
 
@@ -1051,7 +1145,7 @@ static void hx_ctor_check(struct hx *x, struct hx_outcome *ret)
 	parse_facts(bh_value_find(bh_result_value(res), "facts"), &x->facts);
 	bh_result_free(res);
 	describe(&o, d, sizeof(d));
-	printf("CTOR: hostile.%s: %s\n", x->c->name, d);
+	hx_print(stdout, "CTOR: hostile.%s: %s", x->c->name, d);
 	fflush(stdout);
 
 	const struct hx_facts *f = &x->facts;
@@ -1104,8 +1198,8 @@ static void hx_after(struct hx *x, bool killed, const struct hx_slot *hos0,
 		HX_ASSERT(x, hos.restarts >= 1 && hos.pid != hos0->pid,
 			  "the dead instance was not replaced (restarts %" PRIu64 ", pid %d -> %d)",
 			  hos.restarts, (int)hos0->pid, (int)hos.pid);
-		printf("REPLACED: hostile.%s: pid %d -> %d; last exit: %s\n", x->c->name,
-		       (int)hos0->pid, (int)hos.pid, hos.last_exit);
+		hx_print(stdout, "REPLACED: hostile.%s: pid %d -> %d; last exit: %s", x->c->name,
+			 (int)hos0->pid, (int)hos.pid, hos.last_exit);
 		hx_assert_host_ids(x, hos.pid);
 	} else {
 		HX_ASSERT(x, hos.restarts == 0 && hos.pid == hos0->pid,
@@ -1233,8 +1327,8 @@ static void hx_result_line(struct hx *x, const char *instance)
 {
 	char d[1400];
 	describe(&x->attack, d, sizeof(d));
-	printf("RESULT: hostile.%s | %s | instance: %s | sibling: answered throughout%s%s\n",
-	       x->c->name, d, instance, x->notes[0] ? " | " : "", x->notes);
+	hx_print(stdout, "RESULT: hostile.%s | %s | instance: %s | sibling: answered throughout%s%s",
+		 x->c->name, d, instance, x->notes[0] ? " | " : "", x->notes);
 	fflush(stdout);
 }
 
@@ -1397,7 +1491,7 @@ static void flow_ctor_death(struct hx *x)
 		HX_ASSERT(x, named, "the reason does not name \"%s\": %s", c->death[0], hos.last_exit);
 		HX_ASSERT(x, !strstr(hos.last_exit, "core dumped"), "a core was dumped: %s",
 			  hos.last_exit);
-		printf("GIVEN UP: hostile.%s: %s: %s\n", x->c->name, hos.state, hos.last_exit);
+		hx_print(stdout, "GIVEN UP: hostile.%s: %s: %s", x->c->name, hos.state, hos.last_exit);
 	}
 	hx_status_slot(x, "echo", &sib);
 	HX_ASSERT(x, strcmp(sib.state, "ready") == 0 && sib.restarts == 0 && sib.pid == sib0.pid,
@@ -1975,6 +2069,10 @@ static const struct hx_case hx_cases[] = {
 	KILLED("chan_unsolicited", HX_HOLD_BEFORE, BH_E_PROTOCOL, "protocol", NULL),
 	KILLED("chan_close", HX_HOLD_BEFORE, BH_E_PROTOCOL, "channel", "exited with status 1"),
 
+	/* the log and the operator's terminal */
+	{ .name = "log_inject", .plugin = "log_inject", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,
+	  .log_has = "stderr] INJ \\x1b[31mred\\x1b[0m \\x1b]52;c;SU5KRUNURUQ=\\x07" },
+
 	/* dying, and refusing to */
 	KILLED("exit_mid", HX_HOLD_BEFORE, 0, "exited with status 3", NULL),
 	KILLED("abort_mid", HX_HOLD_BEFORE, 0, "SIGABRT", "SIGSEGV"),
@@ -1994,6 +2092,9 @@ static const struct hx_case hx_cases[] = {
 	CTOR_DEATH("chan_garbage_ctor", false, "protocol", NULL),
 	CTOR_DEATH("exit_mid_ctor", false, "exited with status 3", NULL),
 	CTOR_DEATH("segv_mid_ctor", false, "SIGSEGV", NULL),
+	{ .name = "log_inject_ctor", .plugin = "log_inject_ctor", .flow = HX_CTOR_DEATH,
+	  .death = { "cannot load" },
+	  .log_has = "log_inject_ctor.so: INJ \\x1b[31mred\\x1b[0m \\x1b]52;c;" },
 
 	/* cgroup v2 forms of the limits */
 	{ .name = "mem_hog_cgroup_v2", .flow = HX_V2, .base = "mem_hog", .ctl = HX_CTL_MEMORY },

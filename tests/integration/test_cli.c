@@ -220,6 +220,189 @@ START_TEST(cli_admin)
 }
 END_TEST
 
+/* ---- hostile text ------------------------------------------------------------------- */
+
+/* What in s (n bytes) could act on a terminal or a log reader, as a message; NULL
+ * when nothing. A newline is allowed only with newlines. Decoded here by hand (RFC
+ * 3629's table of well-formed sequences), independently of the escaper under test. */
+static const char *raw_control(const char *s, size_t n, bool newlines, size_t *ret_at)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		*ret_at = i;
+		if (c < 0x80) {
+			if ((c < 0x20 && !(newlines && c == '\n')) || c == 0x7f)
+				return "a C0 control or DEL";
+			i++;
+			continue;
+		}
+		unsigned lo = 0x80, hi = 0xbf, k, cp;
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+		else
+			return "a byte that starts no UTF-8 character";
+		if (n - i <= k || p[i + 1] < lo || p[i + 1] > hi)
+			return "invalid UTF-8";
+		for (unsigned j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return "invalid UTF-8";
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if (cp <= 0x9f)
+			return "a C1 control";
+		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+			return "a bidirectional control";
+		i += k + 1;
+	}
+	return NULL;
+}
+
+#define assert_inert(what, s, newlines)                                                    \
+	do {                                                                               \
+		size_t at_;                                                                \
+		const char *why_ = raw_control((s), strlen(s), (newlines), &at_);           \
+		size_t from_ = at_ > 120 ? at_ - 120 : 0;                                  \
+		ck_assert_msg(!why_, "%s: %s at byte %zu, in: ...%.240s", (what), why_, at_, \
+			      (s) + from_);                                                \
+	} while (0)
+
+/* Every line of the log is one record of the daemon: "HH:MM:SS.mmm LEVEL " and a
+ * message that is not a forged record (INJ_TEXT's "bulkhead: forged record" and
+ * "second forged record" never start a message). */
+static void assert_log_records(const char *log)
+{
+	static const char *const levels[] = { "error ", "warn  ", "info  ", "debug " };
+	size_t lines = 0;
+	for (const char *line = log; *line; lines++) {
+		const char *end = strchr(line, '\n');
+		ck_assert_msg(end, "the log ends without a newline: %s", line);
+		bool prefix = end - line >= 19;
+		for (int i = 0; prefix && i < 12; i++)
+			prefix = i == 2 || i == 5 ? line[i] == ':'
+				 : i == 8	  ? line[i] == '.'
+						  : line[i] >= '0' && line[i] <= '9';
+		bool level = false;
+		for (size_t i = 0; prefix && i < sizeof levels / sizeof levels[0]; i++)
+			level |= strncmp(line + 12, " ", 1) == 0 &&
+				 strncmp(line + 13, levels[i], 6) == 0;
+		ck_assert_msg(prefix && level, "log line %zu is not a daemon record: %.*s", lines + 1,
+			      (int)(end - line), line);
+		ck_assert_msg(strncmp(line + 19, "bulkhead: forged", 16) != 0 &&
+				      strncmp(line + 19, "second forged", 13) != 0,
+			      "forged record in the log: %.*s", (int)(end - line), line);
+		line = end + 1;
+	}
+	ck_assert_uint_gt(lines, 0);
+}
+
+/* The log has the escaped form of INJ_TEXT's start in a record containing where. */
+static void assert_logged(const char *log, const char *where)
+{
+	static const char esc[] = "INJ \\x1b[31mred\\x1b[0m \\x1b]52;c;SU5KRUNURUQ=\\x07";
+	const char *p = strstr(log, where);
+	const char *eol = p ? strchr(p, '\n') : NULL;
+	const char *e = p ? strstr(p, esc) : NULL;
+	ck_assert_msg(p && e && (!eol || e < eol), "no record with \"%s\" then \"%s\" in the log",
+		      where, esc);
+}
+
+#define INJECT_CONF                                                                        \
+	"log_level = \"debug\";"                                                           \
+	"plugins = ({ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; },"               \
+	"{ name = \"inject\"; path = \"" HT_PLUGIN("inject") "\"; },"                      \
+	"{ name = \"inject_init\"; path = \"" HT_PLUGIN("inject") "\";"                    \
+	"  config = { fail_init = true; }; });"                                            \
+	"restart = { backoff_min_ms = 1; backoff_max_ms = 20; quarantine_crashes = 3; };"
+
+/* A plugin's errors (call, init, snapshot), output lines and version carry ESC/CSI/OSC 52 sequences, CR, BS, BEL, DEL, C1 controls, bidirectional
+ * overrides, invalid UTF-8 and newlines followed by forged records: none reaches the
+ * log or the CLI's output raw, and the sibling plugin is never disturbed. (The shim
+ * refuses descriptor and method names that are not identifiers without quoting them;
+ * a forged $hello or $fatal is the hostile suite's log_inject case.) */
+START_TEST(cli_escapes_peer_text)
+{
+	struct ht_daemon d;
+	ht_start(&d, INJECT_CONF);
+	bh_client *c = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(c, "echo", 0);
+	struct run r;
+
+	r = cli(&d, "call", "inject.say");
+	assert_run(r, 0, NULL, "");
+	assert_inert("call (JSON)", r.out, true);
+	ck_assert_msg(strstr(r.out, "\"INJ \\u001b[31mred") && strstr(r.out, "\\u202e") &&
+			      strstr(r.out, "\\u009b") && strstr(r.out, "{\"$str\":"),
+		      "call output: %s", r.out);
+	run_free(&r);
+	r = cli(&d, "call", "--pretty", "inject.say");
+	assert_run(r, 0, NULL, "");
+	assert_inert("call --pretty", r.out, true);
+	run_free(&r);
+
+	r = cli(&d, "call", "inject.fail");
+	assert_run(r, 1, "", "error: plugin_error (7): INJ \\x1b[31mred\\x1b[0m \\x1b]52;c;");
+	assert_inert("call error", r.err, true);
+	ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "stderr: %s", r.err);
+	run_free(&r);
+
+	/* The last stderr line before the crash becomes the exit reason in status. */
+	r = cli(&d, "call", "inject.crash");
+	assert_run(r, 1, "", "error: plugin_crashed (6): ");
+	assert_inert("crash error", r.err, true);
+	run_free(&r);
+	/* init: the call waits until the daemon gives up on that plugin. */
+	r = cli(&d, "call", "inject_init.say");
+	assert_run(r, 1, "", "error: unavailable (9): ");
+	assert_inert("init error", r.err, true);
+	ck_assert_msg(strstr(r.err, "INJ \\x1b[31m"), "stderr: %s", r.err);
+	run_free(&r);
+	/* The snapshot fails: the swap rolls back with the plugin's message. */
+	r = cli(&d, "swap", "inject");
+	assert_run(r, 1, "", "error: ");
+	assert_inert("swap error", r.err, true);
+	run_free(&r);
+
+	r = cli(&d, "status");
+	assert_run(r, 0, NULL, "");
+	assert_inert("status", r.out, true);
+	ck_assert_msg(strstr(r.out, "version: INJ \\x1b[31mred") && strstr(r.out, "\\u202e"),
+		      "status: %s", r.out);
+	run_free(&r);
+	r = cli(&d, "--json", "status");
+	assert_run(r, 0, NULL, "");
+	assert_inert("status --json", r.out, true);
+	ck_assert_msg(strstr(r.out, "\"last_swap\":\"rolled back: snapshot failed: INJ \\u001b[31mred"),
+		      "status: %s", r.out);
+	run_free(&r);
+
+	/* The sibling answered throughout, from the same process. */
+	r = cli(&d, "call", "echo.ping");
+	assert_run(r, 0, "\"pong\"\n", "");
+	run_free(&r);
+	ck_assert_uint_eq(ht_instance_pid(c, "echo", 0), echo_pid);
+	bh_client_free(c);
+
+	/* The whole log, once the daemon has drained its children's output and exited. */
+	ht_sigterm(&d);
+	int st = ht_wait(&d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon wait status 0x%x", st);
+	char *log = ht_read_log(&d);
+	assert_inert("daemon log", log, true);
+	assert_log_records(log);
+	assert_logged(log, "stderr] ");
+	assert_logged(log, "stdout] ");
+	assert_logged(log, "init failed: ");
+	assert_logged(log, "loaded plugin \"inject\" ");
+	free(log);
+	ht_cleanup(&d);
+}
+END_TEST
+
 /* ---- the Python example ------------------------------------------------------------- */
 
 START_TEST(python_client)
@@ -265,6 +448,7 @@ int main(int argc, char **argv)
 	TCase *tc = ht_tcase("cli");
 	tcase_add_test(tc, cli_call);
 	tcase_add_test(tc, cli_admin);
+	tcase_add_test(tc, cli_escapes_peer_text);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -167,7 +167,7 @@ static const uint8_t *status_map(struct bh_buf *b)
 	bh_write_cstr(&w, "restarts");
 	bh_write_int(&w, 1);
 	bh_write_cstr(&w, "last_exit");
-	bh_write_cstr(&w, "killed by SIGSEGV");
+	bh_write_cstr(&w, "killed by SIGSEGV \xe2\x80\xae\xc2\x9b");
 	bh_write_cstr(&w, "queue_max");
 	bh_write_int(&w, 64);
 	bh_write_cstr(&w, "instances");
@@ -1185,10 +1185,10 @@ START_TEST(test_cli_status)
 		"bulkheadd 9.9.9, pid 4242, up 2h03m\n"
 		"workers: 3\n"
 		"\n"
-		"PLUGIN    STATE    GEN  INSTANCES  CALLS  ERRORS  RESTARTS  LAST EXIT\n"
-		"echo?[2J  running  2    1          1234   3       1         killed by SIGSEGV\n"
+		"PLUGIN       STATE    GEN  INSTANCES  CALLS  ERRORS  RESTARTS  LAST EXIT\n"
+		"echo\\x1b[2J  running  2    1          1234   3       1         killed by SIGSEGV \\u202e\\u009b\n"
 		"\n"
-		"echo?[2J (/lib/echo.so)\n"
+		"echo\\x1b[2J (/lib/echo.so)\n"
 		"  PID   GEN  STATE  UPTIME  RSS      CALLS  ERRORS  INFLIGHT  CPU_MS\n"
 		"  4321  2    ready  5m03s   1.2 MiB  1200   1       0         12\n"
 		"  queue_max: 64\n");
@@ -1199,7 +1199,7 @@ START_TEST(test_cli_status)
 		"{\"version\":\"9.9.9\",\"pid\":4242,\"uptime_ms\":7384000,\"workers\":3,\"plugins\":"
 		"[{\"name\":\"echo\\u001b[2J\",\"state\":\"running\",\"path\":\"/lib/echo.so\","
 		"\"generation\":2,\"calls\":1234,\"errors\":3,\"restarts\":1,\"last_exit\":"
-		"\"killed by SIGSEGV\",\"queue_max\":64,\"instances\":[{\"pid\":4321,"
+		"\"killed by SIGSEGV \\u202e\\u009b\",\"queue_max\":64,\"instances\":[{\"pid\":4321,"
 		"\"generation\":2,\"state\":\"ready\",\"uptime_ms\":303000,\"rss_kb\":1234,"
 		"\"calls\":1200,\"errors\":1,\"inflight\":0,\"cpu_ms\":12}]}]}\n");
 	fake_stop(f);

@@ -293,6 +293,7 @@ int ht_main(Suite *s)
 	if (bh_sandbox_userns_check(why, sizeof(why)) < 0) {
 		/* Every test daemon sandboxes its plugins. */
 		printf("SKIP: %s: no sandboxed plugin can start\n", why);
+		srunner_free(srunner_create(s)); /* frees the suite */
 		return HT_SKIP;
 	}
 	const char *tmp = getenv("TMPDIR");

@@ -121,6 +121,7 @@ struct bh_instance {
 	struct bh_watch pidfd;
 	struct bh_child_log out, err;
 	struct bh_buf in;         /* bytes read from the channel */
+	struct bh_scanner scan;   /* over the message at the front of in */
 	struct bh_list send_queue; /* calls with bytes still to write */
 	bool want_flush;          /* on d->flush_insts */
 	struct bh_list flush_link;
@@ -202,6 +203,7 @@ struct bh_conn {
 	gid_t gid;
 	pid_t pid;
 	struct bh_buf in, out;
+	struct bh_scanner scan;   /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
 	uint32_t n_outstanding;   /* calls not yet answered */
 	bool want_flush;
@@ -224,6 +226,14 @@ struct bh_daemon {
 	struct bh_list slots;
 	struct bh_list conns;
 	uint32_t n_conns;
+	/* Work spent on input, for status and tests: bytes read from clients and
+	 * channels and bytes their scanners examined (linear: a small multiple of what
+	 * was read, however it was split), bytes read from children's stdout/stderr. */
+	struct bh_input_stats {
+		uint64_t client_read, client_scanned;
+		uint64_t channel_read, channel_scanned;
+		uint64_t output_read;
+	} input;
 	struct bh_list flush_insts, flush_conns;
 	uint64_t next_serial;
 	uint64_t start_ns;

@@ -174,8 +174,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		waitid(P_PIDFD, (id_t)inst->pidfd.fd, &(siginfo_t){0}, WEXITED);
 		bh_watch_close(d->loop, &inst->chan);
 		bh_watch_close(d->loop, &inst->pidfd);
-		bh_watch_close(d->loop, &inst->out.watch);
-		bh_watch_close(d->loop, &inst->err.watch);
+		bh_child_log_close(&inst->out);
+		bh_child_log_close(&inst->err);
 		bh_child_release(&inst->child);
 		inst_free(inst);
 		return r;
@@ -816,8 +816,8 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
 	bh_watch_close(inst->d->loop, &inst->chan);
 	bh_watch_close(inst->d->loop, &inst->pidfd);
-	bh_watch_close(inst->d->loop, &inst->out.watch);
-	bh_watch_close(inst->d->loop, &inst->err.watch);
+	bh_child_log_close(&inst->out);
+	bh_child_log_close(&inst->err);
 	bh_list_del(&inst->link);
 	s->n_live--;
 	bh_loop_defer_free(inst->d->loop, inst_free, inst);

@@ -126,16 +126,27 @@ static void describe_rate(uint64_t rate, char *buf, size_t len)
 		snprintf(buf, len, "%llu KiB/s", (unsigned long long)(rate >> 10));
 }
 
-/* This window's budget is spent: leave the pipe alone until the window ends, or,
- * when that makes output_flood_ms over the rate, stop for good and replace. */
+/* This window's budget is spent: leave the pipe alone until the window ends. */
 static void throttle(struct bh_child_log *l)
 {
-	struct bh_instance *inst = l->inst;
-	const struct bh_config *cfg = inst->d->cfg;
-	uint64_t window_end = l->read_start_ns + READ_WINDOW_NS;
+	struct bh_loop *loop = l->inst->d->loop;
 	if (!l->over_since_ns)
 		l->over_since_ns = l->read_start_ns;
-	bh_watch_mod(inst->d->loop, &l->watch, 0);
+	bh_watch_mod(loop, &l->watch, 0);
+	if (bh_timer_arm(loop, &l->resume, l->read_start_ns + READ_WINDOW_NS) < 0)
+		bh_watch_mod(loop, &l->watch, EPOLLIN); /* no timer: read on */
+}
+
+/* The end of a window that ran out of budget: read on, or, when the stream has now
+ * been over the rate for output_flood_ms, stop for good and replace the instance. */
+static void log_resume(struct bh_timer *t)
+{
+	struct bh_child_log *l = bh_container_of(t, struct bh_child_log, resume);
+	struct bh_instance *inst = l->inst;
+	const struct bh_config *cfg = inst->d->cfg;
+	if (l->watch.fd < 0 || l->flooded)
+		return;
+	uint64_t window_end = l->read_start_ns + READ_WINDOW_NS;
 	if (window_end - l->over_since_ns >= bh_ms_to_ns(cfg->output_flood_ms)) {
 		char rate[32];
 		describe_rate(cfg->output_rate, rate, sizeof(rate));
@@ -144,15 +155,7 @@ static void throttle(struct bh_child_log *l)
 				 cfg->output_flood_ms);
 		return;
 	}
-	if (bh_timer_arm(inst->d->loop, &l->resume, window_end) < 0)
-		bh_watch_mod(inst->d->loop, &l->watch, EPOLLIN); /* no timer: read on */
-}
-
-static void log_resume(struct bh_timer *t)
-{
-	struct bh_child_log *l = bh_container_of(t, struct bh_child_log, resume);
-	if (l->watch.fd >= 0 && !l->flooded)
-		bh_watch_mod(l->inst->d->loop, &l->watch, EPOLLIN);
+	bh_watch_mod(inst->d->loop, &l->watch, EPOLLIN);
 }
 
 static void log_event(struct bh_watch *w, uint32_t events)

@@ -66,6 +66,19 @@ static void assert_linear(const char *what, uint64_t read, uint64_t scanned, uin
 		      (unsigned long long)scanned, (unsigned long long)read, SCAN_PER_BYTE_MAX);
 }
 
+/* Since `before`, at least `least` bytes came from a client and from a channel, each
+ * scanned in linear work; echo's instance is the one it was. */
+static void assert_linear_since(bh_client *c, const struct input *before, uint64_t least,
+				uint64_t echo_pid)
+{
+	struct input after = input_now(c);
+	assert_linear("client", after.client_read - before->client_read,
+		      after.client_scanned - before->client_scanned, least);
+	assert_linear("channel", after.channel_read - before->channel_read,
+		      after.channel_scanned - before->channel_scanned, least);
+	ck_assert_uint_eq(ht_instance_pid(c, "echo", 0), echo_pid);
+}
+
 /* A 256 KiB request written one byte per send(): the daemon's scanning stays linear,
  * the request is answered, and the result (256 KiB of nils from the plugin) too. */
 START_TEST(client_drip_is_linear)
@@ -92,12 +105,7 @@ START_TEST(client_drip_is_linear)
 	ck_assert_uint_eq(rep.result->as.items[0].len, DRIP_NILS);
 	ht_raw_close(&r);
 
-	struct input after = input_now(good);
-	assert_linear("client", after.client_read - before.client_read,
-		      after.client_scanned - before.client_scanned, req.len);
-	assert_linear("channel", after.channel_read - before.channel_read,
-		      after.channel_scanned - before.channel_scanned, DRIP_NILS);
-	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
+	assert_linear_since(good, &before, DRIP_NILS, echo_pid);
 	bh_buf_done(&req);
 	bh_client_free(good);
 	ht_stop(&d);
@@ -130,13 +138,7 @@ START_TEST(large_nil_result_is_linear)
 	ck_assert_uint_eq(bh_result_value(res)->len, 3);
 	bh_result_free(res);
 
-	struct input after = input_now(good);
-	uint64_t size = 3 * ((1u << 20) + 5);
-	assert_linear("client", after.client_read - before.client_read,
-		      after.client_scanned - before.client_scanned, size);
-	assert_linear("channel", after.channel_read - before.channel_read,
-		      after.channel_scanned - before.channel_scanned, size);
-	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
+	assert_linear_since(good, &before, 3u << 20, echo_pid);
 	bh_client_free(good);
 	ht_stop(&d);
 }

@@ -161,8 +161,10 @@ static void log_resume(struct bh_timer *t)
 static void log_event(struct bh_watch *w, uint32_t events)
 {
 	struct bh_child_log *l = bh_container_of(w, struct bh_child_log, watch);
-	if (l->flooded)
-		return; /* a hang-up reported whatever the mask: the exit handler closes it */
+	if (l->flooded) {
+		bh_child_log_close(l); /* a hang-up, reported whatever the mask */
+		return;
+	}
 	if (events & EPOLLHUP) {
 		/* The writers are gone: what is left is bounded by the pipe's capacity. */
 		read_some(l, DRAIN_MAX);

@@ -13,12 +13,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bulkhead/proto.h"
 #include "bulkhead/value.h"
 
-/* Deepest nesting any reader supports, whatever limits->max_depth says: it sizes the
- * explicit stacks of the scanner and the tree builder (a few KiB), so a hostile input
- * can never make proto recurse or allocate for depth. */
-#define BH__DEPTH_CAP 512
+/* Deepest nesting any reader supports (see proto.h). */
+#define BH__DEPTH_CAP BH_SCAN_DEPTH_CAP
 
 struct bh__head {
 	uint8_t type; /* enum bh_type */

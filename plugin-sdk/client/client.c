@@ -109,7 +109,7 @@ struct bh_client {
 	struct bh_buf out;
 	size_t out_off; /* bytes of out already sent */
 	struct bh_buf in;
-	size_t in_partial; /* length of the incomplete message at the front of in, 0 = none */
+	struct bh_scanner scan; /* over the message at the front of in, resumed per read */
 
 	struct bh_buf params;
 	struct bh_writer params_w;
@@ -343,7 +343,7 @@ static int conn_break(bh_client *c, int err, int32_t code, const char *fmt, ...)
 	(void)shutdown(c->fd, SHUT_RDWR);
 	c->hdr.len = c->hdr_off = 0;
 	c->out.len = c->out_off = 0;
-	c->in.len = c->in_partial = 0;
+	c->in.len = 0;
 
 	char message[BH_ERROR_MESSAGE_MAX];
 	va_list ap;
@@ -557,17 +557,17 @@ static int flush(bh_client *c, bool defer)
 	return 0;
 }
 
-/* Scan and handle the complete messages at the front of in. */
+/* Scan and handle the complete messages at the front of in. The scanner resumes
+ * where the previous read left it, so a large message costs work linear in its size
+ * however the socket splits it. */
 static int drain_input(bh_client *c)
 {
 	size_t off = 0;
 	int r = 0;
-	c->in_partial = 0;
 	while (off < c->in.len && !c->broken) {
 		struct bh_scan s;
-		r = bh_scan(c->in.data + off, c->in.len - off, &c->limits, &s);
+		r = bh_scanner_feed(&c->scan, c->in.data + off, c->in.len - off, &c->limits, &s);
 		if (r == -EAGAIN) {
-			c->in_partial = c->in.len - off;
 			r = 0;
 			break;
 		}
@@ -613,14 +613,6 @@ static int read_once(bh_client *c)
 	if (n == 0)
 		return conn_lost(c, -ECONNRESET);
 	c->in.len += (size_t)n;
-
-	/* Rescanning a large incomplete message after every chunk would be quadratic.
-	 * While the socket keeps filling the buffer (more is waiting and poll will say so
-	 * at once) wait until the partial message has doubled; a short read means we
-	 * caught up, and then we always scan, so nothing waits forever. */
-	if ((size_t)n == room && c->in_partial >= READ_CHUNK &&
-	    c->in.len < 2 * c->in_partial && c->in.len < c->limits.max_message)
-		return 0;
 	return drain_input(c);
 }
 
@@ -875,6 +867,7 @@ int bh_client_connect(const char *path, bh_client **ret)
 	bh_buf_init(&c->hdr, 0);
 	bh_buf_init(&c->out, 4 * c->limits.max_message);
 	bh_buf_init(&c->in, c->limits.max_message + READ_CHUNK);
+	bh_scanner_init(&c->scan);
 	bh_buf_init(&c->params, c->limits.max_message);
 	bh_writer_init(&c->params_w, &c->params);
 	bh_arena_init(&c->arena);

@@ -217,6 +217,7 @@ int main(int argc, char **argv)
 	check_channel(s.fd);
 
 	bh_buf_init(&s.in, s.limits.max_message);
+	bh_scanner_init(&s.scan);
 	bh_buf_init(&s.out, s.limits.max_message - SHIM_ENVELOPE_SLACK);
 	bh_buf_init(&s.hdr, s.limits.max_message);
 	bh_arena_init(&s.arena);

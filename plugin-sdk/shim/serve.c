@@ -318,8 +318,8 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 	}
 }
 
-/* Read more of the current message into s->in. Reads grow with the message so that
- * a large one costs O(log n) scans of its prefix, never more than max_message. */
+/* Read more of the current message into s->in. Reads grow with the message, so a
+ * large one takes O(log n) reads when the supervisor writes it faster than we read. */
 static void read_more(struct shim *s)
 {
 	size_t room = s->in.max - s->in.len; /* > 0: bh_scan says -EMSGSIZE at max */
@@ -348,7 +348,9 @@ void shim_serve(struct shim *s)
 {
 	for (;;) {
 		struct bh_scan sc;
-		int r = s->in.len > 0 ? bh_scan(s->in.data, s->in.len, &s->limits, &sc) : -EAGAIN;
+		/* Resumed where the last read stopped: linear however the message is split. */
+		int r = s->in.len > 0 ? bh_scanner_feed(&s->scan, s->in.data, s->in.len, &s->limits, &sc)
+				      : -EAGAIN;
 
 		if (r == -EAGAIN) {
 			read_more(s);

@@ -57,6 +57,7 @@ struct shim {
 
 	/* Buffers, all reused from message to message. */
 	struct bh_buf in;            /* bytes received, not yet handled */
+	struct bh_scanner scan;      /* over the message at the front of in */
 	struct bh_arena arena;       /* the current call's decoded params */
 	struct bh_buf out;           /* what the plugin writes (result, blob) */
 	struct bh_writer out_w;

@@ -187,6 +187,8 @@ static struct bh_config *config_new(void)
 	bh_limits_default(&c->limits);
 	c->max_clients = 256;
 	c->max_client_pending = 1024;
+	c->output_rate = 16u << 20;
+	c->output_flood_ms = 10000;
 	c->shutdown_timeout_ms = 5000;
 	c->restart_backoff_min_ms = 100;
 	c->restart_backoff_max_ms = 30000;
@@ -231,7 +233,7 @@ static const char *const top_keys[] = {
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
 static const char *const limits_keys[] = {
 	"max_message", "max_depth", "max_items", "max_bytes",
-	"max_clients", "max_client_pending", NULL,
+	"max_clients", "max_client_pending", "output_rate", "output_flood_ms", NULL,
 };
 static const char *const restart_keys[] = {
 	"backoff_min_ms", "backoff_max_ms", "quarantine_crashes", "quarantine_window_ms", NULL,
@@ -334,7 +336,10 @@ static int parse_limits(struct bh__cfg *x, const config_setting_t *g, struct bh_
 	    (r = bh__cfg_u32(x, g, "max_items", 16, UINT32_C(1) << 30, &c->limits.max_items)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "max_clients", 1, 65536, &c->max_clients)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "max_client_pending", 1, UINT32_C(1) << 20,
-			     &c->max_client_pending)) < 0)
+			     &c->max_client_pending)) < 0 ||
+	    (r = bh__cfg_size(x, g, "output_rate", 64 * 1024, UINT64_C(1) << 40,
+			      &c->output_rate)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "output_flood_ms", 1000, MS_MAX, &c->output_flood_ms)) < 0)
 		return r;
 	return 0;
 }

@@ -72,6 +72,8 @@ struct bh_config {
 	struct bh_limits limits; /* per message, both sockets */
 	uint32_t max_clients;    /* default 256 */
 	uint32_t max_client_pending; /* calls outstanding per connection; default 1024 */
+	uint64_t output_rate;    /* bytes/s read from one child stream; default 16 MiB */
+	uint32_t output_flood_ms; /* output_rate exceeded that long: replace; default 10000 */
 	uint32_t shutdown_timeout_ms; /* drain on SIGTERM; default 5000 */
 	uint32_t restart_backoff_min_ms; /* default 100 */
 	uint32_t restart_backoff_max_ms; /* default 30000 */

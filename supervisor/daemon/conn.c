@@ -103,6 +103,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	cn->pid = cred.pid;
 	cn->serial = ++d->next_serial;
 	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
+	bh_scanner_init(&cn->scan);
 	bh_buf_init(&cn->out, 0);
 	bh_list_init(&cn->calls);
 	bh_list_init(&cn->notifications);
@@ -470,12 +471,17 @@ static void conn_protocol_error(struct bh_conn *cn, int err)
 	schedule_flush(cn);
 }
 
+/* Handle the messages in `in` that are complete. The scanner resumes where the last
+ * read left it, so a message dripped byte by byte is still scanned once. */
 static void conn_parse(struct bh_conn *cn)
 {
 	size_t off = 0;
 	while (off < cn->in.len && !cn->closing && !cn->dead) {
 		struct bh_scan sc;
-		int r = bh_scan(cn->in.data + off, cn->in.len - off, &cn->d->cfg->limits, &sc);
+		uint64_t work = cn->scan.work;
+		int r = bh_scanner_feed(&cn->scan, cn->in.data + off, cn->in.len - off,
+					&cn->d->cfg->limits, &sc);
+		cn->d->input.client_scanned += cn->scan.work - work;
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
@@ -518,6 +524,7 @@ static void conn_readable(struct bh_conn *cn)
 			break;
 		}
 		cn->in.len += (size_t)n;
+		cn->d->input.client_read += (size_t)n;
 		conn_parse(cn);
 		/* A short read drained the socket: another recv would only say EAGAIN. */
 		if (cn->out.len >= OUT_HIGH_WATER || (size_t)n < room)

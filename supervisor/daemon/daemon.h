@@ -109,6 +109,13 @@ struct bh_child_log {
 	uint64_t window_start_ns;
 	uint64_t window_bytes;
 	uint64_t suppressed;
+	/* Reading is bounded as well as logging: cfg->output_rate bytes per one-second
+	 * read window; past it the stream is not read until the window ends. */
+	struct bh_timer resume;   /* the end of a window whose budget ran out */
+	uint64_t read_start_ns;   /* the current read window */
+	uint64_t read_bytes;      /* read in it */
+	uint64_t over_since_ns;   /* start of the run of windows over the rate; 0: none */
+	bool flooded;             /* over the rate for output_flood_ms: no more reading */
 };
 
 struct bh_instance {
@@ -124,6 +131,7 @@ struct bh_instance {
 	struct bh_watch pidfd;
 	struct bh_child_log out, err;
 	struct bh_buf in;         /* bytes read from the channel */
+	struct bh_scanner scan;   /* over the message at the front of in */
 	struct bh_list send_queue; /* calls with bytes still to write */
 	bool want_flush;          /* on d->flush_insts */
 	struct bh_list flush_link;
@@ -221,6 +229,7 @@ struct bh_conn {
 	gid_t gid;
 	pid_t pid;
 	struct bh_buf in, out;
+	struct bh_scanner scan;   /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
 	uint32_t n_outstanding;   /* calls not yet answered */
 	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
@@ -245,6 +254,14 @@ struct bh_daemon {
 	struct bh_list slots;
 	struct bh_list conns;
 	uint32_t n_conns;
+	/* Work spent on input, for status and tests: bytes read from clients and
+	 * channels and bytes their scanners examined (linear: a small multiple of what
+	 * was read, however it was split), bytes read from children's stdout/stderr. */
+	struct bh_input_stats {
+		uint64_t client_read, client_scanned;
+		uint64_t channel_read, channel_scanned;
+		uint64_t output_read;
+	} input;
 	struct bh_list flush_insts, flush_conns;
 	uint64_t next_serial;
 	uint64_t start_ns;
@@ -397,6 +414,8 @@ int bh_child_log_open(struct bh_instance *inst, struct bh_child_log *l, const ch
 		      int fd);
 /* Read what is left (child exited), log a partial last line. */
 void bh_child_log_drain(struct bh_child_log *l);
+/* Stop watching the stream; safe on one never opened. */
+void bh_child_log_close(struct bh_child_log *l);
 
 /* access.c */
 bool bh_access_is_admin(const struct bh_daemon *d, const struct bh_conn *cn);

@@ -73,6 +73,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
+	bh_scanner_init(&inst->scan);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
 	inst->pending_cap = pow2_above(2 * (gen->conf.max_inflight + 4));
@@ -173,8 +174,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		waitid(P_PIDFD, (id_t)inst->pidfd.fd, &(siginfo_t){0}, WEXITED);
 		bh_watch_close(d->loop, &inst->chan);
 		bh_watch_close(d->loop, &inst->pidfd);
-		bh_watch_close(d->loop, &inst->out.watch);
-		bh_watch_close(d->loop, &inst->err.watch);
+		bh_child_log_close(&inst->out);
+		bh_child_log_close(&inst->err);
 		bh_child_release(&inst->child);
 		inst_free(inst);
 		return r;
@@ -625,11 +626,15 @@ static bool inst_read(struct bh_instance *inst)
 		if (n == 0)
 			return false;
 		inst->in.len += (size_t)n;
+		inst->d->input.channel_read += (size_t)n;
 		size_t off = 0;
 		while (off < inst->in.len && inst->death_reason[0] == 0) {
+			/* Resumed where the last read stopped: linear however it is split. */
 			struct bh_scan sc;
-			int r = bh_scan(inst->in.data + off, inst->in.len - off,
-					&inst->d->cfg->limits, &sc);
+			uint64_t work = inst->scan.work;
+			int r = bh_scanner_feed(&inst->scan, inst->in.data + off, inst->in.len - off,
+						&inst->d->cfg->limits, &sc);
+			inst->d->input.channel_scanned += inst->scan.work - work;
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {
@@ -811,8 +816,8 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
 	bh_watch_close(inst->d->loop, &inst->chan);
 	bh_watch_close(inst->d->loop, &inst->pidfd);
-	bh_watch_close(inst->d->loop, &inst->out.watch);
-	bh_watch_close(inst->d->loop, &inst->err.watch);
+	bh_child_log_close(&inst->out);
+	bh_child_log_close(&inst->err);
 	bh_list_del(&inst->link);
 	s->n_live--;
 	bh_loop_defer_free(inst->d->loop, inst_free, inst);

@@ -162,11 +162,18 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
-	bh_write_map(w, 5);
+	bh_write_map(w, 6);
 	kv_str(w, "version", BH_VERSION);
 	kv_uint(w, "pid", (uint64_t)getpid());
 	kv_uint(w, "uptime_ms", (now - d->start_ns) / 1000000);
 	kv_uint(w, "clients", d->n_conns);
+	bh_write_cstr(w, "input");
+	bh_write_map(w, 5);
+	kv_uint(w, "client_bytes_read", d->input.client_read);
+	kv_uint(w, "client_bytes_scanned", d->input.client_scanned);
+	kv_uint(w, "channel_bytes_read", d->input.channel_read);
+	kv_uint(w, "channel_bytes_scanned", d->input.channel_scanned);
+	kv_uint(w, "output_bytes_read", d->input.output_read);
 	bh_write_cstr(w, "plugins");
 	uint32_t n = 0;
 	struct bh_list *pos, *tmp;

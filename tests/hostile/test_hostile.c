@@ -139,6 +139,7 @@ struct hx_case {
 	const char *base;          /* v2: the case it repeats */
 	const char *log_has;       /* once the daemon exited, its log must contain this */
 	enum hx_ctl ctl;           /* the limit the case is about (v2, notes) */
+	const char *conf_extra;    /* top-level settings added to the daemon's config */
 };
 
 /* ---- the world of one case -------------------------------------------------------- */
@@ -578,13 +579,15 @@ static void hx_write_conf(struct hx *x, const char *plugin_path, unsigned quaran
 		"shutdown_timeout_ms = 3000;\n"
 		"restart = { backoff_min_ms = 20; backoff_max_ms = 200; quarantine_crashes = %u; "
 		"quarantine_window_ms = 60000; };\n"
+		"%s\n"
 		"plugins = (\n"
 		"  { name = \"echo\"; path = \"%s\"; timeout_ms = %d; grace_ms = %d;\n"
 		"    sandbox = { " HX_LIMITS " }; },\n"
 		"  { name = \"hostile\"; path = \"%s\"; timeout_ms = %d; grace_ms = %d;\n"
 		"    init_timeout_ms = %u; drain_timeout_ms = 500;\n"
 		"    sandbox = { %s }; }%s\n",
-		x->sock, quarantine, HX_ECHO, HX_TIMEOUT_MS, HX_GRACE_MS, plugin_path,
+		x->sock, quarantine, x->run->conf_extra ? x->run->conf_extra : "", HX_ECHO,
+		HX_TIMEOUT_MS, HX_GRACE_MS, plugin_path,
 		HX_TIMEOUT_MS, HX_GRACE_MS, init_timeout_ms, sandbox, second_copy ? "," : "");
 	if (second_copy)
 		fprintf(f,
@@ -1892,6 +1895,72 @@ static void chk_flood(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 	hx_note(x, "%lld bytes flooded, daemon log %lld bytes", o->count, (long long)size);
 }
 
+/* The daemon's input counters (bulkhead.status: input): bytes read and scanned. */
+struct hx_input {
+	long long channel_read, channel_scanned, output_read;
+};
+
+static void hx_input(struct hx *x, struct hx_input *ret)
+{
+	bh_result *res = NULL;
+	bh_error err = { 0 };
+	int r = hx_call(x, x->b, "bulkhead.status", HX_CALL_MS, &res, &err);
+	HX_ASSERT(x, r == 0, "bulkhead.status: %s", err.message);
+	const bh_value *in = bh_value_find(bh_result_value(res), "input");
+	HX_ASSERT(x, in, "bulkhead.status has no input counters");
+	ret->channel_read = v_int(in, "channel_bytes_read", -1);
+	ret->channel_scanned = v_int(in, "channel_bytes_scanned", -1);
+	ret->output_read = v_int(in, "output_bytes_read", -1);
+	bh_result_free(res);
+}
+
+/* Scanning work per byte read: a header split across reads is read again (at most 9
+ * bytes per read), everything else once. Rescanning from the start costs ~n/2. */
+#define HX_SCAN_PER_BYTE_MAX 4
+#define HX_DRIP_BYTES (1LL << 17)
+
+static void chk_drip(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	struct hx_input in;
+	(void)o, (void)in_ctor;
+	hx_input(x, &in);
+	HX_ASSERT(x, in.channel_read >= HX_DRIP_BYTES, "the daemon read only %lld bytes of the "
+		  "channels", in.channel_read);
+	HX_ASSERT(x, in.channel_scanned <= HX_SCAN_PER_BYTE_MAX * in.channel_read,
+		  "%lld bytes scanned for %lld read from the channels", in.channel_scanned,
+		  in.channel_read);
+	hx_note(x, "channels: %lld bytes read, %lld scanned", in.channel_read, in.channel_scanned);
+}
+
+/* One read of at most 64 KiB holds the header; the rest is handshakes and the echo
+ * calls' answers. Far from the 16 MiB announced. */
+#define HX_REFUSED_READ_MAX (256LL << 10)
+
+static void chk_over_limit(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	struct hx_input in;
+	(void)o, (void)in_ctor;
+	hx_input(x, &in);
+	HX_ASSERT(x, in.channel_read <= HX_REFUSED_READ_MAX, "the daemon read %lld bytes of the "
+		  "channels for a message refused on its header", in.channel_read);
+	hx_note(x, "channels: %lld bytes read in all", in.channel_read);
+}
+
+/* output_storm runs with output_rate 1 MiB/s held for 2 s: the daemon reads at most
+ * 2 MiB of the storm; the rest of the output (constructors, the sibling) is small. */
+#define HX_STORM_CONF "limits = { output_rate = \"1M\"; output_flood_ms = 2000; };"
+#define HX_STORM_READ_MAX (4LL << 20)
+
+static void chk_storm(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	struct hx_input in;
+	(void)o, (void)in_ctor;
+	hx_input(x, &in);
+	HX_ASSERT(x, in.output_read <= HX_STORM_READ_MAX, "the daemon read %lld bytes of output",
+		  in.output_read);
+	hx_note(x, "output: %lld bytes read", in.output_read);
+}
+
 static void chk_tty(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
 	char buf[64];
@@ -2068,6 +2137,18 @@ static const struct hx_case hx_cases[] = {
 	KILLED("chan_wrong_id", HX_HOLD_BEFORE, BH_E_PROTOCOL, "protocol", NULL),
 	KILLED("chan_unsolicited", HX_HOLD_BEFORE, BH_E_PROTOCOL, "protocol", NULL),
 	KILLED("chan_close", HX_HOLD_BEFORE, BH_E_PROTOCOL, "channel", "exited with status 1"),
+	{ .name = "chan_drip", .plugin = "chan_drip", .flow = HX_KILLED, .hold = HX_HOLD_BEFORE,
+	  .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "protocol violation: unexpected message" }, .check = chk_drip },
+	{ .name = "chan_over_limit", .plugin = "chan_over_limit", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "protocol violation: message or string too large" },
+	  .check = chk_over_limit },
+	{ .name = "output_storm", .plugin = "output_storm", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED },
+	  .death = { "output flood: stderr over 1 MiB/s for 2000 ms" },
+	  .last_exit = "output flood: stderr over 1 MiB/s for 2000 ms",
+	  .conf_extra = HX_STORM_CONF, .check = chk_storm },
 
 	/* the log and the operator's terminal */
 	{ .name = "log_inject", .plugin = "log_inject", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,

@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 
@@ -1294,6 +1296,200 @@ START_TEST(test_limit_boundaries)
 }
 END_TEST
 
+/* ======== bh_scanner: the scan resumed across reads ======== */
+
+/* Feed p[0..n-1] to a scanner as the prefixes of lengths cut[0], cut[1], ..., n, each
+ * copied to an exact block of its own (the bytes move between feeds, as a reader's
+ * buffer does), until it stops asking for more. */
+static int feed_cuts(struct bh_scanner *sc, const uint8_t *p, size_t n, const size_t *cut,
+		     size_t n_cut, const struct bh_limits *lim, struct bh_scan *ret)
+{
+	int r = -EAGAIN;
+	for (size_t k = 0; k <= n_cut && r == -EAGAIN; k++) {
+		size_t len = k < n_cut ? cut[k] : n;
+		uint8_t *q = exact(p, len);
+		r = bh_scanner_feed(sc, q, len, lim, ret);
+		free(q);
+	}
+	return r;
+}
+
+/* Split anywhere, byte by byte or in two, the kitchen sink scans as it does whole, and
+ * byte by byte the scanner looks at each byte a bounded number of times. */
+START_TEST(test_scanner_splits)
+{
+	struct out o;
+	struct bh_scan whole, s;
+	struct bh_scanner sc;
+
+	out_init(&o, 0);
+	write_kitchen_sink(&o);
+	const size_t n = o.buf.len;
+	ck_assert_int_eq(bh_scan(o.buf.data, n, NULL, &whole), 0);
+
+	size_t *every = malloc(n * sizeof(*every));
+	for (size_t i = 0; i < n; i++)
+		every[i] = i;
+	bh_scanner_init(&sc);
+	ck_assert_int_eq(feed_cuts(&sc, o.buf.data, n, every, n, NULL, &s), 0);
+	ck_assert_uint_eq(s.size, whole.size);
+	ck_assert_uint_eq(s.nodes, whole.nodes);
+	/* A header split over reads is read again: at most 9 bytes per read. */
+	ck_assert_uint_le(sc.work, 10 * n);
+
+	for (size_t cut = 0; cut < n; cut++) {
+		bh_scanner_init(&sc);
+		ck_assert_int_eq(feed_cuts(&sc, o.buf.data, n, &cut, 1, NULL, &s), 0);
+		ck_assert_uint_eq(s.size, whole.size);
+		ck_assert_uint_eq(s.nodes, whole.nodes);
+	}
+	free(every);
+	out_done(&o);
+}
+END_TEST
+
+/* Two messages back to back: the scanner is ready for the second after the first. */
+START_TEST(test_scanner_next_message)
+{
+	struct bh_scanner sc;
+	struct bh_scan s;
+	uint8_t *p = exact(BYTES("\x92\x01\xa2" "ab" "\x91\xc0"));
+
+	bh_scanner_init(&sc);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 3, NULL, &s), -EAGAIN);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 7, NULL, &s), 0);
+	ck_assert_uint_eq(s.size, 5);
+	ck_assert_uint_eq(s.nodes, 3);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p + 5, 1, NULL, &s), -EAGAIN);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p + 5, 2, NULL, &s), 0);
+	ck_assert_uint_eq(s.size, 2);
+	ck_assert_uint_eq(s.nodes, 2);
+	free(p);
+}
+END_TEST
+
+/* Limits are the message's from its first byte to its last; an error sticks. */
+START_TEST(test_scanner_limits_and_errors)
+{
+	struct bh_scanner sc;
+	struct bh_scan s;
+	struct bh_limits small;
+	uint8_t *p = exact(BYTES("\x95\x01\x02\x03\x04\x05"));
+
+	bh_limits_default(&small);
+	small.max_items = 4;
+	bh_scanner_init(&sc);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 0, &small, &s), -EAGAIN);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 6, NULL, &s), -E2BIG);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 6, NULL, &s), -E2BIG); /* sticky */
+	bh_scanner_init(&sc);
+	ck_assert_int_eq(bh_scanner_feed(&sc, p, 6, NULL, &s), 0);
+	free(p);
+
+	/* Fed byte by byte, a header that declares too much fails on its last byte. */
+	static const struct {
+		const char *bytes;
+		size_t len;
+		int err;
+	} cases[] = {
+		{ LIT("\x94\x00\x01\xa1" "x" "\xdb\x01\x00\x00\x00"), -EMSGSIZE }, /* str32 16 MiB */
+		{ LIT("\x94\x00\x01\xa1" "x" "\xc6\x01\x00\x00\x01"), -EMSGSIZE }, /* bin32 */
+		{ LIT("\x94\x00\x01\xa1" "x" "\xdd\x01\x00\x00\x00"), -E2BIG },    /* array32 */
+		{ LIT("\x94\x00\x01\xa1" "x" "\xdc\x00\x10\xc1"), -EBADMSG },
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		bh_scanner_init(&sc);
+		int r = -EAGAIN;
+		size_t len = 0;
+		while (r == -EAGAIN && len < cases[k].len) {
+			len++;
+			uint8_t *q = exact(cases[k].bytes, len);
+			r = bh_scanner_feed(&sc, q, len, NULL, &s);
+			free(q);
+		}
+		ck_assert_msg(r == cases[k].err, "case %zu: %d", k, r);
+		ck_assert_msg(len == cases[k].len, "case %zu failed after %zu bytes", k, len);
+	}
+
+	/* A message that grows past max_message value by value fails once it passes it,
+	 * not when a ceiling of the caller's buffer is hit. */
+	bh_limits_default(&small);
+	small.max_message = 1000;
+	struct out o;
+	out_init(&o, 0);
+	bh_write_array(&o.w, 100);
+	for (int i = 0; i < 100; i++)
+		bh_write_str(&o.w, "0123456789abcdef", 16);
+	bh_scanner_init(&sc);
+	size_t len = 0;
+	int r = -EAGAIN;
+	while (r == -EAGAIN && len < o.buf.len)
+		r = bh_scanner_feed(&sc, o.buf.data, ++len, &small, &s);
+	ck_assert_int_eq(r, -EMSGSIZE);
+	ck_assert_uint_le(len, 1000);
+	out_done(&o);
+}
+END_TEST
+
+/* The reader's case: a 64 KiB request dripped through a socket one byte per read.
+ * The scanner's work stays a small multiple of the bytes received, where scanning
+ * each read's buffer from the start would cost about n^2/2. */
+START_TEST(test_scanner_drip_socket)
+{
+	struct out o;
+	out_init(&o, 0);
+	bh_write_array(&o.w, 4);
+	bh_write_uint(&o.w, 0);
+	bh_write_uint(&o.w, 7);
+	bh_write_cstr(&o.w, "p.m");
+	bh_write_array(&o.w, 3);
+	bh_write_array(&o.w, 30000); /* nils: one header per byte */
+	for (int i = 0; i < 30000; i++)
+		bh_write_nil(&o.w);
+	bh_write_array(&o.w, 2000); /* small strings and ints */
+	for (int i = 0; i < 2000; i++) {
+		if (i % 2)
+			bh_write_str(&o.w, "0123456789abcdefghijklmnopqrstu", 31);
+		else
+			bh_write_int(&o.w, -100000 - i);
+	}
+	bh_write_bin(&o.w, NULL, 0);
+	ck_assert_int_eq(bh_writer_error(&o.w), 0);
+	const size_t n = o.buf.len;
+
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct bh_buf in;
+	struct bh_scanner sc;
+	struct bh_scan s;
+	bh_buf_init(&in, 0);
+	bh_scanner_init(&sc);
+	int r = -EAGAIN;
+	uint64_t received = 0;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(send(sv[0], o.buf.data + i, 1, 0), 1);
+		ck_assert_int_eq(bh_buf_reserve(&in, 4096), 0);
+		ssize_t got = recv(sv[1], in.data + in.len, in.cap - in.len, 0);
+		ck_assert_int_eq(got, 1);
+		in.len += (size_t)got;
+		received += (uint64_t)got;
+		r = bh_scanner_feed(&sc, in.data, in.len, NULL, &s);
+		if (i + 1 < n)
+			ck_assert_int_eq(r, -EAGAIN);
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(s.size, n);
+	ck_assert_uint_eq(received, n);
+	ck_assert_msg(sc.work <= 3 * received, "scanned %llu bytes for %llu received",
+		      (unsigned long long)sc.work, (unsigned long long)received);
+	ck_assert_int_eq(bh_rpc_parse(in.data, s.size, &(struct bh_rpc){ 0 }, NULL), 0);
+	close(sv[0]);
+	close(sv[1]);
+	bh_buf_done(&in);
+	out_done(&o);
+}
+END_TEST
+
 START_TEST(test_arena_reuse)
 {
 	struct bh_arena arena;
@@ -1877,6 +2073,25 @@ START_TEST(test_fuzz)
 		int rs_dec = bh_decode(p, n, &lim, &arena, &v, &used);
 		ck_assert_int_eq(rs_scan, rs_dec);
 
+		/* The same bytes in up to four pieces through a scanner: the same verdict. */
+		size_t cuts[4], n_cuts = rnd_below(&rs, 5);
+		for (size_t k = 0; k < n_cuts; k++)
+			cuts[k] = n ? rnd_below(&rs, (uint32_t)n) : 0;
+		for (size_t k = 1; k < n_cuts; k++) /* ascending */
+			for (size_t j = k; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+				size_t t = cuts[j];
+				cuts[j] = cuts[j - 1];
+				cuts[j - 1] = t;
+			}
+		struct bh_scanner sc;
+		struct bh_scan cs;
+		bh_scanner_init(&sc);
+		ck_assert_int_eq(feed_cuts(&sc, scratch, n, cuts, n_cuts, &lim, &cs), rs_scan);
+		if (rs_scan == 0) {
+			ck_assert_uint_eq(cs.size, s.size);
+			ck_assert_uint_eq(cs.nodes, s.nodes);
+		}
+
 		if (rs_scan == 0) {
 			accepted++;
 			ck_assert_uint_le(s.size, n);
@@ -1987,6 +2202,10 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_limit_boundaries);
 	tcase_add_test(tc, test_arena_reuse);
+	tcase_add_test(tc, test_scanner_splits);
+	tcase_add_test(tc, test_scanner_next_message);
+	tcase_add_test(tc, test_scanner_limits_and_errors);
+	tcase_add_test(tc, test_scanner_drip_socket);
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);
 

@@ -56,6 +56,41 @@ struct bh_scan {
 int bh_scan(const uint8_t *buf, size_t len, const struct bh_limits *limits,
 	    struct bh_scan *ret);
 
+/* Deepest nesting any reader supports, whatever limits->max_depth says: it sizes the
+ * explicit stacks of the scanner and the tree builder (a few KiB), so a hostile input
+ * can never make proto recurse or allocate for depth. */
+#define BH_SCAN_DEPTH_CAP 512
+
+/* bh_scan that resumes: a stream reader feeds it the message received so far after
+ * every read, and it continues where it stopped instead of walking the prefix again,
+ * so the whole message costs work linear in its bytes however it is split. It keeps
+ * the position, the stack of open containers and the rest of a str/bin/ext payload.
+ * A limit is enforced as soon as the header that breaks it is in: a message too
+ * large is refused on its header, not after it was buffered. Caller storage, no
+ * allocation; the struct is large (the stack: BH_SCAN_DEPTH_CAP counters). */
+struct bh_scanner {
+	struct bh_limits limits; /* of the current message, taken at its first feed */
+	bool started;            /* limits taken, some of the message fed */
+	int err;                 /* sticky after a stream-breaking error */
+	size_t pos;              /* bytes of the current message accepted */
+	size_t skip;             /* payload bytes of the value at pos still to come */
+	size_t nodes;
+	uint64_t pending;        /* sum of open[]: values announced, not yet started */
+	uint32_t depth;
+	uint64_t work;           /* bytes examined since init, over all messages */
+	uint64_t open[BH_SCAN_DEPTH_CAP]; /* children still to come, per open container */
+};
+
+void bh_scanner_init(struct bh_scanner *s);
+
+/* Scan on: buf[0 .. len-1] is the current message as received so far: the bytes fed
+ * before, unchanged (the buffer may have moved), plus more. limits (NULL: defaults)
+ * apply from the message's first feed to its end. Returns what bh_scan returns for
+ * buf; on 0 the scanner is ready for the next message, which starts at buf[ret->size].
+ * After any error but -EAGAIN, every later feed returns that error. */
+int bh_scanner_feed(struct bh_scanner *s, const uint8_t *buf, size_t len,
+		    const struct bh_limits *limits, struct bh_scan *ret);
+
 /* Human text for a bh_scan / bh_decode / bh_rpc_parse error. Static storage. */
 const char *bh_proto_strerror(int err);
 

@@ -1,0 +1,196 @@
+/* Integration tests: what input may cost the daemon. Proven by counting, never by
+ * timing: `bulkhead.status` reports the bytes the daemon read from clients and
+ * channels and the bytes its scanners examined, so a message dripped one byte per
+ * write must cost scanning work linear in its size, and a message too large must be
+ * refused after its header, not after buffering it. Each test checks that the
+ * sibling plugin keeps answering with its pid unchanged. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define ECHO_ENTRY "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }"
+/* Scanning work per byte read: headers split across reads are read again (at most 9
+ * bytes per read), everything else once. Rescanning from the start costs ~n/2. */
+#define SCAN_PER_BYTE_MAX 4
+/* Each byte of a drip costs the sender a system call and the daemon a wake-up. */
+#define DRIP_NILS (256u << 10)
+
+struct input {
+	uint64_t client_read, client_scanned, channel_read, channel_scanned;
+};
+
+static struct input input_now(bh_client *c)
+{
+	bh_result *st = ht_status(c);
+	const bh_value *in = ht_get(bh_result_value(st), "input");
+	struct input r = {
+		.client_read = ht_get_uint(in, "client_bytes_read"),
+		.client_scanned = ht_get_uint(in, "client_bytes_scanned"),
+		.channel_read = ht_get_uint(in, "channel_bytes_read"),
+		.channel_scanned = ht_get_uint(in, "channel_bytes_scanned"),
+	};
+	bh_result_free(st);
+	return r;
+}
+
+/* [0, msgid, "echo.echo", [[n_arrays x [per nils]]]]: one byte per value. */
+static void nils_request(struct bh_buf *out, uint32_t msgid, uint32_t n_arrays, uint32_t per)
+{
+	bh_writer w;
+	bh_writer_init(&w, out);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, msgid);
+	bh_write_cstr(&w, "echo.echo");
+	bh_write_array(&w, 1);
+	bh_write_array(&w, n_arrays);
+	for (uint32_t a = 0; a < n_arrays; a++) {
+		bh_write_array(&w, per);
+		for (uint32_t i = 0; i < per; i++)
+			bh_write_nil(&w);
+	}
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+}
+
+static void assert_linear(const char *what, uint64_t read, uint64_t scanned, uint64_t least)
+{
+	ck_assert_msg(read >= least, "%s: the daemon read %llu bytes, fewer than the %llu sent",
+		      what, (unsigned long long)read, (unsigned long long)least);
+	ck_assert_msg(scanned <= SCAN_PER_BYTE_MAX * read,
+		      "%s: %llu bytes scanned for %llu read (more than %d per byte)", what,
+		      (unsigned long long)scanned, (unsigned long long)read, SCAN_PER_BYTE_MAX);
+}
+
+/* Since `before`, at least `least` bytes came from a client and from a channel, each
+ * scanned in linear work; echo's instance is the one it was. */
+static void assert_linear_since(bh_client *c, const struct input *before, uint64_t least,
+				uint64_t echo_pid)
+{
+	struct input after = input_now(c);
+	assert_linear("client", after.client_read - before->client_read,
+		      after.client_scanned - before->client_scanned, least);
+	assert_linear("channel", after.channel_read - before->channel_read,
+		      after.channel_scanned - before->channel_scanned, least);
+	ck_assert_uint_eq(ht_instance_pid(c, "echo", 0), echo_pid);
+}
+
+/* A 256 KiB request written one byte per send(): the daemon's scanning stays linear,
+ * the request is answered, and the result (256 KiB of nils from the plugin) too. */
+START_TEST(client_drip_is_linear)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+
+	struct bh_buf req;
+	bh_buf_init(&req, 0);
+	nils_request(&req, 7, 1, DRIP_NILS);
+	struct input before = input_now(good);
+
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	for (size_t i = 0; i < req.len; i++)
+		ck_assert_int_eq(ht_raw_send(&r, req.data + i, 1), 0);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_msg(rep.code == 0, "the dripped request failed: %s", rep.message);
+	ck_assert_uint_eq(rep.msgid, 7);
+	ck_assert_int_eq(rep.result->type, BH_ARRAY);
+	ck_assert_uint_eq(rep.result->as.items[0].len, DRIP_NILS);
+	ht_raw_close(&r);
+
+	assert_linear_since(good, &before, DRIP_NILS, echo_pid);
+	bh_buf_done(&req);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+/* A valid result of 3 Mi nils (3 MiB) through the channel, and its request through
+ * the client socket: linear on both sides (and in the client library, which reads
+ * it). Every side decodes it to a tree of 3 Mi nodes: more would not fit the
+ * plugin's memory limit. tests/bench/bench_input measures 15 Mi. */
+START_TEST(large_nil_result_is_linear)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+	struct input before = input_now(good);
+
+	bh_writer *w = bh_client_params(good);
+	bh_write_array(w, 1);
+	bh_write_array(w, 3);
+	for (int a = 0; a < 3; a++) {
+		bh_write_array(w, 1u << 20);
+		for (uint32_t i = 0; i < 1u << 20; i++)
+			bh_write_nil(w);
+	}
+	bh_result *res = NULL;
+	bh_error err;
+	ht_assert_ok(bh_call(good, "echo.echo", HT_LONG_MS, &res, &err), err);
+	ck_assert_uint_eq(bh_result_value(res)->len, 3);
+	bh_result_free(res);
+
+	assert_linear_since(good, &before, 3u << 20, echo_pid);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+/* A request whose header announces a bin of 16 MiB + 1, followed by 16 MiB that the
+ * client keeps writing: refused after the first read, the connection closed, and the
+ * log names the limit. */
+START_TEST(header_over_limit_refused_early)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+	struct input before = input_now(good);
+
+	static const uint8_t head[] = { 0x94, 0x00, 0x01, 0xa9, 'e', 'c', 'h', 'o', '.', 'e',
+					'c', 'h', 'o', 0x91, 0xc6, 0x01, 0x00, 0x00, 0x01 };
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	ck_assert_int_eq(ht_raw_send(&r, head, sizeof(head)), 0);
+	/* The rest of the announced 16 MiB, until the daemon hangs up. */
+	static uint8_t chunk[64 * 1024];
+	size_t sent = sizeof(head);
+	while (sent < (16u << 20) && ht_raw_send(&r, chunk, sizeof(chunk)) == 0)
+		sent += sizeof(chunk);
+	ck_assert_msg(sent < (16u << 20), "the daemon took all 16 MiB of a refused message");
+	struct ht_reply rep;
+	while (ht_raw_recv(&r, &rep) == 1) /* an error response, or none: then EOF */
+		ck_assert_int_ne(rep.code, 0);
+	ht_raw_close(&r);
+
+	struct input after = input_now(good);
+	uint64_t read = after.client_read - before.client_read;
+	/* One read of at most 64 KiB holds the header; a status call is ~40 bytes. */
+	ck_assert_msg(read <= 64 * 1024 + 256, "the daemon read %llu bytes of a message refused "
+		      "on its header", (unsigned long long)read);
+	ck_assert_msg(ht_log_has(&d, "message or string too large"),
+		      "the log does not say why the connection was closed");
+	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("integ_input");
+	TCase *tc = ht_tcase("input");
+	tcase_add_test(tc, client_drip_is_linear);
+	tcase_add_test(tc, large_nil_result_is_linear);
+	tcase_add_test(tc, header_over_limit_refused_early);
+	suite_add_tcase(s, tc);
+	return ht_main(s);
+}

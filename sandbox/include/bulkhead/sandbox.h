@@ -22,7 +22,8 @@
  * in a private read-only root holding /usr (and /lib, /lib64, /bin, /sbin as on the
  * host), /etc/ld.so.cache, the shim at BH_SANDBOX_SHIM_PATH, the plugin file (the
  * file only, not its directory) at BH_SANDBOX_PLUGIN_DIR/<basename>, a new /proc,
- * /dev/{null,zero,urandom} and a private /tmp of tmp_bytes; without capabilities,
+ * /dev/{null,zero,urandom} and a private /tmp of tmp_bytes and tmp_inodes; without
+ * capabilities,
  * with securebits locked, no_new_privs, an empty environment and fds 0-3 only.
  * Outside, it is the profile's host_uid:host_gid (a root daemon) or the daemon's
  * own ids (an unprivileged daemon, which must be dumpable to write the id maps).
@@ -62,6 +63,8 @@ struct bh_sandbox_profile {
 	uint64_t nofile;           /* RLIMIT_NOFILE; 0 = inherit */
 	uint64_t fsize_bytes;      /* RLIMIT_FSIZE */
 	uint64_t tmp_bytes;        /* size of the private /tmp (tmpfs) */
+	uint64_t tmp_inodes;       /* files and directories it may hold (tmpfs nr_inodes);
+				    * 0 = the kernel's default, half the RAM's pages: no cap */
 	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
 	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon);
 				    * 0 = the default, 65534 (host root is never used).

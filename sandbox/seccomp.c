@@ -9,8 +9,8 @@
  *
  * What is allowed is what a library plausibly needs: memory, time, I/O on the
  * process's own descriptors (the file system it sees is read-only but for /tmp),
- * threads, signals (a pid namespace makes every other process unreachable),
- * identity queries, AF_UNIX sockets. A profile with network = true keeps the host
+ * threads, signals to itself and its own threads (any other target: EPERM),
+ * identity queries, AF_UNIX sockets (without MSG_OOB: EOPNOTSUPP). A profile with network = true keeps the host
  * network namespace but still gets EACCES for network sockets until "socket" is
  * granted by name (and then every family is allowed: its namespace decides what
  * they reach). Process creation is refused: plugins are
@@ -21,7 +21,8 @@
  * feature should see it missing rather than die: sockets of the network families
  * (EACCES), clone3 (ENOSYS, so that glibc falls back to clone, which is checked),
  * personality other than a query, setrlimit/prlimit setting, mlock*,
- * sched_setaffinity and friends (EPERM), terminal ioctls (ENOTTY), TIOCSTI (EPERM).
+ * sched_setaffinity and friends, pidfd_open and pidfd_send_signal (EPERM), inotify
+ * and fanotify (ENOSYS), terminal ioctls (ENOTTY), TIOCSTI (EPERM).
  *
  * Arguments that the kernel reads as 32-bit ints (ioctl request, socket family,
  * prctl option) are compared on their low 32 bits, as the kernel sees them; other

@@ -1781,9 +1781,19 @@ static void chk_fds(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 		  HX_NOFILE);
 }
 
+/* Every step of a signal attack was refused by the filter (EPERM), not merely found
+ * no target (ESRCH): the outcome's errno is only its last step's. */
+static void chk_all_eperm(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	for (const char *p = strstr(o->detail, ": E"); p; p = strstr(p + 3, ": E"))
+		HX_ASSERT(x, strncmp(p, ": EPERM", 7) == 0, "%s: a step was not refused by the filter: %s",
+			  in_ctor ? "constructor" : "call", o->detail);
+}
+
 /* The plugin's own signals still work: raise() and pthread_kill() were handled. */
 static void chk_own_signals(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
+	chk_all_eperm(x, o, in_ctor);
 	HX_ASSERT(x, o->extra == 2, "%s: %lld of 2 signals to itself were handled: %s",
 		  in_ctor ? "constructor" : "call", o->extra, o->detail);
 }
@@ -1965,8 +1975,8 @@ static const struct hx_case hx_cases[] = {
 	SECCOMP("pidfd_getfd", E_TARGET, NULL),
 	INPROC("kill_all", E_KILL, NULL),
 	INPROC("kill_group", E_SIGNAL, chk_own_signals),
-	INPROC("tgkill_other", E_SIGNAL, NULL),
-	INPROC("pidfd_signal", E_SIGNAL, NULL),
+	INPROC("tgkill_other", E_SIGNAL, chk_all_eperm),
+	INPROC("pidfd_signal", E_SIGNAL, chk_all_eperm),
 
 	/* namespaces and mounts */
 	SECCOMP("unshare_user", E_SECCOMP, NULL),

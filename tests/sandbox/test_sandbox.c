@@ -1239,6 +1239,9 @@ START_TEST(unprivileged)
 	ck_kv(&pr, "CapEff", "0000000000000000");
 	ck_kv(&pr, "CapBnd", "0000000000000000");
 	ck_kv(&pr, "NoNewPrivs", "1");
+	ck_kv(&pr, "max_inotify_instances", "8");
+	ck_kv(&pr, "max_user_namespaces", "0");
+	ck_kv(&pr, "ro_proc", "1");
 	char uid[128], want[64];
 	proc_status(pr.c.pid, "Uid", uid, sizeof(uid));
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", geteuid(), geteuid(), geteuid(), geteuid());

@@ -90,18 +90,30 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* After the fd layout: failures are reported on fd 2, the stderr pipe. */
 static _Noreturn void exec_now(const struct bh__plan *pl)
 {
 	char *const empty_env[] = {NULL};
-	bh__child_setup_fds(pl);
 	reset_signals();
 	execve(pl->exe, pl->argv, empty_env);
 	report(STDERR_FILENO, pl->exe, errno); /* the stderr pipe is fd 2 by now */
 	_exit(BH_SANDBOX_EXIT_EXEC);
 }
 
+/* A session and process group of our own: the daemon's group (and its terminal,
+ * if it has one) must be out of reach of kill(0, ...) and of a job-control signal
+ * meant for the daemon. getppid() is 0 in a new pid namespace, so a plugin's
+ * kill(getppid(), ...) is kill(0, ...); without this it reached every sibling of
+ * the same host uid, and an unprivileged daemon itself. */
+static void new_session(const struct bh__plan *pl)
+{
+	if (setsid() < 0)
+		bh__child_die(pl, "setsid", errno);
+}
+
 /* The phases, and why in this order:
  *  1. parent-death signal first, so that a daemon dying from here on takes us along;
+ *     then a session of our own (also for an unconfined child);
  *  2. into the v1 cgroups before anything is allocated (the v2 leaf holds us from
  *     birth: CLONE_INTO_CGROUP);
  *  3. the mount, ipc, uts and network namespaces: made here rather than by clone3,
@@ -115,17 +127,20 @@ static _Noreturn void exec_now(const struct bh__plan *pl)
  *     cgroup as "/", not the daemon's tree;
  *  7. the private root (needs CAP_SYS_ADMIN in the namespace);
  *  8. loopback up and the hostname (CAP_NET_ADMIN, CAP_SYS_ADMIN);
- *  9. rlimits (lowering needs nothing; done before the capability drop anyway);
- * 10. drop every capability, lock securebits, no_new_privs, not dumpable: last,
+ *  9. the fd layout, before RLIMIT_NOFILE is lowered (spawn.c); from here on a
+ *     failure is reported on fd 2, where the stderr pipe now is;
+ * 10. rlimits (lowering needs nothing; done before the capability drop anyway);
+ * 11. drop every capability, lock securebits, no_new_privs, not dumpable: last,
  *     since everything above needs the capabilities;
- * 11. the fd layout and exec. */
+ * 12. exec. */
 _Noreturn void bh__child_run(const struct bh__plan *pl)
 {
+	bh__child_set_deathsig(pl);
+	new_session(pl);
 	if (!pl->confined) {
-		bh__child_set_deathsig(pl);
+		bh__child_setup_fds(pl);
 		exec_now(pl);
 	}
-	bh__child_set_deathsig(pl);
 	bh__child_join_v1(pl);
 	if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (pl->network ? 0 : CLONE_NEWNET)) < 0)
 		bh__child_die(pl, "mount, ipc, uts, network namespaces", errno);
@@ -138,7 +153,10 @@ _Noreturn void bh__child_run(const struct bh__plan *pl)
 		bh__net_loopback_up(pl);
 	if (sethostname(HOSTNAME, sizeof(HOSTNAME) - 1) < 0)
 		bh__child_die(pl, "sethostname", errno);
-	bh__rlimits_apply(pl);
-	bh__caps_drop_all(pl);
-	exec_now(pl);
+	bh__child_setup_fds(pl);
+	struct bh__plan laid = *pl; /* our own copy of the parent's plan: nothing is shared */
+	laid.err_fd = STDERR_FILENO;
+	bh__rlimits_apply(&laid);
+	bh__caps_drop_all(&laid);
+	exec_now(&laid);
 }

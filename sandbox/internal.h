@@ -25,6 +25,12 @@
 /* The unprivileged host id a root daemon maps it to when the profile says 0. */
 #define BH__DEFAULT_HOST_ID 65534
 
+/* What one instance may hold of the per-user counters its user namespace's owner
+ * is charged for (userns.c, bh__userns_cap_counters). The seccomp filter refuses
+ * inotify and fanotify anyway; these bound a profile that grants them by name. */
+#define BH__NS_MAX_INOTIFY_INSTANCES "8"
+#define BH__NS_MAX_INOTIFY_WATCHES "1024"
+
 /* ---- cgroups (cgroup.c, cgroup_v1.c, cgroup_v2.c) ------------------------------ */
 
 enum bh__ctl { BH__CTL_MEMORY, BH__CTL_PIDS, BH__CTL_CPU, BH__CTL_N };
@@ -117,7 +123,7 @@ struct bh__plan {
 	bool privileged;            /* gid_map written by a privileged parent: setgroups works */
 
 	struct bh__source shim, plugin;
-	char tmp_opts[64];          /* mount options of the private /tmp */
+	char tmp_opts[96];          /* mount options of the private /tmp */
 
 	struct bh__rlimit rl[BH__MAX_RLIMITS];
 	int n_rl;
@@ -135,6 +141,8 @@ void bh__child_wait_release(const struct bh__plan *pl);       /* child.c */
 void bh__child_join_v1(const struct bh__plan *pl);            /* child.c */
 void bh__child_set_deathsig(const struct bh__plan *pl);        /* caps.c */
 void bh__userns_become(const struct bh__plan *pl);             /* userns.c */
+/* sysdir: the namespace's /proc/sys/user, relative to the cwd */
+void bh__userns_cap_counters(const struct bh__plan *pl, const char *sysdir); /* userns.c */
 void bh__mounts_build_root(const struct bh__plan *pl);         /* mounts.c */
 void bh__net_loopback_up(const struct bh__plan *pl);           /* netns.c */
 void bh__rlimits_apply(const struct bh__plan *pl);             /* rlimits.c */

@@ -6,7 +6,7 @@
  *   /bulkhead/bulkhead-shim the shim, read-only
  *   /bulkhead/plugin/NAME   the plugin file, read-only
  *   /dev/{null,zero,urandom} binds of the host's nodes, nosuid, noexec
- *   /proc                   a new proc of the child's pid namespace
+ *   /proc                   a new proc of the child's pid namespace, read-only
  *   /tmp                    a private tmpfs of tmp_bytes, nosuid, nodev, noexec
  * The root itself ends read-only, nosuid, nodev, noexec; the old root is detached.
  *
@@ -208,9 +208,14 @@ void bh__mounts_build_root(const struct bh__plan *pl)
 		     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
 	}
 
+	/* /proc: read-only once the namespace's counters are capped through it (nsjail
+	 * does the same): nothing under it is the plugin's to write, and a writable one
+	 * is a large interface (/proc/self/mem, oom_score_adj, sysctls it might own). */
 	xmkdir(pl, "proc");
 	if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		bh__child_die(pl, "mount /proc", errno);
+	bh__userns_cap_counters(pl, "proc/sys/user");
+	set_attrs(pl, "proc", 0, RO_ATTRS | MOUNT_ATTR_NOEXEC);
 
 	xmkdir(pl, "tmp");
 	if (mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, pl->tmp_opts) < 0)

@@ -33,13 +33,43 @@ static int place_fd(int src, int to)
 	return dup2(src, to) < 0 ? -1 : 0;
 }
 
-/* 0 = /dev/null, 1 and 2 = the log pipes, 3 = the channel, nothing else. */
+/* Close every fd but keep[0..n), whatever their numbers. */
+static int close_all_but(int *keep, int n)
+{
+	for (int i = 1; i < n; i++) /* insertion sort of three */
+		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned from = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned k = (unsigned)keep[i];
+		if (k < from) /* the same fd twice */
+			continue;
+		if (k > from && syscall(SYS_close_range, from, k - 1, 0) < 0)
+			return -1;
+		from = k + 1;
+	}
+	return (int)syscall(SYS_close_range, from, ~0U, 0);
+}
+
+/* 0 = /dev/null, 1 and 2 = the log pipes, 3 = the channel, nothing else.
+ *
+ * The sources may have any numbers: a daemon with hundreds of clients holds fds far
+ * above the plugin's RLIMIT_NOFILE, and every number below it may be taken. So
+ * everything else is closed first; then at most six fds are open, the copies below
+ * land on numbers under 10, and nothing here depends on which numbers the daemon
+ * used (nor on the plugin's limit: this runs before rlimits.c lowers it). */
 void bh__child_setup_fds(const struct bh__plan *pl)
 {
-	/* Move the sources above the target range first so no dup2 clobbers another. */
-	int chan = fcntl(pl->channel_fd, F_DUPFD_CLOEXEC, 10);
-	int out = fcntl(pl->stdout_fd, F_DUPFD_CLOEXEC, 10);
-	int err = fcntl(pl->stderr_fd, F_DUPFD_CLOEXEC, 10);
+	int keep[3] = {pl->channel_fd, pl->stdout_fd, pl->stderr_fd};
+	if (close_all_but(keep, 3) < 0)
+		bh__child_die(pl, "close_range", errno);
+	/* Copies above the target range, so that no dup2 below clobbers a source. */
+	int chan = fcntl(pl->channel_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
+	int out = fcntl(pl->stdout_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
+	int err = fcntl(pl->stderr_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
 	if (chan < 0 || out < 0 || err < 0)
 		bh__child_die(pl, "dup fds", errno);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -156,11 +186,13 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	if (cg)
 		memcpy(modes, cg->mode, sizeof(modes));
 	bh__rlimits_plan(&pl, p, modes);
+	/* 0 leaves a bound out: the kernel's default is half the RAM. */
+	char size[32] = "", inodes[40] = "";
 	if (p->tmp_bytes)
-		snprintf(pl.tmp_opts, sizeof(pl.tmp_opts), "size=%" PRIu64 ",mode=0700",
-			 p->tmp_bytes);
-	else
-		snprintf(pl.tmp_opts, sizeof(pl.tmp_opts), "mode=0700");
+		snprintf(size, sizeof(size), "size=%" PRIu64 ",", p->tmp_bytes);
+	if (p->tmp_inodes)
+		snprintf(inodes, sizeof(inodes), "nr_inodes=%" PRIu64 ",", p->tmp_inodes);
+	snprintf(pl.tmp_opts, sizeof(pl.tmp_opts), "%s%smode=0700", size, inodes);
 	pl.no_caps = cap_init(); /* all three sets empty */
 	if (!pl.no_caps) {
 		r = -ENOMEM;

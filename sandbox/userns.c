@@ -102,3 +102,58 @@ void bh__userns_become(const struct bh__plan *pl)
 	/* A credential change clears the parent-death signal. */
 	bh__child_set_deathsig(pl);
 }
+
+/* The counters the kernel keeps per user namespace (/proc/sys/user): every
+ * inotify instance and watch, fanotify group and mark, and namespace the child's
+ * processes create is charged to the child's namespace and to every namespace
+ * above it, as the uid that owns the one below: a root daemon's instances are all
+ * charged to host root, whose limits (fs.inotify.max_user_instances = 128 by
+ * default) the daemon's own plugin_dir watch needs too. Capped here, in the child's
+ * own namespace, so that one instance holds at most a few of the owner's share even
+ * where the seccomp filter lets the call through (a syscall granted by name, a
+ * profile without the filter). Namespaces: none beyond the ones the child already
+ * made (the limit only refuses new ones). A file the kernel does not have (older
+ * kernels lack fanotify's and time namespaces') is skipped.
+ *
+ * Written through the new /proc before it becomes read-only: the writer needs
+ * CAP_SYS_RESOURCE in the namespace, which the child holds until caps.c. */
+static const struct {
+	const char *file, *value;
+} ns_limits[] = {
+	{"max_inotify_instances", BH__NS_MAX_INOTIFY_INSTANCES},
+	{"max_inotify_watches", BH__NS_MAX_INOTIFY_WATCHES},
+	{"max_fanotify_groups", BH__NS_MAX_INOTIFY_INSTANCES},
+	{"max_fanotify_marks", BH__NS_MAX_INOTIFY_WATCHES},
+	{"max_user_namespaces", "0"},
+	{"max_pid_namespaces", "0"},
+	{"max_net_namespaces", "0"},
+	{"max_mnt_namespaces", "0"},
+	{"max_ipc_namespaces", "0"},
+	{"max_uts_namespaces", "0"},
+	{"max_cgroup_namespaces", "0"},
+	{"max_time_namespaces", "0"},
+};
+
+void bh__userns_cap_counters(const struct bh__plan *pl, const char *sysdir)
+{
+	for (size_t i = 0; i < sizeof(ns_limits) / sizeof(ns_limits[0]); i++) {
+		char path[128];
+		int n = snprintf(path, sizeof(path), "%s/%s", sysdir, ns_limits[i].file);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			bh__child_die(pl, ns_limits[i].file, ENAMETOOLONG);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0)
+			bh__child_die(pl, path, errno);
+		size_t len = strlen(ns_limits[i].value);
+		ssize_t w;
+		do
+			w = write(fd, ns_limits[i].value, len);
+		while (w < 0 && errno == EINTR);
+		int err = w < 0 ? errno : (size_t)w != len ? EIO : 0;
+		close(fd);
+		if (err)
+			bh__child_die(pl, path, err);
+	}
+}

@@ -52,6 +52,7 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p)
 				.nofile = 256,
 				.fsize_bytes = UINT64_C(64) << 20,
 				.tmp_bytes = UINT64_C(16) << 20,
+				.tmp_inodes = 4096,
 				.require_limits = false,
 			},
 	};
@@ -131,6 +132,7 @@ static bool sandbox_equal(const struct bh_sandbox_conf *a, const struct bh_sandb
 	    a->memory_bytes != b->memory_bytes || a->pids_max != b->pids_max ||
 	    a->cpu_percent != b->cpu_percent || a->nofile != b->nofile ||
 	    a->fsize_bytes != b->fsize_bytes || a->tmp_bytes != b->tmp_bytes ||
+	    a->tmp_inodes != b->tmp_inodes ||
 	    a->require_limits != b->require_limits || a->n_extra_syscalls != b->n_extra_syscalls)
 		return false;
 	for (size_t i = 0; i < a->n_extra_syscalls; i++)
@@ -248,7 +250,7 @@ static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
 	"enabled", "network", "syscalls", "memory", "pids", "cpu_percent",
-	"nofile", "fsize", "tmp_size", "require_limits", NULL,
+	"nofile", "fsize", "tmp_size", "tmp_inodes", "require_limits", NULL,
 };
 
 /* clang-format on */
@@ -424,7 +426,8 @@ static int parse_sandbox(struct bh__cfg *x, const config_setting_t *s, struct bh
 	    (r = bh__cfg_u32(x, s, "pids", 1, 4194304, &sb->pids_max)) < 0 ||
 	    (r = bh__cfg_u32(x, s, "cpu_percent", 1, cpu_max, &sb->cpu_percent)) < 0 ||
 	    (r = bh__cfg_size(x, s, "fsize", 0, UINT64_MAX, &sb->fsize_bytes)) < 0 ||
-	    (r = bh__cfg_size(x, s, "tmp_size", 4096, UINT64_MAX, &sb->tmp_bytes)) < 0)
+	    (r = bh__cfg_size(x, s, "tmp_size", 4096, UINT64_MAX, &sb->tmp_bytes)) < 0 ||
+	    (r = bh__cfg_u32(x, s, "tmp_inodes", 16, UINT32_MAX, &sb->tmp_inodes)) < 0)
 		return r;
 	/* 0 is "no limit"; anything between is a limit the shim could not even start in. */
 	if (mem && mem < (UINT64_C(1) << 20))

@@ -40,6 +40,7 @@ struct bh_sandbox_conf {
 	uint64_t nofile;         /* RLIMIT_NOFILE; default 256 */
 	uint64_t fsize_bytes;    /* RLIMIT_FSIZE; default 64 MiB */
 	uint64_t tmp_bytes;      /* size of the private /tmp; default 16 MiB */
+	uint32_t tmp_inodes;     /* files and directories in it; default 4096 */
 	bool require_limits;     /* refuse to start when a limit cannot be enforced */
 };
 

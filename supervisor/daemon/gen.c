@@ -23,6 +23,7 @@ static void build_profile(struct bh_gen *g)
 		.nofile = c->nofile,
 		.fsize_bytes = c->fsize_bytes,
 		.tmp_bytes = c->tmp_bytes,
+		.tmp_inodes = c->tmp_inodes,
 		.require_limits = c->require_limits,
 		.host_uid = SANDBOX_HOST_ID,
 		.host_gid = SANDBOX_HOST_ID,

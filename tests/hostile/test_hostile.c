@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <grp.h>
 #include <sys/prctl.h>
@@ -77,6 +78,7 @@
 #define HX_CPU_PERCENT 50
 #define HX_NOFILE 64
 #define HX_TMP_LIMIT (1LL << 20)
+#define HX_TMP_INODES 256
 #define HX_TIMEOUT_MS 1000
 #define HX_GRACE_MS 200
 
@@ -90,7 +92,8 @@
 enum hx_flow { HX_ATTACK, HX_KILLED, HX_CTOR_DEATH, HX_UNLOAD, HX_V2, HX_HARNESS };
 enum hx_hold { HX_HOLD_NONE, HX_HOLD_AFTER, HX_HOLD_BEFORE };
 /* The limit a case is about: what "limit" it passes to the attack, what it notes. */
-enum hx_ctl { HX_CTL_NONE, HX_CTL_MEMORY, HX_CTL_PIDS, HX_CTL_CPU, HX_CTL_TMP, HX_CTL_NOFILE };
+enum hx_ctl { HX_CTL_NONE, HX_CTL_MEMORY, HX_CTL_PIDS, HX_CTL_CPU, HX_CTL_TMP, HX_CTL_NOFILE,
+	      HX_CTL_TMP_INODES };
 
 struct hx;
 
@@ -540,7 +543,9 @@ static void hx_world_done(struct hx *x)
 
 /* ---- the daemon ------------------------------------------------------------------ */
 
-#define HX_LIMITS "memory = \"64M\"; pids = 32; cpu_percent = 50; nofile = 64; tmp_size = \"1M\";"
+#define HX_LIMITS                                                                          \
+	"memory = \"64M\"; pids = 32; cpu_percent = 50; nofile = 64; tmp_size = \"1M\"; "     \
+	"tmp_inodes = 256;"
 
 /* The hostile plugins' sandbox settings: HX_LIMITS, and BH_HOSTILE_LOOSEN to test the
  * test: its settings replace or extend those (BH_HOSTILE_LOOSEN='pids = 1000;' must
@@ -549,7 +554,7 @@ static void hx_hostile_sandbox(char *buf, size_t len)
 {
 	static const char *const limits[][2] = {
 		{ "memory", "\"64M\"" }, { "pids", "32" }, { "cpu_percent", "50" },
-		{ "nofile", "64" },       { "tmp_size", "\"1M\"" },
+		{ "nofile", "64" },       { "tmp_size", "\"1M\"" }, { "tmp_inodes", "256" },
 	};
 	const char *loosen = getenv("BH_HOSTILE_LOOSEN");
 	size_t used = 0;
@@ -1117,6 +1122,7 @@ static long long hx_limit_of(enum hx_ctl ctl)
 	case HX_CTL_CPU: return HX_CPU_PERCENT;
 	case HX_CTL_TMP: return HX_TMP_LIMIT;
 	case HX_CTL_NOFILE: return HX_NOFILE;
+	case HX_CTL_TMP_INODES: return HX_TMP_INODES;
 	default: return 0;
 	}
 }
@@ -1770,6 +1776,12 @@ static const int E_RLIMIT[] = { EPERM, 0 };
 static const int E_CGROUP[] = { ENOENT, EACCES, EROFS, EPERM, 0 };
 static const int E_NOMEM[] = { ENOMEM, 0 };
 static const int E_ARCH[] = { ENOSYS, EPERM, 0 };
+/* the filter's answers: a signal to anyone else, inotify/fanotify, MSG_OOB */
+static const int E_SIGNAL[] = { EPERM, 0 };
+static const int E_NOTIFY[] = { ENOSYS, 0 };
+static const int E_OOB[] = { EOPNOTSUPP, 0 };
+static const int E_PROC_RO[] = { EROFS, 0 };
+static const int E_INODES[] = { ENOSPC, 0 };
 
 static void chk_udp(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
@@ -1871,6 +1883,63 @@ static void chk_fds(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 	HX_ASSERT(x, o->count > 0 && o->extra < HX_NOFILE,
 		  "opened %lld descriptors, the highest %lld (nofile %d)", o->count, o->extra,
 		  HX_NOFILE);
+}
+
+/* Every step of a signal attack was refused by the filter (EPERM), not merely found
+ * no target (ESRCH): the outcome's errno is only its last step's. */
+static void chk_all_eperm(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	for (const char *p = strstr(o->detail, ": E"); p; p = strstr(p + 3, ": E"))
+		HX_ASSERT(x, strncmp(p, ": EPERM", 7) == 0, "%s: a step was not refused by the filter: %s",
+			  in_ctor ? "constructor" : "call", o->detail);
+}
+
+/* The plugin's own signals still work: raise() and pthread_kill() were handled. */
+static void chk_own_signals(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	chk_all_eperm(x, o, in_ctor);
+	HX_ASSERT(x, o->extra == 2, "%s: %lld of 2 signals to itself were handled: %s",
+		  in_ctor ? "constructor" : "call", o->extra, o->detail);
+}
+
+/* Host root can still make an inotify instance (the daemon's plugin_dir watch would);
+ * asked while the plugin holds whatever it got. */
+static void chk_inotify(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	(void)in_ctor;
+	HX_ASSERT(x, o->count == 0, "the plugin holds %lld inotify instances: %s", o->count,
+		  o->detail);
+	int fd = (int)syscall(SYS_inotify_init1, IN_CLOEXEC);
+	HX_ASSERT(x, fd >= 0, "inotify_init1 in the test (root, like the daemon): %s",
+		  strerror(errno));
+	int wd = inotify_add_watch(fd, x->dir, IN_CREATE);
+	int e = errno;
+	close(fd);
+	HX_ASSERT(x, wd >= 0, "inotify_add_watch(%s) in the test: %s", x->dir, strerror(e));
+}
+
+/* /proc is read-only: the files the plugin may write by their mode too. */
+static void chk_proc_ro(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	(void)in_ctor;
+	HX_ASSERT(x, strstr(o->detail, "/proc/self/timerslack_ns: EROFS") &&
+			     strstr(o->detail, "/proc/self/attr/current: EROFS"),
+		  "/proc was not refused as read-only: %s", o->detail);
+}
+
+static void chk_oob(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	(void)in_ctor;
+	HX_ASSERT(x, o->count == 8 && o->extra == 2,
+		  "%lld of 8 MSG_OOB calls refused, %lld of 2 plain calls worked: %s", o->count,
+		  o->extra, o->detail);
+}
+
+static void chk_tmp_inodes(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	(void)in_ctor;
+	HX_ASSERT(x, o->count < HX_TMP_INODES, "created %lld files in /tmp, tmp_inodes is %d",
+		  o->count, HX_TMP_INODES);
 }
 
 static void chk_flood(struct hx *x, const struct hx_outcome *o, bool in_ctor)
@@ -2059,18 +2128,25 @@ static const struct hx_case hx_cases[] = {
 	INPROC("read_canary", E_READ, chk_secrets),
 	INPROC("proc_daemon", E_PROC, chk_secrets),
 	INPROC("proc_1", E_READ, chk_proc_1),
+	INPROC("proc_write", E_PROC_RO, chk_proc_ro),
 	INPROC("write_etc", E_WRITE, chk_written),
 	INPROC("write_usr", E_WRITE, chk_written),
 	INPROC("write_bulkhead", E_WRITE, NULL),
 	{ .name = "fill_tmp", .plugin = "fill_tmp", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,
 	  .errs = E_TMP, .ctor_attacks = true, .ctor_errs = E_TMP, .check = chk_fill_tmp,
 	  .ctl = HX_CTL_TMP },
+	{ .name = "tmp_inodes", .plugin = "tmp_inodes", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,
+	  .errs = E_INODES, .ctor_attacks = true, .ctor_errs = E_INODES, .check = chk_tmp_inodes,
+	  .ctl = HX_CTL_TMP_INODES },
 
 	/* other processes */
 	SECCOMP("ptrace_attach", E_TARGET, NULL),
 	SECCOMP("process_vm_writev", E_TARGET, NULL),
 	SECCOMP("pidfd_getfd", E_TARGET, NULL),
 	INPROC("kill_all", E_KILL, NULL),
+	INPROC("kill_group", E_SIGNAL, chk_own_signals),
+	INPROC("tgkill_other", E_SIGNAL, chk_all_eperm),
+	INPROC("pidfd_signal", E_SIGNAL, chk_all_eperm),
 
 	/* namespaces and mounts */
 	SECCOMP("unshare_user", E_SECCOMP, NULL),
@@ -2106,6 +2182,8 @@ static const struct hx_case hx_cases[] = {
 	INPROC("cgroup_escape", E_CGROUP, NULL),
 	INPROC("dev_access", E_READ, chk_dev),
 	SECCOMP("mknod", E_MKNOD, NULL),
+	INPROC("inotify_flood", E_NOTIFY, chk_inotify),
+	INPROC("msg_oob", E_OOB, chk_oob),
 
 	/* resources */
 	{ .name = "fork_bomb", .plugin = "fork_bomb", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -806,6 +810,54 @@ START_TEST(notification_deadline_keeps_instance)
 }
 END_TEST
 
+/* A daemon holding more fds than a plugin may have (idle clients: anyone allowed to
+ * connect can open them) still restarts a crashed plugin: the child's fd layout does
+ * not depend on the numbers the daemon's fds have. */
+START_TEST(restart_with_many_clients)
+{
+	enum { IDLE = 300 };
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * IDLE) {
+		printf("SKIP: restart_with_many_clients: hard RLIMIT_NOFILE %llu < %d\n",
+		       (unsigned long long)rl.rlim_max, 2 * IDLE);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 4096 ? 4096 : rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* the daemon inherits it */
+	struct ht_daemon d;
+	ht_start(&d, "limits = { max_clients = 400; };\nplugins = (" ECHO_ENTRY("") ");\n" FAST_RESTART);
+	bh_client *c = ht_connect(&d);
+	uint64_t pid0 = echo_pid(c);
+	int idle[IDLE];
+	for (int i = 0; i < IDLE; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.sock);
+		ck_assert_int_eq(connect(idle[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	/* Until the daemon has accepted them all: its fds now reach past 300. */
+	for (uint64_t n = 0; n < IDLE + 1;) {
+		bh_result *st = ht_status(c);
+		n = ht_get_uint(bh_result_value(st), "clients");
+		bh_result_free(st);
+	}
+	bh_error err = {0};
+	ht_assert_err(bh_call(c, "echo.crash", HT_LONG_MS, NULL, &err), err, BH_E_PLUGIN_CRASHED,
+		      "SIGSEGV");
+	uint64_t pid1 = echo_pid(c);
+	ck_assert_uint_ne(pid1, pid0);
+	bh_result *st = ht_status(c);
+	const bh_value *p = ht_status_plugin(bh_result_value(st), "echo");
+	ck_assert(ht_get_str_is(p, "state", "ready"));
+	bh_result_free(st);
+	for (int i = 0; i < IDLE; i++)
+		close(idle[i]);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("integ_faults");
@@ -825,6 +877,7 @@ int main(void)
 	tcase_add_test(tc, overload_client_pending);
 	tcase_add_test(tc, unload_with_queued_calls);
 	tcase_add_test(tc, notification_deadline_keeps_instance);
+	tcase_add_test(tc, restart_with_many_clients);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -17,6 +17,11 @@
  *       efault         allowed calls with a bad pointer: "name=ERRNO" lines
  *       extra          getcpu (killed unless granted)
  *       allowed        threads, AF_UNIX, pipes, /tmp: "name=ok|ERRNO" lines
+ *       signals        signals to others (refused) and to itself (allowed)
+ *       abort          abort(): how a plugin's own abort ends (pid 1 of its namespace)
+ *       oob            MSG_OOB on an AF_UNIX stream pair, and plain sends
+ *       notify         inotify, fanotify: "name=ERRNO" lines
+ *       inotify-cap    inotify_init1 until it fails: "inotify_count=N" (grant it)
  *   probe badname      bh_seccomp_install with an unknown name (nothing installed)
  * Exit status 0 when the mode ran to its end, 2 on bad usage. */
 #define _GNU_SOURCE
@@ -32,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
@@ -147,7 +154,7 @@ static void fs_checks(void)
 	/* read-only mounts, as the kernel reports them */
 	static const char *const ro[][2] = {{"ro_root", "/"}, {"ro_usr", "/usr"},
 		{"ro_shim", "/bulkhead/bulkhead-shim"}, {"ro_plugin_dir", "/bulkhead/plugin"},
-		{"ro_ldcache", "/etc/ld.so.cache"}, {"ro_tmp", "/tmp"}};
+		{"ro_ldcache", "/etc/ld.so.cache"}, {"ro_tmp", "/tmp"}, {"ro_proc", "/proc"}};
 	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
 		struct statvfs sv;
 		if (statvfs(ro[i][1], &sv) < 0)
@@ -159,6 +166,8 @@ static void fs_checks(void)
 	res("create_usr", open("/usr/probe-file", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
 	res("create_bulkhead", open("/bulkhead/x", O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
 	res("write_plugin", open("/bulkhead/bulkhead-shim", O_WRONLY | O_CLOEXEC));
+	res("write_proc_comm", open("/proc/self/comm", O_WRONLY | O_CLOEXEC));
+	res("write_proc_sysctl", open("/proc/sys/user/max_inotify_instances", O_WRONLY | O_CLOEXEC));
 	res("stat_libc", stat("/lib/x86_64-linux-gnu/libc.so.6", &st));
 	res("stat_ldcache", stat("/etc/ld.so.cache", &st));
 	list_dir("dev", "/dev", 0);
@@ -185,6 +194,28 @@ static void fs_checks(void)
 		printf("tmp_fill_bytes=%llu\ntmp_fill_errno=%s\n", total, ename(err));
 		close(fd);
 		unlink("/tmp/fill");
+	}
+	/* /tmp's inodes: empty files until it says no (they take no blocks). Only on a
+	 * small one: unconfined, /tmp is the host's. */
+	struct statvfs tv;
+	int made = 0, ierr = 0;
+	if (statvfs("/tmp", &tv) < 0 || tv.f_files > 100000)
+		made = 100000;
+	for (; made < 100000; made++) {
+		char name[32];
+		snprintf(name, sizeof(name), "/tmp/i%d", made);
+		int f = open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+		if (f < 0) {
+			ierr = errno;
+			break;
+		}
+		close(f);
+	}
+	printf("tmp_inodes_made=%d\ntmp_inodes_errno=%s\n", made, ename(ierr));
+	for (int i = 0; i < made && made < 100000; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "/tmp/i%d", i);
+		unlink(name);
 	}
 	/* noexec /tmp: a copy of ourselves cannot run from there. */
 	int exe = open("/tmp/exe", O_CREAT | O_WRONLY | O_CLOEXEC, 0755);
@@ -254,6 +285,21 @@ static int mode_info(void)
 	}
 	line[strcspn(line, "\n")] = '\0';
 	printf("cgroup=%s\n", line);
+	/* the user namespace's counters (userns.c caps them) */
+	static const char *const counters[] = {"max_inotify_instances", "max_inotify_watches",
+		"max_user_namespaces", "max_mnt_namespaces", "max_net_namespaces"};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		char path[96], v[32] = "";
+		snprintf(path, sizeof(path), "/proc/sys/user/%s", counters[i]);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (!fgets(v, sizeof(v), f))
+				v[0] = '\0';
+			fclose(f);
+		}
+		v[strcspn(v, "\n")] = '\0';
+		printf("%s=%s\n", counters[i], f ? v : ename(errno));
+	}
 	net_checks();
 	fs_checks();
 	printf("ready\n");
@@ -304,6 +350,86 @@ static int mode_fork(int n)
 static void *thread_fn(void *arg)
 {
 	return arg;
+}
+
+static volatile sig_atomic_t got_usr1;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1++;
+}
+
+static void *wait_fn(void *arg)
+{
+	int *p = arg;
+	char b;
+	while (read(p[0], &b, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* Signals: to other processes (0, -1, getppid(), a pid that is not ours) refused by
+ * the filter, to itself and its own threads allowed. Signal 0 where it can be: no
+ * side effect even where a call got through. */
+static void signal_case(void)
+{
+	pid_t self = getpid(), other = self + 1;
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	printf("self=%d\nppid=%d\n", (int)self, (int)getppid());
+	res("kill_group", kill(0, 0));
+	res("kill_all", kill(-1, 0));
+	res("kill_ppid", kill(getppid(), 0));
+	res("kill_other", kill(other, 0));
+	res("kill_pgrp", kill(-getpgrp(), 0));
+	res("tgkill_other", syscall(SYS_tgkill, other, other, 0));
+	res("tkill_other", syscall(SYS_tkill, other, 0));
+	siginfo_t si = {.si_code = SI_QUEUE, .si_pid = self};
+	res("sigqueue_other", syscall(SYS_rt_sigqueueinfo, other, SIGUSR1, &si));
+	res("tgsigqueue_other", syscall(SYS_rt_tgsigqueueinfo, other, other, SIGUSR1, &si));
+	res("pidfd_open", syscall(SYS_pidfd_open, self, 0));
+	res("pidfd_send_signal", syscall(SYS_pidfd_send_signal, 0, 0, NULL, 0));
+	res("kill_self", kill(self, SIGUSR1));
+	res("raise", raise(SIGUSR1));
+	res("tkill_self", syscall(SYS_tkill, self, SIGUSR1));
+	res("sigqueue_self", sigqueue(self, SIGUSR1, (union sigval){0}));
+	int p[2];
+	pthread_t t;
+	if (pipe2(p, O_CLOEXEC) == 0 && pthread_create(&t, NULL, wait_fn, p) == 0) {
+		int e = pthread_kill(t, SIGUSR1);
+		printf("pthread_kill=%s\n", e ? ename(e) : "ok");
+		close(p[1]);
+		pthread_join(t, NULL);
+	}
+	printf("self_signals=%d\n", (int)got_usr1);
+}
+
+/* MSG_OOB refused on every send and receive call; the same calls without it work. */
+static void oob_case(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		res("socketpair", -1);
+		return;
+	}
+	char b = 'x';
+	struct iovec iov = {.iov_base = &b, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct mmsghdr mm = {.msg_hdr = mh};
+	res("send_oob", send(sv[0], &b, 1, MSG_OOB));
+	res("sendto_oob", sendto(sv[0], &b, 1, MSG_OOB | MSG_DONTWAIT, NULL, 0));
+	res("sendmsg_oob", sendmsg(sv[0], &mh, MSG_OOB));
+	res("sendmmsg_oob", sendmmsg(sv[0], &mm, 1, MSG_OOB));
+	res("recv_oob", recv(sv[1], &b, 1, MSG_OOB | MSG_DONTWAIT));
+	res("recvmsg_oob", recvmsg(sv[1], &mh, MSG_OOB | MSG_DONTWAIT));
+	res("recvmmsg_oob", recvmmsg(sv[1], &mm, 1, MSG_OOB | MSG_DONTWAIT, NULL));
+	res("send_plain", send(sv[0], &b, 1, MSG_NOSIGNAL));
+	res("sendmsg_plain", sendmsg(sv[0], &mh, MSG_NOSIGNAL));
+	res("recv_plain", recv(sv[1], &b, 1, MSG_DONTWAIT));
+	res("recvmsg_plain", recvmsg(sv[1], &mh, MSG_DONTWAIT));
+	/* the channel to the supervisor too */
+	res("send_oob_channel", send(3, &b, 1, MSG_OOB));
 }
 
 static void install(int argc, char **argv)
@@ -361,6 +487,26 @@ static int mode_seccomp(const char *what, int argc, char **argv)
 		CPU_ZERO(&set);
 		CPU_SET(0, &set);
 		res("sched_setaffinity", sched_setaffinity(0, sizeof(set), &set));
+	} else if (strcmp(what, "signals") == 0) {
+		signal_case();
+	} else if (strcmp(what, "abort") == 0) {
+		fflush(stdout);
+		abort();
+	} else if (strcmp(what, "oob") == 0) {
+		oob_case();
+	} else if (strcmp(what, "notify") == 0) {
+		res("inotify_init1", syscall(SYS_inotify_init1, IN_CLOEXEC));
+		res("inotify_init", syscall(SYS_inotify_init));
+		res("inotify_add_watch", syscall(SYS_inotify_add_watch, 0, "/", IN_ALL_EVENTS));
+		res("fanotify_init", syscall(SYS_fanotify_init, FAN_CLASS_NOTIF | FAN_REPORT_FID, 0));
+	} else if (strcmp(what, "inotify-cap") == 0) {
+		int n = 0, e = 0;
+		for (; n < 1000; n++)
+			if (syscall(SYS_inotify_init1, IN_CLOEXEC) < 0) {
+				e = errno;
+				break;
+			}
+		printf("inotify_count=%d\ninotify_errno=%s\n", n, ename(e));
 	} else if (strcmp(what, "efault") == 0) {
 		/* Allowed calls with a bad pointer reach the kernel, which says EFAULT: proof
 		 * that the filter let them through, with no side effect. */
@@ -371,6 +517,15 @@ static int mode_seccomp(const char *what, int argc, char **argv)
 		res("read", syscall(SYS_read, zero, (void *)1, 1));
 		res("fstat", syscall(SYS_fstat, 0, (void *)1));
 		res("sysinfo", syscall(SYS_sysinfo, (void *)1));
+		/* argument-checked calls, with arguments the filter lets through */
+		int sv[2] = {-1, -1};
+		socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+		res("sendto", syscall(SYS_sendto, sv[0], (void *)1, 1, MSG_NOSIGNAL, NULL, 0));
+		res("recvmsg", syscall(SYS_recvmsg, sv[1], (void *)1, MSG_DONTWAIT));
+		res("sigqueue_self", syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR1, (void *)1));
+		/* and the same where the filter answers first: its errno, not EFAULT */
+		res("sendto_oob", syscall(SYS_sendto, sv[0], (void *)1, 1, MSG_OOB, NULL, 0));
+		res("sigqueue_other", syscall(SYS_rt_sigqueueinfo, getpid() + 1, SIGUSR1, (void *)1));
 	} else if (strcmp(what, "extra") == 0) {
 		unsigned cpu = 0;
 		res("getcpu", syscall(SYS_getcpu, &cpu, NULL, NULL));

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -81,6 +82,7 @@ static struct bh_sandbox_profile full_profile(void)
 		.nofile = 64,
 		.fsize_bytes = 4 << 20,
 		.tmp_bytes = 512 << 10,
+		.tmp_inodes = 256,
 	};
 }
 
@@ -311,6 +313,9 @@ START_TEST(identity)
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", hostg, hostg, hostg, hostg);
 	ck_assert_str_eq(gid, want);
 	ck_assert_str_eq(pr.c.enforced.namespaces, "user,pid,net,mnt,ipc,uts,cgroup");
+	/* A session and process group of its own: kill(0) reaches nobody else. */
+	ck_assert_int_eq(getsid(pr.c.pid), pr.c.pid);
+	ck_assert_int_eq(getpgid(pr.c.pid), pr.c.pid);
 	finish(&pr);
 	ck_exited(&pr, 0);
 	release(&pr);
@@ -395,6 +400,12 @@ START_TEST(filesystem)
 	ck_kv(&pr, "ro_plugin_dir", "1");
 	ck_kv(&pr, "ro_ldcache", "1");
 	ck_kv(&pr, "ro_tmp", "0");
+	ck_kv(&pr, "ro_proc", "1");
+	ck_kv(&pr, "write_proc_comm", "EROFS");
+	/* a sysctl: the permission check may come before the mount's */
+	const char *ws = kv(&pr, "write_proc_sysctl");
+	ck_assert_msg(ws && (strcmp(ws, "EROFS") == 0 || strcmp(ws, "EACCES") == 0),
+		      "write_proc_sysctl: %s", ws ? ws : "?");
 	ck_kv(&pr, "mkdir_root", "EROFS");
 	ck_kv(&pr, "create_bulkhead", "EROFS");
 	/* not the owner: the kernel may say EACCES before it looks at the mount */
@@ -426,6 +437,12 @@ START_TEST(filesystem)
 		      "/tmp took %lld bytes, its size is %llu", filled,
 		      (unsigned long long)p.tmp_bytes);
 	ck_kv(&pr, "tmp_exec", "EACCES");
+	/* and holds at most tmp_inodes files (the root directory is one) */
+	ck_kv(&pr, "tmp_inodes_errno", "ENOSPC");
+	int made = atoi(kv(&pr, "tmp_inodes_made"));
+	ck_assert_msg(made < (int)p.tmp_inodes && made >= (int)p.tmp_inodes - 8,
+		      "/tmp took %d files, its nr_inodes is %llu", made,
+		      (unsigned long long)p.tmp_inodes);
 	ck_assert_str_eq(pr.c.enforced.tmp, "tmpfs");
 	finish(&pr);
 	release(&pr);
@@ -806,6 +823,7 @@ START_TEST(unconfined)
 	ck_assert_str_eq(pr.c.enforced.namespaces, "none");
 	ck_assert_str_eq(pr.c.enforced.seccomp, "none");
 	ck_assert_ptr_null(pr.c.cg);
+	ck_assert_int_eq(getsid(pr.c.pid), pr.c.pid);
 	finish(&pr);
 	ck_exited(&pr, 0);
 	release(&pr);
@@ -942,9 +960,12 @@ START_TEST(seccomp_efault)
 	run_seccomp(&pr, (const char *const[]){"efault", NULL});
 	ck_exited(&pr, 0);
 	static const char *const calls[] = {"uname", "getrandom", "clock_gettime", "read", "fstat",
-					    "sysinfo"};
+					    "sysinfo", "sendto", "recvmsg", "sigqueue_self"};
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 		ck_kv(&pr, calls[i], "EFAULT");
+	/* where the filter answers before the kernel looks at the pointer */
+	ck_kv(&pr, "sendto_oob", "EOPNOTSUPP");
+	ck_kv(&pr, "sigqueue_other", "EPERM");
 	release(&pr);
 }
 END_TEST
@@ -960,6 +981,132 @@ START_TEST(seccomp_allowed)
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 		ck_kv(&pr, calls[i], "ok");
 	ck_kv(&pr, "connect_devlog", "ENOENT");
+	release(&pr);
+}
+END_TEST
+
+START_TEST(seccomp_signals)
+{
+	struct proc pr;
+	run_seccomp(&pr, (const char *const[]){"signals", NULL});
+	ck_exited(&pr, 0);
+	ck_kv(&pr, "self", "1");
+	ck_kv(&pr, "ppid", "0"); /* so kill(getppid()) is kill(0): the process group */
+	static const char *const others[] = {"kill_group", "kill_all", "kill_ppid", "kill_other",
+		"kill_pgrp", "tgkill_other", "tkill_other", "sigqueue_other", "tgsigqueue_other",
+		"pidfd_open", "pidfd_send_signal"};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		ck_kv(&pr, others[i], "EPERM");
+	static const char *const own[] = {"kill_self", "raise", "tkill_self", "sigqueue_self",
+					  "pthread_kill"};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		ck_kv(&pr, own[i], "ok");
+	ck_kv(&pr, "self_signals", "5");
+	release(&pr);
+}
+END_TEST
+
+START_TEST(seccomp_abort)
+{
+	/* abort() raises SIGABRT at itself (tgkill: allowed). The shim is pid 1 of its
+	 * namespace, which ignores a signal it sent itself without a handler, so glibc's
+	 * abort ends in its fallback: a fault (SIGSEGV). Never SIGSYS. */
+	struct proc pr;
+	run_seccomp(&pr, (const char *const[]){"abort", NULL});
+	ck_assert_msg(pr.si.si_code == CLD_KILLED || pr.si.si_code == CLD_DUMPED,
+		      "abort: code %d status %d", pr.si.si_code, pr.si.si_status);
+	ck_assert_msg(pr.si.si_status == SIGABRT || pr.si.si_status == SIGSEGV,
+		      "abort ended with signal %d", pr.si.si_status);
+	printf("abort() in the sandbox ends with %s\n", strsignal(pr.si.si_status));
+	release(&pr);
+}
+END_TEST
+
+START_TEST(seccomp_oob)
+{
+	struct proc pr;
+	run_seccomp(&pr, (const char *const[]){"oob", NULL});
+	ck_exited(&pr, 0);
+	static const char *const oob[] = {"send_oob", "sendto_oob", "sendmsg_oob", "sendmmsg_oob",
+		"recv_oob", "recvmsg_oob", "recvmmsg_oob", "send_oob_channel"};
+	for (size_t i = 0; i < sizeof(oob) / sizeof(oob[0]); i++)
+		ck_kv(&pr, oob[i], "EOPNOTSUPP");
+	static const char *const plain[] = {"send_plain", "sendmsg_plain", "recv_plain",
+					    "recvmsg_plain"};
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		ck_kv(&pr, plain[i], "ok");
+	release(&pr);
+}
+END_TEST
+
+START_TEST(seccomp_notify)
+{
+	struct proc pr;
+	run_seccomp(&pr, (const char *const[]){"notify", NULL});
+	ck_exited(&pr, 0);
+	static const char *const calls[] = {"inotify_init1", "inotify_init", "inotify_add_watch",
+					    "fanotify_init"};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		ck_kv(&pr, calls[i], "ENOSYS");
+	release(&pr);
+}
+END_TEST
+
+/* The per-user-namespace counters the namespace's owner is charged for are capped
+ * inside it: granted inotify by name, one instance still gets only a few. */
+START_TEST(userns_counters)
+{
+	struct bh_sandbox_profile p = full_profile();
+	struct proc pr;
+	start_ok(&pr, &p, (const char *const[]){"info", NULL});
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "max_inotify_instances", "8");
+	ck_kv(&pr, "max_inotify_watches", "1024");
+	ck_kv(&pr, "max_user_namespaces", "0");
+	ck_kv(&pr, "max_mnt_namespaces", "0");
+	ck_kv(&pr, "max_net_namespaces", "0");
+	finish(&pr);
+	release(&pr);
+	run_seccomp(&pr, (const char *const[]){"inotify-cap", "inotify_init1", NULL});
+	ck_exited(&pr, 0);
+	ck_kv(&pr, "inotify_count", "8");
+	ck_kv(&pr, "inotify_errno", "EMFILE");
+	release(&pr);
+}
+END_TEST
+
+/* The daemon's fds may have any numbers: with every number below the plugin's
+ * RLIMIT_NOFILE taken and the sources far above it, the child still gets 0-3. */
+START_TEST(high_fds)
+{
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 600)
+		SKIP("high_fds: the hard RLIMIT_NOFILE (%llu) is below 600",
+		     (unsigned long long)rl.rlim_max);
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 4096 ? 4096 : rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* fds up to 400 taken, so that the spawn's own fds come above it */
+	int fill[512], n = 0;
+	for (;;) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		fill[n++] = fd;
+		if (fd >= 400 || n == 512)
+			break;
+	}
+	struct bh_sandbox_profile p = full_profile();
+	p.nofile = 16;
+	struct proc pr;
+	start_ok(&pr, &p, (const char *const[]){"info", NULL});
+	ck_assert_int_gt(pr.chan, 400);
+	for (int i = 0; i < n; i++)
+		close(fill[i]);
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "fds", "0,1,2,3");
+	ck_kv(&pr, "rlimit_nofile", "16");
+	finish(&pr);
+	ck_exited(&pr, 0);
 	release(&pr);
 }
 END_TEST
@@ -1158,6 +1305,9 @@ START_TEST(unprivileged)
 	ck_kv(&pr, "CapEff", "0000000000000000");
 	ck_kv(&pr, "CapBnd", "0000000000000000");
 	ck_kv(&pr, "NoNewPrivs", "1");
+	ck_kv(&pr, "max_inotify_instances", "8");
+	ck_kv(&pr, "max_user_namespaces", "0");
+	ck_kv(&pr, "ro_proc", "1");
 	char uid[128], want[64];
 	proc_status(pr.c.pid, "Uid", uid, sizeof(uid));
 	snprintf(want, sizeof(want), "%u\t%u\t%u\t%u", geteuid(), geteuid(), geteuid(), geteuid());
@@ -1248,6 +1398,12 @@ int main(int argc, char **argv)
 		{"seccomp_errno", seccomp_errno, true},
 		{"seccomp_efault", seccomp_efault, true},
 		{"seccomp_allowed", seccomp_allowed, true},
+		{"seccomp_signals", seccomp_signals, true},
+		{"seccomp_abort", seccomp_abort, true},
+		{"seccomp_oob", seccomp_oob, true},
+		{"seccomp_notify", seccomp_notify, true},
+		{"userns_counters", userns_counters, true},
+		{"high_fds", high_fds, true},
 		{"seccomp_extra", seccomp_extra, true},
 		{"seccomp_badname", seccomp_badname, true},
 		{"shim_plugins", shim_plugins, true},

@@ -158,7 +158,8 @@ START_TEST(test_full)
 		 "    sandbox = { enabled = true; network = true; syscalls = [ \"getcpu\", "
 		 "\"membarrier\" ];\n"
 		 "                memory = \"512M\"; pids = 32; cpu_percent = 50; nofile = 1024;\n"
-		 "                fsize = 1048576; tmp_size = \"1G\"; require_limits = true; };\n"
+		 "                fsize = 1048576; tmp_size = \"1G\"; tmp_inodes = 100;\n"
+		 "                require_limits = true; };\n"
 		 "  },\n"
 		 "  { name = \"Other_2-x\"; path = \"%s//sub/../other.so\"; sandbox = false; }\n"
 		 ");\n",
@@ -231,6 +232,7 @@ START_TEST(test_full)
 	ck_assert_uint_eq(p->sandbox.nofile, 1024);
 	ck_assert_uint_eq(p->sandbox.fsize_bytes, 1048576);
 	ck_assert_uint_eq(p->sandbox.tmp_bytes, UINT64_C(1) << 30);
+	ck_assert_uint_eq(p->sandbox.tmp_inodes, 100);
 	ck_assert(p->sandbox.require_limits);
 
 	/* The config map, decoded. */
@@ -344,6 +346,7 @@ static void check_plugin_defaults(const struct bh_plugin_conf *p)
 	ck_assert_uint_eq(p->sandbox.nofile, 256);
 	ck_assert_uint_eq(p->sandbox.fsize_bytes, 64u << 20);
 	ck_assert_uint_eq(p->sandbox.tmp_bytes, 16u << 20);
+	ck_assert_uint_eq(p->sandbox.tmp_inodes, 4096);
 	ck_assert(!p->sandbox.require_limits);
 }
 
@@ -673,6 +676,7 @@ static const struct err_case err_cases[] = {
 	{P0 "    sandbox = { memory = \"99999999999T\"; }; #!\n" END, "is too large"},
 	{P0 "    sandbox = { tmp_size = 0; }; #!\n" END,
 	 "plugins[0].sandbox.tmp_size: must be at least 4K, got 0"},
+	{P0 "    sandbox = { tmp_inodes = 15; }; #!\n" END, "plugins[0].sandbox.tmp_inodes: must be"},
 	{P0 "    sandbox = { pids = 0; }; #!\n" END, "plugins[0].sandbox.pids: must be 1..4194304"},
 	{P0 "    sandbox = { cpu_percent = 0; }; #!\n" END,
 	 "plugins[0].sandbox.cpu_percent: must be 1.."},

@@ -21,9 +21,11 @@
  * (it is pid 1), mount, ipc, uts, cgroup and (unless network) network namespaces,
  * in a private read-only root holding /usr (and /lib, /lib64, /bin, /sbin as on the
  * host), /etc/ld.so.cache, the shim at BH_SANDBOX_SHIM_PATH, the plugin file (the
- * file only, not its directory) at BH_SANDBOX_PLUGIN_DIR/<basename>, a new /proc,
- * /dev/{null,zero,urandom} and a private /tmp of tmp_bytes; without capabilities,
- * with securebits locked, no_new_privs, an empty environment and fds 0-3 only.
+ * file only, not its directory) at BH_SANDBOX_PLUGIN_DIR/<basename>, a new /proc
+ * (read-only), /dev/{null,zero,urandom} and a private /tmp of tmp_bytes and
+ * tmp_inodes; with the user namespace's counters capped (inotify, fanotify, new
+ * namespaces); without capabilities, with securebits locked, no_new_privs, an empty
+ * environment and fds 0-3 only.
  * Outside, it is the profile's host_uid:host_gid (a root daemon) or the daemon's
  * own ids (an unprivileged daemon, which must be dumpable to write the id maps).
  * The daemon's files are made visible with its own access rights, but the child
@@ -50,7 +52,8 @@ extern "C" {
 #define BH_SANDBOX_PLUGIN_DIR "/bulkhead/plugin"
 
 /* What to confine. With enabled = false nothing below applies: the child is only
- * given the fixed fd layout, an empty environment and PR_SET_PDEATHSIG. */
+ * given the fixed fd layout, an empty environment, PR_SET_PDEATHSIG and, like every
+ * child, a session and process group of its own. */
 struct bh_sandbox_profile {
 	bool enabled;
 	bool network;              /* keep the host network namespace */
@@ -62,6 +65,8 @@ struct bh_sandbox_profile {
 	uint64_t nofile;           /* RLIMIT_NOFILE; 0 = inherit */
 	uint64_t fsize_bytes;      /* RLIMIT_FSIZE */
 	uint64_t tmp_bytes;        /* size of the private /tmp (tmpfs) */
+	uint64_t tmp_inodes;       /* files and directories it may hold (tmpfs nr_inodes);
+				    * 0 = the kernel's default, half the RAM's pages: no cap */
 	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
 	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon);
 				    * 0 = the default, 65534 (host root is never used).

@@ -567,39 +567,47 @@ static int drain_input(bh_client *c)
 	return r;
 }
 
-/* One recv() and whatever it completes. 0 (also when nothing was there) or the
+/* recv() what is available and scan it. 0 (also when nothing was there) or the
  * connection's -errno. */
 static int read_once(bh_client *c)
 {
-	size_t room = READ_CHUNK;
-	size_t ceiling = c->in.max - c->in.len;
-	if (room > ceiling)
-		room = ceiling;
-	if (room == 0)
-		return drain_input(c); /* over max_message: the scan says so */
-	int r = bh_buf_reserve(&c->in, room);
-	if (r < 0)
-		return conn_lost(c, r);
-	room = c->in.cap - c->in.len;
+	for (;;) {
+		size_t room = READ_CHUNK;
+		size_t ceiling = c->in.max - c->in.len;
+		if (room > ceiling)
+			room = ceiling;
+		if (room == 0)
+			return drain_input(c); /* over max_message: the scan says so */
+		int r = bh_buf_reserve(&c->in, room);
+		if (r < 0)
+			return conn_lost(c, r);
+		room = c->in.cap - c->in.len;
 
-	ssize_t n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return conn_lost(c, -errno);
+		/* Bytes past the partial message at the front have not been scanned yet. */
+		bool unscanned = c->in.len > c->in_partial;
+		ssize_t n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return unscanned ? drain_input(c) : 0;
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -ECONNRESET;
+			if (unscanned && (r = drain_input(c)) < 0)
+				return r;
+			return conn_lost(c, err);
+		}
+		c->in.len += (size_t)n;
+
+		/* Rescanning a large incomplete message after every chunk would be
+		 * quadratic. While recv() fills the buffer, read on until the partial
+		 * message has doubled; the scan is put off only while another recv()
+		 * follows at once, never until poll() says more came: the bytes that
+		 * filled the buffer may have been the last the peer sends. */
+		if ((size_t)n == room && c->in_partial >= READ_CHUNK &&
+		    c->in.len < 2 * c->in_partial && c->in.len < c->limits.max_message)
+			continue;
+		return drain_input(c);
 	}
-	if (n == 0)
-		return conn_lost(c, -ECONNRESET);
-	c->in.len += (size_t)n;
-
-	/* Rescanning a large incomplete message after every chunk would be quadratic.
-	 * While the socket keeps filling the buffer (more is waiting and poll will say so
-	 * at once) wait until the partial message has doubled; a short read means we
-	 * caught up, and then we always scan, so nothing waits forever. */
-	if ((size_t)n == room && c->in_partial >= READ_CHUNK &&
-	    c->in.len < 2 * c->in_partial && c->in.len < c->limits.max_message)
-		return 0;
-	return drain_input(c);
 }
 
 static int io(bh_client *c, short revents)

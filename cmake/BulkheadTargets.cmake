@@ -14,7 +14,12 @@ function(bh_target_defaults target)
   if(BH_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  if(BH_SANITIZE AND NOT ARG_NO_SANITIZE)
+  if(BH_FUZZ AND NOT ARG_NO_SANITIZE)
+    # Coverage for the fuzzer in every library; the fuzz targets add -fsanitize=fuzzer.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined
+      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  elseif(BH_SANITIZE AND NOT ARG_NO_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined
       -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)

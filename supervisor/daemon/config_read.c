@@ -547,6 +547,20 @@ struct enc {
 	uint32_t max_depth; /* of the map itself */
 };
 
+/* str, the text of setting s (what: "a string", "a member name"), as a MessagePack str:
+ * one string of the message, at most limits.max_bytes. */
+static int encode_str(struct enc *e, const config_setting_t *s, const char *what,
+		      const char *str)
+{
+	size_t len = strlen(str);
+	if (len > e->x->limits->max_bytes)
+		return bh__cfg_fail(e->x, s,
+				    "%s of %zu bytes, longer than limits.max_bytes (%" PRIu32 ")",
+				    what, len, e->x->limits->max_bytes);
+	bh_write_str(e->w, str, len);
+	return 0;
+}
+
 static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 {
 	const struct bh_limits *lim = e->x->limits;
@@ -570,19 +584,11 @@ static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 			bh_write_array(e->w, (uint32_t)n);
 		for (int i = 0; i < n; i++) {
 			const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
-			if (s->type == CONFIG_TYPE_GROUP) {
-				/* A name is a string on the wire: the same limit applies. */
-				const char *name = config_setting_name(m);
-				size_t len = strlen(name);
-				if (len > lim->max_bytes)
-					return bh__cfg_fail(e->x, m,
-							    "a member name of %zu bytes, longer "
-							    "than limits.max_bytes (%" PRIu32 ")",
-							    len, lim->max_bytes);
-				bh_write_str(e->w, name, len);
-			}
-			int r = encode(e, m, depth + 1);
-			if (r < 0)
+			/* A member name is a string on the wire: the same limit applies. */
+			int r = s->type == CONFIG_TYPE_GROUP
+					? encode_str(e, m, "a member name", config_setting_name(m))
+					: 0;
+			if (r < 0 || (r = encode(e, m, depth + 1)) < 0)
 				return r;
 		}
 		break;
@@ -592,14 +598,9 @@ static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 	case CONFIG_TYPE_FLOAT: bh_write_float(e->w, config_setting_get_float(s)); break;
 	case CONFIG_TYPE_BOOL: bh_write_bool(e->w, config_setting_get_bool(s) != 0); break;
 	case CONFIG_TYPE_STRING: {
-		const char *str = config_setting_get_string(s);
-		size_t len = strlen(str);
-		if (len > lim->max_bytes)
-			return bh__cfg_fail(e->x, s,
-					    "a string of %zu bytes, longer than limits.max_bytes "
-					    "(%" PRIu32 ")",
-					    len, lim->max_bytes);
-		bh_write_str(e->w, str, len);
+		int r = encode_str(e, s, "a string", config_setting_get_string(s));
+		if (r < 0)
+			return r;
 		break;
 	}
 	default: return bh__cfg_fail(e->x, s, "unsupported value");

@@ -16,8 +16,9 @@ function(bh_target_defaults target)
   endif()
   if(BH_FUZZ AND NOT ARG_NO_SANITIZE)
     # Coverage for the fuzzer in every library; the fuzz targets add -fsanitize=fuzzer.
+    # -O1: several times the executions per second of -O0, with asserts kept.
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined
-      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+      -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   elseif(BH_SANITIZE AND NOT ARG_NO_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined

@@ -4,8 +4,8 @@
  * Input, first byte even: the rest is the daemon's byte stream, written in pieces of
  * 1 + data[1] * 61 bytes while two calls are outstanding. No property but "no crash".
  * First byte odd: a well-formed response of a chosen size written in chosen pieces:
- *   le32 n, the total size being 16 + n mod (512 KiB - 16); then le32 piece sizes (each mod what is
- *   left; the remainder is the last piece).
+ *   le32 n, for a total of 16 + n mod (512 KiB - 16) bytes; then le32 piece sizes
+ *   (each mod what is left; the remainder is the last piece).
  * Property: once every byte of a complete response was read, it has been delivered. */
 #define _GNU_SOURCE
 #include <errno.h>

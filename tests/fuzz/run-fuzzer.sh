@@ -6,6 +6,5 @@ set -euo pipefail
 fuzzer=$1 work=$2
 shift 2
 mkdir -p "$work"
-export LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 exec "$fuzzer" -max_total_time="${BH_FUZZ_SECONDS:-25}" -timeout=10 -rss_limit_mb=2048 \
   -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" "$work" "$@"

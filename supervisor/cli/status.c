@@ -194,19 +194,20 @@ static void print_other_keys(FILE *out, const bh_value *map, const char *const *
 		const bh_value *k = &map->as.items[2 * i], *v = &map->as.items[2 * i + 1];
 		if (key_is(k, known, nknown))
 			continue;
-		char *ks = cli_value_text(k), *vs = NULL;
 		bool nest = v->type == BH_MAP && v->len > 0 && indent < 8;
 		for (uint32_t j = 0; nest && j < v->len; j++)
 			nest = v->as.items[2 * j].type == BH_STR;
-		if (ks && str_ends(k, "_ms") && v->type == BH_INT) {
-			ks[strlen(ks) - 3] = '\0';
-			vs = duration_text(v);
-		} else if (ks && str_ends(k, "_kb") && v->type == BH_INT) {
-			ks[strlen(ks) - 3] = '\0';
-			vs = kib_text(v);
+		/* The unit suffix comes off the key itself, before it is rendered: the
+		 * rendering (cut at a NUL, controls replaced) need not keep its length. */
+		bh_value base = *k;
+		char *vs = NULL;
+		if (v->type == BH_INT && (str_ends(k, "_ms") || str_ends(k, "_kb"))) {
+			base.len -= 3;
+			vs = str_ends(k, "_ms") ? duration_text(v) : kib_text(v);
 		} else if (!nest) {
 			vs = cli_value_text(v);
 		}
+		char *ks = cli_value_text(&base);
 		fprintf(out, "%*s%s:%s%s\n", indent, "", ks ? ks : "?", nest ? "" : " ",
 			nest ? "" : vs ? vs : "?");
 		if (nest)

@@ -673,7 +673,8 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 static int slurp(const char *path, char **ret, size_t *ret_len, const char **ret_why)
 {
 	*ret_why = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO in place of a config file must not block the daemon. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	char *buf = NULL;
@@ -758,6 +759,97 @@ static char *absolute(const char *path)
 	return abs;
 }
 
+/* libconfig 1.5 opens each `@include "name"` itself, as include_dir + "/" + name (a
+ * leading '/' of name dropped), and when reading it fails (a directory, a file that
+ * gives EIO) its scanner calls exit(2); a FIFO would block it forever. So a config
+ * could end the daemon. Every include libconfig would open is checked here first: it
+ * must be a regular file that reads whole, and so must its own includes. A name that
+ * does not exist is left to libconfig, which reports it. (Whoever can replace a file
+ * between this check and libconfig's read can write the configuration anyway.)
+ *
+ * The directive as libconfig's scanner matches it: at the start of a line, [ \t]*,
+ * "@include", [ \t]+, then a string in which \\ is \, \" is ", and any other
+ * backslash is dropped. Lines inside comments and strings match here too, which only
+ * checks a file more. */
+#define INCLUDE_DEPTH_MAX 10 /* libconfig's: deeper includes are refused unread */
+
+static int check_includes(struct bh__cfg *x, const char *file, const char *text, unsigned depth);
+
+static int check_include(struct bh__cfg *x, const char *file, unsigned line, const char *name,
+			 unsigned depth)
+{
+	const char *rel = name[0] == '/' ? name + 1 : name;
+	size_t dlen = strlen(x->dir);
+	char *path = malloc(dlen + strlen(rel) + 2);
+	if (!path)
+		return bh__cfg_nomem(x);
+	sprintf(path, "%s/%s", x->dir, rel);
+	char *text = NULL;
+	size_t len;
+	const char *why = NULL;
+	struct stat st;
+	int r = 0;
+	if (stat(path, &st) == 0 && depth < INCLUDE_DEPTH_MAX) {
+		r = slurp(path, &text, &len, &why);
+		if (r == -ENOMEM)
+			r = bh__cfg_nomem(x);
+		else if (r < 0)
+			r = bh__cfg_fail_line(x, -EINVAL, file, line, "@include \"%s\": %s: %s", name,
+					      path, why ? why : strerror(-r));
+		else
+			r = check_includes(x, name, text, depth + 1);
+	}
+	free(text);
+	free(path);
+	return r;
+}
+
+/* The include named by a directive at p (a line start), or 0 when there is none. */
+static int include_at(struct bh__cfg *x, const char *file, unsigned line, const char *p,
+		      unsigned depth)
+{
+	p += strspn(p, " \t");
+	if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' && p[8] != '\t'))
+		return 0;
+	p += 8;
+	p += strspn(p, " \t");
+	if (*p++ != '"')
+		return 0;
+	size_t n = 0;
+	while (p[n] && p[n] != '"')
+		n += p[n] == '\\' && (p[n + 1] == '\\' || p[n + 1] == '"') ? 2 : 1;
+	if (p[n] != '"')
+		return 0; /* unterminated: libconfig opens nothing */
+	char *name = malloc(n + 1), *o = name;
+	if (!name)
+		return bh__cfg_nomem(x);
+	for (const char *end = p + n; p < end; p++) {
+		if (*p != '\\')
+			*o++ = *p;
+		else if (p[1] == '\\' || p[1] == '"')
+			*o++ = *++p;
+	}
+	*o = '\0';
+	int r = check_include(x, file, line, name, depth);
+	free(name);
+	return r;
+}
+
+static int check_includes(struct bh__cfg *x, const char *file, const char *text, unsigned depth)
+{
+	unsigned line = 1;
+	for (const char *p = text; *p; line++) {
+		int r = include_at(x, file, line, p, depth);
+		if (r < 0)
+			return r;
+		const char *nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return 0;
+}
+
 /* Check the literals of every file libconfig read: the main one (already in memory)
  * and each @include, re-read from the config directory. */
 static int check_all_literals(struct bh__cfg *x, config_t *lc, const char *text, size_t len)
@@ -836,6 +928,8 @@ int bh_config_load(const char *path, struct bh_config **ret, char *errbuf, size_
 	/* Includes are resolved against the config's directory, like every other
 	 * relative name in it. */
 	config_set_include_dir(&lc, dir);
+	if ((r = check_includes(&x, NULL, text, 0)) < 0)
+		goto out;
 	if (!config_read_string(&lc, text)) {
 		const char *etext = config_error_text(&lc);
 		r = bh__cfg_fail_line(

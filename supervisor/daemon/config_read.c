@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/channel.h"
 #include "bulkhead/proto.h"
 
 /* ---- messages --------------------------------------------------------------------- */
@@ -546,6 +547,20 @@ struct enc {
 	uint32_t max_depth; /* of the map itself */
 };
 
+/* str, the text of setting s (what: "a string", "a member name"), as a MessagePack str:
+ * one string of the message, at most limits.max_bytes. */
+static int encode_str(struct enc *e, const config_setting_t *s, const char *what,
+		      const char *str)
+{
+	size_t len = strlen(str);
+	if (len > e->x->limits->max_bytes)
+		return bh__cfg_fail(e->x, s,
+				    "%s of %zu bytes, longer than limits.max_bytes (%" PRIu32 ")",
+				    what, len, e->x->limits->max_bytes);
+	bh_write_str(e->w, str, len);
+	return 0;
+}
+
 static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 {
 	const struct bh_limits *lim = e->x->limits;
@@ -569,10 +584,11 @@ static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 			bh_write_array(e->w, (uint32_t)n);
 		for (int i = 0; i < n; i++) {
 			const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
-			if (s->type == CONFIG_TYPE_GROUP)
-				bh_write_cstr(e->w, config_setting_name(m));
-			int r = encode(e, m, depth + 1);
-			if (r < 0)
+			/* A member name is a string on the wire: the same limit applies. */
+			int r = s->type == CONFIG_TYPE_GROUP
+					? encode_str(e, m, "a member name", config_setting_name(m))
+					: 0;
+			if (r < 0 || (r = encode(e, m, depth + 1)) < 0)
 				return r;
 		}
 		break;
@@ -582,14 +598,9 @@ static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 	case CONFIG_TYPE_FLOAT: bh_write_float(e->w, config_setting_get_float(s)); break;
 	case CONFIG_TYPE_BOOL: bh_write_bool(e->w, config_setting_get_bool(s) != 0); break;
 	case CONFIG_TYPE_STRING: {
-		const char *str = config_setting_get_string(s);
-		size_t len = strlen(str);
-		if (len > lim->max_bytes)
-			return bh__cfg_fail(e->x, s,
-					    "a string of %zu bytes, longer than limits.max_bytes "
-					    "(%" PRIu32 ")",
-					    len, lim->max_bytes);
-		bh_write_str(e->w, str, len);
+		int r = encode_str(e, s, "a string", config_setting_get_string(s));
+		if (r < 0)
+			return r;
 		break;
 	}
 	default: return bh__cfg_fail(e->x, s, "unsupported value");
@@ -602,6 +613,44 @@ static int encode(struct enc *e, const config_setting_t *s, uint32_t depth)
 	if (r < 0)
 		return bh__cfg_nomem(e->x);
 	return 0;
+}
+
+/* The map must reach the plugin: encode the $init request the daemon sends,
+ * [0, id, "$init", [map]] with an id of the widest form (the daemon's ids always take 5
+ * bytes), and scan it with the limits the receiving end applies. The checks above name
+ * the setting at fault; this one is what guarantees delivery. */
+static int check_init_message(struct bh__cfg *x, const config_setting_t *s, const uint8_t *map,
+			      size_t map_len)
+{
+	struct bh_buf params, msg;
+	bh_writer pw, mw;
+	bh_buf_init(&params, 0);
+	bh_buf_init(&msg, 0);
+	bh_writer_init(&pw, &params);
+	bh_writer_init(&mw, &msg);
+	bh_write_array(&pw, 1);
+	bh_write_raw(&pw, map, map_len);
+	int r = bh_writer_error(&pw);
+	if (r == 0)
+		r = bh_rpc_write_request(&mw, UINT32_MAX, BH_CH_INIT, strlen(BH_CH_INIT),
+					 params.data, params.len);
+	if (r < 0) {
+		r = bh__cfg_nomem(x);
+	} else {
+		struct bh_scan scan;
+		r = bh_scan(msg.data, msg.len, x->limits, &scan);
+		if (r < 0)
+			r = bh__cfg_fail(x, s,
+					 "the %s message carrying this map (%zu bytes) would be "
+					 "refused: %s (limits.max_message %zu, max_bytes %" PRIu32
+					 ", max_items %" PRIu32 ", max_depth %" PRIu32 ")",
+					 BH_CH_INIT, msg.len, bh_proto_strerror(r),
+					 x->limits->max_message, x->limits->max_bytes,
+					 x->limits->max_items, x->limits->max_depth);
+	}
+	bh_buf_done(&params);
+	bh_buf_done(&msg);
+	return r;
 }
 
 int bh__cfg_encode_map(struct bh__cfg *x, const config_setting_t *s, uint8_t **ret, size_t *ret_len)
@@ -624,7 +673,7 @@ int bh__cfg_encode_map(struct bh__cfg *x, const config_setting_t *s, uint8_t **r
 		bh_write_map(&w, 0);
 		r = bh_writer_error(&w) < 0 ? bh__cfg_nomem(x) : 0;
 	}
-	if (r < 0)
+	if (r < 0 || (r = check_init_message(x, s, buf.data, buf.len)) < 0)
 		goto out;
 	/* Hand over an exact-size copy so the caller frees with free() whatever bh_buf
 	 * uses internally. */

@@ -37,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -872,6 +874,81 @@ START_TEST(test_big_reply)
 }
 END_TEST
 
+/* Steps c until the peer end `server` has nothing left unread: each step reads what
+ * the socket holds, so the client sees the bytes in exactly the pieces written. */
+static void step_until_read(bh_client *c, int server)
+{
+	for (;;) {
+		int unread = -1;
+		ck_assert_int_eq(ioctl(server, SIOCOUTQ, &unread), 0);
+		if (unread == 0)
+			return;
+		ck_assert_int_eq(bh_client_step(c), 0);
+	}
+}
+
+/* A response whose last piece fills the receive buffer's free room exactly, after more
+ * than 64 KiB of it arrived, is delivered at once: the pieces of 65536 + 65536 + 10000 +
+ * 121072 bytes leave the 262144-byte buffer full, and nothing else will ever arrive. */
+START_TEST(test_reply_fills_buffer)
+{
+	char dir[] = "/tmp/bh-client-test-XXXXXX", path[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/sock", dir);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	bh_client *c = NULL;
+	ck_assert_int_eq(bh_client_connect(path, &c), 0);
+	int server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(server, 0);
+
+	struct outcome o = { 0 };
+	uint32_t msgid;
+	ck_assert_int_eq(bh_call_start(c, "t.x", 0, record, &o, &msgid), 0);
+	uint8_t req[256];
+	ck_assert_int_gt(recv(server, req, sizeof req, 0), 0);
+
+	/* [1, msgid, nil, bin] of 262144 bytes in all. */
+	const size_t total = 262144, pieces[] = { 65536, 65536, 10000, 121072 };
+	struct bh_buf m;
+	struct bh_writer w;
+	bh_buf_init(&m, 0);
+	bh_writer_init(&w, &m);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, BH_RPC_RESPONSE);
+	bh_write_uint(&w, msgid);
+	bh_write_nil(&w);
+	size_t n = total - m.len - 5; /* bin 32 head */
+	uint8_t *bin = calloc(1, n);
+	ck_assert_ptr_nonnull(bin);
+	bh_write_bin(&w, bin, n);
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+	ck_assert_uint_eq(m.len, total);
+	free(bin);
+
+	size_t off = 0;
+	for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+		ck_assert_int_eq(send(server, m.data + off, pieces[i], 0), (ssize_t)pieces[i]);
+		off += pieces[i];
+		step_until_read(c, server);
+	}
+	ck_assert_uint_eq(off, total);
+	ck_assert_msg(o.calls == 1, "the complete response was not delivered");
+	ck_assert(o.ok);
+
+	bh_buf_done(&m);
+	bh_client_free(c);
+	close(server);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_too_many_pending)
 {
 	struct fake *f = fake_start();
@@ -1262,6 +1339,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_unknown_msgid);
 	tcase_add_test(tc, test_duplicate_reply);
 	tcase_add_test(tc, test_big_reply);
+	tcase_add_test(tc, test_reply_fills_buffer);
 	tcase_add_test(tc, test_too_many_pending);
 	tcase_add_test(tc, test_connect_errors);
 	suite_add_tcase(s, tc);

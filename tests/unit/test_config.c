@@ -828,6 +828,70 @@ START_TEST(test_include)
 }
 END_TEST
 
+/* An @include that libconfig's scanner cannot read (a directory: its scanner would
+ * call exit(2); a FIFO: it would block) is an error with the directive's place, at
+ * any depth; a name that does not exist is libconfig's own error. */
+START_TEST(test_include_not_a_file)
+{
+	expect_error_in("a = 1;\n@include \".\"\n", conf_path, 2, "not a regular file");
+	expect_error_in("@include \"\"\n", conf_path, 1, "not a regular file");
+	expect_error_in("  @include\t\"/sub\"\n", conf_path, 1, "@include \"/sub\"");
+
+	put_file("outer.inc", "\n\n@include \"s\\ub\"\n", 0644);
+	char inc[PATH_MAX + 64];
+	snprintf(inc, sizeof(inc), "%s/outer.inc", tmpdir);
+	expect_error_in("@include \"outer.inc\"\n", inc, 3, "not a regular file");
+
+	char fifo[PATH_MAX];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	expect_error_in("\n@include \"fifo\"\n", conf_path, 2, "not a regular file");
+
+	/* Inside a comment or a string libconfig reads nothing; a file that is there is
+	 * simply checked, one that is not is not an error. */
+	struct bh_config *c = load_ok("/*\n@include \"no-such.inc\"\n*/\n");
+	bh_config_free(c);
+	expect_error_in("@include \"no-such.inc\"\n", conf_path, 1, "cannot open include file");
+}
+END_TEST
+
+/* A plugin's config map must fit the limits as part of the $init message that carries
+ * it: member names count as strings, and the envelope counts towards max_message. */
+START_TEST(test_config_map_fits_init)
+{
+	char name[1100 + 1], text[8192];
+	memset(name, 'k', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "limits = { max_bytes = 1024; };\n" P0 "    config = {\n      %s = 1; #!\n    };\n" END,
+		 name);
+	expect_error_in(text, conf_path, marker_line(text),
+			"a member name of 1100 bytes, longer than limits.max_bytes (1024)");
+
+	/* {a: s, b: s, c: s, d: s} with strings of 1016 bytes: a 4085-byte map, and 4099
+	 * bytes with the envelope around it. */
+	char v[1016 + 1];
+	memset(v, 'v', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "limits = { max_message = 4096; };\n" P0
+		 "    config = { #!\n      a = \"%s\"; b = \"%s\"; c = \"%s\"; d = \"%s\";\n    };\n" END,
+		 v, v, v, v);
+	expect_error_in(text, conf_path, marker_line(text),
+			"the $init message carrying this map (4099 bytes) would be refused");
+
+	/* One byte less in each string fits. */
+	v[sizeof(v) - 5] = '\0';
+	snprintf(text, sizeof(text),
+		 "limits = { max_message = 4096; };\n" P0
+		 "    config = {\n      a = \"%s\"; b = \"%s\"; c = \"%s\"; d = \"%s\";\n    };\n" END,
+		 v, v, v, v);
+	struct bh_config *c = load_ok(text);
+	ck_assert_uint_eq(c->plugins[0].config_len, 4085 - 16);
+	bh_config_free(c);
+}
+END_TEST
+
 START_TEST(test_relative_config_path)
 {
 	char cwd[PATH_MAX];
@@ -916,6 +980,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_duplicate_plugin);
 	tcase_add_test(tc, test_missing_so_path_is_absolute);
 	tcase_add_test(tc, test_include);
+	tcase_add_test(tc, test_include_not_a_file);
+	tcase_add_test(tc, test_config_map_fits_init);
 	tcase_add_test(tc, test_relative_config_path);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_errbuf_sizes);

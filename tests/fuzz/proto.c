@@ -1,7 +1,8 @@
 /* Fuzz target: the proto library's reading side on bytes from any peer. The input is
  * a stream; each object the scanner accepts is decoded, re-encoded and parsed as an
  * envelope, under the default limits and under tight ones (so that every limit is hit).
- * Properties: what bh_scan accepts bh_decode accepts with the same size; a decoded
+ * Properties: what bh_scan accepts bh_decode accepts with the same size; the resumable
+ * scanner, fed the stream in any pieces, agrees with bh_scan in linear work; a decoded
  * tree re-encodes to bytes the scanner accepts; envelope spans lie inside the message. */
 #include <errno.h>
 
@@ -54,7 +55,7 @@ static void one_object(const uint8_t *msg, size_t len, const struct bh_scan *s,
 	} else {
 		FUZZ_CHECK(why != NULL);
 		uint32_t id;
-		(void)bh_rpc_peek_msgid(msg, s->size, &id);
+		(void)bh_rpc_request_msgid(msg, s->size, &id);
 	}
 }
 
@@ -75,13 +76,40 @@ static void stream(const uint8_t *data, size_t size, const struct bh_limits *lim
 	}
 }
 
+/* The resumable scanner, fed the stream in pieces whose sizes the input chooses,
+ * agrees with bh_scan on every prefix it is given, and its work stays linear. */
+static void resumed(const uint8_t *data, size_t size, const struct bh_limits *lim)
+{
+	static struct bh_scanner sc; /* large: the container stack */
+	bh_scanner_init(&sc);
+	size_t off = 0, have = 0, step = 0;
+	while (off < size) {
+		size_t piece = 1 + data[step++ % size] % 64;
+		have = have + piece > size - off ? size - off : have + piece;
+		struct bh_scan got, want;
+		int r = bh_scanner_feed(&sc, data + off, have, lim, &got);
+		int w = bh_scan(data + off, have, lim, &want);
+		FUZZ_CHECK(r == w);
+		if (r == -EAGAIN && have < size - off)
+			continue;
+		if (r < 0)
+			break;
+		FUZZ_CHECK(got.size == want.size);
+		off += got.size;
+		have -= got.size;
+	}
+	FUZZ_CHECK(sc.work <= 16 * (uint64_t)size + 64);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bh_limits lim;
 	bh_limits_default(&lim);
 	stream(data, size, &lim);
+	resumed(data, size, &lim);
 	struct bh_limits tight = { .max_message = 512, .max_depth = 4, .max_items = 8,
 				   .max_bytes = 64 };
 	stream(data, size, &tight);
+	resumed(data, size, &tight);
 	return 0;
 }

@@ -114,7 +114,8 @@ struct bh__plan {
 
 	bool confined;
 	bool network;               /* keep the host network namespace */
-	bool privileged;            /* gid_map written by a privileged parent: setgroups works */
+	bool privileged;            /* a root parent: writes any id map, clones mounts */
+	bool drop_groups;           /* gid_map written by root or newgidmap: setgroups works */
 
 	struct bh__source shim, plugin;
 	char tmp_opts[64];          /* mount options of the private /tmp */

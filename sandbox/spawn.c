@@ -136,6 +136,8 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 		.confined = true, .network = p->network,
 		/* Root may map any id (and leave setgroups usable); anyone else maps itself. */
 		.privileged = geteuid() == 0,
+		/* ... or has the setuid helpers map ids from its subordinate ranges. */
+		.drop_groups = geteuid() == 0 || (p->uidmap_helper && p->gidmap_helper),
 		.v1_tasks = {-1, -1, -1},
 		.shim = {.host_path = a->exe, .tree = -1},
 		.plugin = {.host_path = a->plugin_path, .tree = -1},

@@ -3,7 +3,9 @@
  *
  * The library never logs and never exits the caller. A failure inside the child
  * before exec is written as one line "sandbox: STEP: REASON" to the child's stderr
- * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP.
+ * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP, or
+ * BH_SANDBOX_EXIT_RESOURCE when the step failed for lack of a resource (fds, memory,
+ * processes, namespaces, a cgroup removed meanwhile): worth retrying later.
  *
  * A daemon's life with it:
  *   bh_sandbox_host_init()            once at start (detects cgroups, makes the subtree)
@@ -42,6 +44,7 @@
 extern "C" {
 #endif
 
+#define BH_SANDBOX_EXIT_RESOURCE 125 /* setup failed for lack of a resource: transient */
 #define BH_SANDBOX_EXIT_SETUP 126 /* setup before exec failed */
 #define BH_SANDBOX_EXIT_EXEC 127  /* execve failed */
 
@@ -65,18 +68,30 @@ struct bh_sandbox_profile {
 	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
 	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon);
 				    * 0 = the default, 65534 (host root is never used).
-				    * An unprivileged daemon maps its own ids instead. */
+				    * An unprivileged daemon maps its own ids instead,
+				    * unless uidmap_helper is set. */
 	gid_t host_gid;            /* likewise */
+	/* Unprivileged daemon: absolute paths of the setuid helpers (shadow's newuidmap,
+	 * newgidmap) that map host_uid/host_gid from the daemon user's subordinate
+	 * ranges (/etc/subuid, /etc/subgid). NULL = map the daemon's own ids. Ignored
+	 * by a root daemon, which writes any map itself. */
+	const char *uidmap_helper, *gidmap_helper;
 };
 
 /* How each limit is enforced on this host for this daemon. Static strings:
- *   memory  "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_AS: address space, approximate)"
+ *   memory  "cgroup v2" | "cgroup v1" | BH_SANDBOX_MEMORY_FALLBACK (the caller's part:
+ *           the rlimit bounds private writable memory only; see rlimits.c)
  *   pids    "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_NPROC: per host uid, approximate)"
  *   cpu     "cgroup v2" | "cgroup v1" | "none"
  *           and "unlimited" for any of the three when the profile sets 0
  *   nofile  "rlimit" | "inherited"        fsize  "rlimit" | "unlimited"
  *   tmp     "tmpfs" | "tmpfs (no size cap)"
  * and "none" everywhere for an unconfined child. */
+/* Without a memory controller the child gets RLIMIT_DATA (private writable memory;
+ * reserved PROT_NONE address space does not count) and the caller is expected to
+ * watch what the instance holds (resident memory and memfd pages) and kill it. */
+#define BH_SANDBOX_MEMORY_FALLBACK "rlimit (RLIMIT_DATA) + daemon watchdog"
+
 struct bh_enforcement {
 	const char *memory, *pids, *cpu, *nofile, *fsize, *tmp;
 	const char *namespaces; /* e.g. "user,pid,net,mnt,ipc,uts,cgroup" or "none" */

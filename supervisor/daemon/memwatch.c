@@ -13,7 +13,11 @@
  * allocated): the sum errs towards stopping early. A memfd that is neither mapped
  * nor open in the instance (passed away over a socket the instance holds in flight)
  * is not seen. Between two polls an instance may exceed its limit for up to
- * MEMWATCH_MS. */
+ * MEMWATCH_MS.
+ *
+ * Cost per poll and watched process: a few /proc reads, and with an unprivileged
+ * daemon one pidfd_getfd per slot of its fd table (FDSize: 64 for a small process,
+ * at most the profile's nofile). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -108,29 +113,63 @@ static bool memfd_seen(struct tally *t, const struct stat *st)
 	return false;
 }
 
+/* An fd of ours that may be a memfd: count its allocated pages once. */
+static void count_if_memfd(struct tally *t, int dirfd, const char *name, int fd)
+{
+	char target[64];
+	ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+	if (n < 7 || memcmp(target, "/memfd:", 7) != 0)
+		return;
+	struct stat st;
+	if ((fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, 0)) == 0 && !memfd_seen(t, &st))
+		t->bytes += (uint64_t)st.st_blocks * 512;
+}
+
+/* Without read access to its /proc/PID/fd (a non-dumpable child of an unprivileged
+ * daemon: the directory belongs to root), copy each of its fds, 0 .. FDSize - 1,
+ * with pidfd_getfd, which asks for ptrace rights over it: the daemon owns its user
+ * namespace and is its ancestor. */
+static void add_memfds_by_copy(struct tally *t, pid_t pid, uint64_t fdsize)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int self = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (uint64_t i = 0; pidfd >= 0 && self >= 0 && i < fdsize; i++) {
+		int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)i, 0);
+		if (fd < 0) {
+			if (errno == EBADF)
+				continue;
+			break; /* not allowed, or it is gone */
+		}
+		char name[16];
+		snprintf(name, sizeof(name), "%d", fd);
+		count_if_memfd(t, self, name, fd);
+		close(fd);
+	}
+	if (self >= 0)
+		close(self);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
 /* The memfds open in pid. Their pages need not be mapped anywhere to exist. */
-static void add_memfds(struct tally *t, pid_t pid)
+static void add_memfds(struct tally *t, pid_t pid, uint64_t fdsize)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
+	if (dfd < 0) {
+		if (errno == EACCES)
+			add_memfds_by_copy(t, pid, fdsize);
 		return;
+	}
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
 		return;
 	}
 	struct dirent *e;
-	while ((e = readdir(d))) {
-		char target[64];
-		ssize_t n = readlinkat(dfd, e->d_name, target, sizeof(target) - 1);
-		if (n < 7 || memcmp(target, "/memfd:", 7) != 0)
-			continue;
-		struct stat st;
-		if (fstatat(dfd, e->d_name, &st, 0) == 0 && !memfd_seen(t, &st))
-			t->bytes += (uint64_t)st.st_blocks * 512;
-	}
+	while ((e = readdir(d)))
+		count_if_memfd(t, dfd, e->d_name, -1);
 	closedir(d);
 }
 
@@ -146,7 +185,11 @@ int64_t bh_memwatch_measure(pid_t pid)
 		if (read_small(path, status, sizeof(status)) <= 0)
 			continue; /* gone meanwhile */
 		t->bytes += status_kb(status, "RssAnon:") + status_kb(status, "RssShmem:");
-		add_memfds(t, t->procs[i]);
+		unsigned long long fdsize = 0;
+		const char *fs = strstr(status, "FDSize:");
+		if (fs)
+			sscanf(fs + 7, " %llu", &fdsize);
+		add_memfds(t, t->procs[i], fdsize);
 		add_children(t, t->procs[i]);
 	}
 	int64_t bytes = (int64_t)t->bytes;

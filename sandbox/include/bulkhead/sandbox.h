@@ -26,8 +26,9 @@
  * file only, not its directory) at BH_SANDBOX_PLUGIN_DIR/<basename>, a new /proc,
  * /dev/{null,zero,urandom} and a private /tmp of tmp_bytes; without capabilities,
  * with securebits locked, no_new_privs, an empty environment and fds 0-3 only.
- * Outside, it is the profile's host_uid:host_gid (a root daemon) or the daemon's
- * own ids (an unprivileged daemon, which must be dumpable to write the id maps).
+ * Outside, it is the profile's host_uid:host_gid (a root daemon, or an unprivileged
+ * one given uidmap_helper/gidmap_helper) or the daemon's own ids (an unprivileged
+ * daemon, which must be dumpable to write the id maps).
  * The daemon's files are made visible with its own access rights, but the child
  * opens them as its unprivileged id: a root daemon's shim must be executable and
  * its plugins readable by others. The parent-death signal follows the thread that

@@ -309,13 +309,14 @@ int bh_child_kill(struct bh_child *c)
 	return 0;
 }
 
-void bh_child_release(struct bh_child *c)
+int bh_child_release(struct bh_child *c)
 {
 	if (!c)
-		return;
+		return 0;
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	c->pidfd = -1;
-	bh__cg_destroy(c->cg);
+	int r = bh__cg_destroy(c->cg);
 	c->cg = NULL;
+	return r;
 }

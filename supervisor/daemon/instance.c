@@ -839,7 +839,13 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	}
 	fail_held_calls(inst, cause[0] || inst->over_limit ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED,
 			reason);
-	bh_child_release(&inst->child);
+	if (bh_child_release(&inst->child) < 0 && inst->has_id) {
+		/* Its cgroup still holds a task: the id stays out of use for good rather
+		 * than go to a new instance beside it. */
+		bh_warn("%s: host uid %u stays out of use: a cgroup of its instance could not "
+			"be removed", s->conf->name, (unsigned)inst->host_uid);
+		inst->has_id = false;
+	}
 	give_back_id(inst);
 	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
 	bh_watch_close(inst->d->loop, &inst->chan);

@@ -152,8 +152,9 @@ void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_prof
 int bh_child_kill(struct bh_child *c);
 
 /* After the child exited and was reaped: remove its cgroups, close the pidfd.
- * NULL-safe, idempotent. */
-void bh_child_release(struct bh_child *c);
+ * NULL-safe, idempotent. 0, or -EBUSY when a cgroup still held a task (one still
+ * exiting): it is removed later, so the child's host id is not free yet. */
+int bh_child_release(struct bh_child *c);
 
 /* Install the seccomp allow-list in the calling process (the shim calls it after
  * its own set-up and before dlopen of the plugin), and make the process

@@ -74,10 +74,10 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	d->ids.lock_fd = -1;
 	char why[256];
 	int r = bh_ids_init(&d->ids, cfg, why, sizeof(why));
-	if (r < 0) {
-		bh_err("%s", why);
+	if (r < 0)
 		return r;
-	}
+	if (why[0])
+		bh_warn("sandbox_ids: %s", why);
 	bh_info("sandbox identity: %s", d->ids.why);
 	r = bh_loop_new(&d->loop);
 	if (r < 0)

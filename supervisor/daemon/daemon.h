@@ -235,12 +235,16 @@ struct bh_ids {
 	uint32_t next;          /* where the next search starts */
 	uint32_t n_used;
 	uint8_t *used;          /* bit i: first + i is held by an instance of ours */
-	int lock_fd;            /* OFD lock on byte uid while it is held */
+	int lock_fd;            /* OFD lock on byte uid while it is held; -1: none */
 	char why[320];          /* the mode and why, for status */
 };
 
-/* From the config and who we are. 0, or -errno with errbuf (a root daemon that
- * cannot open its lock file). An unprivileged daemon falls back to BH_IDS_OWN. */
+#define BH_NEWUIDMAP "/usr/bin/newuidmap"
+#define BH_NEWGIDMAP "/usr/bin/newgidmap"
+
+/* From the config and who we are. 0 (errbuf says what is degraded, may be empty:
+ * no lock file shared with other daemons), or -ENOMEM. An unprivileged daemon
+ * without subordinate ranges or the helpers falls back to BH_IDS_OWN. */
 int bh_ids_init(struct bh_ids *ids, const struct bh_config *cfg, char *errbuf, size_t errlen);
 void bh_ids_done(struct bh_ids *ids);
 /* An id pair for a new instance: 0, or -EAGAIN when every id of the range is held

@@ -25,8 +25,6 @@
 #include "daemon.h"
 
 #define ROOT_LOCK_FILE "/run/bulkhead-ids.lock"
-#define NEWUIDMAP "/usr/bin/newuidmap"
-#define NEWGIDMAP "/usr/bin/newgidmap"
 
 /* First range of `user` (by name or numeric uid) in a subordinate id file. */
 static bool sub_range(const char *file, const char *user, uid_t uid, uint32_t *ret_first,
@@ -118,8 +116,8 @@ static void subordinate(struct bh_ids *ids, const struct bh_config *cfg)
 		own_ids(ids, why);
 		return;
 	}
-	if (!setuid_root(NEWUIDMAP) || !setuid_root(NEWGIDMAP)) {
-		own_ids(ids, NEWUIDMAP " and " NEWGIDMAP " (Debian package uidmap) are not "
+	if (!setuid_root(BH_NEWUIDMAP) || !setuid_root(BH_NEWGIDMAP)) {
+		own_ids(ids, BH_NEWUIDMAP " and " BH_NEWGIDMAP " (Debian package uidmap) are not "
 			"installed setuid root");
 		return;
 	}
@@ -153,19 +151,19 @@ int bh_ids_init(struct bh_ids *ids, const struct bh_config *cfg, char *errbuf, s
 		if (ids->mode == BH_IDS_OWN)
 			return 0;
 	}
-	int fd = open_lock(errbuf, errlen);
-	if (fd < 0) {
-		if (ids->mode == BH_IDS_RANGE)
-			return fd;
-		own_ids(ids, errbuf);
-		return 0;
-	}
 	ids->used = calloc((ids->count + 7) / 8, 1);
-	if (!ids->used) {
-		close(fd);
+	if (!ids->used)
 		return -ENOMEM;
+	/* Without the lock file the ids stay unique among our own instances only: said
+	 * in status, and in the log by the caller. */
+	char why[256];
+	ids->lock_fd = open_lock(why, sizeof(why));
+	if (ids->lock_fd < 0) {
+		size_t n = strlen(ids->why);
+		snprintf(ids->why + n, sizeof(ids->why) - n, "; not shared safely with other "
+			 "daemons (%s)", why);
+		snprintf(errbuf, errlen, "%s", why);
 	}
-	ids->lock_fd = fd;
 	return 0;
 }
 
@@ -197,7 +195,7 @@ int bh_ids_take(struct bh_ids *ids, uid_t *ret_uid, gid_t *ret_gid)
 		uint32_t i = (ids->next + k) % ids->count;
 		if (ids->used[i / 8] & (1u << (i % 8)))
 			continue;
-		int r = lock_byte(ids->lock_fd, ids->first + i, F_WRLCK);
+		int r = ids->lock_fd < 0 ? 0 : lock_byte(ids->lock_fd, ids->first + i, F_WRLCK);
 		if (r == -EAGAIN || r == -EACCES)
 			continue; /* another daemon's instance has it */
 		if (r < 0)
@@ -219,7 +217,8 @@ void bh_ids_give_back(struct bh_ids *ids, uid_t uid)
 	uint32_t i = uid - ids->first;
 	if (!(ids->used[i / 8] & (1u << (i % 8))))
 		return;
-	lock_byte(ids->lock_fd, uid, F_UNLCK);
+	if (ids->lock_fd >= 0)
+		lock_byte(ids->lock_fd, uid, F_UNLCK);
 	ids->used[i / 8] &= (uint8_t)~(1u << (i % 8));
 	ids->n_used--;
 }

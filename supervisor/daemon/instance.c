@@ -155,8 +155,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		inst->host_uid = own.host_uid;
 		inst->has_id = d->ids.mode != BH_IDS_OWN;
 		if (d->ids.mode == BH_IDS_SUBORDINATE) {
-			own.uidmap_helper = "/usr/bin/newuidmap";
-			own.gidmap_helper = "/usr/bin/newgidmap";
+			own.uidmap_helper = BH_NEWUIDMAP;
+			own.gidmap_helper = BH_NEWGIDMAP;
 		}
 	}
 	struct bh_spawn_args sa = {

@@ -415,7 +415,7 @@ const char *bh_inst_state_name(enum bh_inst_state st);
 /* memwatch.c: memory limits the sandbox leaves to the daemon (no memory cgroup):
  * an instance holding more than its limit (resident memory and memfd pages) is
  * killed. Arms the watchdog for inst if it needs one. */
-#define BH_MEMWATCH_MS 100
+#define BH_MEMWATCH_MS 250
 void bh_memwatch_add(struct bh_instance *inst);
 void bh_memwatch_fired(struct bh_timer *t);
 /* Bytes the process tree of pid holds, as the watchdog counts them; -errno. */

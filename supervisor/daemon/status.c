@@ -45,7 +45,7 @@ static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t n
 {
 	bh_write_map(w, 9);
 	kv_uint(w, "pid", (uint64_t)i->child.pid);
-	/* Its host identity: -1 when it runs as the daemon's own uid or unconfined. */
+	/* Its host identity (the daemon's own uid in the "own" mode); -1 unconfined. */
 	bh_write_cstr(w, "host_uid");
 	if (i->gen->profile.enabled)
 		bh_write_uint(w, i->host_uid);

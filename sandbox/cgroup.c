@@ -639,15 +639,15 @@ static void retry_stragglers(void)
 	}
 }
 
-void bh__cg_destroy(struct bh_sandbox_cgroup *cg)
+int bh__cg_destroy(struct bh_sandbox_cgroup *cg)
 {
 	if (!cg)
-		return;
+		return 0;
 	if (host.stragglers)
 		retry_stragglers();
 	if (remove_leaves(cg) == 0) {
 		free_cg(cg);
-		return;
+		return 0;
 	}
 	/* Normally the leaves are empty: the instance was reaped, and a pid namespace
 	 * dies with its init. Something left (a v1 task still exiting): kill it and try
@@ -655,7 +655,7 @@ void bh__cg_destroy(struct bh_sandbox_cgroup *cg)
 	kill_leaves(cg);
 	if (remove_leaves(cg) == 0) {
 		free_cg(cg);
-		return;
+		return 0;
 	}
 	if (host.n_stragglers < STRAGGLERS_MAX) {
 		cg->next_straggler = host.stragglers;
@@ -664,6 +664,7 @@ void bh__cg_destroy(struct bh_sandbox_cgroup *cg)
 	} else {
 		free_cg(cg); /* the directory stays behind; host_done reports nothing either */
 	}
+	return -EBUSY;
 }
 
 static bool valid_leaf_name(const char *name)

@@ -2,7 +2,7 @@
  *
  * Nothing here allocates or takes a lock: the plan was computed by the parent. A
  * failure is one line "sandbox: STEP: REASON" on the stderr pipe and exit
- * BH_SANDBOX_EXIT_SETUP. */
+ * BH_SANDBOX_EXIT_SETUP, or BH_SANDBOX_EXIT_RESOURCE when a resource was short. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -33,10 +33,24 @@ static void report(int fd, const char *step, int err)
 	(void)w;
 }
 
-_Noreturn void bh__child_die(const struct bh__plan *pl, const char *step, int err)
+/* Errors that say "not now" rather than "never": out of fds, memory, processes or
+ * namespaces (ENOSPC: a user namespace's max_*_namespaces count). */
+static bool resource_errno(int err)
+{
+	return err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOMEM ||
+	       err == ENOSPC || err == ENOBUFS;
+}
+
+static _Noreturn void die_with(const struct bh__plan *pl, const char *step, int err, int status)
 {
 	report(pl->err_fd, step, err);
-	_exit(BH_SANDBOX_EXIT_SETUP);
+	_exit(status);
+}
+
+_Noreturn void bh__child_die(const struct bh__plan *pl, const char *step, int err)
+{
+	die_with(pl, step, err, resource_errno(err) ? BH_SANDBOX_EXIT_RESOURCE
+						    : BH_SANDBOX_EXIT_SETUP);
 }
 
 /* Block until the parent has written our id maps (and joined us to the v1
@@ -69,8 +83,11 @@ void bh__child_join_v1(const struct bh__plan *pl)
 		do
 			w = write(pl->v1_tasks[c], "0", 1);
 		while (w < 0 && errno == EINTR);
+		/* A leaf removed under us (ENODEV, ENOENT) is gone, not refused: the
+		 * next instance gets a new one. */
 		if (w != 1)
-			bh__child_die(pl, "joining the cgroup v1 leaves", w < 0 ? errno : EIO);
+			die_with(pl, "joining the cgroup v1 leaves", w < 0 ? errno : EIO,
+				 BH_SANDBOX_EXIT_RESOURCE);
 		close(pl->v1_tasks[c]);
 	}
 }

@@ -11,7 +11,7 @@
 #define E_CG1 "cgroup v1"
 #define E_NONE "none"
 #define E_UNLIMITED "unlimited"
-#define E_MEM_RLIMIT "rlimit (RLIMIT_AS: address space, approximate)"
+#define E_MEM_RLIMIT BH_SANDBOX_MEMORY_FALLBACK
 #define E_PIDS_RLIMIT "rlimit (RLIMIT_NPROC: per host uid, approximate)"
 
 static const char *cg_name(enum bh__cg_mode m)
@@ -73,7 +73,7 @@ int bh__check_required(const struct bh_sandbox_profile *p, char *errbuf, size_t 
 		const char *name = bh__ctl_names[need[i].ctl];
 		snprintf(errbuf, errlen, "require_limits: %s: no %s controller on cgroup v2 or v1 "
 			 "(%s); it would be %s", name, name, why[0] ? why : "not detected",
-			 need[i].ctl == BH__CTL_MEMORY ? "approximated with RLIMIT_AS"
+			 need[i].ctl == BH__CTL_MEMORY ? "approximated with RLIMIT_DATA and a watchdog"
 			 : need[i].ctl == BH__CTL_PIDS ? "approximated with RLIMIT_NPROC"
 						       : "unenforced");
 		return -EOPNOTSUPP;

@@ -59,8 +59,9 @@ int bh__cg_create(const char *name, const struct bh_sandbox_profile *p,
  * with errbuf filled (nothing left open). */
 int bh__cg_open_v1_tasks(const struct bh_sandbox_cgroup *cg, int fds[BH__CTL_N], char *errbuf,
 			 size_t errlen);
-/* Remove the leaves (killing stragglers once) and free cg; NULL-safe. */
-void bh__cg_destroy(struct bh_sandbox_cgroup *cg);
+/* Remove the leaves (killing stragglers once) and free cg; NULL-safe. 0, or -EBUSY
+ * when a leaf still held a task and is left to be retried later. */
+int bh__cg_destroy(struct bh_sandbox_cgroup *cg);
 /* cgroup.kill of the v2 leaf: 0, -ENOTSUP without one, or -errno. */
 int bh__cg_kill(const struct bh_sandbox_cgroup *cg);
 void bh__cg_limit_cause(const struct bh_sandbox_cgroup *cg, const struct bh_sandbox_profile *p,
@@ -120,7 +121,8 @@ struct bh__plan {
 
 	bool confined;
 	bool network;               /* keep the host network namespace */
-	bool privileged;            /* gid_map written by a privileged parent: setgroups works */
+	bool privileged;            /* a root parent: writes any id map, clones mounts */
+	bool drop_groups;           /* gid_map written by root or newgidmap: setgroups works */
 
 	struct bh__source shim, plugin;
 	char tmp_opts[96];          /* mount options of the private /tmp */

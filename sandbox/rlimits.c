@@ -1,12 +1,15 @@
 /* Resource limits set with setrlimit(2): the exact ones (open files, file size, no
  * core dumps) and the fallbacks for a missing cgroup controller, which are only
  * approximations:
- *   memory -> RLIMIT_AS: address space, not memory. Reserved but untouched
- *             mappings count (thread stacks, malloc arenas), shared pages count
- *             in full, the private /tmp (tmpfs) does not count at all.
+ *   memory -> RLIMIT_DATA: private writable mappings and the heap. Address space
+ *             reserved PROT_NONE does not count (the Go runtime reserves far more
+ *             than the limit at start and dies under RLIMIT_AS), but shared
+ *             memory does not count either: memfd pages, whether mapped or only
+ *             held by an fd. The caller covers those with a watchdog (see
+ *             BH_SANDBOX_MEMORY_FALLBACK); the private /tmp has its own size.
  *   pids   -> RLIMIT_NPROC: counts every process of the child's host uid, across
  *             all instances (and any other process) of that uid; per instance
- *             only with a host uid per instance.
+ *             only with a host uid per instance (the daemon's sandbox_ids).
  *   cpu    -> nothing: RLIMIT_CPU limits CPU time, not bandwidth. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,7 +41,7 @@ void bh__rlimits_plan(struct bh__plan *pl, const struct bh_sandbox_profile *p,
 	if (p->fsize_bytes)
 		add(pl, RLIMIT_FSIZE, (rlim_t)p->fsize_bytes);
 	if (p->memory_bytes && mode[BH__CTL_MEMORY] == BH__CG_NONE)
-		add(pl, RLIMIT_AS, (rlim_t)p->memory_bytes);
+		add(pl, RLIMIT_DATA, (rlim_t)p->memory_bytes);
 	if (p->pids_max && mode[BH__CTL_PIDS] == BH__CG_NONE)
 		add(pl, RLIMIT_NPROC, (rlim_t)p->pids_max);
 }

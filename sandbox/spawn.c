@@ -166,6 +166,8 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 		.confined = true, .network = p->network,
 		/* Root may map any id (and leave setgroups usable); anyone else maps itself. */
 		.privileged = geteuid() == 0,
+		/* ... or has the setuid helpers map ids from its subordinate ranges. */
+		.drop_groups = geteuid() == 0 || (p->uidmap_helper && p->gidmap_helper),
 		.v1_tasks = {-1, -1, -1},
 		.shim = {.host_path = a->exe, .tree = -1},
 		.plugin = {.host_path = a->plugin_path, .tree = -1},
@@ -339,13 +341,14 @@ int bh_child_kill(struct bh_child *c)
 	return 0;
 }
 
-void bh_child_release(struct bh_child *c)
+int bh_child_release(struct bh_child *c)
 {
 	if (!c)
-		return;
+		return 0;
 	if (c->pidfd >= 0)
 		close(c->pidfd);
 	c->pidfd = -1;
-	bh__cg_destroy(c->cg);
+	int r = bh__cg_destroy(c->cg);
 	c->cg = NULL;
+	return r;
 }

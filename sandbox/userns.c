@@ -2,12 +2,16 @@
  * root) and outside (an unprivileged host id: never host root).
  *
  * The parent writes the maps (a child cannot map ids it does not hold); the child,
- * once released, switches to the mapped ids itself. */
+ * once released, switches to the mapped ids itself. A root daemon writes any map;
+ * an unprivileged one maps its own ids, or the ids it was given from its
+ * subordinate ranges through the setuid helpers newuidmap/newgidmap. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -41,6 +45,70 @@ static int write_proc(pid_t pid, const char *file, const char *text, char *errbu
 	return r;
 }
 
+/* Run `helper PID 1000 ID 1` (newuidmap / newgidmap), which checks ID against
+ * /etc/subuid or /etc/subgid for our user and writes the map. Its complaint, if any,
+ * ends up in errbuf. The helper is quick (no I/O beyond two small files), so the
+ * caller waits for it. */
+static int run_helper(const char *helper, pid_t pid, unsigned id, char *errbuf, size_t errlen)
+{
+	char spid[16], sinside[16], sid[16];
+	snprintf(spid, sizeof(spid), "%d", (int)pid);
+	snprintf(sinside, sizeof(sinside), "%d", BH__INSIDE_UID);
+	snprintf(sid, sizeof(sid), "%u", id);
+	char *const argv[] = {(char *)helper, spid, sinside, sid, "1", NULL};
+	char *const envp[] = {NULL};
+	int out[2];
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		int r = -errno;
+		snprintf(errbuf, errlen, "%s: pipe2: %s", helper, strerror(-r));
+		return r;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+	pid_t h;
+	int r = -posix_spawn(&h, helper, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	if (r < 0) {
+		close(out[0]);
+		snprintf(errbuf, errlen, "running %s: %s", helper, strerror(-r));
+		return r;
+	}
+	char said[256];
+	size_t n = 0;
+	for (;;) {
+		ssize_t k = read(out[0], said + n, sizeof(said) - 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+		if (n == sizeof(said) - 1) /* enough to explain; the pipe closes on exit */
+			break;
+	}
+	close(out[0]);
+	said[n] = 0;
+	said[strcspn(said, "\n")] = 0;
+	int st;
+	while (waitpid(h, &st, 0) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			snprintf(errbuf, errlen, "waiting for %s: %s", helper, strerror(-r));
+			return r;
+		}
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	snprintf(errbuf, errlen, "%s %s %s %s 1 failed (%s %d)%s%s", helper, spid, sinside, sid,
+		 WIFEXITED(st) ? "exit status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st)
+									: WTERMSIG(st),
+		 said[0] ? ": " : "", said);
+	return -EPERM;
+}
+
 int bh__userns_write_maps(pid_t pid, const struct bh_sandbox_profile *p, bool privileged,
 			  char *errbuf, size_t errlen)
 {
@@ -48,6 +116,13 @@ int bh__userns_write_maps(pid_t pid, const struct bh_sandbox_profile *p, bool pr
 	gid_t gid;
 	int r;
 
+	if (!privileged && p->uidmap_helper && p->gidmap_helper) {
+		/* The helpers leave setgroups allowed: the child drops its groups. */
+		if ((r = run_helper(p->uidmap_helper, pid, (unsigned)p->host_uid, errbuf,
+				    errlen)) < 0)
+			return r;
+		return run_helper(p->gidmap_helper, pid, (unsigned)p->host_gid, errbuf, errlen);
+	}
 	if (privileged) {
 		/* 0 means "the default": the host root id is never handed out. */
 		uid = p->host_uid ? p->host_uid : BH__DEFAULT_HOST_ID;
@@ -86,14 +161,15 @@ hint:
  * Raw system calls, not glibc's set*id: after a raw clone3 of a multi-threaded
  * parent, glibc would try to broadcast the change to threads that do not exist in
  * the child. setgroups(0) drops the daemon's supplementary groups; it is only
- * allowed when the parent could leave setgroups enabled (a privileged daemon).
+ * allowed when the map was written by a privileged writer (a root daemon, or
+ * newgidmap for an unprivileged one), which leaves setgroups enabled.
  * An unprivileged daemon's child keeps the daemon's supplementary groups, which the
  * namespace shows as the overflow gid. */
 void bh__userns_become(const struct bh__plan *pl)
 {
 	if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
 		bh__child_die(pl, "securebits (SECBIT_NO_SETUID_FIXUP)", errno);
-	if (pl->privileged && syscall(SYS_setgroups, 0, NULL) < 0)
+	if (pl->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
 		bh__child_die(pl, "setgroups", errno);
 	if (syscall(SYS_setresgid, BH__INSIDE_GID, BH__INSIDE_GID, BH__INSIDE_GID) < 0)
 		bh__child_die(pl, "setresgid", errno);

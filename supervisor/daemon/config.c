@@ -197,6 +197,9 @@ static struct bh_config *config_new(void)
 	c->quarantine_crashes = 5;
 	c->quarantine_window_ms = 60000;
 	bh_plugin_conf_default(&c->plugin_defaults);
+	c->sandbox_ids.first = BH_SANDBOX_IDS_FIRST;
+	c->sandbox_ids.count = BH_SANDBOX_IDS_COUNT;
+	c->sandbox_ids.subordinate = true;
 	return c;
 }
 
@@ -230,8 +233,9 @@ bool bh_valid_name(const char *name, size_t len)
 /* The settings each group may hold; anything else is reported as a typo. */
 static const char *const top_keys[] = {
 	"socket", "shim", "log_level", "limits", "shutdown_timeout_ms",
-	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", NULL,
+	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", "sandbox_ids", NULL,
 };
+static const char *const sandbox_ids_keys[] = {"first", "count", "subordinate", NULL};
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
 static const char *const limits_keys[] = {
 	"max_message", "max_depth", "max_items", "max_bytes",
@@ -364,6 +368,23 @@ static int parse_restart(struct bh__cfg *x, const config_setting_t *g, struct bh
 				    "backoff_min_ms %u is greater than backoff_max_ms %u",
 				    c->restart_backoff_min_ms, c->restart_backoff_max_ms);
 	}
+	return 0;
+}
+
+static int parse_sandbox_ids(struct bh__cfg *x, const config_setting_t *g,
+			     struct bh_sandbox_ids *ids)
+{
+	int r = bh__cfg_keys(x, g, sandbox_ids_keys);
+	if (r < 0)
+		return r;
+	if ((r = bh__cfg_u32(x, g, "first", 1, UINT32_MAX - 1, &ids->first)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "count", 1, BH_SANDBOX_IDS_MAX, &ids->count)) < 0 ||
+	    (r = bh__cfg_bool(x, g, "subordinate", &ids->subordinate)) < 0)
+		return r;
+	/* (uid_t)-1 means "no change" to the kernel. */
+	if ((uint64_t)ids->first + ids->count > UINT32_MAX)
+		return bh__cfg_fail(x, g, "sandbox_ids: first %u + count %u passes uid 4294967294",
+				    ids->first, ids->count);
 	return 0;
 }
 
@@ -658,6 +679,9 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 	if ((r = bh__cfg_group(x, root, "plugin_defaults", &g)) < 0 ||
 	    (g && ((r = bh__cfg_keys(x, g, plugin_defaults_keys)) < 0 ||
 		   (r = parse_plugin_settings(x, g, &c->plugin_defaults)) < 0)))
+		return r;
+	if ((r = bh__cfg_group(x, root, "sandbox_ids", &g)) < 0 ||
+	    (g && (r = parse_sandbox_ids(x, g, &c->sandbox_ids)) < 0))
 		return r;
 	const config_setting_t *plugins = config_setting_get_member(root, "plugins");
 	if (plugins && (r = parse_plugins(x, plugins, c)) < 0)

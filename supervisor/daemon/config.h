@@ -62,6 +62,19 @@ struct bh_plugin_conf {
 	uint32_t drain_timeout_ms; /* swap/unload drain deadline; default 5000 */
 };
 
+/* Host ids for confined instances (see ids.c). The default range lies above every
+ * range a Debian host hands out (users up to 60000, nobody, systemd's dynamic users,
+ * useradd's /etc/subuid blocks up to 600100000, systemd's container ranges up to
+ * 0x6FFFFFFF) and below systemd's "foreign" range 0x7FFE0000 and 2^31. */
+#define BH_SANDBOX_IDS_FIRST 1879048192u /* 0x70000000 */
+#define BH_SANDBOX_IDS_COUNT 65536u
+#define BH_SANDBOX_IDS_MAX (1u << 20)
+
+struct bh_sandbox_ids {
+	uint32_t first, count;   /* a root daemon's range: first .. first + count - 1 */
+	bool subordinate;        /* unprivileged: use /etc/subuid through newuidmap; default true */
+};
+
 struct bh_config {
 	char *path;              /* the file this came from (absolute), or NULL */
 	char *socket_path;       /* default BH_DEFAULT_SOCKET */
@@ -83,6 +96,7 @@ struct bh_config {
 	struct bh_acl call_acl;  /* default: anyone who can connect */
 	struct bh_acl admin_acl; /* default: root and the daemon's own uid */
 	char *plugin_dir;        /* optional directory watch (hot load / unload) */
+	struct bh_sandbox_ids sandbox_ids; /* read at start only */
 	/* Where every plugin's settings start: configured ones, plugin_dir ones and
 	 * runtime loads (name and path unset). */
 	struct bh_plugin_conf plugin_defaults;

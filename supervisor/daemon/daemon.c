@@ -70,7 +70,16 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_arena_init(&d->arena);
 	bh_buf_init(&d->scratch, 0);
 	bh_timer_init(&d->shutdown_timer, shutdown_deadline);
-	int r = bh_loop_new(&d->loop);
+	bh_timer_init(&d->mem_timer, bh_memwatch_fired);
+	d->ids.lock_fd = -1;
+	char why[256];
+	int r = bh_ids_init(&d->ids, cfg, why, sizeof(why));
+	if (r < 0)
+		return r;
+	if (why[0])
+		bh_warn("sandbox_ids: %s", why);
+	bh_info("sandbox identity: %s", d->ids.why);
+	r = bh_loop_new(&d->loop);
 	if (r < 0)
 		return r;
 	bh_loop_before_wait(d->loop, before_wait, d);
@@ -94,6 +103,7 @@ void bh_daemon_done(struct bh_daemon *d)
 	}
 	bh_arena_done(&d->arena);
 	bh_buf_done(&d->scratch);
+	bh_ids_done(&d->ids);
 	free(d->socket_path);
 	free(d->shim_path);
 }

@@ -144,6 +144,10 @@ struct bh_instance {
 	uint64_t calls, errors;
 	char last_stderr[256];    /* last line the child wrote to stderr */
 	char death_reason[256];   /* why we killed it, if we did */
+	uid_t host_uid;           /* its host identity (when has_id) */
+	bool has_id;              /* holds host_uid from d->ids until it is gone */
+	bool over_limit;          /* killed by the memory watchdog */
+	bool setup_short;         /* the sandbox set-up ran short of a resource */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
 	bool init_failed;         /* the plugin's init returned an error */
@@ -189,6 +193,11 @@ struct bh_slot {
 	uint64_t *crash_times;   /* ring of quarantine_crashes timestamps */
 	uint32_t n_crashes, crash_head, crash_cap;
 	uint64_t restarts, calls, errors;
+	/* Spawns that failed for lack of a resource (fds, memory, ids, a cgroup removed
+	 * meanwhile): retried after spawn_backoff_ms, which doubles up to
+	 * restart.backoff_max_ms and resets once an instance is ready. */
+	uint64_t spawn_failures;
+	uint32_t spawn_backoff_ms;
 	char last_exit[256];
 	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
 	uint64_t loaded_ns;
@@ -241,6 +250,40 @@ struct bh_conn {
 	uint64_t serial;
 };
 
+/* ---- host identities of instances (ids.c) ---- */
+
+enum bh_ids_mode {
+	BH_IDS_RANGE,       /* root: sandbox_ids */
+	BH_IDS_SUBORDINATE, /* unprivileged: /etc/subuid, /etc/subgid through the helpers */
+	BH_IDS_OWN,         /* unprivileged fallback: the daemon's own ids, shared */
+};
+
+struct bh_ids {
+	enum bh_ids_mode mode;
+	uint32_t first, count;  /* uids first .. first + count - 1 */
+	uint32_t gid_first;     /* the gid of uid first + i is gid_first + i */
+	uint32_t next;          /* where the next search starts */
+	uint32_t n_used;
+	uint8_t *used;          /* bit i: first + i is held by an instance of ours */
+	int lock_fd;            /* OFD lock on byte uid while it is held; -1: none */
+	char why[320];          /* the mode and why, for status */
+};
+
+#define BH_NEWUIDMAP "/usr/bin/newuidmap"
+#define BH_NEWGIDMAP "/usr/bin/newgidmap"
+
+/* From the config and who we are. 0 (errbuf says what is degraded, may be empty:
+ * no lock file shared with other daemons), or -ENOMEM. An unprivileged daemon
+ * without subordinate ranges or the helpers falls back to BH_IDS_OWN. */
+int bh_ids_init(struct bh_ids *ids, const struct bh_config *cfg, char *errbuf, size_t errlen);
+void bh_ids_done(struct bh_ids *ids);
+/* An id pair for a new instance: 0, or -EAGAIN when every id of the range is held
+ * (by our instances or another daemon's). BH_IDS_OWN always gives the daemon's. */
+int bh_ids_take(struct bh_ids *ids, uid_t *ret_uid, gid_t *ret_gid);
+/* The holder's processes and cgroups are gone: the id may go to a new instance. */
+void bh_ids_give_back(struct bh_ids *ids, uid_t uid);
+const char *bh_ids_mode_name(enum bh_ids_mode m);
+
 /* ---- the daemon ---- */
 
 struct bh_daemon {
@@ -274,6 +317,8 @@ struct bh_daemon {
 	bool stopping_children;   /* shutdown: drain over, children being stopped */
 	struct bh_timer shutdown_timer;
 	int exit_code;
+	struct bh_ids ids;        /* host uids/gids of confined instances */
+	struct bh_timer mem_timer; /* the memory watchdog (memwatch.c) */
 	struct bh_arena arena;    /* scratch decode space for control params */
 	struct bh_buf scratch;    /* scratch encode space */
 	struct bh_report_bucket client_reports;
@@ -408,6 +453,15 @@ void bh_instance_stop(struct bh_instance *inst);
 /* A call's deadline + grace passed while the child still holds it. */
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c);
 const char *bh_inst_state_name(enum bh_inst_state st);
+
+/* memwatch.c: memory limits the sandbox leaves to the daemon (no memory cgroup):
+ * an instance holding more than its limit (resident memory and memfd pages) is
+ * killed. Arms the watchdog for inst if it needs one. */
+#define BH_MEMWATCH_MS 250
+void bh_memwatch_add(struct bh_instance *inst);
+void bh_memwatch_fired(struct bh_timer *t);
+/* Bytes the process tree of pid holds, as the watchdog counts them; -errno. */
+int64_t bh_memwatch_measure(pid_t pid);
 
 /* childlog.c */
 int bh_child_log_open(struct bh_instance *inst, struct bh_child_log *l, const char *stream,

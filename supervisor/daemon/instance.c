@@ -36,9 +36,19 @@ const char *bh_inst_state_name(enum bh_inst_state st)
 	return names[st];
 }
 
+/* The instance's processes and cgroups are gone (or never were): its host id may go
+ * to another instance. */
+static void give_back_id(struct bh_instance *inst)
+{
+	if (inst->has_id)
+		bh_ids_give_back(&inst->d->ids, inst->host_uid);
+	inst->has_id = false;
+}
+
 static void inst_free(void *p)
 {
 	struct bh_instance *inst = p;
+	give_back_id(inst);
 	bh_buf_done(&inst->in);
 	free(inst->pending);
 	bh_gen_unref(inst->gen);
@@ -132,6 +142,24 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	argv[argc] = NULL;
 	char name[BH_NAME_MAX + 24];
 	snprintf(name, sizeof(name), "%s.%llu", s->conf->name, (unsigned long long)inst->serial);
+	/* The instance's own host identity. */
+	struct bh_sandbox_profile own = *prof;
+	if (prof->enabled) {
+		gid_t gid;
+		if ((r = bh_ids_take(&d->ids, &own.host_uid, &gid)) < 0) {
+			free(argv);
+			snprintf(errbuf, errlen, "no free host uid for the sandbox (%u of sandbox_ids "
+				 "in use by this daemon, the rest by others)", d->ids.n_used);
+			goto fail;
+		}
+		own.host_gid = gid;
+		inst->host_uid = own.host_uid;
+		inst->has_id = d->ids.mode != BH_IDS_OWN;
+		if (d->ids.mode == BH_IDS_SUBORDINATE) {
+			own.uidmap_helper = BH_NEWUIDMAP;
+			own.gidmap_helper = BH_NEWGIDMAP;
+		}
+	}
 	struct bh_spawn_args sa = {
 		.exe = d->shim_path,
 		.argv = argv,
@@ -139,7 +167,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		.stdout_fd = outp[1],
 		.stderr_fd = errp[1],
 		.plugin_path = gen->conf.path,
-		.profile = prof,
+		.profile = &own,
 		.name = name,
 	};
 	r = bh_sandbox_spawn(&sa, &inst->child, errbuf, errlen);
@@ -185,6 +213,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	*ret = inst;
 	bh_timer_arm(d->loop, &inst->timer,
 		     inst->started_ns + bh_ms_to_ns(gen->conf.init_timeout_ms));
+	bh_memwatch_add(inst);
 	bh_debug("%s: started instance %llu, pid %d", s->conf->name,
 		 (unsigned long long)inst->serial, (int)inst->child.pid);
 	return 0;
@@ -782,6 +811,8 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	 * (we SIGKILL it when its channel closes), or its exit status says so. An init
 	 * that fails before any instance of the plugin was ever ready is the same: a
 	 * plugin that worked before gets restarts (and quarantine) instead. */
+	/* Set-up that ran short of a resource says nothing about the plugin: retried. */
+	inst->setup_short = si.si_code == CLD_EXITED && si.si_status == BH_SANDBOX_EXIT_RESOURCE;
 	bool load_failed = inst->ready_ns == 0 &&
 		      (inst->state == BH_INST_STOPPING || (inst->init_failed && !s->ever_ready) ||
 		       (si.si_code == CLD_EXITED && (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
@@ -799,7 +830,7 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	else
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf->name,
 			 (int)inst->child.pid, status);
-	bool crashed = !inst->exit_expected;
+	bool crashed = !inst->exit_expected && !inst->setup_short;
 	if (crashed)
 		bh_warn("%s", reason);
 	else
@@ -811,8 +842,16 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 		bh_list_del(&inst->flush_link);
 		inst->want_flush = false;
 	}
-	fail_held_calls(inst, cause[0] ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED, reason);
-	bh_child_release(&inst->child);
+	fail_held_calls(inst, cause[0] || inst->over_limit ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED,
+			reason);
+	if (bh_child_release(&inst->child) < 0 && inst->has_id) {
+		/* Its cgroup still holds a task: the id stays out of use for good rather
+		 * than go to a new instance beside it. */
+		bh_warn("%s: host uid %u stays out of use: a cgroup of its instance could not "
+			"be removed", s->conf->name, (unsigned)inst->host_uid);
+		inst->has_id = false;
+	}
+	give_back_id(inst);
 	snprintf(s->last_exit, sizeof(s->last_exit), "%s", reason);
 	bh_watch_close(inst->d->loop, &inst->chan);
 	bh_watch_close(inst->d->loop, &inst->pidfd);

@@ -49,6 +49,28 @@ static uint32_t live_in_generation(const struct bh_slot *s)
 	return n;
 }
 
+/* A spawn ran short of a resource (the daemon's fds, memory, processes, host ids, a
+ * cgroup removed meanwhile): nothing is wrong with the plugin. Count it and try
+ * again later, backing off while the shortage lasts; it is no crash, so it never
+ * quarantines the plugin. */
+static void spawn_short(struct bh_slot *s)
+{
+	const struct bh_config *cfg = s->d->cfg;
+	s->spawn_failures++;
+	s->spawn_backoff_ms = s->spawn_backoff_ms ? s->spawn_backoff_ms * 2
+						  : cfg->restart_backoff_min_ms;
+	if (s->spawn_backoff_ms > cfg->restart_backoff_max_ms)
+		s->spawn_backoff_ms = cfg->restart_backoff_max_ms;
+	bh_warn("%s: %s; resources were short, retrying in %u ms (%llu such failures)",
+		s->conf->name, s->last_exit, s->spawn_backoff_ms,
+		(unsigned long long)s->spawn_failures);
+	if (s->state == BH_SLOT_READY && live_in_generation(s) == 0)
+		s->state = BH_SLOT_STARTING;
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	bh_timer_arm(s->d->loop, &s->restart_timer,
+		     bh_now_ns() + bh_ms_to_ns(s->spawn_backoff_ms));
+}
+
 /* Start instances until the current generation has conf.instances of them. */
 static void fill_instances(struct bh_slot *s)
 {
@@ -61,11 +83,10 @@ static void fill_instances(struct bh_slot *s)
 				 why[0] ? why : strerror(-r));
 			if (r == -EOPNOTSUPP) /* require_limits: retrying cannot help */
 				return give_up(s, BH_SLOT_FAILED, s->last_exit);
-			bh_err("%s: %s; retrying in %u ms", s->conf->name, s->last_exit,
-			       s->d->cfg->restart_backoff_min_ms);
-			bh_timer_arm(s->d->loop, &s->restart_timer,
-				     bh_now_ns() + bh_ms_to_ns(s->d->cfg->restart_backoff_min_ms));
-			return;
+			/* Everything else the parent's side of a spawn meets is a shortage
+			 * (EMFILE, ENOMEM, EAGAIN, no free host id) or a host error that
+			 * may pass: the plugin file is only opened by the child. */
+			return spawn_short(s);
 		}
 	}
 }
@@ -216,6 +237,7 @@ void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 		return;
 	}
 	s->ever_ready = true;
+	s->spawn_backoff_ms = 0;
 	if (s->state == BH_SLOT_STARTING)
 		s->state = BH_SLOT_READY;
 	if (s->waiter && s->state == BH_SLOT_READY)
@@ -294,7 +316,6 @@ void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool cra
 static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
 			     bool load_failed)
 {
-	(void)inst;
 	char why[400];
 	if (s->state == BH_SLOT_UNLOADING) {
 		if (s->n_live == 0) {
@@ -321,6 +342,11 @@ static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool c
 	}
 	if (load_failed) {
 		give_up(s, BH_SLOT_FAILED, s->last_exit);
+		return;
+	}
+	if (inst->setup_short) { /* whatever the restart policy: it never ran */
+		spawn_short(s);
+		bh_slot_pump(s);
 		return;
 	}
 	bool restart = s->conf->restart == BH_RESTART_ALWAYS ||

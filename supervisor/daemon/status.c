@@ -7,6 +7,9 @@
 
 #include "daemon.h"
 
+#define BH_STR_(x) #x
+#define BH_STR(x) BH_STR_(x)
+
 /* Resident set of pid in KiB, 0 when unknown. Reads /proc (never blocks on I/O). */
 static uint64_t rss_kb(pid_t pid)
 {
@@ -40,8 +43,14 @@ static void kv_uint(bh_writer *w, const char *k, uint64_t v)
 
 static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t now)
 {
-	bh_write_map(w, 8);
+	bh_write_map(w, 9);
 	kv_uint(w, "pid", (uint64_t)i->child.pid);
+	/* Its host identity (the daemon's own uid in the "own" mode); -1 unconfined. */
+	bh_write_cstr(w, "host_uid");
+	if (i->gen->profile.enabled)
+		bh_write_uint(w, i->host_uid);
+	else
+		bh_write_int(w, -1);
 	kv_uint(w, "generation", i->generation);
 	kv_str(w, "state", bh_inst_state_name(i->state));
 	kv_uint(w, "uptime_ms", (now - i->started_ns) / 1000000);
@@ -58,7 +67,7 @@ static void write_sandbox(bh_writer *w, const struct bh_slot *s)
 	struct bh_enforcement e;
 	bh_sandbox_enforcement(p, &e);
 	char buf[96];
-	bh_write_map(w, 12);
+	bh_write_map(w, 13);
 	bh_write_cstr(w, "enabled");
 	bh_write_bool(w, p->enabled);
 	bh_write_cstr(w, "network");
@@ -87,6 +96,17 @@ static void write_sandbox(bh_writer *w, const struct bh_slot *s)
 #undef LIMIT
 	bh_write_cstr(w, "require_limits");
 	bh_write_bool(w, p->require_limits);
+	/* What the memory fallback does and does not bound. */
+	kv_str(w, "memory_enforced",
+	       !p->enabled || !p->memory_bytes ? "nothing"
+	       : strcmp(e.memory, BH_SANDBOX_MEMORY_FALLBACK) != 0
+		       ? "everything the cgroup charges (anonymous, page cache, shmem and memfd, "
+			 "kernel memory)"
+		       : "RLIMIT_DATA bounds private writable memory (address space reserved "
+			 "PROT_NONE is not counted); the daemon kills an instance whose resident "
+			 "memory plus memfd pages pass the limit, checked every "
+			 BH_STR(BH_MEMWATCH_MS) " ms. Not bounded: growth between two checks, "
+			 "page cache, kernel memory; the private /tmp has its own tmp size");
 }
 
 /* Every generation with a live instance, plus the active and the incoming one. */
@@ -130,7 +150,7 @@ static void write_generations(bh_writer *w, const struct bh_slot *s)
 
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 16);
+	bh_write_map(w, 17);
 	bh_write_cstr(w, "generations");
 	write_generations(w, s);
 	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");
@@ -146,6 +166,7 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 	kv_uint(w, "calls", s->calls);
 	kv_uint(w, "errors", s->errors);
 	kv_uint(w, "restarts", s->restarts);
+	kv_uint(w, "spawn_failures", s->spawn_failures);
 	kv_uint(w, "queued", s->n_queued);
 	kv_str(w, "last_exit", s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED
 				       ? s->fail_reason
@@ -159,11 +180,24 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 		write_instance(w, bh_container_of(pos, struct bh_instance, link), now);
 }
 
+/* Which host identities instances get, and why. */
+static void write_identity(bh_writer *w, const struct bh_ids *ids)
+{
+	bh_write_cstr(w, "identity");
+	bh_write_map(w, 5);
+	kv_str(w, "mode", bh_ids_mode_name(ids->mode));
+	kv_str(w, "why", ids->why);
+	kv_uint(w, "first", ids->first);
+	kv_uint(w, "count", ids->count);
+	kv_uint(w, "in_use", ids->n_used);
+}
+
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
 	bh_write_map(w, 6);
 	kv_str(w, "version", BH_VERSION);
+	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
 	kv_uint(w, "uptime_ms", (now - d->start_ns) / 1000000);
 	kv_uint(w, "clients", d->n_conns);

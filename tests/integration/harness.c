@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -140,6 +141,13 @@ static void exec_daemon(const struct ht_daemon *d, int ready_w, pid_t parent)
 	int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
 		_exit(127);
+	/* An unprivileged daemon: the user it would be started as (dumpable, as after
+	 * any exec that does not change credentials). A credential change clears the
+	 * parent-death signal: set it again. */
+	if (d->run_uid && (setgroups(0, NULL) < 0 || setresgid(d->run_gid, d->run_gid, d->run_gid) < 0 ||
+			   setresuid(d->run_uid, d->run_uid, d->run_uid) < 0 ||
+			   prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		_exit(127);
 	/* The ready pipe on fd 3, without close-on-exec; nothing else leaks in. */
 	if (ready_w == 3) {
 		if (fcntl(3, F_SETFD, 0) < 0)
@@ -156,6 +164,10 @@ static void exec_daemon(const struct ht_daemon *d, int ready_w, pid_t parent)
 bool ht_spawn(struct ht_daemon *d)
 {
 	int p[2];
+	if (d->run_uid) { /* its directory becomes its own */
+		ck_assert_int_eq(chmod(ht_base, 0711), 0);
+		ck_assert_int_eq(chown(d->dir, d->run_uid, d->run_gid), 0);
+	}
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	pid_t parent = getpid();
 	pid_t pid = fork();
@@ -277,6 +289,19 @@ static void print_leftover_logs(void)
 		free(log);
 	}
 	closedir(dir);
+}
+
+void ht_skip(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("SKIP: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	fflush(stdout);
+	rm_rf(ht_base);
+	exit(77);
 }
 
 TCase *ht_tcase(const char *name)

@@ -50,6 +50,9 @@ struct ht_daemon {
 	char log[HT_PATH_MAX];  /* DIR/daemon.log: its stderr and stdout */
 	pid_t pid;              /* 0 when not running */
 	int status;             /* wait status once reaped */
+	uid_t run_uid;          /* set between ht_setup and ht_spawn: run the daemon as this
+				 * uid/gid (a root test only; 0 = as the test) */
+	gid_t run_gid;
 };
 
 /* ---- daemon lifecycle ---------------------------------------------------------- */
@@ -91,6 +94,10 @@ bool ht_log_has(const struct ht_daemon *d, const char *needle);
 
 /* CPU time (user + system) process pid has used, in milliseconds. */
 uint64_t ht_cpu_ms(pid_t pid);
+
+/* In a suite run with CK_FORK=no: report SKIP with the reason and exit 77 (ctest's
+ * SKIP_RETURN_CODE). The case's daemon must be gone. */
+_Noreturn void ht_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Run a test binary's suite: base directory, run, report leftovers. Returns the exit
  * status for main(). */

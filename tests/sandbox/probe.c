@@ -274,6 +274,7 @@ static int mode_info(void)
 	rlimit_line("fsize", RLIMIT_FSIZE);
 	rlimit_line("core", RLIMIT_CORE);
 	rlimit_line("as", RLIMIT_AS);
+	rlimit_line("data", RLIMIT_DATA);
 	rlimit_line("nproc", RLIMIT_NPROC);
 	FILE *cg = fopen("/proc/self/cgroup", "re");
 	char line[256] = "";
@@ -323,6 +324,26 @@ static int mode_hog(void)
 		}
 		memset(p, 1, 1 << 20);
 	}
+}
+
+/* What the Go runtime does at start: reserve a large range PROT_NONE, touch a page of
+ * it made writable. */
+static int mode_reserve(void)
+{
+	size_t len = (size_t)4 << 30;
+	char *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		printf("reserve=%s\n", ename(errno));
+		return 3;
+	}
+	if (mprotect(p, 1 << 20, PROT_READ | PROT_WRITE) < 0) {
+		printf("reserve=mprotect:%s\n", ename(errno));
+		return 3;
+	}
+	memset(p, 1, 1 << 20);
+	printf("reserve=ok\n");
+	fflush(stdout);
+	return 0;
 }
 
 static int mode_fork(int n)
@@ -586,6 +607,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(m, "hog") == 0)
 		return mode_hog();
+	if (strcmp(m, "reserve") == 0)
+		return mode_reserve();
 	if (strcmp(m, "fork") == 0 && argc > 2)
 		return mode_fork(atoi(argv[2]));
 	if (strcmp(m, "seccomp") == 0 && argc > 2)

@@ -507,6 +507,21 @@ START_TEST(test_acl_forms)
 }
 END_TEST
 
+START_TEST(test_sandbox_ids)
+{
+	struct bh_config *c = load_ok("");
+	ck_assert_uint_eq(c->sandbox_ids.first, 1879048192u);
+	ck_assert_uint_eq(c->sandbox_ids.count, 65536);
+	ck_assert(c->sandbox_ids.subordinate);
+	bh_config_free(c);
+	c = load_ok("sandbox_ids = { first = 3000000000L; count = 8; subordinate = false; };\n");
+	ck_assert_uint_eq(c->sandbox_ids.first, 3000000000u);
+	ck_assert_uint_eq(c->sandbox_ids.count, 8);
+	ck_assert(!c->sandbox_ids.subordinate);
+	bh_config_free(c);
+}
+END_TEST
+
 START_TEST(test_socket_ids)
 {
 	struct bh_config *c =
@@ -735,6 +750,13 @@ static const struct err_case err_cases[] = {
 	{"access = { call = [ 1 ]; }; #!\n", "access.call[0]: expected a string, got an integer"},
 	{"access = { call = ( \"*\", 1 ); }; #!\n",
 	 "access.call[1]: expected a string, got an integer"},
+	/* sandbox_ids */
+	{"sandbox_ids = { first = 0; }; #!\n", "sandbox_ids.first"},
+	{"sandbox_ids = { count = 2000000; }; #!\n", "sandbox_ids.count"},
+	{"sandbox_ids = { first = 4294967290L; count = 10; }; #!\n",
+	 "first 4294967290 + count 10 passes uid 4294967294"},
+	{"sandbox_ids = { subordinate = 1; }; #!\n", "sandbox_ids.subordinate"},
+	{"sandbox_ids = { frist = 1; }; #!\n", "frist"},
 };
 
 START_TEST(test_error_cases)
@@ -975,6 +997,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_literals_not_numbers);
 	tcase_add_test(tc, test_acl_forms);
 	tcase_add_test(tc, test_socket_ids);
+	tcase_add_test(tc, test_sandbox_ids);
 	tcase_add_test(tc, test_valid_name);
 	tcase_add_test(tc, test_copy_and_free);
 	tcase_add_test(tc, test_duplicate_plugin);

@@ -3,7 +3,9 @@
  *
  * The library never logs and never exits the caller. A failure inside the child
  * before exec is written as one line "sandbox: STEP: REASON" to the child's stderr
- * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP.
+ * (which the supervisor captures) and the child exits BH_SANDBOX_EXIT_SETUP, or
+ * BH_SANDBOX_EXIT_RESOURCE when the step failed for lack of a resource (fds, memory,
+ * processes, namespaces, a cgroup removed meanwhile): worth retrying later.
  *
  * A daemon's life with it:
  *   bh_sandbox_host_init()            once at start (detects cgroups, makes the subtree)
@@ -26,8 +28,9 @@
  * tmp_inodes; with the user namespace's counters capped (inotify, fanotify, new
  * namespaces); without capabilities, with securebits locked, no_new_privs, an empty
  * environment and fds 0-3 only.
- * Outside, it is the profile's host_uid:host_gid (a root daemon) or the daemon's
- * own ids (an unprivileged daemon, which must be dumpable to write the id maps).
+ * Outside, it is the profile's host_uid:host_gid (a root daemon, or an unprivileged
+ * one given uidmap_helper/gidmap_helper) or the daemon's own ids (an unprivileged
+ * daemon, which must be dumpable to write the id maps).
  * The daemon's files are made visible with its own access rights, but the child
  * opens them as its unprivileged id: a root daemon's shim must be executable and
  * its plugins readable by others. The parent-death signal follows the thread that
@@ -44,6 +47,7 @@
 extern "C" {
 #endif
 
+#define BH_SANDBOX_EXIT_RESOURCE 125 /* setup failed for lack of a resource: transient */
 #define BH_SANDBOX_EXIT_SETUP 126 /* setup before exec failed */
 #define BH_SANDBOX_EXIT_EXEC 127  /* execve failed */
 
@@ -70,18 +74,30 @@ struct bh_sandbox_profile {
 	bool require_limits;       /* fail the spawn when a limit cannot be enforced */
 	uid_t host_uid;            /* unprivileged host id the child runs as (root daemon);
 				    * 0 = the default, 65534 (host root is never used).
-				    * An unprivileged daemon maps its own ids instead. */
+				    * An unprivileged daemon maps its own ids instead,
+				    * unless uidmap_helper is set. */
 	gid_t host_gid;            /* likewise */
+	/* Unprivileged daemon: absolute paths of the setuid helpers (shadow's newuidmap,
+	 * newgidmap) that map host_uid/host_gid from the daemon user's subordinate
+	 * ranges (/etc/subuid, /etc/subgid). NULL = map the daemon's own ids. Ignored
+	 * by a root daemon, which writes any map itself. */
+	const char *uidmap_helper, *gidmap_helper;
 };
 
 /* How each limit is enforced on this host for this daemon. Static strings:
- *   memory  "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_AS: address space, approximate)"
+ *   memory  "cgroup v2" | "cgroup v1" | BH_SANDBOX_MEMORY_FALLBACK (the caller's part:
+ *           the rlimit bounds private writable memory only; see rlimits.c)
  *   pids    "cgroup v2" | "cgroup v1" | "rlimit (RLIMIT_NPROC: per host uid, approximate)"
  *   cpu     "cgroup v2" | "cgroup v1" | "none"
  *           and "unlimited" for any of the three when the profile sets 0
  *   nofile  "rlimit" | "inherited"        fsize  "rlimit" | "unlimited"
  *   tmp     "tmpfs" | "tmpfs (no size cap)"
  * and "none" everywhere for an unconfined child. */
+/* Without a memory controller the child gets RLIMIT_DATA (private writable memory;
+ * reserved PROT_NONE address space does not count) and the caller is expected to
+ * watch what the instance holds (resident memory and memfd pages) and kill it. */
+#define BH_SANDBOX_MEMORY_FALLBACK "rlimit (RLIMIT_DATA) + daemon watchdog"
+
 struct bh_enforcement {
 	const char *memory, *pids, *cpu, *nofile, *fsize, *tmp;
 	const char *namespaces; /* e.g. "user,pid,net,mnt,ipc,uts,cgroup" or "none" */
@@ -145,8 +161,9 @@ void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_prof
 int bh_child_kill(struct bh_child *c);
 
 /* After the child exited and was reaped: remove its cgroups, close the pidfd.
- * NULL-safe, idempotent. */
-void bh_child_release(struct bh_child *c);
+ * NULL-safe, idempotent. 0, or -EBUSY when a cgroup still held a task (one still
+ * exiting): it is removed later, so the child's host id is not free yet. */
+int bh_child_release(struct bh_child *c);
 
 /* Install the seccomp allow-list in the calling process (the shim calls it after
  * its own set-up and before dlopen of the plugin), and make the process

@@ -101,7 +101,10 @@ struct bh__source {
 	char target[PATH_MAX];      /* path inside the private root, relative: "bulkhead/..." */
 };
 
-#define BH__MAX_RLIMITS 6
+#define BH__MAX_RLIMITS 9
+/* Queued signals and locked memory a sandboxed process may have (see rlimits.c). */
+#define BH__SIGPENDING_MAX 256
+#define BH__MEMLOCK_MAX (64 * 1024)
 
 struct bh__rlimit {
 	int resource;

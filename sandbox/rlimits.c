@@ -10,7 +10,11 @@
  *   pids   -> RLIMIT_NPROC: counts every process of the child's host uid, across
  *             all instances (and any other process) of that uid; per instance
  *             only with a host uid per instance (the daemon's sandbox_ids).
- *   cpu    -> nothing: RLIMIT_CPU limits CPU time, not bandwidth. */
+ *   cpu    -> nothing: RLIMIT_CPU limits CPU time, not bandwidth.
+ * And three counters the kernel charges to the user namespace's owner too (host
+ * root, for a root daemon): without a cap of its own, one plugin could use up
+ * queued signals, POSIX message queue bytes or locked memory for everyone running
+ * as that owner. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/resource.h>
@@ -23,21 +27,27 @@ static void add(struct bh__plan *pl, int resource, rlim_t value)
 		pl->rl[pl->n_rl++] = (struct bh__rlimit){resource, value};
 }
 
+/* Nobody below the daemon can raise a hard limit (that takes CAP_SYS_RESOURCE in the
+ * initial namespace): clamp to the daemon's. */
+static void add_at_most(struct bh__plan *pl, int resource, rlim_t value)
+{
+	struct rlimit cur;
+	if (getrlimit(resource, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
+	    value > cur.rlim_max)
+		value = cur.rlim_max;
+	add(pl, resource, value);
+}
+
 void bh__rlimits_plan(struct bh__plan *pl, const struct bh_sandbox_profile *p,
 		      const enum bh__cg_mode mode[BH__CTL_N])
 {
 	pl->n_rl = 0;
 	add(pl, RLIMIT_CORE, 0);
-	if (p->nofile) {
-		/* Nobody below the daemon can raise a hard limit (that takes
-		 * CAP_SYS_RESOURCE in the initial namespace): clamp to the daemon's. */
-		struct rlimit cur;
-		rlim_t v = (rlim_t)p->nofile;
-		if (getrlimit(RLIMIT_NOFILE, &cur) == 0 && cur.rlim_max != RLIM_INFINITY &&
-		    v > cur.rlim_max)
-			v = cur.rlim_max;
-		add(pl, RLIMIT_NOFILE, v);
-	}
+	add_at_most(pl, RLIMIT_SIGPENDING, BH__SIGPENDING_MAX);
+	add(pl, RLIMIT_MSGQUEUE, 0);
+	add_at_most(pl, RLIMIT_MEMLOCK, BH__MEMLOCK_MAX);
+	if (p->nofile)
+		add_at_most(pl, RLIMIT_NOFILE, (rlim_t)p->nofile);
 	if (p->fsize_bytes)
 		add(pl, RLIMIT_FSIZE, (rlim_t)p->fsize_bytes);
 	if (p->memory_bytes && mode[BH__CTL_MEMORY] == BH__CG_NONE)

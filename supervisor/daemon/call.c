@@ -83,6 +83,8 @@ void bh_call_free(struct bh_call *c)
 	bh_list_del(&c->link);
 	if (c->conn && !c->answered)
 		c->conn->n_outstanding--;
+	if (c->conn || c->notifier)
+		bh_conn_unhold(c->conn ? c->conn : c->notifier, c);
 	free(c);
 }
 
@@ -138,6 +140,8 @@ void bh_call_detach_conn(struct bh_call *c)
 {
 	if (c->conn && !c->answered)
 		c->conn->n_outstanding--;
+	if (c->conn)
+		bh_conn_unhold(c->conn, c);
 	c->conn = NULL;
 	c->answered = true;
 	bh_list_del(&c->conn_link);

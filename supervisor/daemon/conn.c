@@ -32,6 +32,10 @@
 #define OUT_HARD_CAP(d) ((d)->cfg->limits.max_message * 4 > 64u * 1024 * 1024             \
 				 ? (d)->cfg->limits.max_message * 4                          \
 				 : 64u * 1024 * 1024)
+/* Stop reading a client whose calls waiting or running hold this many request bytes:
+ * a count of calls alone (max_client_pending) would let one connection park GiBs of
+ * large requests behind a slow call. */
+#define HELD_HIGH_WATER(d) OUT_HARD_CAP(d)
 #define OPTIONS_MAX 4096
 
 static void conn_close(struct bh_conn *cn);
@@ -53,12 +57,19 @@ static void schedule_flush(struct bh_conn *cn)
 	}
 }
 
+/* Responses queued and not yet sent. */
+static size_t out_waiting(const struct bh_conn *cn)
+{
+	return cn->out.len - cn->out_sent;
+}
+
 static void update_events(struct bh_conn *cn)
 {
 	uint32_t ev = 0;
-	if (!cn->closing && cn->out.len < OUT_HIGH_WATER)
+	if (!cn->closing && out_waiting(cn) < OUT_HIGH_WATER &&
+	    cn->held_bytes < HELD_HIGH_WATER(cn->d))
 		ev |= EPOLLIN;
-	if (cn->out.len > 0)
+	if (out_waiting(cn) > 0)
 		ev |= EPOLLOUT;
 	bh_watch_mod(cn->d->loop, &cn->watch, ev);
 }
@@ -124,9 +135,9 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 
 static void append_or_drop(struct bh_conn *cn, int r)
 {
-	if (r == 0 && cn->out.len > OUT_HARD_CAP(cn->d)) {
+	if (r == 0 && out_waiting(cn) > OUT_HARD_CAP(cn->d)) {
 		bh_warn("client %llu (pid %d) does not read its responses (%zu bytes waiting); "
-			"closing", (unsigned long long)cn->serial, (int)cn->pid, cn->out.len);
+			"closing", (unsigned long long)cn->serial, (int)cn->pid, out_waiting(cn));
 		conn_close(cn);
 		return;
 	}
@@ -234,6 +245,7 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (c->notifier) {
+		bh_conn_unhold(cn, c);
 		c->notifier = NULL; /* one report per notification */
 		bh_list_del(&c->conn_link);
 		report_notification(cn, code, msg);
@@ -244,10 +256,14 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 		send_error(cn, c->client_msgid, code, msg);
 }
 
+/* Send what the socket takes. The sent prefix is dropped only once it is at least half
+ * the buffer: moving the rest after every partial send would make a large backlog
+ * cost time quadratic in its size (a socket takes ~200 KB per wake-up). */
 static void conn_flush(struct bh_conn *cn)
 {
-	while (cn->out.len > 0) {
-		ssize_t n = send(cn->watch.fd, cn->out.data, cn->out.len, MSG_NOSIGNAL);
+	while (out_waiting(cn) > 0) {
+		ssize_t n = send(cn->watch.fd, cn->out.data + cn->out_sent, out_waiting(cn),
+				 MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -258,15 +274,28 @@ static void conn_flush(struct bh_conn *cn)
 			conn_close(cn);
 			return;
 		}
-		bh_buf_consume(&cn->out, (size_t)n);
+		cn->out_sent += (size_t)n;
 	}
-	if (cn->out.len == 0)
+	if (cn->out_sent == cn->out.len) {
+		cn->out.len = cn->out_sent = 0;
 		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
-	if (cn->closing && cn->out.len == 0 && cn->n_outstanding == 0) {
+	} else if (cn->out_sent >= cn->out.len / 2) {
+		bh_buf_consume(&cn->out, cn->out_sent);
+		cn->out_sent = 0;
+	}
+	if (cn->closing && out_waiting(cn) == 0 && cn->n_outstanding == 0) {
 		conn_close(cn);
 		return;
 	}
 	update_events(cn);
+}
+
+void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c)
+{
+	bool was_full = cn->held_bytes >= HELD_HIGH_WATER(cn->d);
+	cn->held_bytes -= c->req_len;
+	if (was_full && cn->held_bytes < HELD_HIGH_WATER(cn->d))
+		schedule_flush(cn); /* which turns reading back on */
 }
 
 void bh_conn_flush_all(struct bh_daemon *d)
@@ -377,6 +406,7 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		REJECT(BH_E_INTERNAL, "out of memory");
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;
+	cn->held_bytes += c->req_len; /* given back by bh_conn_unhold */
 	if (notify) {
 		c->answered = true; /* nobody waits for a notification's result */
 		c->notifier = cn;   /* but its failure is reported */
@@ -527,7 +557,8 @@ static void conn_readable(struct bh_conn *cn)
 		cn->d->input.client_read += (size_t)n;
 		conn_parse(cn);
 		/* A short read drained the socket: another recv would only say EAGAIN. */
-		if (cn->out.len >= OUT_HIGH_WATER || (size_t)n < room)
+		if (out_waiting(cn) >= OUT_HIGH_WATER || cn->held_bytes >= HELD_HIGH_WATER(cn->d) ||
+		    (size_t)n < room)
 			break;
 	}
 	if (!cn->dead)
@@ -549,6 +580,7 @@ static void conn_close(struct bh_conn *cn)
 	bh_list_for_each_safe(pos, tmp, &cn->notifications)
 	{
 		struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
+		bh_conn_unhold(cn, c);
 		c->notifier = NULL;
 		bh_list_del(&c->conn_link);
 	}

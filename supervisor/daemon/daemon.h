@@ -238,6 +238,8 @@ struct bh_conn {
 	gid_t gid;
 	pid_t pid;
 	struct bh_buf in, out;
+	size_t out_sent;          /* bytes at the front of out already sent */
+	size_t held_bytes;        /* request bytes of its calls and notifications held */
 	struct bh_scanner scan;   /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
 	uint32_t n_outstanding;   /* calls not yet answered */
@@ -358,6 +360,9 @@ void bh_conn_accept(struct bh_daemon *d, int fd);
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A call of cn's (request or notification) stops counting against cn's budget of held
+ * request bytes (freed, answered as a notification, or its connection detached). */
+void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);
 void bh_conn_flush_all(struct bh_daemon *d);
 void bh_conn_close_all(struct bh_daemon *d);
 

@@ -195,7 +195,7 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
-	bh_write_map(w, 6);
+	bh_write_map(w, 7);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());

@@ -6,6 +6,7 @@
  * sibling plugin keeps answering with its pid unchanged. */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -184,6 +185,65 @@ START_TEST(header_over_limit_refused_early)
 }
 END_TEST
 
+/* Requests held behind a slow call are bounded in bytes, not only in number: past
+ * 64 MiB of requests held for one connection the daemon stops reading it (the count
+ * alone, max_client_pending 1024, would let it park 16 GiB). The client pipelines 1 MiB
+ * requests until the socket stops taking them; the daemon must have read about the
+ * budget, not all of them. A slow machine only makes the client stop earlier. */
+START_TEST(held_requests_bounded_in_bytes)
+{
+	struct ht_daemon d;
+	ht_start(&d, "shutdown_timeout_ms = 100;\n"
+		     "plugins = ({ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\";"
+		     " timeout_ms = 60000; max_inflight = 1; });");
+	bh_client *good = ht_connect(&d);
+	struct input before = input_now(good);
+
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	struct bh_buf req;
+	bh_buf_init(&req, 0);
+	const int64_t ms = 20000;
+	ht_req_ints(&req, 1, "echo.sleep_ms", 60000, &ms, 1);
+	ck_assert_int_eq(ht_raw_send(&r, req.data, req.len), 0);
+	req.len = 0;
+	static uint8_t mib[1 << 20];
+	bh_writer w;
+	bh_writer_init(&w, &req);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, 2);
+	bh_write_cstr(&w, "echo.echo");
+	bh_write_array(&w, 1);
+	bh_write_bin(&w, mib, sizeof(mib));
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+
+	const size_t n_requests = 200, total = n_requests * req.len;
+	size_t sent = 0;
+	while (sent < total) {
+		ssize_t n = send(r.fd, req.data + sent % req.len, req.len - sent % req.len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+			continue;
+		}
+		ck_assert_msg(n < 0 && (errno == EAGAIN || errno == EINTR), "send: %s",
+			      strerror(errno));
+		struct pollfd p = {.fd = r.fd, .events = POLLOUT};
+		if (poll(&p, 1, 2000) == 0)
+			break; /* the daemon stopped reading */
+	}
+	uint64_t read = input_now(good).client_read - before.client_read;
+	ck_assert_msg(read <= (66u << 20), "the daemon read %llu bytes of requests held behind "
+		      "a slow call (budget 64 MiB)", (unsigned long long)read);
+	ck_assert_msg(sent < total, "all %zu bytes of requests were taken", total);
+	ht_raw_close(&r);
+	bh_buf_done(&req);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("integ_input");
@@ -191,6 +251,7 @@ int main(void)
 	tcase_add_test(tc, client_drip_is_linear);
 	tcase_add_test(tc, large_nil_result_is_linear);
 	tcase_add_test(tc, header_over_limit_refused_early);
+	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -275,6 +275,9 @@ static int mode_info(void)
 	rlimit_line("core", RLIMIT_CORE);
 	rlimit_line("as", RLIMIT_AS);
 	rlimit_line("data", RLIMIT_DATA);
+	rlimit_line("sigpending", RLIMIT_SIGPENDING);
+	rlimit_line("msgqueue", RLIMIT_MSGQUEUE);
+	rlimit_line("memlock", RLIMIT_MEMLOCK);
 	rlimit_line("nproc", RLIMIT_NPROC);
 	FILE *cg = fopen("/proc/self/cgroup", "re");
 	char line[256] = "";

@@ -482,6 +482,10 @@ START_TEST(rlimits)
 	ck_kv(&pr, "rlimit_nofile", "64");
 	ck_kv(&pr, "rlimit_fsize", "4194304");
 	ck_kv(&pr, "rlimit_core", "0");
+	/* Counters also charged to the user namespace's owner: capped per instance. */
+	ck_kv(&pr, "rlimit_sigpending", "256");
+	ck_kv(&pr, "rlimit_msgqueue", "0");
+	ck_kv(&pr, "rlimit_memlock", "65536");
 	/* The fallbacks apply exactly when no cgroup controller does. */
 	ck_kv(&pr, "rlimit_as", "inf");
 	if (!is_cgroup(pr.c.enforced.memory))

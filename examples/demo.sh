@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 
 "$root/tests/install-deps.sh"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+echo "building bulkhead in $build (a minute or two)..."
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBH_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
 export BULKHEAD_SOCKET=/tmp/bulkhead-demo.sock
@@ -15,8 +16,21 @@ bh="$build/bin/bulkhead"
 work=$(mktemp -d)
 trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@" || printf '(exit status %d)\n' "$?"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+# Each command as it can be pasted into a shell: words with shell characters quoted.
+quote() {
+	case $1 in
+	*[!A-Za-z0-9_./:=,+-]*) local q="'\\''"; printf "'%s'" "${1//\'/$q}" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+show() {
+	printf '$'
+	for a in "$@"; do printf ' '; quote "$a"; done
+	printf '\n'
+	"$@" || printf '(exit status %d)\n' "$?"
+}
 
 conf=$root/examples/demo.conf
 if ! unshare --user true 2>/dev/null; then

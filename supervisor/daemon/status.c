@@ -92,8 +92,10 @@ static void write_sandbox(bh_writer *w, const struct bh_slot *s)
 	LIMIT("cpu", "%u%%", p->cpu_percent, !p->cpu_percent, e.cpu);
 	LIMIT("nofile", "%llu", (unsigned long long)p->nofile, !p->nofile, e.nofile);
 	LIMIT("fsize", "%llu MiB", (unsigned long long)(p->fsize_bytes >> 20), false, e.fsize);
-	LIMIT("tmp", "%llu KiB", (unsigned long long)(p->tmp_bytes >> 10), false, e.tmp);
 #undef LIMIT
+	snprintf(buf, sizeof(buf), "%llu KiB, %llu inodes via %s",
+		 (unsigned long long)(p->tmp_bytes >> 10), (unsigned long long)p->tmp_inodes, e.tmp);
+	kv_str(w, "tmp", buf);
 	bh_write_cstr(w, "require_limits");
 	bh_write_bool(w, p->require_limits);
 	/* What the memory fallback does and does not bound. */

@@ -287,6 +287,7 @@ START_TEST(unprivileged_memory_fallback)
 	char buf[512];
 	const bh_value *sb = ht_get(ht_status_plugin(bh_result_value(st), "m"), "sandbox");
 	ht_str(ht_get(sb, "memory"), buf, sizeof(buf));
+	ck_assert(ht_str_has(ht_get(sb, "tmp"), "4096 inodes")); /* the /tmp inode cap */
 	char mode[32];
 	ck_assert_str_eq(identity_mode(bh_result_value(st), mode, sizeof(mode)), "own");
 	ck_assert(ht_str_has(ht_get(ht_get(bh_result_value(st), "identity"), "why"),

@@ -275,11 +275,13 @@ static void conn_flush(struct bh_conn *cn)
 			return;
 		}
 		cn->out_sent += (size_t)n;
+		cn->d->output.client_sent += (size_t)n;
 	}
 	if (cn->out_sent == cn->out.len) {
 		cn->out.len = cn->out_sent = 0;
 		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
 	} else if (cn->out_sent >= cn->out.len / 2) {
+		cn->d->output.client_moved += cn->out.len - cn->out_sent;
 		bh_buf_consume(&cn->out, cn->out_sent);
 		cn->out_sent = 0;
 	}

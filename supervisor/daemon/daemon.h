@@ -307,6 +307,11 @@ struct bh_daemon {
 		uint64_t channel_read, channel_scanned;
 		uint64_t output_read;
 	} input;
+	/* Responses sent to clients, and bytes moved to compact what was left to send
+	 * (at most what was sent: draining a backlog stays linear). */
+	struct bh_output_stats {
+		uint64_t client_sent, client_moved;
+	} output;
 	struct bh_list flush_insts, flush_conns;
 	uint64_t next_serial;
 	uint64_t start_ns;

@@ -197,7 +197,7 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
-	bh_write_map(w, 7);
+	bh_write_map(w, 8);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
@@ -210,6 +210,10 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "channel_bytes_read", d->input.channel_read);
 	kv_uint(w, "channel_bytes_scanned", d->input.channel_scanned);
 	kv_uint(w, "output_bytes_read", d->input.output_read);
+	bh_write_cstr(w, "output");
+	bh_write_map(w, 2);
+	kv_uint(w, "client_bytes_sent", d->output.client_sent);
+	kv_uint(w, "client_bytes_moved", d->output.client_moved);
 	bh_write_cstr(w, "plugins");
 	uint32_t n = 0;
 	struct bh_list *pos, *tmp;

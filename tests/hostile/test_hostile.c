@@ -67,6 +67,7 @@
 #include "bulkhead/client.h"
 #include "bulkhead/escape.h"
 #include "hostile_proto.h"
+#include "../raw_control.h"
 
 #ifndef HX_DAEMON
 #error "HX_DAEMON, HX_ECHO and HX_PLUGIN_DIR are defined by the build"
@@ -778,43 +779,6 @@ static void hx_check_no_success_logged(struct hx *x)
 		fclose(f);
 }
 
-/* What in line (n bytes, without its newline) could act on a terminal, as a message:
- * a C0 control, DEL, invalid UTF-8 (RFC 3629's table, decoded here independently of
- * the daemon's escaper), a C1 control or a bidirectional control. NULL if nothing. */
-static const char *hx_raw_control(const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned c = p[i], lo = 0x80, hi = 0xbf, k, cp;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return "a C0 control or DEL";
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			k = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			k = 2, cp = c & 0x0f, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-		else if (c >= 0xf0 && c <= 0xf4)
-			k = 3, cp = c & 0x07, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-		else
-			return "a byte that starts no UTF-8 character";
-		if (n - i <= k || p[i + 1] < lo || p[i + 1] > hi)
-			return "invalid UTF-8";
-		for (unsigned j = 1; j <= k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return "invalid UTF-8";
-			cp = cp << 6 | (p[i + j] & 0x3f);
-		}
-		if (cp <= 0x9f)
-			return "a C1 control";
-		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
-			return "a bidirectional control";
-		i += k + 1;
-	}
-	return NULL;
-}
-
 /* Every line of the log is one of the daemon's records, "HH:MM:SS.mmm LEVEL message",
  * with nothing in it that could drive a terminal, and no message is a forged record
  * (log_inject's text: "bulkhead: forged record", "forged again"): whatever a plugin
@@ -843,7 +807,8 @@ static void hx_check_log_records(struct hx *x)
 		HX_ASSERT(x, strncmp(line + 19, "bulkhead: forged", 16) != 0 &&
 				     strncmp(line + 19, "forged again", 12) != 0,
 			  "log line %zu is a forged record: %.300s", lineno, line);
-		const char *why = hx_raw_control((const unsigned char *)line, (size_t)n);
+		size_t at;
+		const char *why = raw_control((const unsigned char *)line, (size_t)n, false, &at);
 		HX_ASSERT(x, !why, "log line %zu holds %s (raw): %.300s", lineno, why, line);
 		has |= x->run->log_has && strstr(line, x->run->log_has);
 	}

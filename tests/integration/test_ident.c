@@ -265,6 +265,20 @@ static bool start_as_nobody(struct ht_daemon *d)
 	return ht_spawn(d);
 }
 
+/* start_as_nobody, or SKIP when the host gives nobody no user namespaces (the log
+ * says why); any other failure to start fails the test. */
+static void start_as_nobody_or_skip(struct ht_daemon *d)
+{
+	if (start_as_nobody(d))
+		return;
+	char *log = ht_read_log(d);
+	bool userns = strstr(log, "user namespaces") != NULL;
+	free(log);
+	ck_assert_msg(userns, "the unprivileged daemon did not start");
+	ht_cleanup(d);
+	ht_skip("no user namespaces for nobody here");
+}
+
 /* Without a memory cgroup: the Go-like reservation at init starts and answers; memfd
  * pages past the limit end the instance with the memory-limit reason. */
 START_TEST(unprivileged_memory_fallback)
@@ -274,14 +288,7 @@ START_TEST(unprivileged_memory_fallback)
 		 "sandbox_ids = { subordinate = false; };\n"
 		 "plugins = ( { name = \"m\"; path = \"%s\"; timeout_ms = 20000;\n"
 		 "              sandbox = { memory = \"32M\"; }; } );\n", MEM);
-	if (!start_as_nobody(&d)) {
-		char *log = ht_read_log(&d);
-		bool userns = strstr(log, "user namespaces") != NULL;
-		free(log);
-		ck_assert_msg(userns, "the unprivileged daemon did not start");
-		ht_cleanup(&d);
-		ht_skip("no user namespaces for nobody here");
-	}
+	start_as_nobody_or_skip(&d);
 	bh_client *c = ht_connect(&d);
 	bh_result *st = ht_status(c);
 	char buf[512];
@@ -345,14 +352,7 @@ START_TEST(unprivileged_subordinate_ids)
 	snprintf(line, sizeof(line), "nobody:%u:8\n", first);
 	bind_text(d.dir, "/etc/subuid", line);
 	bind_text(d.dir, "/etc/subgid", line);
-	if (!start_as_nobody(&d)) {
-		char *log = ht_read_log(&d);
-		bool userns = strstr(log, "user namespaces") != NULL;
-		free(log);
-		ck_assert_msg(userns, "the unprivileged daemon did not start");
-		ht_cleanup(&d);
-		ht_skip("no user namespaces for nobody here");
-	}
+	start_as_nobody_or_skip(&d);
 	bh_client *c = ht_connect(&d);
 	ck_assert_str_eq(call_str(c, "m.ping"), "pong");
 	bh_result *st = ht_status(c);

@@ -114,6 +114,7 @@ struct bh__rlimit {
 struct bh__plan {
 	/* fds, numbered as in the parent */
 	int channel_fd, stdout_fd, stderr_fd;
+	int claims_fd;              /* or -1 */
 	int err_fd;                 /* where setup failures are reported: the stderr pipe */
 	int sync_rd, sync_wr;       /* the release pipe */
 	int parent_pidfd;           /* readable once the parent has exited */

@@ -20,6 +20,7 @@
 #include <linux/sched.h>
 
 #include "bulkhead/channel.h"
+#include "bulkhead/claims.h"
 #include "internal.h"
 
 /* ---- the child's fd layout -------------------------------------------------------- */
@@ -36,7 +37,7 @@ static int place_fd(int src, int to)
 /* Close every fd but keep[0..n), whatever their numbers. */
 static int close_all_but(int *keep, int n)
 {
-	for (int i = 1; i < n; i++) /* insertion sort of three */
+	for (int i = 1; i < n; i++) /* insertion sort of at most four */
 		for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
 			int t = keep[j];
 			keep[j] = keep[j - 1];
@@ -54,7 +55,8 @@ static int close_all_but(int *keep, int n)
 	return (int)syscall(SYS_close_range, from, ~0U, 0);
 }
 
-/* 0 = /dev/null, 1 and 2 = the log pipes, 3 = the channel, nothing else.
+/* 0 = /dev/null, 1 and 2 = the log pipes, 3 = the channel, 4 = the claim table (when
+ * there is one), nothing else.
  *
  * The sources may have any numbers: a daemon with hundreds of clients holds fds far
  * above the plugin's RLIMIT_NOFILE, and every number below it may be taken. So
@@ -63,22 +65,25 @@ static int close_all_but(int *keep, int n)
  * used (nor on the plugin's limit: this runs before rlimits.c lowers it). */
 void bh__child_setup_fds(const struct bh__plan *pl)
 {
-	int keep[3] = {pl->channel_fd, pl->stdout_fd, pl->stderr_fd};
-	if (close_all_but(keep, 3) < 0)
+	bool claims = pl->claims_fd >= 0;
+	int keep[4] = {pl->channel_fd, pl->stdout_fd, pl->stderr_fd, pl->claims_fd};
+	if (close_all_but(keep, claims ? 4 : 3) < 0)
 		bh__child_die(pl, "close_range", errno);
 	/* Copies above the target range, so that no dup2 below clobbers a source. */
-	int chan = fcntl(pl->channel_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
-	int out = fcntl(pl->stdout_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
-	int err = fcntl(pl->stderr_fd, F_DUPFD_CLOEXEC, BH_CHANNEL_FD + 1);
-	if (chan < 0 || out < 0 || err < 0)
+	int chan = fcntl(pl->channel_fd, F_DUPFD_CLOEXEC, BH_CLAIMS_FD + 1);
+	int out = fcntl(pl->stdout_fd, F_DUPFD_CLOEXEC, BH_CLAIMS_FD + 1);
+	int err = fcntl(pl->stderr_fd, F_DUPFD_CLOEXEC, BH_CLAIMS_FD + 1);
+	int tab = claims ? fcntl(pl->claims_fd, F_DUPFD_CLOEXEC, BH_CLAIMS_FD + 1) : 0;
+	if (chan < 0 || out < 0 || err < 0 || tab < 0)
 		bh__child_die(pl, "dup fds", errno);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0)
 		bh__child_die(pl, "open /dev/null", errno);
 	if (place_fd(null, STDIN_FILENO) < 0 || place_fd(out, STDOUT_FILENO) < 0 ||
-	    place_fd(err, STDERR_FILENO) < 0 || place_fd(chan, BH_CHANNEL_FD) < 0)
+	    place_fd(err, STDERR_FILENO) < 0 || place_fd(chan, BH_CHANNEL_FD) < 0 ||
+	    (claims && place_fd(tab, BH_CLAIMS_FD) < 0))
 		bh__child_die(pl, "dup2", errno);
-	if (syscall(SYS_close_range, BH_CHANNEL_FD + 1, ~0U, 0) < 0)
+	if (syscall(SYS_close_range, claims ? BH_CLAIMS_FD + 1 : BH_CHANNEL_FD + 1, ~0U, 0) < 0)
 		bh__child_die(pl, "close_range", errno);
 }
 
@@ -120,6 +125,7 @@ static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char
 {
 	struct bh__plan pl = {
 		.channel_fd = a->channel_fd, .stdout_fd = a->stdout_fd, .stderr_fd = a->stderr_fd,
+		.claims_fd = a->claims_fd > 2 ? a->claims_fd : -1,
 		.err_fd = a->stderr_fd, .sync_rd = -1, .sync_wr = -1, .parent_pidfd = -1,
 		.v1_tasks = {-1, -1, -1}, .parent_pid = getpid(), .exe = a->exe, .argv = a->argv,
 	};
@@ -161,6 +167,7 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	long pid = -1;
 	struct bh__plan pl = {
 		.channel_fd = a->channel_fd, .stdout_fd = a->stdout_fd, .stderr_fd = a->stderr_fd,
+		.claims_fd = a->claims_fd > 2 ? a->claims_fd : -1,
 		.err_fd = a->stderr_fd, .sync_rd = -1, .sync_wr = -1, .parent_pidfd = -1,
 		.parent_pid = getpid(), .exe = BH_SANDBOX_SHIM_PATH, .argv = a->argv,
 		.confined = true, .network = p->network,

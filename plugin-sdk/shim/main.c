@@ -2,7 +2,7 @@
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
  *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
- *                   PLUGIN.so
+ *                   [--claims] PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
@@ -13,6 +13,9 @@
  * after the shim's own set-up and before dlopen: the plugin's ELF constructors
  * already run under it. --allow-syscall grants one more system call by name
  * (repeatable). A name the filter does not know is reported with $fatal.
+ * --claims: fd BH_CLAIMS_FD holds the claim table (bulkhead/claims.h); every call
+ * is claimed there before it starts. Without it every call runs (a shim started
+ * by hand or by a test).
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
  * or no channel; 3 the supervisor broke the protocol. */
@@ -62,6 +65,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
 	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
+	      "                     [--claims]\n"
 	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
@@ -112,6 +116,7 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		{ "max-bytes", required_argument, NULL, 'b' },
 		{ "seccomp", no_argument, NULL, 's' },
 		{ "allow-syscall", required_argument, NULL, 'a' },
+		{ "claims", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -144,6 +149,9 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 			break;
 		case 'a':
 			sc->extra[sc->n_extra++] = optarg;
+			break;
+		case 'c':
+			s->use_claims = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -203,6 +211,18 @@ static void check_channel(int fd)
 		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fcntl(%d): %s", fd, strerror(errno));
 }
 
+/* Map the claim table and close its fd: the plugin's children must not inherit it. */
+static void attach_claims(struct shim *s)
+{
+	if (!s->use_claims)
+		return;
+	int r = bh_claims_attach(&s->claims, BH_CLAIMS_FD);
+	if (r < 0)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fd %d is not a claim table: %s", BH_CLAIMS_FD,
+			 strerror(-r));
+	close(BH_CLAIMS_FD);
+}
+
 int main(int argc, char **argv)
 {
 	struct shim s = { .fd = BH_CHANNEL_FD };
@@ -215,6 +235,7 @@ int main(int argc, char **argv)
 	bh_limits_default(&s.limits);
 	parse_args(&s, &sc, argc, argv);
 	check_channel(s.fd);
+	attach_claims(&s);
 
 	bh_buf_init(&s.in, s.limits.max_message);
 	bh_scanner_init(&s.scan);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shim.h"
 
@@ -284,6 +285,13 @@ static void serve_request(struct shim *s, const struct bh_rpc *rpc)
 		do_restore(s, id, params);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* One complete message, msg[0..len-1]. */
 static void handle(struct shim *s, const uint8_t *msg, size_t len)
 {
@@ -303,6 +311,8 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 	}
 	switch (rpc.type) {
 	case BH_RPC_REQUEST:
+		if (s->use_claims && !bh_claim_start(&s->claims, rpc.msgid, now_ns()))
+			return; /* taken back or past its deadline: it never runs, nobody waits */
 		serve_request(s, &rpc);
 		return;
 	case BH_RPC_NOTIFY:

@@ -1,9 +1,9 @@
 /* bulkhead-shim internals: the host program that loads one plugin and serves the
  * supervisor's channel (see bulkhead/channel.h for the protocol).
  *
- * The shim is single-threaded and handles one message at a time with blocking I/O:
- * the supervisor sends the next call only after the previous answer, so there is
- * never anything to multiplex. Every function here either returns 0 / a negative
+ * The shim is single-threaded and handles one message at a time with blocking I/O,
+ * in the order the supervisor sent them; a call runs only once claimed in the claim
+ * table (bulkhead/claims.h), so there is never anything to multiplex. Every function here either returns 0 / a negative
  * errno, or ends the process through shim_die()/shim_exit_quietly(). */
 #ifndef BH_SHIM_H
 #define BH_SHIM_H
@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "bulkhead/channel.h"
+#include "bulkhead/claims.h"
 #include "bulkhead/plugin.h"
 #include "bulkhead/proto.h"
 
@@ -46,6 +47,8 @@ struct shim {
 	int fd;                      /* the channel, BH_CHANNEL_FD */
 	const char *path;            /* plugin path as given on the command line */
 	struct bh_limits limits;     /* for everything read and written on the channel */
+	bool use_claims;             /* --claims: calls are claimed before they start */
+	struct bh_claims claims;
 
 	/* The plugin, after shim_load(). */
 	void *dl;

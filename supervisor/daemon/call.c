@@ -1,4 +1,6 @@
-/* Call objects: the request as the child will see it, its deadline, its owner. */
+/* Call objects: the request as the child will see it, its deadline, and where it is.
+ * A call is in exactly one place (enum bh_call_where); only the functions below move
+ * it, and they keep every list and counter of the places in step. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,13 +76,100 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	return c;
 }
 
+/* ---- where a call is: the one place that moves it ---- */
+
+/* Out of wherever c is, keeping that place's list and counters right. */
+static void leave(struct bh_call *c)
+{
+	switch (c->where) {
+	case BH_CALL_QUEUED:
+		c->slot->n_queued--;
+		break;
+	case BH_CALL_AT_INSTANCE:
+		bh_instance_detach(c->inst, c);
+		break;
+	case BH_CALL_NOWHERE:
+	case BH_CALL_HELD:
+	case BH_CALL_PARKED:
+		break;
+	}
+	bh_list_del(&c->link);
+	c->where = BH_CALL_NOWHERE;
+}
+
+void bh_call_queue(struct bh_call *c, bool front)
+{
+	leave(c);
+	if (front)
+		bh_list_add_head(&c->slot->queue, &c->link);
+	else
+		bh_list_add_tail(&c->slot->queue, &c->link);
+	c->slot->n_queued++;
+	c->where = BH_CALL_QUEUED;
+}
+
+void bh_call_hold(struct bh_call *c, struct bh_list *held)
+{
+	leave(c);
+	bh_list_add_tail(held, &c->link);
+	c->where = BH_CALL_HELD;
+}
+
+void bh_call_park(struct bh_call *c)
+{
+	leave(c);
+	c->where = BH_CALL_PARKED;
+}
+
+void bh_call_unpark(struct bh_call *c)
+{
+	if (c->where == BH_CALL_PARKED)
+		c->where = BH_CALL_NOWHERE;
+}
+
+void bh_call_submit(struct bh_call *c, struct bh_instance *inst)
+{
+	leave(c);
+	if (bh_instance_attach(inst, c) < 0) {
+		bh_call_fail(c, BH_E_INTERNAL, "instance call table full");
+		return;
+	}
+	c->where = BH_CALL_AT_INSTANCE;
+}
+
+void bh_call_returned(struct bh_call *c)
+{
+	leave(c);
+}
+
+bool bh_call_take_back(struct bh_call *c)
+{
+	switch (c->where) {
+	case BH_CALL_PARKED:
+		return false;
+	case BH_CALL_AT_INSTANCE:
+		if (!bh_instance_revoke(c->inst, c))
+			return false; /* it started: it runs to its end */
+		break;
+	default:
+		break;
+	}
+	leave(c);
+	return true;
+}
+
+bool bh_call_started(const struct bh_call *c)
+{
+	return c->where == BH_CALL_AT_INSTANCE && bh_instance_call_started(c->inst, c);
+}
+
 void bh_call_free(struct bh_call *c)
 {
 	if (!c)
 		return;
 	bh_timer_disarm(c->d->loop, &c->timer);
+	leave(c);
 	bh_list_del(&c->conn_link);
-	bh_list_del(&c->link);
 	if (c->conn && !c->answered)
 		c->conn->n_outstanding--;
 	if (c->conn || c->notifier)
@@ -90,44 +179,31 @@ void bh_call_free(struct bh_call *c)
 
 void bh_call_arm_deadline(struct bh_call *c)
 {
-	bh_timer_arm(c->d->loop, &c->timer, c->start_ns + bh_ms_to_ns(c->timeout_ms));
+	bh_timer_arm(c->d->loop, &c->timer, bh_call_deadline_ns(c));
 }
 
-/* Take c out of a queue where no child has seen any of its bytes. True when it
- * was there (it now belongs to the caller), false when a child holds it. */
-static bool call_unqueue(struct bh_call *c)
+uint64_t bh_call_deadline_ns(const struct bh_call *c)
 {
-	if (c->in_pending || c->waiter)
-		return false;
-	if (c->held) {
-		c->held = false;
-		bh_list_del(&c->link);
-		return true;
-	}
-	if (c->inst) {
-		if (c->sent > 0)
-			return false;
-		bh_instance_unsubmit(c->inst, c);
-		return true;
-	} else if (c->slot && bh_list_linked(&c->link)) {
-		c->slot->n_queued--;
-	}
-	bh_list_del(&c->link);
-	return true;
+	return c->timeout_ms ? c->start_ns + bh_ms_to_ns(c->timeout_ms) : 0;
+}
+
+/* Hand an internal call its outcome, once. */
+static void internal_done(struct bh_call *c, int32_t code, const char *msg)
+{
+	bh_error err = {.code = code};
+	snprintf(err.message, sizeof(err.message), "%s", msg);
+	void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
+	c->on_reply = NULL;
+	if (fn)
+		fn(c, &err, NULL, 0);
 }
 
 void bh_call_fail(struct bh_call *c, int32_t code, const char *msg)
 {
-	if (c->kind == BH_CALL_INTERNAL) {
-		bh_error err = {.code = code};
-		snprintf(err.message, sizeof(err.message), "%s", msg);
-		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
-		c->on_reply = NULL;
-		if (fn)
-			fn(c, &err, NULL, 0);
-	} else {
+	if (c->kind == BH_CALL_INTERNAL)
+		internal_done(c, code, msg);
+	else
 		bh_conn_reply_error(c, code, "%s", msg);
-	}
 	bh_call_free(c);
 }
 
@@ -136,6 +212,8 @@ void bh_call_finish(struct bh_call *c)
 	bh_call_free(c);
 }
 
+/* The client left: a call that has not started never will; one that runs finishes,
+ * its result discarded. */
 void bh_call_detach_conn(struct bh_call *c)
 {
 	if (c->conn && !c->answered)
@@ -145,16 +223,18 @@ void bh_call_detach_conn(struct bh_call *c)
 	c->conn = NULL;
 	c->answered = true;
 	bh_list_del(&c->conn_link);
-	if (call_unqueue(c))
+	if (bh_call_take_back(c))
 		bh_call_free(c);
 }
 
+/* The deadline: a call that has not started is taken back and never runs; one that
+ * runs is answered `timeout` now and gets its grace period, after which its instance
+ * is killed for it (and only for it). */
 static void deadline_fired(struct bh_timer *t)
 {
 	struct bh_call *c = bh_container_of(t, struct bh_call, timer);
 	if (c->deadline_passed) {
-		/* Deadline + grace passed and the child still holds the call. */
-		if (c->inst)
+		if (bh_call_started(c))
 			bh_instance_call_stuck(c->inst, c);
 		return;
 	}
@@ -163,15 +243,7 @@ static void deadline_fired(struct bh_timer *t)
 	char msg[160];
 	const char *plugin = c->slot ? c->slot->conf->name : "?";
 	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
-	if (c->answered) { /* a notification (reported, not answered), or its client left */
-		bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
-		if (call_unqueue(c))
-			bh_call_free(c);
-		else
-			bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
-		return;
-	}
-	if (c->slot && c->kind == BH_CALL_CLIENT) {
+	if (c->slot && c->kind == BH_CALL_CLIENT && !c->answered) {
 		c->slot->errors++;
 		if (c->inst) {
 			c->inst->gen->errors++;
@@ -179,21 +251,17 @@ static void deadline_fired(struct bh_timer *t)
 				bh_swap_call_done(c->slot->swap, c->inst->gen, true);
 		}
 	}
-	if (call_unqueue(c)) {
+	if (bh_call_take_back(c)) {
 		bh_call_fail(c, BH_E_TIMEOUT, msg);
 		return;
 	}
-	/* The child has (part of) the request: answer now, keep the call until the
-	 * child replies or the grace period runs out. */
-	if (c->kind == BH_CALL_INTERNAL) {
-		bh_error err = {.code = BH_E_TIMEOUT};
-		snprintf(err.message, sizeof(err.message), "%s", msg);
-		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
-		c->on_reply = NULL;
-		bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
-		fn(c, &err, NULL, 0);
-		return;
-	}
-	bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
+	if (c->where != BH_CALL_AT_INSTANCE)
+		return; /* parked on an operation, which answers it */
+	/* It runs: answer now, keep the call until the child replies or the grace period
+	 * runs out. */
 	bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
+	if (c->kind == BH_CALL_INTERNAL)
+		internal_done(c, BH_E_TIMEOUT, msg);
+	else
+		bh_conn_reply_error(c, BH_E_TIMEOUT, "%s", msg);
 }

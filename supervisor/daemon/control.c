@@ -78,7 +78,7 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	if (r < 0)
 		return bh_call_fail(c, BH_E_INTERNAL, strerror(-r));
 	s->origin = BH_ORIGIN_RUNTIME;
-	c->waiter = true;
+	bh_call_park(c);
 	s->waiter = c;
 	/* Answered by bh_control_load_done once ready or failed. */
 }
@@ -89,7 +89,7 @@ void bh_control_load_done(struct bh_slot *s, const char *error)
 	if (!c)
 		return;
 	s->waiter = NULL;
-	c->waiter = false;
+	bh_call_unpark(c);
 	if (error) {
 		bh_call_fail(c, BH_E_UNAVAILABLE, error);
 		/* A load that never became ready leaves nothing behind. */
@@ -123,7 +123,7 @@ static void control_unload(struct bh_daemon *d, struct bh_call *c, const bh_valu
 	}
 	if (s->state == BH_SLOT_UNLOADING || s->waiter || s->swap)
 		return bh_call_fail(c, BH_E_CONFLICT, "another operation on this plugin is running");
-	c->waiter = true;
+	bh_call_park(c);
 	bh_slot_unload(s, c);
 }
 
@@ -133,7 +133,7 @@ void bh_control_unload_done(struct bh_slot *s)
 	if (!c)
 		return;
 	s->waiter = NULL;
-	c->waiter = false;
+	bh_call_unpark(c);
 	struct bh_daemon *d = s->d;
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -210,7 +210,7 @@ static void control_swap(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	char why[512];
 	int r = bh_swap_start(s, &conf, &opt, c, why, sizeof(why));
 	bh_plugin_conf_done(&conf);
-	if (r < 0 && !c->answered && c->waiter == false)
+	if (r < 0 && !c->answered && c->where != BH_CALL_PARKED)
 		bh_call_fail(c, swap_errcode(r), why);
 	/* Otherwise answered when the swap completes or rolls back. */
 }

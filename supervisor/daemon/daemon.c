@@ -137,8 +137,6 @@ static void stop_children(struct bh_daemon *d)
 		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
 		while (s->n_queued > 0) {
 			struct bh_call *c = bh_container_of(bh_list_first(&s->queue), struct bh_call, link);
-			bh_list_del(&c->link);
-			s->n_queued--;
 			bh_call_fail(c, BH_E_SHUTTING_DOWN, "the daemon is shutting down");
 		}
 		bh_slot_stop_all(s);

@@ -1,14 +1,15 @@
 /* bulkheadd internals: the daemon context and the objects it routes between.
  *
- *   client conn ──request──▶ call ──▶ slot (plugin) queue ──▶ instance send queue ──▶ child
- *                ◀─response── call ◀──────────────────────────── instance pending table ◀─┘
+ *   client conn ──request──▶ call ──▶ slot (plugin) queue ──▶ instance ──▶ child
+ *                ◀─response── call ◀────────────────────────── instance ◀─┘
  *
- * A call is owned by exactly one place at a time: the slot's queue (waiting for an
- * instance), an instance's send queue (bytes not yet fully written), or an instance's
- * pending table (written, awaiting the reply). The client gets exactly one response
- * per request, tracked by call->answered; a call answered early (deadline passed)
- * stays where it is until the child replies or dies, so ids are never reused while a
- * reply may still come. */
+ * A call is in exactly one place at a time (enum bh_call_where), moved only by the
+ * functions of call.c. At an instance, the claim table shared with the child
+ * (bulkhead/claims.h) says whether it started: a call that has not can still be
+ * taken back (its deadline passed, its client left, another instance is idle) and
+ * then never runs there. The client gets exactly one response per request, tracked
+ * by call->answered; a call answered early (deadline passed while it runs) stays at
+ * its instance until the child replies or dies. */
 #ifndef BH_DAEMON_H
 #define BH_DAEMON_H
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bulkhead/claims.h"
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
 #include "config.h"
@@ -35,6 +37,14 @@ enum bh_call_kind {
 	BH_CALL_INTERNAL, /* $init / $snapshot / $restore: completion goes to on_reply */
 };
 
+enum bh_call_where {
+	BH_CALL_NOWHERE,     /* being routed, or done */
+	BH_CALL_QUEUED,      /* slot->queue: waiting for an instance with room */
+	BH_CALL_HELD,        /* a swap's held list: waits for its client's older calls */
+	BH_CALL_PARKED,      /* a control call waiting for an operation on a slot */
+	BH_CALL_AT_INSTANCE, /* inst: offered in its claim table, written or being written */
+};
+
 struct bh_call {
 	enum bh_call_kind kind;
 	struct bh_daemon *d;
@@ -46,11 +56,9 @@ struct bh_call {
 	uint32_t client_msgid;
 	bool answered;          /* the client already has its one response */
 	struct bh_slot *slot;
-	struct bh_instance *inst; /* set once handed to an instance */
-	struct bh_list link;    /* slot->queue or inst->send_queue */
-	bool in_pending;        /* fully written: the child holds it */
-	bool waiter;            /* a control call parked on a slot (slot->waiter) */
-	bool held;              /* on a swap's list of held calls, not in a queue */
+	enum bh_call_where where;
+	struct bh_instance *inst; /* BH_CALL_AT_INSTANCE: which one */
+	struct bh_list link;    /* in the list of where it is */
 	bool deadline_passed;   /* the deadline fired once; next comes deadline + grace */
 	uint32_t iid;           /* id on the instance's channel */
 	struct bh_timer timer;  /* deadline, then deadline + grace */
@@ -132,12 +140,19 @@ struct bh_instance {
 	struct bh_child_log out, err;
 	struct bh_buf in;         /* bytes read from the channel */
 	struct bh_scanner scan;   /* over the message at the front of in */
-	struct bh_list send_queue; /* calls with bytes still to write */
+	/* Its calls in the order they were offered: those fully written (sent), then
+	 * those with bytes still to write (sending). */
+	struct bh_list sent, sending;
+	/* The rest of a call taken back half-written: written before anything else,
+	 * so that the stream stays whole (the shim skips the call). */
+	struct bh_buf tail;
+	size_t tail_sent;
 	bool want_flush;          /* on d->flush_insts */
 	struct bh_list flush_link;
-	struct bh_call **pending; /* open table by iid & (cap - 1) */
+	struct bh_claims claims;  /* shared with the child: which calls started */
+	struct bh_call **pending; /* by iid & (pending_cap - 1), like the claim table */
 	uint32_t pending_cap;     /* power of two > max in flight */
-	uint32_t inflight;        /* calls in send_queue + pending (client and internal) */
+	uint32_t inflight;        /* calls at the instance (client and internal) */
 	uint32_t next_iid;
 	struct bh_timer timer;    /* init deadline, then stop -> SIGKILL deadline */
 	uint64_t started_ns, ready_ns;
@@ -150,6 +165,8 @@ struct bh_instance {
 	bool setup_short;         /* the sandbox set-up ran short of a resource */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
+	bool dying;               /* killed, or its channel refused a write: no new calls */
+	bool untrusted;           /* broke the protocol: nothing more it wrote is read */
 	bool init_failed;         /* the plugin's init returned an error */
 	bool retiring;            /* takes no new calls; stops once its calls are done */
 };
@@ -377,10 +394,25 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 void bh_call_free(struct bh_call *c);
 /* Set the channel id in the encoded request. */
 void bh_call_set_iid(struct bh_call *c, uint32_t iid);
-/* Detach from the client; free unless an instance still holds it. */
+/* Moves: out of wherever c is, into the place named. */
+void bh_call_queue(struct bh_call *c, bool front);   /* c->slot's queue */
+void bh_call_hold(struct bh_call *c, struct bh_list *held);
+void bh_call_park(struct bh_call *c);
+void bh_call_unpark(struct bh_call *c);              /* parked -> nowhere */
+void bh_call_submit(struct bh_call *c, struct bh_instance *inst); /* may fail c */
+/* Its instance answered it (or died): out of the instance. */
+void bh_call_returned(struct bh_call *c);
+/* Out of where it is if it has not started and never will: true (c is now the
+ * caller's, BH_CALL_NOWHERE), false (it runs at an instance, or it is parked). */
+bool bh_call_take_back(struct bh_call *c);
+/* At an instance and started there (running, or waiting on a call it made). */
+bool bh_call_started(const struct bh_call *c);
+/* Detach from the client: a call that has not started is dropped. */
 void bh_call_detach_conn(struct bh_call *c);
 /* Arm the client deadline. */
 void bh_call_arm_deadline(struct bh_call *c);
+/* CLOCK_MONOTONIC ns by which it must have started, 0 when it has no deadline. */
+uint64_t bh_call_deadline_ns(const struct bh_call *c);
 /* The call is finished everywhere (replied by the child, or failed): drop it. */
 void bh_call_finish(struct bh_call *c);
 /* Complete with an error everywhere (client reply or internal callback), then free. */
@@ -447,10 +479,13 @@ void bh_slot_free(struct bh_slot *s);
 /* Start one instance; on failure errbuf may say why (else use the code). */
 int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance **ret,
 		      char *errbuf, size_t errlen);
-/* Append a call to the instance (assigns its iid). */
-void bh_instance_submit(struct bh_instance *inst, struct bh_call *c);
-/* Take back a call none of whose bytes were written. */
-void bh_instance_unsubmit(struct bh_instance *inst, struct bh_call *c);
+/* For call.c only (use bh_call_submit / bh_call_take_back): put c at inst (assign
+ * its iid, offer it in the claim table; 0 or -ENOSPC), take it out (lists, table),
+ * take it back from the child (true when it never started and never will). */
+int bh_instance_attach(struct bh_instance *inst, struct bh_call *c);
+void bh_instance_detach(struct bh_instance *inst, struct bh_call *c);
+bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c);
+bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_call *c);
 bool bh_instance_has_room(const struct bh_instance *inst);
 void bh_instance_flush_all(struct bh_daemon *d);
 /* Kill with SIGKILL, recording why. */
@@ -460,7 +495,7 @@ void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 void bh_instance_retire(struct bh_instance *inst);
 /* Graceful stop: $stop, then SIGKILL after a deadline. */
 void bh_instance_stop(struct bh_instance *inst);
-/* A call's deadline + grace passed while the child still holds it. */
+/* A call's deadline + grace passed while the child still runs it. */
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c);
 const char *bh_inst_state_name(enum bh_inst_state st);
 

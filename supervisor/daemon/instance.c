@@ -50,6 +50,8 @@ static void inst_free(void *p)
 	struct bh_instance *inst = p;
 	give_back_id(inst);
 	bh_buf_done(&inst->in);
+	bh_buf_done(&inst->tail);
+	bh_claims_unmap(&inst->claims);
 	free(inst->pending);
 	bh_gen_unref(inst->gen);
 	free(inst);
@@ -67,7 +69,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		      char *errbuf, size_t errlen)
 {
 	struct bh_daemon *d = s->d;
-	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	int sv[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, claims_fd = -1;
 	struct bh_instance *inst = calloc(1, sizeof(*inst));
 	int r = -ENOMEM;
 	if (!inst)
@@ -79,7 +81,9 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	inst->serial = ++d->next_serial;
 	inst->chan.fd = inst->pidfd.fd = inst->out.watch.fd = inst->err.watch.fd = -1;
 	inst->child.pidfd = -1;
-	bh_list_init(&inst->send_queue);
+	bh_list_init(&inst->sent);
+	bh_list_init(&inst->sending);
+	bh_buf_init(&inst->tail, 0);
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
@@ -90,6 +94,10 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	inst->pending = calloc(inst->pending_cap, sizeof(*inst->pending));
 	if (!inst->pending)
 		goto fail;
+	if ((r = bh_claims_create(&inst->claims, inst->pending_cap, &claims_fd)) < 0) {
+		snprintf(errbuf, errlen, "creating the claim table: %s", strerror(-r));
+		goto fail;
+	}
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -108,8 +116,9 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	snprintf(maxitems, sizeof(maxitems), "%u", lim->max_items);
 	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
 	const struct bh_sandbox_profile *prof = &gen->profile;
-	/* bulkhead-shim --max-message N ... [--seccomp [--allow-syscall NAME]...] PLUGIN */
-	size_t argc = 0, max_args = 14 + 2 * prof->n_extra_syscalls;
+	/* bulkhead-shim --max-message N ... --claims [--seccomp [--allow-syscall NAME]...]
+	 * PLUGIN */
+	size_t argc = 0, max_args = 15 + 2 * prof->n_extra_syscalls;
 	char **argv = calloc(max_args, sizeof(*argv));
 	if (!argv) {
 		r = -ENOMEM;
@@ -124,6 +133,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	argv[argc++] = maxitems;
 	argv[argc++] = "--max-bytes";
 	argv[argc++] = maxbytes;
+	argv[argc++] = "--claims";
 	struct bh_enforcement enf;
 	bh_sandbox_enforcement(prof, &enf);
 	if (prof->enabled && strcmp(enf.seccomp, "none") != 0) {
@@ -166,6 +176,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		.channel_fd = sv[1],
 		.stdout_fd = outp[1],
 		.stderr_fd = errp[1],
+		.claims_fd = claims_fd,
 		.plugin_path = gen->conf.path,
 		.profile = &own,
 		.name = name,
@@ -177,7 +188,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
-	sv[1] = outp[1] = errp[1] = -1;
+	close(claims_fd); /* the mapping stays */
+	sv[1] = outp[1] = errp[1] = claims_fd = -1;
 
 	inst->started_ns = bh_now_ns();
 	inst->state = BH_INST_STARTING;
@@ -219,6 +231,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	return 0;
 
 fail:
+	if (claims_fd >= 0)
+		close(claims_fd);
 	for (int i = 0; i < 2; i++) {
 		if (sv[i] >= 0)
 			close(sv[i]);
@@ -236,8 +250,7 @@ fail:
 bool bh_instance_has_room(const struct bh_instance *inst)
 {
 	/* The generation's own bound: the one its pending table was sized for. */
-	return inst->inflight < inst->gen->conf.max_inflight && !inst->retiring &&
-	       !inst->death_reason[0];
+	return inst->inflight < inst->gen->conf.max_inflight && !inst->retiring && !inst->dying;
 }
 
 void bh_instance_retire(struct bh_instance *inst)
@@ -257,49 +270,100 @@ static void schedule_flush(struct bh_instance *inst)
 	}
 }
 
-void bh_instance_submit(struct bh_instance *inst, struct bh_call *c)
+int bh_instance_attach(struct bh_instance *inst, struct bh_call *c)
 {
 	uint32_t mask = inst->pending_cap - 1;
 	/* has_room keeps inflight below pending_cap / 2, so a free entry is always near;
 	 * should that ever not hold, fail the call rather than search forever. */
-	if (inst->inflight >= inst->pending_cap / 2) {
-		bh_call_fail(c, BH_E_INTERNAL, "instance call table full");
-		return;
-	}
+	if (inst->inflight >= inst->pending_cap / 2)
+		return -ENOSPC;
 	while (inst->pending[inst->next_iid & mask])
 		inst->next_iid++;
 	uint32_t iid = inst->next_iid++;
 	inst->pending[iid & mask] = c;
 	bh_call_set_iid(c, iid);
+	bh_claim_offer(&inst->claims, iid, bh_call_deadline_ns(c));
 	c->inst = inst;
 	c->sent = 0;
-	c->in_pending = false;
 	inst->inflight++;
 	if (c->kind == BH_CALL_CLIENT) {
 		inst->calls++;
 		inst->gen->calls++;
 	}
-	bh_list_add_tail(&inst->send_queue, &c->link);
+	bh_list_add_tail(&inst->sending, &c->link);
 	schedule_flush(inst);
+	return 0;
 }
 
-void bh_instance_unsubmit(struct bh_instance *inst, struct bh_call *c)
+void bh_instance_detach(struct bh_instance *inst, struct bh_call *c)
 {
 	inst->pending[c->iid & (inst->pending_cap - 1)] = NULL;
+	bh_claim_release(&inst->claims, c->iid);
 	bh_list_del(&c->link);
 	inst->inflight--;
 	c->inst = NULL;
 }
 
+/* A call is taken back from the child only through its claim: whoever changes
+ * OFFERED first, the shim (STARTED) or we (REVOKED), decides. */
+bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c)
+{
+	if (c->sent == 0)
+		return true; /* the child has not seen a byte of it */
+	enum bh_claim_state st = bh_claim_revoke(&inst->claims, c->iid);
+	if (st != BH_CLAIM_OFFERED && st != BH_CLAIM_EXPIRED)
+		return false;
+	if (c->sent < c->req_len && inst->state != BH_INST_DEAD) {
+		/* Half-written: the rest must still go out, from the tail, for the stream
+		 * to stay whole. It is the first call of `sending`, so nothing else has
+		 * been written after its bytes. */
+		size_t rest = c->req_len - c->sent;
+		if (bh_buf_reserve(&inst->tail, rest) < 0) {
+			/* Cannot keep the stream whole: end the instance; the call, revoked,
+			 * is judged not started at its death. */
+			bh_instance_kill(inst, "out of memory");
+			return false;
+		}
+		memcpy(inst->tail.data + inst->tail.len, c->req + c->sent, rest);
+		inst->tail.len += rest;
+	}
+	return true;
+}
+
+bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_call *c)
+{
+	if (c->sent == 0)
+		return false;
+	enum bh_claim_state st = bh_claim_state(&inst->claims, c->iid);
+	return st != BH_CLAIM_OFFERED && st != BH_CLAIM_EXPIRED && st != BH_CLAIM_REVOKED;
+}
+
+/* The channel refused a write: the child closed its end, so it is dying or broken.
+ * Stop writing, but keep reading: what it wrote before is still to be judged. */
+static void write_failed(struct bh_instance *inst, int err)
+{
+	bh_debug("%s: instance pid %d: channel write failed: %s", inst->slot->conf->name,
+		 (int)inst->child.pid, strerror(err));
+	inst->dying = true;
+	inst->closed_channel = true;
+	send_signal(inst, SIGKILL);
+	bh_watch_mod(inst->d->loop, &inst->chan, EPOLLIN);
+}
+
 static void inst_flush(struct bh_instance *inst)
 {
-	if (inst->chan.fd < 0 || inst->state == BH_INST_DEAD)
+	if (inst->chan.fd < 0 || inst->state == BH_INST_DEAD || inst->closed_channel)
 		return;
-	while (!bh_list_empty(&inst->send_queue)) {
+	while (inst->tail.len > inst->tail_sent || !bh_list_empty(&inst->sending)) {
 		struct iovec iov[MAX_IOV];
 		int n = 0;
+		if (inst->tail.len > inst->tail_sent) {
+			iov[n].iov_base = inst->tail.data + inst->tail_sent;
+			iov[n].iov_len = inst->tail.len - inst->tail_sent;
+			n++;
+		}
 		struct bh_list *pos;
-		for (pos = inst->send_queue.next; pos != &inst->send_queue && n < MAX_IOV;
+		for (pos = inst->sending.next; pos != &inst->sending && n < MAX_IOV;
 		     pos = pos->next) {
 			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
 			iov[n].iov_base = c->req + c->sent;
@@ -313,26 +377,33 @@ static void inst_flush(struct bh_instance *inst)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			/* The child closed its end; its exit (pidfd) finishes the job. */
-			bh_instance_kill(inst, "channel write failed: %s", strerror(errno));
-			return;
+			return write_failed(inst, errno);
 		}
 		size_t left = (size_t)w;
+		if (inst->tail.len > inst->tail_sent) {
+			size_t take = inst->tail.len - inst->tail_sent;
+			take = left < take ? left : take;
+			inst->tail_sent += take;
+			left -= take;
+			if (inst->tail_sent == inst->tail.len) {
+				inst->tail.len = inst->tail_sent = 0;
+				bh_buf_shrink(&inst->tail, BH_BUF_KEEP);
+			}
+		}
 		while (left > 0) {
-			struct bh_call *c =
-				bh_container_of(inst->send_queue.next, struct bh_call, link);
+			struct bh_call *c = bh_container_of(inst->sending.next, struct bh_call, link);
 			size_t want = c->req_len - c->sent;
 			size_t take = left < want ? left : want;
 			c->sent += take;
 			left -= take;
 			if (c->sent == c->req_len) {
 				bh_list_del(&c->link);
-				c->in_pending = true;
+				bh_list_add_tail(&inst->sent, &c->link);
 			}
 		}
 	}
-	uint32_t ev = EPOLLIN | (bh_list_empty(&inst->send_queue) ? 0 : EPOLLOUT);
-	bh_watch_mod(inst->d->loop, &inst->chan, ev);
+	bool more = inst->tail.len > inst->tail_sent || !bh_list_empty(&inst->sending);
+	bh_watch_mod(inst->d->loop, &inst->chan, EPOLLIN | (more ? EPOLLOUT : 0));
 }
 
 void bh_instance_flush_all(struct bh_daemon *d)
@@ -371,10 +442,10 @@ void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 		bh_warn("%s: killing instance pid %d: %s", inst->slot->conf->name,
 			(int)inst->child.pid, inst->death_reason);
 	}
+	inst->dying = true;
 	send_signal(inst, SIGKILL);
-	/* Nothing more from this child is trusted: close the channel (a mask of 0 would
-	 * still report EPOLLHUP once the child is gone); the pidfd reports the exit. */
-	bh_watch_close(inst->d->loop, &inst->chan);
+	/* The channel stays open: replies it wrote before the signal still count, and
+	 * its death is judged once they are read. The pidfd reports the exit. */
 }
 
 void bh_instance_stop(struct bh_instance *inst)
@@ -395,7 +466,7 @@ void bh_instance_stop(struct bh_instance *inst)
 	inst->state = BH_INST_STOPPING;
 	static const uint8_t stop_msg[] = {0x93, 0x02, 0xa5, '$', 's', 't', 'o', 'p', 0x90};
 	bool sent = false;
-	if (bh_list_empty(&inst->send_queue)) {
+	if (bh_list_empty(&inst->sending) && inst->tail.len == 0) {
 		ssize_t w = send(inst->chan.fd, stop_msg, sizeof(stop_msg), MSG_NOSIGNAL);
 		sent = w == (ssize_t)sizeof(stop_msg);
 	}
@@ -406,8 +477,8 @@ void bh_instance_stop(struct bh_instance *inst)
 
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
-	bh_instance_kill(inst, "a call exceeded its deadline (%u ms) + grace (%u ms)",
-			 c->timeout_ms, inst->slot->conf->grace_ms);
+	bh_instance_kill(inst, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
+			 c->iid, c->timeout_ms, inst->slot->conf->grace_ms);
 }
 
 static void inst_timer(struct bh_timer *t)
@@ -422,9 +493,13 @@ static void inst_timer(struct bh_timer *t)
 
 /* ---- receiving ---- */
 
+/* Nothing more from this child is read or trusted: the channel closes (a mask of 0
+ * would still report EPOLLHUP once the child is gone). */
 static void protocol_violation(struct bh_instance *inst, const char *what)
 {
 	bh_instance_kill(inst, "protocol violation: %s", what);
+	inst->untrusted = true;
+	bh_watch_close(inst->d->loop, &inst->chan);
 }
 
 /* Decode a small control payload ($hello, $fatal) from the child. */
@@ -566,7 +641,7 @@ static void send_init(struct bh_instance *inst)
 	c->ctx = inst;
 	c->slot = s;
 	inst->state = BH_INST_INIT;
-	bh_instance_submit(inst, c);
+	bh_call_submit(c, inst);
 }
 
 /* Reduce a child's error to what a plugin may say: it cannot claim to be the daemon. */
@@ -581,11 +656,11 @@ static int32_t plugin_code(int32_t code)
 static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 {
 	struct bh_call *c = inst->pending[rpc->msgid & (inst->pending_cap - 1)];
-	if (!c || c->iid != rpc->msgid || !c->in_pending)
+	if (!c || c->iid != rpc->msgid || c->sent != c->req_len)
 		return protocol_violation(inst, "response to a call it was not given");
-	inst->pending[rpc->msgid & (inst->pending_cap - 1)] = NULL;
-	c->inst = NULL;
-	inst->inflight--;
+	if (!bh_instance_call_started(inst, c))
+		return protocol_violation(inst, "response to a call it did not claim");
+	bh_call_returned(c);
 	bool is_error = !(rpc->error_len == 1 && rpc->error[0] == 0xc0);
 	bh_error err = {0};
 	if (is_error && bh_error_decode(rpc->error, rpc->error_len, &err) < 0) {
@@ -637,10 +712,11 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 	protocol_violation(inst, "unexpected message");
 }
 
-/* Read and handle what the channel holds. False at end of file or on error. */
-static bool inst_read(struct bh_instance *inst)
+/* Read and handle what the channel holds: a fair share of it (to_end false), or all
+ * of it (the child is dead). False at end of file or on error. */
+static bool inst_read(struct bh_instance *inst, bool to_end)
 {
-	for (int rounds = 0; rounds < 16; rounds++) {
+	for (int rounds = 0; to_end || rounds < 16; rounds++) {
 		if (bh_buf_reserve(&inst->in, READ_CHUNK) < 0 && bh_buf_reserve(&inst->in, 1) < 0) {
 			protocol_violation(inst, "message larger than limits.max_message");
 			return false;
@@ -657,7 +733,7 @@ static bool inst_read(struct bh_instance *inst)
 		inst->in.len += (size_t)n;
 		inst->d->input.channel_read += (size_t)n;
 		size_t off = 0;
-		while (off < inst->in.len && inst->death_reason[0] == 0) {
+		while (off < inst->in.len && !inst->untrusted) {
 			/* Resumed where the last read stopped: linear however it is split. */
 			struct bh_scan sc;
 			uint64_t work = inst->scan.work;
@@ -676,9 +752,9 @@ static bool inst_read(struct bh_instance *inst)
 		bh_buf_consume(&inst->in, off);
 		if (inst->in.len == 0)
 			bh_buf_shrink(&inst->in, BH_BUF_KEEP);
-		if (inst->death_reason[0])
+		if (inst->untrusted)
 			return false;
-		if ((size_t)n < room)
+		if ((size_t)n < room && !to_end)
 			break;
 	}
 	return true;
@@ -690,7 +766,7 @@ static void inst_event(struct bh_watch *w, uint32_t events)
 	if (events & EPOLLOUT)
 		schedule_flush(inst);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		if (!inst_read(inst)) {
+		if (!inst_read(inst, false)) {
 			/* End of file or a violation: it is gone for us; the pidfd reports
 			 * when it is gone for the kernel. A child closing its channel is
 			 * usually dying already, so its exit status tells the story; the
@@ -719,46 +795,25 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 			 si->si_code == CLD_DUMPED ? ", core dumped" : "");
 }
 
-static int iid_cmp(const void *a, const void *b)
+/* The calls an instance held when it died. Its claim table says which it had
+ * started: those fail with `reason`, whatever their number (one, or a stack of nested
+ * calls). Every other one never ran: a client call not yet answered goes back to the
+ * front of the slot's queue, in order, to be re-dispatched; one already answered
+ * (deadline passed, client gone) is dropped; an internal call fails, its operation
+ * deciding what next. */
+static void judge_held_calls(struct bh_instance *inst, int32_t code, const char *reason)
 {
-	const struct bh_call *x = *(struct bh_call *const *)a, *y = *(struct bh_call *const *)b;
-	int32_t diff = (int32_t)(x->iid - y->iid); /* ids may wrap */
-	return diff < 0 ? -1 : diff > 0;
-}
-
-/* The shim runs one call at a time, in the order it received them, so of all the
- * calls an instance held when it died only the oldest fully written one can have
- * reached the plugin: it fails with `reason`. Every other client call never ran and
- * goes back to the front of the slot's queue, in order, to be re-dispatched. Calls
- * already answered (deadline passed) are dropped; internal calls fail. */
-static void fail_held_calls(struct bh_instance *inst, int32_t code, const char *reason)
-{
-	struct bh_slot *s = inst->slot;
-	struct bh_call **held = calloc(inst->inflight ? inst->inflight : 1, sizeof(*held));
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < inst->pending_cap; i++) {
-		struct bh_call *c = inst->pending[i];
-		if (!c)
-			continue;
-		inst->pending[i] = NULL;
-		bh_list_del(&c->link);
-		c->inst = NULL;
-		inst->inflight--;
-		if (held)
-			held[n++] = c;
-		else /* out of memory: no re-dispatch, but every call still gets its answer */
-			bh_call_fail(c, code, reason);
-	}
-	qsort(held, n, sizeof(*held), iid_cmp);
-	struct bh_call *running = NULL;
-	for (uint32_t i = 0; i < n && !running; i++)
-		if (held[i]->in_pending)
-			running = held[i];
 	struct bh_list requeue;
 	bh_list_init(&requeue);
-	for (uint32_t i = 0; i < n; i++) {
-		struct bh_call *c = held[i];
-		if (c == running) {
+	/* Oldest first: those written, then those still being written. */
+	bh_list_splice_tail(&inst->sent, &inst->sending);
+	while (!bh_list_empty(&inst->sent)) {
+		struct bh_call *c = bh_container_of(bh_list_first(&inst->sent), struct bh_call, link);
+		/* Revoked first: nothing that could still hold the table (a process the
+		 * plugin left behind) can start it afterwards. */
+		bool started = !bh_instance_revoke(inst, c);
+		bh_call_returned(c);
+		if (started) {
 			if (c->kind == BH_CALL_CLIENT && !c->answered && c->slot) {
 				c->slot->errors++;
 				inst->gen->errors++;
@@ -769,18 +824,13 @@ static void fail_held_calls(struct bh_instance *inst, int32_t code, const char *
 		} else if (c->answered) {
 			bh_call_free(c);
 		} else {
-			c->in_pending = false;
-			c->sent = 0;
 			bh_list_add_tail(&requeue, &c->link);
-			s->n_queued++;
 		}
 	}
-	free(held);
-	/* Splice in front of the calls that were already waiting. */
 	while (!bh_list_empty(&requeue)) {
-		struct bh_list *last = requeue.prev;
-		bh_list_del(last);
-		bh_list_add_head(&s->queue, last);
+		struct bh_call *c = bh_container_of(requeue.prev, struct bh_call, link);
+		bh_list_del(&c->link);
+		bh_call_queue(c, true);
 	}
 }
 
@@ -793,9 +843,10 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	if (waitid(P_PIDFD, (id_t)inst->pidfd.fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
 		return; /* not yet: spurious wake-up */
 
-	/* Replies it wrote before dying still count. */
-	if (!inst->death_reason[0] && inst->chan.fd >= 0)
-		inst_read(inst);
+	/* Replies it wrote before dying still count: all of them are read before its
+	 * calls are judged. */
+	if (!inst->untrusted && inst->chan.fd >= 0)
+		inst_read(inst, true);
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 
@@ -813,11 +864,15 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	 * plugin that worked before gets restarts (and quarantine) instead. */
 	/* Set-up that ran short of a resource says nothing about the plugin: retried. */
 	inst->setup_short = si.si_code == CLD_EXITED && si.si_status == BH_SANDBOX_EXIT_RESOURCE;
+	/* The sandbox's own set-up failing (status 126, 127) can mean the plugin's file
+	 * is unusable, but for a plugin that was ready before it is more likely the host
+	 * (a cgroup removed under it): a crash to restart, throttled by quarantine. */
+	bool setup_failed = si.si_code == CLD_EXITED && (si.si_status == BH_SANDBOX_EXIT_SETUP ||
+							 si.si_status == BH_SANDBOX_EXIT_EXEC);
 	bool load_failed = inst->ready_ns == 0 &&
 		      (inst->state == BH_INST_STOPPING || (inst->init_failed && !s->ever_ready) ||
-		       (si.si_code == CLD_EXITED && (si.si_status == BH_SHIM_EXIT_LOAD_FAILED ||
-						     si.si_status == BH_SANDBOX_EXIT_SETUP ||
-						     si.si_status == BH_SANDBOX_EXIT_EXEC)));
+		       (si.si_code == CLD_EXITED && si.si_status == BH_SHIM_EXIT_LOAD_FAILED) ||
+		       (setup_failed && !s->ever_ready));
 	if (!inst->death_reason[0] && inst->closed_channel && !inst->exit_expected &&
 	    si.si_code != CLD_EXITED && si.si_status == SIGKILL)
 		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");
@@ -842,8 +897,9 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 		bh_list_del(&inst->flush_link);
 		inst->want_flush = false;
 	}
-	fail_held_calls(inst, cause[0] || inst->over_limit ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED,
-			reason);
+	inst->dying = true;
+	judge_held_calls(inst, cause[0] || inst->over_limit ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED,
+			 reason);
 	if (bh_child_release(&inst->child) < 0 && inst->has_id) {
 		/* Its cgroup still holds a task: the id stays out of use for good rather
 		 * than go to a new instance beside it. */

@@ -50,6 +50,18 @@ static inline void bh_list_del(struct bh_list *n)
 	n->prev = n->next = n;
 }
 
+/* Move every node of src, in order, to the end of dst; src is left empty. */
+static inline void bh_list_splice_tail(struct bh_list *dst, struct bh_list *src)
+{
+	if (bh_list_empty(src))
+		return;
+	src->next->prev = dst->prev;
+	dst->prev->next = src->next;
+	src->prev->next = dst;
+	dst->prev = src->prev;
+	bh_list_init(src);
+}
+
 static inline struct bh_list *bh_list_first(const struct bh_list *head)
 {
 	return bh_list_empty(head) ? NULL : head->next;

@@ -1,5 +1,7 @@
 /* Routing: hand a call to the ready instance with the fewest calls in flight, or
- * queue it on its slot (bounded) until one has room. */
+ * queue it on its slot (bounded) until one has room. Calls pipelined to an instance
+ * are not stuck there: while an instance of the same generation is idle, the calls
+ * a busy one has not started move to it (rebalance). */
 #include <stdio.h>
 
 #include "daemon.h"
@@ -39,6 +41,58 @@ static int place(struct bh_slot *s, const struct bh_call *c, struct bh_instance 
 	return BH_ROUTE_GEN;
 }
 
+/* The ready instance of idle's generation with the most calls, if it has calls that
+ * could move. */
+static struct bh_instance *busiest_sibling(struct bh_slot *s, const struct bh_instance *idle)
+{
+	struct bh_instance *best = NULL;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i != idle && i->gen == idle->gen && i->state == BH_INST_READY &&
+		    i->inflight >= 2 && (!best || i->inflight > best->inflight))
+			best = i;
+	}
+	return best;
+}
+
+/* Move up to half of from's calls that have not started to idle, oldest first: the
+ * claim table decides, for each, whether the child started it first. */
+static void move_calls(struct bh_instance *from, struct bh_instance *idle)
+{
+	uint32_t want = from->inflight / 2;
+	struct bh_list *lists[2] = {&from->sent, &from->sending};
+	for (int l = 0; l < 2; l++) {
+		struct bh_list *pos, *tmp;
+		bh_list_for_each_safe(pos, tmp, lists[l])
+		{
+			if (want == 0 || !bh_instance_has_room(idle))
+				return;
+			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+			if (c->kind != BH_CALL_CLIENT || !bh_call_take_back(c))
+				continue;
+			bh_call_submit(c, idle);
+			want--;
+		}
+	}
+}
+
+/* No call waits behind a busy instance while one of its generation is idle. */
+static void rebalance(struct bh_slot *s)
+{
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->state != BH_INST_READY || i->inflight > 0 || !bh_instance_has_room(i))
+			continue;
+		struct bh_instance *from = busiest_sibling(s, i);
+		if (from)
+			move_calls(from, i);
+	}
+}
+
 void bh_slot_pump(struct bh_slot *s)
 {
 	struct bh_list *pos, *tmp;
@@ -49,13 +103,12 @@ void bh_slot_pump(struct bh_slot *s)
 		int r = place(s, c, &i);
 		if (r == BH_ROUTE_WAIT || (r == BH_ROUTE_GEN && !i))
 			return; /* first come, first served: nobody overtakes the head */
-		bh_list_del(&c->link);
-		s->n_queued--;
 		if (r == BH_ROUTE_HOLD)
 			bh_swap_hold(s->swap, c);
 		else
-			bh_instance_submit(i, c);
+			bh_call_submit(c, i);
 	}
+	rebalance(s);
 }
 
 /* Why a slot cannot take calls right now, or NULL when it can (possibly queued). */
@@ -95,7 +148,7 @@ void bh_route(struct bh_daemon *d, struct bh_call *c)
 			return;
 		}
 		if (i) {
-			bh_instance_submit(i, c);
+			bh_call_submit(c, i);
 			return;
 		}
 	}
@@ -106,7 +159,6 @@ void bh_route(struct bh_daemon *d, struct bh_call *c)
 		bh_call_fail(c, BH_E_OVERLOADED, why);
 		return;
 	}
-	bh_list_add_tail(&s->queue, &c->link);
-	s->n_queued++;
+	bh_call_queue(c, false);
 	bh_slot_pump(s);
 }

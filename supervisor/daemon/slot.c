@@ -142,8 +142,6 @@ static void fail_queue(struct bh_slot *s, int32_t code, const char *why)
 {
 	while (s->n_queued > 0) {
 		struct bh_call *c = bh_container_of(bh_list_first(&s->queue), struct bh_call, link);
-		bh_list_del(&c->link);
-		s->n_queued--;
 		s->errors++;
 		bh_call_fail(c, code, why);
 	}

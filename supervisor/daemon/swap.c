@@ -98,7 +98,7 @@ static void reply_waiter(struct bh_swap *sw, const char *verb)
 	if (!c)
 		return;
 	sw->waiter = NULL;
-	c->waiter = false;
+	bh_call_unpark(c);
 	struct bh_daemon *d = sw->s->d;
 	uint64_t now = bh_now_ns();
 	struct bh_writer w;
@@ -141,7 +141,7 @@ static void fail_waiter(struct bh_swap *sw, const char *msg)
 	if (!c)
 		return;
 	sw->waiter = NULL;
-	c->waiter = false;
+	bh_call_unpark(c);
 	bh_call_fail(c, BH_E_SWAP_FAILED, msg);
 }
 
@@ -296,7 +296,7 @@ static void snapshot_done(struct bh_call *c, const bh_error *err, const uint8_t 
 		if (!rc)
 			return roll_back(sw, "out of memory");
 		sw->n_restore_pending++;
-		bh_instance_submit(i, rc);
+		bh_call_submit(rc, i);
 	}
 	if (sw->n_restore_pending == 0)
 		roll_back(sw, "no new instance left to restore into");
@@ -315,7 +315,7 @@ static void take_snapshot(struct bh_swap *sw)
 	struct bh_call *c = internal_call(sw, BH_CH_SNAPSHOT, &no_params, 1, snapshot_done);
 	if (!c)
 		return roll_back(sw, "out of memory");
-	bh_instance_submit(from, c);
+	bh_call_submit(c, from);
 }
 
 /* ---- the switch and the drain ---- */
@@ -496,21 +496,14 @@ void bh_swap_routed(struct bh_swap *sw, const struct bh_gen *g)
 
 void bh_swap_hold(struct bh_swap *sw, struct bh_call *c)
 {
-	c->held = true;
-	bh_list_add_tail(&sw->fenced, &c->link);
+	bh_call_hold(c, &sw->fenced);
 }
 
 /* Put the held calls back in front of the queue, in order. */
 static void release_held(struct bh_swap *sw)
 {
-	struct bh_slot *s = sw->s;
-	while (!bh_list_empty(&sw->fenced)) {
-		struct bh_list *last = sw->fenced.prev;
-		bh_container_of(last, struct bh_call, link)->held = false;
-		bh_list_del(last);
-		bh_list_add_head(&s->queue, last);
-		s->n_queued++;
-	}
+	while (!bh_list_empty(&sw->fenced))
+		bh_call_queue(bh_container_of(sw->fenced.prev, struct bh_call, link), true);
 }
 
 void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed)
@@ -605,7 +598,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 	s->next = bh_gen_ref(g);   /* the slot's */
 	sw->waiter = waiter;
 	if (waiter)
-		waiter->waiter = true;
+		bh_call_park(waiter);
 	sw->canary_pct = opt ? opt->canary_pct : 0;
 	sw->max_error_rate = opt && opt->max_error_rate > 0 ? opt->max_error_rate : 0.5;
 	sw->min_calls = opt && opt->min_calls ? opt->min_calls : 20;
@@ -624,7 +617,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 				 why[0] ? why : strerror(-r));
 			sw->waiter = NULL;
 			if (waiter)
-				waiter->waiter = false;
+				bh_call_unpark(waiter);
 			roll_back(sw, errbuf);
 			return r;
 		}
@@ -644,7 +637,7 @@ int bh_swap_promote(struct bh_slot *s, struct bh_call *waiter, char *errbuf, siz
 		return -EINVAL;
 	}
 	sw->waiter = waiter;
-	waiter->waiter = true;
+	bh_call_park(waiter);
 	sw->canary_pct = 0;
 	cut_over(sw);
 	return 0;

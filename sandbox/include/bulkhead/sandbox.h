@@ -110,6 +110,7 @@ struct bh_spawn_args {
 				    * child will see it: use bh_sandbox_plugin_path() */
 	int channel_fd;            /* becomes fd 3 in the child */
 	int stdout_fd, stderr_fd;  /* become fds 1 and 2; stdin is /dev/null */
+	int claims_fd;             /* > 2: becomes fd 4 (the claim table); 0: none */
 	const char *plugin_path;   /* host path of the .so to make visible */
 	const struct bh_sandbox_profile *profile; /* NULL = unconfined */
 	const char *name;          /* names per-instance resources, e.g. "echo.3" */

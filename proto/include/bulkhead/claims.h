@@ -1,0 +1,81 @@
+/* bulkhead: the claim table shared by the supervisor and one shim.
+ *
+ * The channel socket carries calls in order, but a socket cannot say which of the
+ * calls it delivered a child has started: a child that dies with several calls in its
+ * socket buffer leaves only a guess, and a call waiting behind a long one cannot be
+ * taken back. The claim table makes both exact. It is a small memfd the supervisor
+ * creates, seals against resizing and maps, and the shim maps on fd BH_CLAIMS_FD. One
+ * entry per channel id (index: id & (entries - 1)) holds the id, a state and the
+ * call's deadline:
+ *
+ *   supervisor, before writing a call:  FREE -> OFFERED (id, deadline)
+ *   shim, before starting it:           OFFERED -> STARTED, only if the deadline has
+ *                                       not passed (else OFFERED -> EXPIRED)
+ *   supervisor, to take a call back:    OFFERED -> REVOKED (its deadline passed, its
+ *                                       client left, or another instance is idle)
+ *   supervisor, on the response:        STARTED -> FREE
+ *
+ * Each step is one compare-and-swap on the entry's word, so the shim starting a call
+ * and the supervisor taking it back can never both succeed: a call runs at most once,
+ * never after its deadline, and at a child's death the calls it started are exactly
+ * those in STARTED. The shim skips (never answers) a call whose entry is not OFFERED
+ * under its id. Ids are the supervisor's and grow by one per call, so a stale message
+ * never matches a reused entry.
+ *
+ * The table lives in the plugin's address space too: a hostile plugin can rewrite it,
+ * which lets it misreport only its own calls (the supervisor validates every state it
+ * reads and never trusts the table with anything else). A nested call (a plugin
+ * calling out, then re-entered by its own call chain) keeps its caller in STARTED:
+ * several STARTED entries form the instance's stack, the newest being the one that
+ * runs. */
+#ifndef BULKHEAD_CLAIMS_H
+#define BULKHEAD_CLAIMS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where the shim finds the table (after the channel, fd 3). */
+#define BH_CLAIMS_FD 4
+
+enum bh_claim_state {
+	BH_CLAIM_FREE = 0,
+	BH_CLAIM_OFFERED = 1,
+	BH_CLAIM_STARTED = 2,
+	BH_CLAIM_REVOKED = 3,
+	BH_CLAIM_EXPIRED = 4,
+};
+
+struct bh_claim {
+	_Atomic uint64_t word;     /* id << 32 | state */
+	_Atomic uint64_t deadline; /* CLOCK_MONOTONIC ns; 0: none */
+};
+
+struct bh_claims {
+	struct bh_claim *entries;
+	uint32_t n;                /* a power of two */
+};
+
+/* Supervisor: a table of n entries (a power of two, at most 2^20). Fills *ret_fd with
+ * a sealed memfd (close-on-exec) to hand to the child and maps it. 0 or -errno. */
+int bh_claims_create(struct bh_claims *t, uint32_t n, int *ret_fd);
+/* Shim: map the table on fd (checks the seals and the size). 0 or -errno. */
+int bh_claims_attach(struct bh_claims *t, int fd);
+void bh_claims_unmap(struct bh_claims *t);
+
+/* Supervisor: id is about to be written, to run before deadline_ns (0: no deadline). */
+void bh_claim_offer(struct bh_claims *t, uint32_t id, uint64_t deadline_ns);
+/* Shim: start id now (now_ns: CLOCK_MONOTONIC). True when it may run; false when it
+ * was taken back, its deadline passed, or the entry is not its own. */
+bool bh_claim_start(struct bh_claims *t, uint32_t id, uint64_t now_ns);
+/* Supervisor: take id back. Its state before: OFFERED (now REVOKED: it never runs),
+ * EXPIRED (it never ran), STARTED (it runs or ran), or anything else the table holds
+ * (a plugin that rewrote it). */
+enum bh_claim_state bh_claim_revoke(struct bh_claims *t, uint32_t id);
+/* Supervisor: the state of id's entry; BH_CLAIM_FREE when the entry holds another id. */
+enum bh_claim_state bh_claim_state(const struct bh_claims *t, uint32_t id);
+/* Supervisor: id's entry is unused again. */
+void bh_claim_release(struct bh_claims *t, uint32_t id);
+
+#endif

@@ -732,3 +732,61 @@ struct ht_ver ht_call_ver(bh_client *c, const char *method)
 	bh_result_free(res);
 	return a;
 }
+
+/* ---- asynchronous outcomes ------------------------------------------------------------ */
+
+void ht_outcome_cb(void *userdata, uint32_t msgid, const bh_value *result, const bh_error *err)
+{
+	static uint64_t answers;
+	struct ht_outcome *o = userdata;
+	(void)msgid;
+	o->answered++;
+	o->order = ++answers;
+	if (err) {
+		o->code = err->code;
+		snprintf(o->message, sizeof(o->message), "%s", err->message);
+		return;
+	}
+	o->value = calloc(1, sizeof(*o->value));
+	ck_assert_ptr_nonnull(o->value);
+	ht_value_init(o->value);
+	bh_write_value(&o->value->w, result);
+	ht_value_seal(o->value);
+}
+
+void ht_start_ints(bh_client *c, const char *method, int timeout_ms, struct ht_outcome *o,
+		   const int64_t *v, size_t n)
+{
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		bh_write_int(w, v[i]);
+	memset(o, 0, sizeof(*o));
+	ck_assert_int_eq(bh_call_start(c, method, timeout_ms, ht_outcome_cb, o, NULL), 0);
+}
+
+int64_t ht_outcome_int(const struct ht_outcome *o, const char *what)
+{
+	int64_t v;
+	ck_assert_msg(o->answered == 1, "%s answered %d times", what, o->answered);
+	ck_assert_msg(o->code == 0, "%s failed: %s (%d): %s", what, bh_code_name(o->code),
+		      (int)o->code, o->message);
+	ck_assert_msg(bh_value_get_int(o->value->v, &v) == 0, "%s: not an int", what);
+	return v;
+}
+
+void ht_outcome_failed(const struct ht_outcome *o, int32_t code, const char *what)
+{
+	ck_assert_msg(o->answered == 1, "%s answered %d times", what, o->answered);
+	ck_assert_msg(o->code == code, "%s: want %s, got %s: %s", what, bh_code_name(code),
+		      o->code ? bh_code_name(o->code) : "ok", o->message);
+}
+
+void ht_outcome_done(struct ht_outcome *o)
+{
+	if (o->value) {
+		ht_value_done(o->value);
+		free(o->value);
+		o->value = NULL;
+	}
+}

@@ -18,57 +18,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-/* One async call's outcome. */
-struct outcome {
-	int answered;
-	int32_t code;
-	char message[BH_ERROR_MESSAGE_MAX];
-	struct ht_value value; /* a copy of the result */
-};
-
-static void outcome_cb(void *userdata, uint32_t msgid, const bh_value *result,
-		       const bh_error *err)
-{
-	struct outcome *o = userdata;
-	(void)msgid;
-	o->answered++;
-	if (err) {
-		o->code = err->code;
-		snprintf(o->message, sizeof(o->message), "%s", err->message);
-		return;
-	}
-	ht_value_init(&o->value);
-	bh_write_value(&o->value.w, result);
-	ht_value_seal(&o->value);
-}
-
-static void start_ints(bh_client *c, const char *method, int timeout_ms, struct outcome *o,
-		       const int64_t *v, size_t n)
-{
-	bh_writer *w = bh_client_params(c);
-	bh_write_array(w, (uint32_t)n);
-	for (size_t i = 0; i < n; i++)
-		bh_write_int(w, v[i]);
-	memset(o, 0, sizeof(*o));
-	ck_assert_int_eq(bh_call_start(c, method, timeout_ms, outcome_cb, o, NULL), 0);
-}
-
-static int64_t outcome_int(const struct outcome *o, const char *what)
-{
-	int64_t v;
-	ck_assert_msg(o->answered == 1, "%s answered %d times", what, o->answered);
-	ck_assert_msg(o->code == 0, "%s failed: %s (%d): %s", what, bh_code_name(o->code),
-		      (int)o->code, o->message);
-	ck_assert_msg(bh_value_get_int(o->value.v, &v) == 0, "%s: not an int", what);
-	return v;
-}
-
-static void outcome_done(struct outcome *o)
-{
-	if (o->answered && !o->code)
-		ht_value_done(&o->value);
-}
-
 /* A well-behaved client's round trip: a unique value comes back. */
 static void assert_good(bh_client *c, int64_t tag)
 {
@@ -105,12 +54,12 @@ START_TEST(crash_mid_call)
 	uint64_t pid0 = echo_pid(c);
 
 	/* The crash, with calls pipelined behind it on the same instance. */
-	struct outcome crash, after[4];
-	start_ints(c, "echo.crash", HT_LONG_MS, &crash, NULL, 0);
-	start_ints(c, "echo.sleep_ms", HT_LONG_MS, &after[0], HT_INTS(1));
-	start_ints(c, "echo.echo", HT_LONG_MS, &after[1], HT_INTS(11));
-	start_ints(c, "echo.sleep_ms", HT_LONG_MS, &after[2], HT_INTS(2));
-	start_ints(c, "echo.echo", HT_LONG_MS, &after[3], HT_INTS(13));
+	struct ht_outcome crash, after[4];
+	ht_start_ints(c, "echo.crash", HT_LONG_MS, &crash, NULL, 0);
+	ht_start_ints(c, "echo.sleep_ms", HT_LONG_MS, &after[0], HT_INTS(1));
+	ht_start_ints(c, "echo.echo", HT_LONG_MS, &after[1], HT_INTS(11));
+	ht_start_ints(c, "echo.sleep_ms", HT_LONG_MS, &after[2], HT_INTS(2));
+	ht_start_ints(c, "echo.echo", HT_LONG_MS, &after[3], HT_INTS(13));
 	ht_run_clients(&c, 1, 50000);
 
 	ck_assert_int_eq(crash.answered, 1);
@@ -119,12 +68,12 @@ START_TEST(crash_mid_call)
 	ck_assert_msg(strstr(crash.message, "SIGSEGV") && strstr(crash.message, "signal 11"),
 		      "crash message: %s", crash.message);
 	/* Only the call that was running failed; the others ran on the replacement. */
-	ck_assert_int_eq(outcome_int(&after[0], "sleep_ms(1)"), 1);
-	ck_assert_int_eq(outcome_int(&after[2], "sleep_ms(2)"), 2);
-	ck_assert_int_eq(outcome_int(&after[1], "echo(11)"), 11);
-	ck_assert_int_eq(outcome_int(&after[3], "echo(13)"), 13);
+	ck_assert_int_eq(ht_outcome_int(&after[0], "sleep_ms(1)"), 1);
+	ck_assert_int_eq(ht_outcome_int(&after[2], "sleep_ms(2)"), 2);
+	ck_assert_int_eq(ht_outcome_int(&after[1], "echo(11)"), 11);
+	ck_assert_int_eq(ht_outcome_int(&after[3], "echo(13)"), 13);
 	for (int i = 0; i < 4; i++)
-		outcome_done(&after[i]);
+		ht_outcome_done(&after[i]);
 
 	/* And a plain next call works too, on a new process. */
 	uint64_t pid1 = echo_pid(c);
@@ -211,10 +160,10 @@ START_TEST(calls_behind_hang_redispatched)
 	uint64_t pid0 = echo_pid(c);
 
 	enum { N = 6 };
-	struct outcome hang, behind[N], other_calls[3];
-	start_ints(c, "echo.hang", 300, &hang, NULL, 0);
+	struct ht_outcome hang, behind[N], other_calls[3];
+	ht_start_ints(c, "echo.hang", 300, &hang, NULL, 0);
 	for (int i = 0; i < N; i++)
-		start_ints(c, "echo.echo", HT_LONG_MS, &behind[i], HT_INTS(1000 + i));
+		ht_start_ints(c, "echo.echo", HT_LONG_MS, &behind[i], HT_INTS(1000 + i));
 	/* A status call on the same connection: once it is answered, every call above
 	 * has been routed to the one instance, behind the hang. */
 	bh_result *st = ht_status(c);
@@ -222,7 +171,7 @@ START_TEST(calls_behind_hang_redispatched)
 	ck_assert_uint_eq(ht_get_uint(&ht_get(p, "instances")->as.items[0], "inflight"), N + 1);
 	bh_result_free(st);
 	for (int i = 0; i < 3; i++)
-		start_ints(other, "echo.echo", HT_LONG_MS, &other_calls[i], HT_INTS(2000 + i));
+		ht_start_ints(other, "echo.echo", HT_LONG_MS, &other_calls[i], HT_INTS(2000 + i));
 
 	bh_client *both[2] = {c, other};
 	ht_run_clients(both, 2, 50000);
@@ -230,12 +179,12 @@ START_TEST(calls_behind_hang_redispatched)
 	ck_assert_int_eq(hang.code, BH_E_TIMEOUT);
 	/* The stuck instance answers nothing, ever: these ran on its replacement. */
 	for (int i = 0; i < N; i++) {
-		ck_assert_int_eq(outcome_int(&behind[i], "a call behind the hang"), 1000 + i);
-		outcome_done(&behind[i]);
+		ck_assert_int_eq(ht_outcome_int(&behind[i], "a call behind the hang"), 1000 + i);
+		ht_outcome_done(&behind[i]);
 	}
 	for (int i = 0; i < 3; i++) {
-		ck_assert_int_eq(outcome_int(&other_calls[i], "other client's call"), 2000 + i);
-		outcome_done(&other_calls[i]);
+		ck_assert_int_eq(ht_outcome_int(&other_calls[i], "other client's call"), 2000 + i);
+		ht_outcome_done(&other_calls[i]);
 	}
 	st = ht_status(c);
 	p = ht_status_plugin(bh_result_value(st), "echo");
@@ -589,9 +538,9 @@ START_TEST(client_disconnects_in_flight)
 
 	/* An SDK client that goes away with calls in flight, too. */
 	bh_client *quitter = ht_connect(&d);
-	struct outcome q[3];
+	struct ht_outcome q[3];
 	for (int i = 0; i < 3; i++)
-		start_ints(quitter, "echo.sleep_ms", HT_LONG_MS, &q[i], HT_INTS(50));
+		ht_start_ints(quitter, "echo.sleep_ms", HT_LONG_MS, &q[i], HT_INTS(50));
 	bh_client_free(quitter); /* completes them locally */
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(q[i].answered, 1);
@@ -741,18 +690,18 @@ START_TEST(unload_with_queued_calls)
 		     "plugins = (" ECHO_ENTRY("") ");");
 	bh_client *c = ht_connect(&d);
 	echo_pid(c);
-	struct outcome crash, queued[3], unload;
-	start_ints(c, "echo.crash", HT_LONG_MS, &crash, NULL, 0);
+	struct ht_outcome crash, queued[3], unload;
+	ht_start_ints(c, "echo.crash", HT_LONG_MS, &crash, NULL, 0);
 	ht_run_clients(&c, 1, 50000);
 	ck_assert_int_eq(crash.code, BH_E_PLUGIN_CRASHED);
 	for (int i = 0; i < 3; i++)
-		start_ints(c, "echo.echo", HT_LONG_MS, &queued[i], HT_INTS(i));
+		ht_start_ints(c, "echo.echo", HT_LONG_MS, &queued[i], HT_INTS(i));
 	/* Same connection: the daemon reads the unload after the three calls. */
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 1);
 	bh_write_cstr(w, "echo");
 	memset(&unload, 0, sizeof(unload));
-	ck_assert_int_eq(bh_call_start(c, "bulkhead.unload", HT_LONG_MS, outcome_cb, &unload, NULL),
+	ck_assert_int_eq(bh_call_start(c, "bulkhead.unload", HT_LONG_MS, ht_outcome_cb, &unload, NULL),
 			 0);
 	ht_run_clients(&c, 1, 50000);
 	for (int i = 0; i < 3; i++) {
@@ -762,7 +711,7 @@ START_TEST(unload_with_queued_calls)
 	}
 	ck_assert_int_eq(unload.answered, 1);
 	ck_assert_int_eq(unload.code, 0);
-	outcome_done(&unload);
+	ht_outcome_done(&unload);
 	bh_result *st = ht_status(c);
 	ck_assert(ht_status_plugin(bh_result_value(st), "echo") == NULL);
 	bh_result_free(st);

@@ -65,3 +65,11 @@ int bh_fail(bh_error *err, int32_t code, const char *fmt, ...)
 	}
 	return -1;
 }
+
+int32_t bh_code_from_plugin(int32_t code)
+{
+	if (code == BH_E_INVALID_PARAMS || code == BH_E_PLUGIN_ERROR ||
+	    code == BH_E_UNKNOWN_METHOD || code >= BH_E_APPLICATION_MIN)
+		return code;
+	return BH_E_PLUGIN_ERROR;
+}

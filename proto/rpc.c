@@ -238,3 +238,56 @@ int bh_rpc_write_error_notify(bh_writer *w, const char *method, size_t method_le
 	bh_write_error_map(w, code, message);
 	return message_end(w, mark);
 }
+
+/* Size of a str header for a string of n bytes. */
+static size_t str_header_size(size_t n)
+{
+	return n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+}
+
+size_t bh_rpc_request_size(size_t method_len, size_t params_len)
+{
+	/* fixarray(4), 0, uint32 (5 bytes), str, params */
+	return 1 + 1 + 5 + str_header_size(method_len) + method_len + params_len;
+}
+
+void bh_rpc_request_put(uint8_t *p, uint32_t msgid, const char *method, size_t method_len,
+			const uint8_t *params, size_t params_len, size_t *ret_msgid_off)
+{
+	uint8_t *start = p;
+	*p++ = 0x94;
+	*p++ = BH_RPC_REQUEST;
+	*ret_msgid_off = (size_t)(p - start);
+	bh_patch_u32(p, msgid);
+	p += 5;
+	size_t n = method_len;
+	if (n < 32) {
+		*p++ = (uint8_t)(0xa0 | n);
+	} else if (n < 256) {
+		*p++ = 0xd9;
+		*p++ = (uint8_t)n;
+	} else if (n < 65536) {
+		*p++ = 0xda;
+		*p++ = (uint8_t)(n >> 8);
+		*p++ = (uint8_t)n;
+	} else {
+		*p++ = 0xdb;
+		bh__put_be32(p, (uint32_t)n);
+		p += 4;
+	}
+	memcpy(p, method, method_len);
+	memcpy(p + method_len, params, params_len);
+}
+
+bool bh_name_valid(const char *name, size_t len)
+{
+	if (!name || len == 0 || len > BH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return false;
+	}
+	return true;
+}

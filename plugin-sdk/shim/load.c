@@ -40,22 +40,12 @@ _Noreturn void shim_load_fail(struct shim *s, int32_t code, const char *fmt, ...
 	_exit(BH_SHIM_EXIT_LOAD_FAILED);
 }
 
-/* An identifier: 1..SHIM_NAME_MAX bytes of [A-Za-z0-9_-]. Returns its length, or 0. */
+/* An identifier (bh_name_valid). Returns its length, or 0. */
 static size_t ident_len(const char *s)
 {
-	size_t n = 0;
+	size_t n = s ? strnlen(s, BH_NAME_MAX + 1) : 0;
 
-	if (!s)
-		return 0;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n == SHIM_NAME_MAX)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return n;
+	return bh_name_valid(s, n) ? n : 0;
 }
 
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -104,7 +94,7 @@ static void check_descriptor(struct shim *s)
 	if (ident_len(d->name) == 0)
 		shim_load_fail(s, BH_E_PLUGIN_ERROR,
 			  "plugin %s: its name is not an identifier of 1-%d letters, digits, '_' or '-'",
-			  s->path, SHIM_NAME_MAX);
+			  s->path, BH_NAME_MAX);
 	if (d->version && strnlen(d->version, SHIM_VERSION_MAX + 1) > SHIM_VERSION_MAX)
 		shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: version string longer than %d bytes",
 			  d->name, SHIM_VERSION_MAX);
@@ -129,7 +119,7 @@ static void check_descriptor(struct shim *s)
 		if (len == 0)
 			shim_load_fail(s, BH_E_PLUGIN_ERROR,
 				  "plugin %s: the name of method %u is not an identifier of 1-%d "
-				  "letters, digits, '_' or '-'", d->name, i, SHIM_NAME_MAX);
+				  "letters, digits, '_' or '-'", d->name, i, BH_NAME_MAX);
 		if (!m->fn)
 			shim_load_fail(s, BH_E_PLUGIN_ERROR, "plugin %s: method %s has no function",
 				  d->name, m->name);

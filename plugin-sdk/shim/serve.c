@@ -91,10 +91,8 @@ static void send_nil(struct shim *s, uint32_t id)
  * (error.h) so that a plugin cannot pose as the supervisor ("timeout", "crashed"). */
 static void send_plugin_error(struct shim *s, uint32_t id, bh_error *err, const char *what)
 {
-	int32_t code = err->code;
+	int32_t code = bh_code_from_plugin(err->code);
 
-	if (code != BH_E_INVALID_PARAMS && code != BH_E_PLUGIN_ERROR && code < BH_E_APPLICATION_MIN)
-		code = BH_E_PLUGIN_ERROR;
 	err->message[sizeof(err->message) - 1] = '\0';
 	if (err->message[0] == '\0')
 		send_error(s, id, code, "%s failed", what);
@@ -224,7 +222,7 @@ static void call_method(struct shim *s, uint32_t id, const struct bh_rpc *rpc,
 			const bh_value *params)
 {
 	const struct shim_method *m = shim_find_method(s, rpc->method, rpc->method_len);
-	char what[SHIM_NAME_MAX + 16];
+	char what[BH_NAME_MAX + 16];
 	bh_error err;
 
 	if (!m) {

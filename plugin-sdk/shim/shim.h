@@ -26,9 +26,6 @@ enum {
 	SHIM_EXIT_PROTOCOL = 3,  /* the supervisor sent something malformed or unknown */
 };
 
-/* Method and plugin names: identifiers of at most this many bytes. Matches the
- * daemon's BH_NAME_MAX. */
-#define SHIM_NAME_MAX 64
 #define SHIM_VERSION_MAX 256
 #define SHIM_METHODS_MAX 1024
 

@@ -8,41 +8,9 @@
 
 #include "daemon.h"
 
-/* Size of a MessagePack str header for a string of n bytes. */
-static size_t str_header_size(size_t n)
-{
-	return n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
-}
-
-static uint8_t *put_str_header(uint8_t *p, size_t n)
-{
-	if (n < 32) {
-		*p++ = (uint8_t)(0xa0 | n);
-	} else if (n < 256) {
-		*p++ = 0xd9;
-		*p++ = (uint8_t)n;
-	} else if (n < 65536) {
-		*p++ = 0xda;
-		*p++ = (uint8_t)(n >> 8);
-		*p++ = (uint8_t)n;
-	} else {
-		*p++ = 0xdb;
-		*p++ = (uint8_t)(n >> 24);
-		*p++ = (uint8_t)(n >> 16);
-		*p++ = (uint8_t)(n >> 8);
-		*p++ = (uint8_t)n;
-	}
-	return p;
-}
-
 void bh_call_set_iid(struct bh_call *c, uint32_t iid)
 {
-	uint8_t *p = c->req + c->iid_off;
-	p[0] = 0xce; /* always the 5-byte uint32 form, so the size never changes */
-	p[1] = (uint8_t)(iid >> 24);
-	p[2] = (uint8_t)(iid >> 16);
-	p[3] = (uint8_t)(iid >> 8);
-	p[4] = (uint8_t)iid;
+	bh_patch_u32(c->req + c->iid_off, iid);
 	c->iid = iid;
 }
 
@@ -51,8 +19,7 @@ static void deadline_fired(struct bh_timer *t);
 struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
 			    const uint8_t *params, size_t params_len)
 {
-	/* [0, iid, method, params]: fixarray(4), 0, uint32 (5 bytes), str, params. */
-	size_t len = 1 + 1 + 5 + str_header_size(method_len) + method_len + params_len;
+	size_t len = bh_rpc_request_size(method_len, params_len);
 	struct bh_call *c = malloc(sizeof(*c) + len);
 	if (!c)
 		return NULL;
@@ -63,16 +30,7 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	bh_timer_init(&c->timer, deadline_fired);
 	c->start_ns = bh_now_ns();
 	c->req_len = len;
-	uint8_t *p = c->req;
-	*p++ = 0x94;
-	*p++ = 0x00;
-	c->iid_off = (size_t)(p - c->req);
-	bh_call_set_iid(c, 0);
-	p += 5;
-	p = put_str_header(p, method_len);
-	memcpy(p, method, method_len);
-	p += method_len;
-	memcpy(p, params, params_len);
+	bh_rpc_request_put(c->req, 0, method, method_len, params, params_len, &c->iid_off);
 	return c;
 }
 

@@ -214,19 +214,6 @@ int bh_config_default(struct bh_config **ret)
 	return 0;
 }
 
-bool bh_valid_name(const char *name, size_t len)
-{
-	if (!name || len == 0 || len > BH_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* ---- sections ------------------------------------------------------------------------ */
 
 /* clang-format off */
@@ -523,7 +510,7 @@ static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_
 	size_t len = strlen(name);
 	if (len > BH_NAME_MAX)
 		return bh__cfg_fail(x, s, "longer than %d characters", BH_NAME_MAX);
-	if (!bh_valid_name(name, len))
+	if (!bh_name_valid(name, len))
 		return bh__cfg_fail_at(x, s,
 				       "%s.name \"%.64s\": not an identifier (letters, digits, "
 				       "'_', '-')",

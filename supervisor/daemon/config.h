@@ -10,7 +10,6 @@
 
 #include "bulkhead/proto.h"
 
-#define BH_NAME_MAX 64 /* plugin names and method names, bytes */
 
 enum bh_restart_policy {
 	BH_RESTART_ALWAYS,     /* restart after any exit */
@@ -121,8 +120,5 @@ void bh_plugin_conf_done(struct bh_plugin_conf *p);
 bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin_conf *b);
 
 void bh_config_free(struct bh_config *c);
-
-/* True when name is a valid plugin identifier: 1..BH_NAME_MAX of [A-Za-z0-9_-]. */
-bool bh_valid_name(const char *name, size_t len);
 
 #endif

@@ -429,7 +429,7 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		bh_control(d, c, meth, methlen, rpc->params, rpc->params_len);
 		return;
 	}
-	if (!bh_valid_name(m, plen)) {
+	if (!bh_name_valid(m, plen)) {
 		bh_call_fail(c, BH_E_BAD_REQUEST, "plugin name is not an identifier");
 		return;
 	}
@@ -448,7 +448,7 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		bh_call_fail(c, BH_E_PERMISSION_DENIED, msg);
 		return;
 	}
-	if (!bh_valid_name(meth, methlen) || !bh_slot_has_method(s, meth, methlen)) {
+	if (!bh_name_valid(meth, methlen) || !bh_slot_has_method(s, meth, methlen)) {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "plugin %s has no method \"%.*s\"", s->conf->name,
 			 (int)(methlen > 64 ? 64 : methlen), meth);

@@ -53,7 +53,7 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0 ||
 	    str_param(bh_value_at(p, 1), path, sizeof(path)) < 0)
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "load expects [name, absolute path]");
-	if (!bh_valid_name(name, strlen(name)) || strcmp(name, "bulkhead") == 0)
+	if (!bh_name_valid(name, strlen(name)) || strcmp(name, "bulkhead") == 0)
 		return bh_call_fail(c, BH_E_INVALID_PARAMS,
 				    "plugin name must be an identifier (letters, digits, '_', '-')");
 	if (path[0] != '/')

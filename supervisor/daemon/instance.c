@@ -548,7 +548,7 @@ static void handle_hello(struct bh_instance *inst, const struct bh_rpc *rpc)
 		return bh_instance_kill(inst, "out of memory");
 	for (uint32_t i = 0; i < methods->len; i++) {
 		const bh_value *m = &methods->as.items[i];
-		if (m->type != BH_STR || !bh_valid_name(m->as.str, m->len)) {
+		if (m->type != BH_STR || !bh_name_valid(m->as.str, m->len)) {
 			free(table);
 			return protocol_violation(inst, "$hello lists a method name that is not an identifier");
 		}
@@ -644,15 +644,6 @@ static void send_init(struct bh_instance *inst)
 	bh_call_submit(c, inst);
 }
 
-/* Reduce a child's error to what a plugin may say: it cannot claim to be the daemon. */
-static int32_t plugin_code(int32_t code)
-{
-	if (code == BH_E_INVALID_PARAMS || code == BH_E_PLUGIN_ERROR ||
-	    code == BH_E_UNKNOWN_METHOD || code >= BH_E_APPLICATION_MIN)
-		return code;
-	return BH_E_PLUGIN_ERROR;
-}
-
 static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 {
 	struct bh_call *c = inst->pending[rpc->msgid & (inst->pending_cap - 1)];
@@ -681,7 +672,7 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 		inst->gen->errors++;
 		if (c->slot)
 			c->slot->errors++;
-		bh_conn_reply_error(c, plugin_code(err.code), "%s", err.message);
+		bh_conn_reply_error(c, bh_code_from_plugin(err.code), "%s", err.message);
 	} else {
 		bh_conn_reply_result(c, rpc->result, rpc->result_len);
 	}

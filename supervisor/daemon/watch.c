@@ -159,7 +159,7 @@ static bool plugin_file_name(const char *file, char *buf, size_t cap)
 		return false;
 	memcpy(buf, file, n - 3);
 	buf[n - 3] = 0;
-	return bh_valid_name(buf, n - 3) && strcmp(buf, "bulkhead") != 0;
+	return bh_name_valid(buf, n - 3) && strcmp(buf, "bulkhead") != 0;
 }
 
 /* path is dir/file, file is NAME.so and name is NAME. */

@@ -535,20 +535,20 @@ END_TEST
 
 START_TEST(test_valid_name)
 {
-	ck_assert(bh_valid_name("echo", 4));
-	ck_assert(bh_valid_name("A-z_0-9", 7));
-	ck_assert(bh_valid_name("ab", 1)); /* only len bytes count */
-	ck_assert(!bh_valid_name("", 0));
-	ck_assert(!bh_valid_name(NULL, 3));
-	ck_assert(!bh_valid_name("a.b", 3));
-	ck_assert(!bh_valid_name("a b", 3));
-	ck_assert(!bh_valid_name("a/b", 3));
-	ck_assert(!bh_valid_name("a\0b", 3));
-	ck_assert(!bh_valid_name("\xc3\xa9", 2));
+	ck_assert(bh_name_valid("echo", 4));
+	ck_assert(bh_name_valid("A-z_0-9", 7));
+	ck_assert(bh_name_valid("ab", 1)); /* only len bytes count */
+	ck_assert(!bh_name_valid("", 0));
+	ck_assert(!bh_name_valid(NULL, 3));
+	ck_assert(!bh_name_valid("a.b", 3));
+	ck_assert(!bh_name_valid("a b", 3));
+	ck_assert(!bh_name_valid("a/b", 3));
+	ck_assert(!bh_name_valid("a\0b", 3));
+	ck_assert(!bh_name_valid("\xc3\xa9", 2));
 	char n[BH_NAME_MAX + 2];
 	memset(n, 'x', sizeof(n));
-	ck_assert(bh_valid_name(n, BH_NAME_MAX));
-	ck_assert(!bh_valid_name(n, BH_NAME_MAX + 1));
+	ck_assert(bh_name_valid(n, BH_NAME_MAX));
+	ck_assert(!bh_name_valid(n, BH_NAME_MAX + 1));
 }
 END_TEST
 

@@ -44,6 +44,11 @@ const char *bh_code_name(int32_t code);
 /* Code for a name as given by bh_code_name, or -1. */
 int32_t bh_code_from_name(const char *name);
 
+/* The code a plugin's failure reaches its caller with: a plugin may say
+ * invalid_params, plugin_error, unknown_method or an application code; anything else
+ * (posing as the supervisor: "timeout", "crashed"...) becomes plugin_error. */
+int32_t bh_code_from_plugin(int32_t code);
+
 #define BH_ERROR_MESSAGE_MAX 512
 
 /* An error as handed to plugin methods and returned by the client SDK. */

@@ -179,6 +179,18 @@ int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char 
  * nothing may answer it. */
 int bh_rpc_request_msgid(const uint8_t *msg, size_t len, uint32_t *ret);
 
+/* A request encoded in place, for a sender that re-addresses it: the size of
+ * [0, msgid, method, params] with msgid in its fixed 5-byte form, and the encoder
+ * into p (that many bytes), which gives the msgid's offset for bh_patch_u32(). */
+size_t bh_rpc_request_size(size_t method_len, size_t params_len);
+void bh_rpc_request_put(uint8_t *p, uint32_t msgid, const char *method, size_t method_len,
+			const uint8_t *params, size_t params_len, size_t *ret_msgid_off);
+
+/* Plugin and method names: 1..BH_NAME_MAX bytes of [A-Za-z0-9_-], so that
+ * "plugin.method" splits at its one dot and a name is safe in paths and logs. */
+#define BH_NAME_MAX 64
+bool bh_name_valid(const char *name, size_t len);
+
 /* Encoders for whole messages. params / result are raw encoded values. */
 int bh_rpc_write_request(bh_writer *w, uint32_t msgid, const char *method, size_t method_len,
 			 const uint8_t *params, size_t params_len);

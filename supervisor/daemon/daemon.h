@@ -105,6 +105,7 @@ enum bh_inst_state {
 	BH_INST_READY,
 	BH_INST_STOPPING, /* $stop sent; kill timer armed */
 	BH_INST_DEAD,     /* exited; waiting to be freed */
+	BH_INST_N
 };
 
 struct bh_child_log {
@@ -168,6 +169,7 @@ struct bh_instance {
 	bool dying;               /* killed, or its channel refused a write: no new calls */
 	bool untrusted;           /* broke the protocol: nothing more it wrote is read */
 	bool init_failed;         /* the plugin's init returned an error */
+	bool fatal;               /* the shim said ($fatal) it cannot load the plugin */
 	bool retiring;            /* takes no new calls; stops once its calls are done */
 };
 

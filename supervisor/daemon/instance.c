@@ -29,6 +29,96 @@ static void inst_timer(struct bh_timer *t);
 static void send_init(struct bh_instance *inst);
 static int send_signal(struct bh_instance *inst, int sig);
 
+/* ---- the lifecycle ----
+ *
+ *   event         starting       initializing   ready          stopping       dead
+ *   hello         initializing   violation      violation      violation      -
+ *   fatal         stopping       violation      violation      violation      -
+ *   init ok       -              ready          -              -              -
+ *   init failed   -              kill           -              -              -
+ *   stop          kill           kill           stopping       -              -
+ *   stop (busy)   kill           kill           kill           -              -
+ *   timer         kill (init)    kill (init)    -              kill (stop)    -
+ *   exited        dead           dead           dead           dead           -
+ *
+ * A kill keeps the state: the exit that follows moves to dead. Whatever the child
+ * says out of turn is a protocol violation. */
+enum inst_event {
+	EV_HELLO, EV_FATAL, EV_INIT_OK, EV_INIT_FAILED, EV_STOP, EV_STOP_BUSY, EV_TIMER,
+	EV_EXITED, EV_N
+};
+
+typedef void inst_action(struct bh_instance *inst, const void *arg);
+static inst_action act_hello, act_fatal, act_ready, act_init_failed, act_kill_unready,
+	act_kill_busy, act_stop, act_init_late, act_stop_late, act_exited, act_violation;
+
+#define KEEP BH_INST_N /* the state does not change */
+static const struct inst_step {
+	enum bh_inst_state next;
+	inst_action *act;
+} lifecycle[BH_INST_N][EV_N] = {
+	[BH_INST_STARTING] = {
+		[EV_HELLO] = {BH_INST_INIT, act_hello},
+		[EV_FATAL] = {BH_INST_STOPPING, act_fatal},
+		[EV_INIT_OK] = {KEEP, NULL},
+		[EV_INIT_FAILED] = {KEEP, NULL},
+		[EV_STOP] = {KEEP, act_kill_unready},
+		[EV_STOP_BUSY] = {KEEP, act_kill_unready},
+		[EV_TIMER] = {KEEP, act_init_late},
+		[EV_EXITED] = {BH_INST_DEAD, act_exited},
+	},
+	[BH_INST_INIT] = {
+		[EV_HELLO] = {KEEP, act_violation},
+		[EV_FATAL] = {KEEP, act_violation},
+		[EV_INIT_OK] = {BH_INST_READY, act_ready},
+		[EV_INIT_FAILED] = {KEEP, act_init_failed},
+		[EV_STOP] = {KEEP, act_kill_unready},
+		[EV_STOP_BUSY] = {KEEP, act_kill_unready},
+		[EV_TIMER] = {KEEP, act_init_late},
+		[EV_EXITED] = {BH_INST_DEAD, act_exited},
+	},
+	[BH_INST_READY] = {
+		[EV_HELLO] = {KEEP, act_violation},
+		[EV_FATAL] = {KEEP, act_violation},
+		[EV_INIT_OK] = {KEEP, NULL},
+		[EV_INIT_FAILED] = {KEEP, NULL},
+		[EV_STOP] = {BH_INST_STOPPING, act_stop},
+		[EV_STOP_BUSY] = {KEEP, act_kill_busy},
+		[EV_TIMER] = {KEEP, NULL},
+		[EV_EXITED] = {BH_INST_DEAD, act_exited},
+	},
+	[BH_INST_STOPPING] = {
+		[EV_HELLO] = {KEEP, act_violation},
+		[EV_FATAL] = {KEEP, act_violation},
+		[EV_INIT_OK] = {KEEP, NULL},
+		[EV_INIT_FAILED] = {KEEP, NULL},
+		[EV_STOP] = {KEEP, NULL},
+		[EV_STOP_BUSY] = {KEEP, NULL},
+		[EV_TIMER] = {KEEP, act_stop_late},
+		[EV_EXITED] = {BH_INST_DEAD, act_exited},
+	},
+	[BH_INST_DEAD] = {
+		[EV_HELLO] = {KEEP, NULL},
+		[EV_FATAL] = {KEEP, NULL},
+		[EV_INIT_OK] = {KEEP, NULL},
+		[EV_INIT_FAILED] = {KEEP, NULL},
+		[EV_STOP] = {KEEP, NULL},
+		[EV_STOP_BUSY] = {KEEP, NULL},
+		[EV_TIMER] = {KEEP, NULL},
+		[EV_EXITED] = {KEEP, NULL},
+	},
+};
+
+/* The state moves first, so that an action sees (and may act on) where it leads. */
+static void inst_on(struct bh_instance *inst, enum inst_event ev, const void *arg)
+{
+	const struct inst_step *step = &lifecycle[inst->state][ev];
+	if (step->next != KEEP)
+		inst->state = step->next;
+	if (step->act)
+		step->act(inst, arg);
+}
+
 const char *bh_inst_state_name(enum bh_inst_state st)
 {
 	static const char *const names[] = {"starting", "initializing", "ready", "stopping",
@@ -450,20 +540,29 @@ void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
 
 void bh_instance_stop(struct bh_instance *inst)
 {
-	if (inst->state == BH_INST_DEAD || inst->state == BH_INST_STOPPING)
-		return;
+	inst_on(inst, inst->inflight > 0 ? EV_STOP_BUSY : EV_STOP, NULL);
+}
+
+static void act_kill_unready(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
 	inst->exit_expected = true;
-	if (inst->state != BH_INST_READY) {
-		bh_instance_kill(inst, "stopped before it was ready");
-		return;
-	}
-	if (inst->inflight > 0) {
-		/* Busy with calls whose callers were already answered: it would only read
-		 * $stop after them, so waiting for it helps nobody. */
-		bh_instance_kill(inst, "stopped with %u calls still running", inst->inflight);
-		return;
-	}
-	inst->state = BH_INST_STOPPING;
+	bh_instance_kill(inst, "stopped before it was ready");
+}
+
+/* Busy with calls whose callers were already answered: it would only read $stop
+ * after them, so waiting for it helps nobody. */
+static void act_kill_busy(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
+	inst->exit_expected = true;
+	bh_instance_kill(inst, "stopped with %u calls still running", inst->inflight);
+}
+
+static void act_stop(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
+	inst->exit_expected = true;
 	static const uint8_t stop_msg[] = {0x93, 0x02, 0xa5, '$', 's', 't', 'o', 'p', 0x90};
 	bool sent = false;
 	if (bh_list_empty(&inst->sending) && inst->tail.len == 0) {
@@ -483,12 +582,20 @@ void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 
 static void inst_timer(struct bh_timer *t)
 {
-	struct bh_instance *inst = bh_container_of(t, struct bh_instance, timer);
-	if (inst->state == BH_INST_STOPPING)
-		bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
-	else
-		bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
-				 inst->gen->conf.init_timeout_ms);
+	inst_on(bh_container_of(t, struct bh_instance, timer), EV_TIMER, NULL);
+}
+
+static void act_init_late(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
+	bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
+			 inst->gen->conf.init_timeout_ms);
+}
+
+static void act_stop_late(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
+	bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
 }
 
 /* ---- receiving ---- */
@@ -500,6 +607,12 @@ static void protocol_violation(struct bh_instance *inst, const char *what)
 	bh_instance_kill(inst, "protocol violation: %s", what);
 	inst->untrusted = true;
 	bh_watch_close(inst->d->loop, &inst->chan);
+}
+
+static void act_violation(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
+	protocol_violation(inst, "unexpected message");
 }
 
 /* Decode a small control payload ($hello, $fatal) from the child. */
@@ -521,8 +634,9 @@ static int method_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static void handle_hello(struct bh_instance *inst, const struct bh_rpc *rpc)
+static void act_hello(struct bh_instance *inst, const void *arg)
 {
+	const struct bh_rpc *rpc = arg;
 	struct bh_slot *s = inst->slot;
 	const bh_value *p;
 	if (decode_small(inst, rpc->params, rpc->params_len, &p) < 0 || p->len < 7)
@@ -578,8 +692,9 @@ static void handle_hello(struct bh_instance *inst, const struct bh_rpc *rpc)
 	send_init(inst);
 }
 
-static void handle_fatal(struct bh_instance *inst, const struct bh_rpc *rpc)
+static void act_fatal(struct bh_instance *inst, const void *arg)
 {
+	const struct bh_rpc *rpc = arg;
 	const bh_value *p;
 	const char *msg = "?";
 	size_t len = 1;
@@ -588,29 +703,34 @@ static void handle_fatal(struct bh_instance *inst, const struct bh_rpc *rpc)
 	snprintf(inst->death_reason, sizeof(inst->death_reason), "cannot load %s: %.*s",
 		 inst->gen->conf.path, (int)(len > 200 ? 200 : len), msg);
 	inst->exit_expected = false;
+	inst->fatal = true;
 	bh_err("%s: %s", inst->slot->conf->name, inst->death_reason);
 	/* The shim exits by itself; its exit ends the instance. */
-	inst->state = BH_INST_STOPPING;
 	bh_timer_arm(inst->d->loop, &inst->timer, bh_now_ns() + bh_ms_to_ns(STOP_TIMEOUT_MS));
 }
 
 static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
 		      size_t len)
 {
-	struct bh_instance *inst = c->ctx;
 	(void)result;
 	(void)len;
-	if (err) {
-		snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s",
-			 err->message);
-		inst->init_failed = true;
-		bh_err("%s: instance pid %d: %s", inst->slot->conf->name, (int)inst->child.pid,
-		       inst->death_reason);
-		bh_instance_kill(inst, "%s", inst->death_reason);
-		return;
-	}
+	inst_on(c->ctx, err ? EV_INIT_FAILED : EV_INIT_OK, err);
+}
+
+static void act_init_failed(struct bh_instance *inst, const void *arg)
+{
+	const bh_error *err = arg;
+	snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s", err->message);
+	inst->init_failed = true;
+	bh_err("%s: instance pid %d: %s", inst->slot->conf->name, (int)inst->child.pid,
+	       inst->death_reason);
+	bh_instance_kill(inst, "%s", inst->death_reason);
+}
+
+static void act_ready(struct bh_instance *inst, const void *arg)
+{
+	(void)arg;
 	bh_timer_disarm(inst->d->loop, &inst->timer);
-	inst->state = BH_INST_READY;
 	inst->ready_ns = bh_now_ns();
 	bh_info("%s: instance pid %d ready (generation %u, %.1f ms)", inst->slot->conf->name,
 		(int)inst->child.pid, inst->generation,
@@ -640,7 +760,6 @@ static void send_init(struct bh_instance *inst)
 	c->on_reply = init_done;
 	c->ctx = inst;
 	c->slot = s;
-	inst->state = BH_INST_INIT;
 	bh_call_submit(c, inst);
 }
 
@@ -692,14 +811,12 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 			return protocol_violation(inst, "response before $hello");
 		return handle_response(inst, &rpc);
 	}
-	if (rpc.type == BH_RPC_NOTIFY && inst->state == BH_INST_STARTING) {
-		if (rpc.method_len == strlen(BH_CH_HELLO) &&
-		    memcmp(rpc.method, BH_CH_HELLO, rpc.method_len) == 0)
-			return handle_hello(inst, &rpc);
-		if (rpc.method_len == strlen(BH_CH_FATAL) &&
-		    memcmp(rpc.method, BH_CH_FATAL, rpc.method_len) == 0)
-			return handle_fatal(inst, &rpc);
-	}
+	if (rpc.type == BH_RPC_NOTIFY && rpc.method_len == strlen(BH_CH_HELLO) &&
+	    memcmp(rpc.method, BH_CH_HELLO, rpc.method_len) == 0)
+		return inst_on(inst, EV_HELLO, &rpc);
+	if (rpc.type == BH_RPC_NOTIFY && rpc.method_len == strlen(BH_CH_FATAL) &&
+	    memcmp(rpc.method, BH_CH_FATAL, rpc.method_len) == 0)
+		return inst_on(inst, EV_FATAL, &rpc);
 	protocol_violation(inst, "unexpected message");
 }
 
@@ -828,11 +945,17 @@ static void judge_held_calls(struct bh_instance *inst, int32_t code, const char 
 static void inst_exited(struct bh_watch *w, uint32_t events)
 {
 	struct bh_instance *inst = bh_container_of(w, struct bh_instance, pidfd);
-	struct bh_slot *s = inst->slot;
 	(void)events;
 	siginfo_t si = {0};
 	if (waitid(P_PIDFD, (id_t)inst->pidfd.fd, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
 		return; /* not yet: spurious wake-up */
+	inst_on(inst, EV_EXITED, &si);
+}
+
+static void act_exited(struct bh_instance *inst, const void *arg)
+{
+	siginfo_t si = *(const siginfo_t *)arg;
+	struct bh_slot *s = inst->slot;
 
 	/* Replies it wrote before dying still count: all of them are read before its
 	 * calls are judged. */
@@ -861,7 +984,7 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	bool setup_failed = si.si_code == CLD_EXITED && (si.si_status == BH_SANDBOX_EXIT_SETUP ||
 							 si.si_status == BH_SANDBOX_EXIT_EXEC);
 	bool load_failed = inst->ready_ns == 0 &&
-		      (inst->state == BH_INST_STOPPING || (inst->init_failed && !s->ever_ready) ||
+		      (inst->fatal || (inst->init_failed && !s->ever_ready) ||
 		       (si.si_code == CLD_EXITED && si.si_status == BH_SHIM_EXIT_LOAD_FAILED) ||
 		       (setup_failed && !s->ever_ready));
 	if (!inst->death_reason[0] && inst->closed_channel && !inst->exit_expected &&
@@ -882,7 +1005,6 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	else
 		bh_debug("%s", reason);
 
-	inst->state = BH_INST_DEAD;
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	if (inst->want_flush) {
 		bh_list_del(&inst->flush_link);

@@ -28,7 +28,10 @@
  * and stops it with SIGTERM at the end. Its exit status says whether the run worked,
  * never whether a target was met.
  *
- * Usage: bench_calls [--quick] [--daemon PATH] [--plugin PATH] [--no-sandbox]
+ * With --tsv the report is one figure per line instead, NAME<TAB>VALUE<TAB>UNIT, with
+ * the run's description on lines that start with '#' (tests/bench/compare.sh reads it).
+ *
+ * Usage: bench_calls [--quick] [--tsv] [--daemon PATH] [--plugin PATH] [--no-sandbox]
  *                    [--only raw,relay,routed,tput,cold,swap] [--sizes 64,4K,1M]
  *                    [--inflight N] [--pin D,C,S] [--daemon-wrap "CMD ..."]
  *                    (--help explains them)
@@ -42,6 +45,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,6 +75,7 @@
 #define N_SIZES 3
 static const size_t payload_sizes[N_SIZES] = { 64, 4096, 1024 * 1024 };
 static const char *const payload_names[N_SIZES] = { "64 B", "4 KiB", "1 MiB" };
+static const char *const payload_keys[N_SIZES] = { "64B", "4KiB", "1MiB" }; /* --tsv names */
 
 #define MAX_CLIENTS 4
 static const int client_counts[] = { 1, 2, 4 };
@@ -85,6 +90,7 @@ static const int client_counts[] = { 1, 2, 4 };
 
 struct options {
 	bool quick;
+	bool tsv; /* the report as NAME<TAB>VALUE<TAB>UNIT lines */
 	bool sandbox;
 	const char *daemon;
 	const char *plugin;
@@ -166,6 +172,19 @@ static double pct_us(const uint64_t *sorted, size_t n, double p)
 	if (rank > n)
 		rank = n;
 	return (double)sorted[rank - 1] / 1000.0;
+}
+
+/* One line of the --tsv report: the name (printf-formatted), a tab, the value, a tab,
+ * the unit. Names are paths of words without blanks (latency/64B/routed/p50); units
+ * are us, ms, calls/s, x (a ratio), calls (a count) or s. */
+static void __attribute__((format(printf, 3, 4)))
+figure(double value, const char *unit, const char *name_fmt, ...)
+{
+	va_list ap;
+	va_start(ap, name_fmt);
+	vprintf(name_fmt, ap);
+	va_end(ap);
+	printf("\t%.4f\t%s\n", value, unit);
 }
 
 static int pin_to(pid_t pid, int cpu)
@@ -1281,9 +1300,41 @@ static void swap_run_free(struct swap_run *sr)
 	free(sr->drain.v);
 }
 
+static void tsv_swap(const struct swap_run *idle, const struct swap_run *load)
+{
+	const struct swap_run *runs[2] = { idle, load };
+	const char *names[2] = { "idle", "load" };
+	for (int i = 0; i < 2; i++) {
+		const struct swap_run *sr = runs[i];
+		const struct {
+			const char *what;
+			const struct samples *s;
+		} parts[] = { { "cutover", &sr->cutover }, { "command", &sr->wall },
+			      { "ready", &sr->ready }, { "drain", &sr->drain } };
+		if (!sr->ok)
+			continue;
+		for (size_t j = 0; j < sizeof(parts) / sizeof(parts[0]); j++) {
+			const struct samples *s = parts[j].s;
+			figure(pct_us(s->v, s->n, 0.5) / 1000, "ms", "swap/%s/%s/p50", names[i],
+			       parts[j].what);
+			figure(pct_us(s->v, s->n, 0.99) / 1000, "ms", "swap/%s/%s/p99", names[i],
+			       parts[j].what);
+		}
+	}
+	if (load->ok) {
+		figure((double)load->calls, "calls", "swap/load/calls");
+		figure((double)load->failed, "calls", "swap/load/failed");
+	}
+	fflush(stdout);
+}
+
 static void print_swap(const struct options *o, const struct swap_run *idle,
 		       const struct swap_run *load)
 {
+	if (o->tsv) {
+		tsv_swap(idle, load);
+		return;
+	}
 	printf("5. Hot swap: bulkhead.swap of echo (instances = 1, sandbox %s) to %s, "
 	       "%zu swaps\n"
 	       "   one after the other, ms. cut-over: the command until the new generation "
@@ -1349,20 +1400,54 @@ static void print_machine(const struct options *o)
 	cpu_set_t set;
 	int allowed = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
 	uname(&u);
-	printf("bulkhead bench_calls (%s run)\n", o->quick ? "quick" : "full");
-	printf("machine: nproc %ld (this process may use %d), %s, %s %s %s\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), allowed, model, u.sysname, u.release, u.machine);
-	printf("daemon:  %s%s%s\nplugin:  %s (sandbox %s)\n", o->wrap ? o->wrap : "",
-	       o->wrap ? " " : "", o->daemon, o->plugin, o->sandbox ? "on" : "off");
+	const char *c = o->tsv ? "# " : "";
+	printf("%sbulkhead bench_calls (%s run)\n", c, o->quick ? "quick" : "full");
+	printf("%smachine: nproc %ld (this process may use %d), %s, %s %s %s\n",
+	       c, sysconf(_SC_NPROCESSORS_ONLN), allowed, model, u.sysname, u.release, u.machine);
+	printf("%sdaemon:  %s%s%s\n%splugin:  %s (sandbox %s)\n", c, o->wrap ? o->wrap : "",
+	       o->wrap ? " " : "", o->daemon, c, o->plugin, o->sandbox ? "on" : "off");
 	if (o->pin_daemon >= 0 || o->pin_client >= 0 || o->pin_shim >= 0)
-		printf("pinned:  daemon CPU %d, client CPU %d, plugin/raw echo CPU %d\n",
+		printf("%spinned:  daemon CPU %d, client CPU %d, plugin/raw echo CPU %d\n", c,
 		       o->pin_daemon, o->pin_client, o->pin_shim);
-	printf("\n");
+	if (!o->tsv)
+		printf("\n");
+	fflush(stdout);
+}
+
+static void tsv_latency(const struct options *o, const struct latency *lat)
+{
+	for (int k = 0; k < N_SIZES; k++) {
+		const struct samples *raw = &lat->s[P_RAW][k];
+		if (!o->size_on[k])
+			continue;
+		for (int p = 0; p < N_PATHS; p++) {
+			const struct samples *sp = &lat->s[p][k];
+			const struct cpu_use *u = &lat->cpu[p][k];
+			const char *size = payload_keys[k], *path = path_names[p];
+			double n = (double)sp->n * 1000;
+			if (sp->n == 0)
+				continue;
+			figure(pct_us(sp->v, sp->n, 0.50), "us", "latency/%s/%s/p50", size, path);
+			figure(pct_us(sp->v, sp->n, 0.99), "us", "latency/%s/%s/p99", size, path);
+			if (p != P_RAW && raw->n)
+				figure(pct_us(sp->v, sp->n, 0.50) / pct_us(raw->v, raw->n, 0.50), "x",
+				       "latency/%s/%s/vs_raw", size, path);
+			figure((double)u->client / n, "us", "latency/%s/%s/cpu_client", size, path);
+			if (p != P_RAW)
+				figure((double)u->middle / n, "us", "latency/%s/%s/cpu_middle", size,
+				       path);
+			figure((double)u->end / n, "us", "latency/%s/%s/cpu_end", size, path);
+		}
+	}
 	fflush(stdout);
 }
 
 static void print_latency(const struct options *o, const struct latency *lat)
 {
+	if (o->tsv) {
+		tsv_latency(o, lat);
+		return;
+	}
 	printf("1+2. Round trip, one call in flight, µs. raw: socketpair ping-pong with an echo "
 	       "process;\n"
 	       "     relay: the same through a minimal epoll relay process (the floor for one "
@@ -1410,6 +1495,81 @@ static void print_latency(const struct options *o, const struct latency *lat)
 	fflush(stdout);
 }
 
+static void print_tput_head(const struct options *o)
+{
+	if (o->tsv)
+		return;
+	printf("3. Throughput, %d B payload, %d calls in flight per client (one thread and "
+	       "bh_client each),\n"
+	       "   calls/s; routed: bh_call_start to echo2 (instances = 2); raw: the same "
+	       "pipelining on\n"
+	       "   socketpairs to echo processes. on-CPU µs per call: clients, middle "
+	       "(bulkheadd), end.\n",
+	       TPUT_PAYLOAD, o->inflight);
+	printf("  %-7s | %10s %10s | %10s %8s %8s %8s\n", "clients", "raw", "routed",
+	       "routed/raw", "client", "middle", "end");
+}
+
+/* One line of the throughput table; raw->calls_per_s is 0 when raw was not run. */
+static void print_tput_row(const struct options *o, int clients, const struct tput_result *raw,
+			   const struct tput_result *rtd)
+{
+	if (o->tsv) {
+		if (raw->calls_per_s > 0) {
+			figure(raw->calls_per_s, "calls/s", "throughput/%dc/raw/rate", clients);
+			figure(rtd->calls_per_s / raw->calls_per_s, "x",
+			       "throughput/%dc/routed/vs_raw", clients);
+		}
+		figure(rtd->calls_per_s, "calls/s", "throughput/%dc/routed/rate", clients);
+		figure(rtd->cpu_client, "us", "throughput/%dc/routed/cpu_client", clients);
+		figure(rtd->cpu_middle, "us", "throughput/%dc/routed/cpu_middle", clients);
+		figure(rtd->cpu_end, "us", "throughput/%dc/routed/cpu_end", clients);
+		fflush(stdout);
+		return;
+	}
+	printf("  %-7d | %10.0f %10.0f | ", clients, raw->calls_per_s, rtd->calls_per_s);
+	if (raw->calls_per_s > 0)
+		printf("%9.3fx", rtd->calls_per_s / raw->calls_per_s);
+	else
+		printf("%10s", "");
+	printf(" %8.2f %8.2f %8.2f\n", rtd->cpu_client, rtd->cpu_middle, rtd->cpu_end);
+	fflush(stdout);
+}
+
+static void print_cold(const struct options *o, const struct cold *cs)
+{
+	const struct {
+		const char *key, *label, *fmt;
+		const struct samples *s;
+	} rows[] = {
+		{ "load", "load call until its answer (ready)", "  %-36s | %9.2f %9.2f\n",
+		  &cs->load },
+		{ "first_call", "then its first call (ping)", "  %-36s | %9.3f %9.3f\n",
+		  &cs->first },
+		{ "unload", "then bulkhead.unload (not counted)", "  %-36s | %9.2f %9.2f\n",
+		  &cs->unload },
+	};
+	if (!o->tsv) {
+		printf("4. Cold start: bulkhead.load of echo.so under a fresh name (default "
+		       "sandbox profile), %zu loads, ms\n",
+		       cs->load.n);
+		printf("  %-36s | %9s %9s\n", "", "p50", "p99");
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct samples *s = rows[i].s;
+		double p50 = pct_us(s->v, s->n, 0.5) / 1000, p99 = pct_us(s->v, s->n, 0.99) / 1000;
+		if (o->tsv) {
+			figure(p50, "ms", "cold/%s/p50", rows[i].key);
+			figure(p99, "ms", "cold/%s/p99", rows[i].key);
+		} else {
+			printf(rows[i].fmt, rows[i].label, p50, p99);
+		}
+	}
+	if (!o->tsv)
+		printf("\n");
+	fflush(stdout);
+}
+
 /* ---- main ---- */
 
 static void usage(FILE *f)
@@ -1419,6 +1579,8 @@ static void usage(FILE *f)
 		"Measure calls through bulkheadd against a raw socketpair floor.\n"
 		"\n"
 		"  --quick              a ~10 s run (the default takes under a minute)\n"
+		"  --tsv                print the figures as NAME<TAB>VALUE<TAB>UNIT lines, the\n"
+		"                       description of the run on lines starting with '#'\n"
 		"  --daemon PATH        bulkheadd (default %s)\n"
 		"  --plugin PATH        echo.so (default %s)\n"
 		"  --no-sandbox         run the configured echo instances without the sandbox\n"
@@ -1492,6 +1654,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, 'q' },
+		{ "tsv", no_argument, NULL, 't' },
 		{ "daemon", required_argument, NULL, 'd' },
 		{ "plugin", required_argument, NULL, 'p' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
@@ -1514,6 +1677,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'q': o.quick = true; break;
+		case 't': o.tsv = true; break;
 		case 'd': o.daemon = optarg; break;
 		case 'p': o.plugin = optarg; break;
 		case 'S': o.sandbox = false; break;
@@ -1617,15 +1781,7 @@ int main(int argc, char **argv)
 	}
 
 	if (o.run_tput) {
-		printf("3. Throughput, %d B payload, %d calls in flight per client (one thread and "
-		       "bh_client each),\n"
-		       "   calls/s; routed: bh_call_start to echo2 (instances = 2); raw: the same "
-		       "pipelining on\n"
-		       "   socketpairs to echo processes. on-CPU µs per call: clients, middle "
-		       "(bulkheadd), end.\n",
-		       TPUT_PAYLOAD, o.inflight);
-		printf("  %-7s | %10s %10s | %10s %8s %8s %8s\n", "clients", "raw", "routed",
-		       "routed/raw", "client", "middle", "end");
+		print_tput_head(&o);
 		for (size_t i = 0; i < N_CLIENT_COUNTS; i++) {
 			int n = client_counts[i];
 			struct tput_result raw = { 0 }, rtd;
@@ -1633,33 +1789,16 @@ int main(int argc, char **argv)
 				goto out;
 			if (measure_tput(&o, &pl, dr.sock, dr.pid, n, &rtd) < 0)
 				goto out;
-			printf("  %-7d | %10.0f %10.0f | ", n, raw.calls_per_s, rtd.calls_per_s);
-			if (raw.calls_per_s > 0)
-				printf("%9.3fx", rtd.calls_per_s / raw.calls_per_s);
-			else
-				printf("%10s", "");
-			printf(" %8.2f %8.2f %8.2f\n", rtd.cpu_client, rtd.cpu_middle, rtd.cpu_end);
-			fflush(stdout);
+			print_tput_row(&o, n, &raw, &rtd);
 		}
-		printf("\n");
+		if (!o.tsv)
+			printf("\n");
 	}
 
 	if (o.run_cold) {
 		if (measure_cold(&o, &pl, dr.sock, &cs) < 0)
 			goto out;
-		printf("4. Cold start: bulkhead.load of echo.so under a fresh name (default sandbox "
-		       "profile), %zu loads, ms\n",
-		       cs.load.n);
-		printf("  %-36s | %9s %9s\n", "", "p50", "p99");
-		printf("  %-36s | %9.2f %9.2f\n", "load call until its answer (ready)",
-		       pct_us(cs.load.v, cs.load.n, 0.5) / 1000, pct_us(cs.load.v, cs.load.n, 0.99) / 1000);
-		printf("  %-36s | %9.3f %9.3f\n", "then its first call (ping)",
-		       pct_us(cs.first.v, cs.first.n, 0.5) / 1000,
-		       pct_us(cs.first.v, cs.first.n, 0.99) / 1000);
-		printf("  %-36s | %9.2f %9.2f\n", "then bulkhead.unload (not counted)",
-		       pct_us(cs.unload.v, cs.unload.n, 0.5) / 1000,
-		       pct_us(cs.unload.v, cs.unload.n, 0.99) / 1000);
-		printf("\n");
+		print_cold(&o, &cs);
 	}
 
 	if (o.run_swap) {
@@ -1673,8 +1812,11 @@ out:
 	daemon_stop(&dr, status != 0);
 	if (status != 0 && dr.dir[0])
 		fprintf(stderr, "bench_calls: kept %s for inspection\n", dr.dir);
-	printf("total time %.1f s%s\n", (double)(now_ns() - t_begin) / 1e9,
-	       status ? " (FAILED)" : "");
+	if (o.tsv)
+		figure((double)(now_ns() - t_begin) / 1e9, "s", "total_time");
+	else
+		printf("total time %.1f s%s\n", (double)(now_ns() - t_begin) / 1e9,
+		       status ? " (FAILED)" : "");
 	for (int p = 0; p < N_PATHS; p++)
 		for (int k = 0; k < N_SIZES; k++)
 			free(lat.s[p][k].v);

@@ -161,7 +161,7 @@ static void log_resume(struct bh_timer *t)
 		char rate[32];
 		describe_rate(cfg->output_rate, rate, sizeof(rate));
 		l->flooded = true;
-		bh_instance_kill(inst, "output flood: %s over %s for %u ms", l->stream, rate,
+		bh_instance_kill(inst, BH_EXIT_FLOOD, "output flood: %s over %s for %u ms", l->stream, rate,
 				 cfg->output_flood_ms);
 		return;
 	}

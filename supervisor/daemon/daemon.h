@@ -108,6 +108,27 @@ enum bh_inst_state {
 	BH_INST_N
 };
 
+/* Why an instance ended: a typed value for decisions (restart, quarantine, the error
+ * code of its calls) and counters; the text beside it (death_reason) is for people. */
+enum bh_exit_cause {
+	BH_EXIT_NONE,         /* still running */
+	BH_EXIT_STOPPED,      /* stopped on purpose: retired, unloaded, swapped out */
+	BH_EXIT_CRASHED,      /* died on its own: a signal or an exit status */
+	BH_EXIT_CLOSED,       /* closed its channel */
+	BH_EXIT_PROTOCOL,     /* broke the channel protocol */
+	BH_EXIT_DEADLINE,     /* killed: the call it ran passed its deadline + grace */
+	BH_EXIT_LIMIT,        /* killed by a resource limit (cgroup, watchdog, rlimit) */
+	BH_EXIT_FLOOD,        /* killed: its output flooded past the rate */
+	BH_EXIT_INIT_TIMEOUT, /* not ready within init_timeout_ms */
+	BH_EXIT_INIT_FAILED,  /* the plugin's init failed */
+	BH_EXIT_LOAD_FAILED,  /* the plugin cannot be loaded: $fatal, exit status 2 */
+	BH_EXIT_SETUP_FAILED, /* the sandbox could not be set up (exit status 126, 127) */
+	BH_EXIT_SETUP_SHORT,  /* the set-up ran short of a resource (exit status 125) */
+	BH_EXIT_KILLED,       /* killed by an operation: drain or stop timeout, no memory */
+	BH_EXIT_N
+};
+const char *bh_exit_cause_name(enum bh_exit_cause c);
+
 struct bh_child_log {
 	struct bh_watch watch;
 	struct bh_instance *inst;
@@ -159,17 +180,15 @@ struct bh_instance {
 	uint64_t started_ns, ready_ns;
 	uint64_t calls, errors;
 	char last_stderr[256];    /* last line the child wrote to stderr */
+	enum bh_exit_cause cause; /* set by the first kill, else judged at its exit */
 	char death_reason[256];   /* why we killed it, if we did */
 	uid_t host_uid;           /* its host identity (when has_id) */
 	bool has_id;              /* holds host_uid from d->ids until it is gone */
-	bool over_limit;          /* killed by the memory watchdog */
 	bool setup_short;         /* the sandbox set-up ran short of a resource */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
 	bool dying;               /* killed, or its channel refused a write: no new calls */
 	bool untrusted;           /* broke the protocol: nothing more it wrote is read */
-	bool init_failed;         /* the plugin's init returned an error */
-	bool fatal;               /* the shim said ($fatal) it cannot load the plugin */
 	bool retiring;            /* takes no new calls; stops once its calls are done */
 };
 
@@ -212,6 +231,7 @@ struct bh_slot {
 	uint64_t *crash_times;   /* ring of quarantine_crashes timestamps */
 	uint32_t n_crashes, crash_head, crash_cap;
 	uint64_t restarts, calls, errors;
+	uint64_t exits[BH_EXIT_N]; /* instances ended, by cause */
 	/* Spawns that failed for lack of a resource (fds, memory, ids, a cgroup removed
 	 * meanwhile): retried after spawn_backoff_ms, which doubles up to
 	 * restart.backoff_max_ms and resets once an instance is ready. */
@@ -490,9 +510,9 @@ bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c);
 bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_call *c);
 bool bh_instance_has_room(const struct bh_instance *inst);
 void bh_instance_flush_all(struct bh_daemon *d);
-/* Kill with SIGKILL, recording why. */
-void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Kill with SIGKILL, recording why (the first cause given wins). */
+void bh_instance_kill(struct bh_instance *inst, enum bh_exit_cause cause, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Stop taking calls; stop once the calls in flight are done. */
 void bh_instance_retire(struct bh_instance *inst);
 /* Graceful stop: $stop, then SIGKILL after a deadline. */

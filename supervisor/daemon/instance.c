@@ -411,7 +411,7 @@ bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c)
 		if (bh_buf_reserve(&inst->tail, rest) < 0) {
 			/* Cannot keep the stream whole: end the instance; the call, revoked,
 			 * is judged not started at its death. */
-			bh_instance_kill(inst, "out of memory");
+			bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
 			return false;
 		}
 		memcpy(inst->tail.data + inst->tail.len, c->req + c->sent, rest);
@@ -520,11 +520,12 @@ static int send_signal(struct bh_instance *inst, int sig)
 	return 0;
 }
 
-void bh_instance_kill(struct bh_instance *inst, const char *fmt, ...)
+void bh_instance_kill(struct bh_instance *inst, enum bh_exit_cause cause, const char *fmt, ...)
 {
 	if (inst->state == BH_INST_DEAD)
 		return;
-	if (!inst->death_reason[0]) {
+	if (inst->cause == BH_EXIT_NONE) {
+		inst->cause = cause;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(inst->death_reason, sizeof(inst->death_reason), fmt, ap);
@@ -547,7 +548,7 @@ static void act_kill_unready(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
 	inst->exit_expected = true;
-	bh_instance_kill(inst, "stopped before it was ready");
+	bh_instance_kill(inst, BH_EXIT_STOPPED, "stopped before it was ready");
 }
 
 /* Busy with calls whose callers were already answered: it would only read $stop
@@ -556,7 +557,7 @@ static void act_kill_busy(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
 	inst->exit_expected = true;
-	bh_instance_kill(inst, "stopped with %u calls still running", inst->inflight);
+	bh_instance_kill(inst, BH_EXIT_STOPPED, "stopped with %u calls still running", inst->inflight);
 }
 
 static void act_stop(struct bh_instance *inst, const void *arg)
@@ -576,7 +577,7 @@ static void act_stop(struct bh_instance *inst, const void *arg)
 
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
-	bh_instance_kill(inst, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
+	bh_instance_kill(inst, BH_EXIT_DEADLINE, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
 			 c->iid, c->timeout_ms, inst->slot->conf->grace_ms);
 }
 
@@ -588,14 +589,14 @@ static void inst_timer(struct bh_timer *t)
 static void act_init_late(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
-	bh_instance_kill(inst, "not ready within init_timeout_ms (%u ms)",
+	bh_instance_kill(inst, BH_EXIT_INIT_TIMEOUT, "not ready within init_timeout_ms (%u ms)",
 			 inst->gen->conf.init_timeout_ms);
 }
 
 static void act_stop_late(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
-	bh_instance_kill(inst, "did not stop within %d ms", STOP_TIMEOUT_MS);
+	bh_instance_kill(inst, BH_EXIT_KILLED, "did not stop within %d ms", STOP_TIMEOUT_MS);
 }
 
 /* ---- receiving ---- */
@@ -604,7 +605,7 @@ static void act_stop_late(struct bh_instance *inst, const void *arg)
  * would still report EPOLLHUP once the child is gone). */
 static void protocol_violation(struct bh_instance *inst, const char *what)
 {
-	bh_instance_kill(inst, "protocol violation: %s", what);
+	bh_instance_kill(inst, BH_EXIT_PROTOCOL, "protocol violation: %s", what);
 	inst->untrusted = true;
 	bh_watch_close(inst->d->loop, &inst->chan);
 }
@@ -659,7 +660,7 @@ static void act_hello(struct bh_instance *inst, const void *arg)
 	}
 	struct bh_method_name *table = calloc(methods->len ? methods->len : 1, sizeof(*table));
 	if (!table)
-		return bh_instance_kill(inst, "out of memory");
+		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
 	for (uint32_t i = 0; i < methods->len; i++) {
 		const bh_value *m = &methods->as.items[i];
 		if (m->type != BH_STR || !bh_name_valid(m->as.str, m->len)) {
@@ -703,7 +704,7 @@ static void act_fatal(struct bh_instance *inst, const void *arg)
 	snprintf(inst->death_reason, sizeof(inst->death_reason), "cannot load %s: %.*s",
 		 inst->gen->conf.path, (int)(len > 200 ? 200 : len), msg);
 	inst->exit_expected = false;
-	inst->fatal = true;
+	inst->cause = BH_EXIT_LOAD_FAILED;
 	bh_err("%s: %s", inst->slot->conf->name, inst->death_reason);
 	/* The shim exits by itself; its exit ends the instance. */
 	bh_timer_arm(inst->d->loop, &inst->timer, bh_now_ns() + bh_ms_to_ns(STOP_TIMEOUT_MS));
@@ -720,11 +721,9 @@ static void init_done(struct bh_call *c, const bh_error *err, const uint8_t *res
 static void act_init_failed(struct bh_instance *inst, const void *arg)
 {
 	const bh_error *err = arg;
-	snprintf(inst->death_reason, sizeof(inst->death_reason), "init failed: %s", err->message);
-	inst->init_failed = true;
-	bh_err("%s: instance pid %d: %s", inst->slot->conf->name, (int)inst->child.pid,
-	       inst->death_reason);
-	bh_instance_kill(inst, "%s", inst->death_reason);
+	bh_err("%s: instance pid %d: init failed: %s", inst->slot->conf->name,
+	       (int)inst->child.pid, err->message);
+	bh_instance_kill(inst, BH_EXIT_INIT_FAILED, "init failed: %s", err->message);
 }
 
 static void act_ready(struct bh_instance *inst, const void *arg)
@@ -749,13 +748,13 @@ static void send_init(struct bh_instance *inst)
 	size_t plen = 1 + config_len;
 	uint8_t *params = malloc(plen);
 	if (!params)
-		return bh_instance_kill(inst, "out of memory");
+		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
 	params[0] = 0x91;
 	memcpy(params + 1, config, config_len);
 	struct bh_call *c = bh_call_new(inst->d, BH_CH_INIT, strlen(BH_CH_INIT), params, plen);
 	free(params);
 	if (!c)
-		return bh_instance_kill(inst, "out of memory");
+		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
 	c->kind = BH_CALL_INTERNAL;
 	c->on_reply = init_done;
 	c->ctx = inst;
@@ -952,6 +951,46 @@ static void inst_exited(struct bh_watch *w, uint32_t events)
 	inst_on(inst, EV_EXITED, &si);
 }
 
+const char *bh_exit_cause_name(enum bh_exit_cause c)
+{
+	static const char *const names[BH_EXIT_N] = {
+		[BH_EXIT_NONE] = "none",
+		[BH_EXIT_STOPPED] = "stopped",
+		[BH_EXIT_CRASHED] = "crashed",
+		[BH_EXIT_CLOSED] = "closed_channel",
+		[BH_EXIT_PROTOCOL] = "protocol",
+		[BH_EXIT_DEADLINE] = "deadline",
+		[BH_EXIT_LIMIT] = "limit",
+		[BH_EXIT_FLOOD] = "output_flood",
+		[BH_EXIT_INIT_TIMEOUT] = "init_timeout",
+		[BH_EXIT_INIT_FAILED] = "init_failed",
+		[BH_EXIT_LOAD_FAILED] = "load_failed",
+		[BH_EXIT_SETUP_FAILED] = "setup_failed",
+		[BH_EXIT_SETUP_SHORT] = "setup_short",
+		[BH_EXIT_KILLED] = "killed",
+	};
+	return c < BH_EXIT_N ? names[c] : "?";
+}
+
+/* The cause of an exit nobody asked for or caused, from its status. */
+static enum bh_exit_cause judge_exit(struct bh_instance *inst, const siginfo_t *si)
+{
+	bool exited = si->si_code == CLD_EXITED;
+	if (exited && si->si_status == BH_SANDBOX_EXIT_RESOURCE)
+		return BH_EXIT_SETUP_SHORT;
+	if (exited && (si->si_status == BH_SANDBOX_EXIT_SETUP || si->si_status == BH_SANDBOX_EXIT_EXEC))
+		return BH_EXIT_SETUP_FAILED;
+	if (exited && si->si_status == BH_SHIM_EXIT_LOAD_FAILED && inst->ready_ns == 0)
+		return BH_EXIT_LOAD_FAILED;
+	if (inst->exit_expected)
+		return BH_EXIT_STOPPED;
+	if (inst->closed_channel && !exited && si->si_status == SIGKILL) {
+		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");
+		return BH_EXIT_CLOSED;
+	}
+	return BH_EXIT_CRASHED;
+}
+
 static void act_exited(struct bh_instance *inst, const void *arg)
 {
 	siginfo_t si = *(const siginfo_t *)arg;
@@ -964,32 +1003,25 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 
-	char status[96], reason[512], cause[160] = "";
+	char status[96], reason[512], limit[160] = "";
 	describe_exit(&si, status, sizeof(status));
 	/* A resource limit is the better explanation of a SIGKILL than the signal. */
-	bh_child_limit_cause(&inst->child, &inst->gen->profile, cause, sizeof(cause));
-	if (cause[0] && !inst->death_reason[0])
-		snprintf(inst->death_reason, sizeof(inst->death_reason), "%s", cause);
+	bh_child_limit_cause(&inst->child, &inst->gen->profile, limit, sizeof(limit));
+	if (limit[0] && inst->cause == BH_EXIT_NONE) {
+		inst->cause = BH_EXIT_LIMIT;
+		snprintf(inst->death_reason, sizeof(inst->death_reason), "%s", limit);
+	}
+	if (inst->cause == BH_EXIT_NONE)
+		inst->cause = judge_exit(inst, &si);
 	bool clean = si.si_code == CLD_EXITED && si.si_status == 0;
-	/* A child that could not even load the plugin will not do better next time. It
-	 * said so with $fatal (STOPPING before it was ever ready), however it then ended
-	 * (we SIGKILL it when its channel closes), or its exit status says so. An init
-	 * that fails before any instance of the plugin was ever ready is the same: a
-	 * plugin that worked before gets restarts (and quarantine) instead. */
-	/* Set-up that ran short of a resource says nothing about the plugin: retried. */
-	inst->setup_short = si.si_code == CLD_EXITED && si.si_status == BH_SANDBOX_EXIT_RESOURCE;
-	/* The sandbox's own set-up failing (status 126, 127) can mean the plugin's file
-	 * is unusable, but for a plugin that was ready before it is more likely the host
-	 * (a cgroup removed under it): a crash to restart, throttled by quarantine. */
-	bool setup_failed = si.si_code == CLD_EXITED && (si.si_status == BH_SANDBOX_EXIT_SETUP ||
-							 si.si_status == BH_SANDBOX_EXIT_EXEC);
+	/* A plugin that cannot load will not do better next time. An init that fails, or
+	 * a sandbox set-up that fails, before any instance of the plugin was ever ready
+	 * is the same; for a plugin that worked before they are crashes (the host may be
+	 * at fault: a cgroup removed under it), restarted and throttled by quarantine. */
+	enum bh_exit_cause c = inst->cause;
 	bool load_failed = inst->ready_ns == 0 &&
-		      (inst->fatal || (inst->init_failed && !s->ever_ready) ||
-		       (si.si_code == CLD_EXITED && si.si_status == BH_SHIM_EXIT_LOAD_FAILED) ||
-		       (setup_failed && !s->ever_ready));
-	if (!inst->death_reason[0] && inst->closed_channel && !inst->exit_expected &&
-	    si.si_code != CLD_EXITED && si.si_status == SIGKILL)
-		snprintf(inst->death_reason, sizeof(inst->death_reason), "closed its channel");
+			   (c == BH_EXIT_LOAD_FAILED ||
+			    ((c == BH_EXIT_INIT_FAILED || c == BH_EXIT_SETUP_FAILED) && !s->ever_ready));
 	if (inst->death_reason[0])
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf->name,
 			 (int)inst->child.pid, status, inst->death_reason);
@@ -999,11 +1031,13 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	else
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf->name,
 			 (int)inst->child.pid, status);
-	bool crashed = !inst->exit_expected && !inst->setup_short;
+	/* Set-up that ran short of a resource says nothing about the plugin: retried. */
+	bool crashed = !inst->exit_expected && c != BH_EXIT_SETUP_SHORT;
 	if (crashed)
 		bh_warn("%s", reason);
 	else
 		bh_debug("%s", reason);
+	s->exits[c]++;
 
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	if (inst->want_flush) {
@@ -1011,8 +1045,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 		inst->want_flush = false;
 	}
 	inst->dying = true;
-	judge_held_calls(inst, cause[0] || inst->over_limit ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED,
-			 reason);
+	judge_held_calls(inst, c == BH_EXIT_LIMIT ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED, reason);
 	if (bh_child_release(&inst->child) < 0 && inst->has_id) {
 		/* Its cgroup still holds a task: the id stays out of use for good rather
 		 * than go to a new instance beside it. */

@@ -198,7 +198,7 @@ static void drain_fired(struct bh_timer *t)
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
 		i->exit_expected = true;
 		if (i->inflight)
-			bh_instance_kill(i, "unload: calls still running after drain_timeout_ms (%u ms)",
+			bh_instance_kill(i, BH_EXIT_KILLED, "unload: calls still running after drain_timeout_ms (%u ms)",
 					 s->conf->drain_timeout_ms);
 		else
 			bh_instance_stop(i);
@@ -342,7 +342,7 @@ static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool c
 		give_up(s, BH_SLOT_FAILED, s->last_exit);
 		return;
 	}
-	if (inst->setup_short) { /* whatever the restart policy: it never ran */
+	if (inst->cause == BH_EXIT_SETUP_SHORT) { /* whatever the restart policy: it never ran */
 		spawn_short(s);
 		bh_slot_pump(s);
 		return;

@@ -150,9 +150,22 @@ static void write_generations(bh_writer *w, const struct bh_slot *s)
 	}
 }
 
+/* How its instances ended, by cause: only the causes seen. */
+static void write_exits(bh_writer *w, const struct bh_slot *s)
+{
+	uint32_t n = 0;
+	for (int c = BH_EXIT_STOPPED; c < BH_EXIT_N; c++)
+		n += s->exits[c] != 0;
+	bh_write_cstr(w, "exits");
+	bh_write_map(w, n);
+	for (int c = BH_EXIT_STOPPED; c < BH_EXIT_N; c++)
+		if (s->exits[c])
+			kv_uint(w, bh_exit_cause_name((enum bh_exit_cause)c), s->exits[c]);
+}
+
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 17);
+	bh_write_map(w, 18);
 	bh_write_cstr(w, "generations");
 	write_generations(w, s);
 	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");
@@ -168,6 +181,7 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 	kv_uint(w, "calls", s->calls);
 	kv_uint(w, "errors", s->errors);
 	kv_uint(w, "restarts", s->restarts);
+	write_exits(w, s);
 	kv_uint(w, "spawn_failures", s->spawn_failures);
 	kv_uint(w, "queued", s->n_queued);
 	kv_str(w, "last_exit", s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED

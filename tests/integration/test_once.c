@@ -63,8 +63,13 @@ START_TEST(completed_call_never_blamed)
 			ht_outcome_done(&train[i]);
 		}
 	}
-	/* One restart per crash: no crash ran twice. */
+	/* One restart per crash, each for a crash: no crash ran twice. */
 	ck_assert_uint_eq(echo_restarts(c), ROUNDS);
+	bh_result *st = ht_status(c);
+	const bh_value *exits = ht_get(echo_status(st), "exits");
+	ck_assert_uint_eq(ht_get_uint(exits, "crashed"), ROUNDS);
+	ck_assert_uint_eq(exits->len, 1);
+	bh_result_free(st);
 	bh_client_free(c);
 	ht_stop(&d);
 }

@@ -1,7 +1,8 @@
 /* bulkhead: the supervisor <-> shim channel.
  *
  * The supervisor starts `bulkhead-shim [options] PLUGIN.so` with one end of an
- * AF_UNIX SOCK_STREAM socketpair on fd BH_CHANNEL_FD, /dev/null on stdin, pipes on
+ * AF_UNIX SOCK_STREAM socketpair on fd BH_CHANNEL_FD, the claim table on fd 4,
+ * /dev/null on stdin, pipes on
  * stdout/stderr (captured as logs), every other fd closed and an empty environment.
  * The channel carries the same MessagePack-RPC stream as the client socket (see
  * proto.h). Internal method names start with '$', which no plugin method can.
@@ -16,7 +17,10 @@
  *     shim -> supervisor:  [1, id, nil, nil] or [1, id, error, nil]; the instance is
  *     ready only after a successful $init.
  *  3. calls:               [0, id, method, params] -> [1, id, error, result]
- *     Calls are answered in order, one at a time; ids are the supervisor's own.
+ *     Calls are run in order, one at a time; ids are the supervisor's own. With
+ *     --claims (always, from bulkheadd) a call runs only after the shim claimed it in
+ *     the claim table on fd BH_CLAIMS_FD (bulkhead/claims.h); a call it cannot claim
+ *     (taken back, or past its deadline) is skipped without an answer.
  *  4. hot swap:            [0, id, "$snapshot", []] -> [1, id, nil, [state_version, blob]]
  *                          [0, id, "$restore", [state_version, blob]] -> [1, id, nil|error, nil]
  *  5. supervisor -> shim:  [2, "$stop", []]: the shim calls the plugin's shutdown and

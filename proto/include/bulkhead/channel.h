@@ -2,8 +2,8 @@
  *
  * The supervisor starts `bulkhead-shim [options] PLUGIN.so` with one end of an
  * AF_UNIX SOCK_STREAM socketpair on fd BH_CHANNEL_FD, the claim table on fd 4,
- * /dev/null on stdin, pipes on
- * stdout/stderr (captured as logs), every other fd closed and an empty environment.
+ * /dev/null on stdin, pipes on stdout/stderr (captured as logs), every other fd
+ * closed and an empty environment.
  * The channel carries the same MessagePack-RPC stream as the client socket (see
  * proto.h). Internal method names start with '$', which no plugin method can.
  *

@@ -105,7 +105,7 @@ static enum bh_claim_state state_of(uint64_t word, uint32_t id)
 	if ((uint32_t)(word >> 32) != id)
 		return BH_CLAIM_FREE;
 	uint32_t st = (uint32_t)word;
-	return st <= BH_CLAIM_EXPIRED ? (enum bh_claim_state)st : BH_CLAIM_FREE;
+	return st <= BH_CLAIM_WAITING ? (enum bh_claim_state)st : BH_CLAIM_FREE;
 }
 
 enum bh_claim_state bh_claim_revoke(struct bh_claims *t, uint32_t id)

@@ -577,6 +577,10 @@ static void act_stop(struct bh_instance *inst, const void *arg)
 
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
+	/* Only the call on top of its stack runs; one waiting on a call it made is not
+	 * this instance's to answer for. */
+	if (bh_claim_state(&inst->claims, c->iid) == BH_CLAIM_WAITING)
+		return;
 	bh_instance_kill(inst, BH_EXIT_DEADLINE, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
 			 c->iid, c->timeout_ms, inst->slot->conf->grace_ms);
 }

@@ -24,10 +24,14 @@
  *
  * The table lives in the plugin's address space too: a hostile plugin can rewrite it,
  * which lets it misreport only its own calls (the supervisor validates every state it
- * reads and never trusts the table with anything else). A nested call (a plugin
- * calling out, then re-entered by its own call chain) keeps its caller in STARTED:
- * several STARTED entries form the instance's stack, the newest being the one that
- * runs. */
+ * reads and never trusts the table with anything else).
+ *
+ * Nesting: a call that calls out (a plugin calling another plugin or its caller)
+ * moves STARTED -> WAITING until the answer comes back, and may be re-entered by its
+ * own call chain meanwhile: the instance then holds a stack of started calls, the
+ * WAITING ones below and the one STARTED call on top, which is the one that runs.
+ * Only that one can get its instance killed for its deadline, and an operation that
+ * waits for an instance to be idle does not wait on a WAITING call. */
 #ifndef BULKHEAD_CLAIMS_H
 #define BULKHEAD_CLAIMS_H
 
@@ -45,6 +49,7 @@ enum bh_claim_state {
 	BH_CLAIM_STARTED = 2,
 	BH_CLAIM_REVOKED = 3,
 	BH_CLAIM_EXPIRED = 4,
+	BH_CLAIM_WAITING = 5,  /* started, waiting on a call it made */
 };
 
 struct bh_claim {

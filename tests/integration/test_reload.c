@@ -1069,6 +1069,37 @@ START_TEST(sighup_rejects_invalid)
 }
 END_TEST
 
+/* The file of a plugin that was ready is replaced by one that cannot load (a
+ * copy caught half-written) and its instance dies: the replacement cannot load the
+ * plugin. That is a crash of a plugin that worked (restarted with back-off,
+ * quarantined only if it keeps failing), not a plugin that can never load: once the
+ * good file is back, the next restart serves again. A plugin that never ran and
+ * cannot load still fails for good (faults suite). */
+START_TEST(broken_file_after_ready_is_a_crash)
+{
+	struct ht_daemon d;
+	ht_setup(&d, NULL,
+		 "plugins = ( { name = \"p\"; path = \"p.so\"; } );\n"
+		 "restart = { backoff_min_ms = 20; backoff_max_ms = 200; quarantine_crashes = 1000; };");
+	copy_file(VER("ver_a_plain"), in_dir(&d, "p.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
+	uint64_t pid = slot_status(c, "p").pid;
+	ck_assert_int_eq(rename(in_dir(&d, "p.so"), in_dir(&d, "p.away")), 0);
+	put_bytes(in_dir(&d, "p.so"), "not a shared object", 19);
+	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+	/* Restarted after the kill, then after each of two failed loads. */
+	wait_log_n(&d, "p: restarting in", 3);
+	ck_assert_str_ne(slot_status(c, "p").state, "failed");
+	ck_assert_int_eq(rename(in_dir(&d, "p.away"), in_dir(&d, "p.so")), 0);
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_str_eq(slot_status(c, "p").state, "ready");
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("integ_reload");
@@ -1090,6 +1121,7 @@ int main(void)
 	tcase_add_test(tc, sighup_removes_plugin_during_swap);
 	tcase_add_test(tc, sighup_changes_plugin_during_swap);
 	tcase_add_test(tc, plugin_dir_readded_during_unload);
+	tcase_add_test(tc, broken_file_after_ready_is_a_crash);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

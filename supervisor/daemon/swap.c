@@ -16,15 +16,21 @@
  * client with calls still running on the old generation has its new calls held
  * until those finish, so no client ever sees an old answer after a new one.
  *
- * The cut-over is one assignment (s->gen): every call dispatched after it goes to
- * the new generation. After the cut-over there is no rollback: a new instance that
- * crashes is restarted like any other.
+ * The cut-over is one assignment (s->gen, made by bh_slot_cut_over): every call
+ * dispatched after it goes to the new generation. After the cut-over there is no
+ * rollback: a new instance that crashes is restarted like any other.
  *
  * A canary that is rolled back (on request, on its error rate, or because one of its
  * instances died) while it still runs client calls drains like an old generation
  * (rolling back): new calls go to the old generation at once, the calls the canary
  * holds finish there, then it stops (killed at the drain deadline). A rollback never
- * turns a call that was already sent into a crash. */
+ * turns a call that was already sent into a crash.
+ *
+ * The phases are one table (swap_table below): the slot reports instances and
+ * finished calls (bh_swap_news), the router asks where a call goes (bh_swap_route),
+ * the timer, the state-transfer replies and the commands are events too. A swap is
+ * the slot's operation while it runs (bh_slot_swap_begin .. bh_slot_swap_end); it
+ * changes the slot only through those functions. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,7 +648,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 		  const struct bh_swap_options *opt, struct bh_call *waiter, char *errbuf,
 		  size_t errlen)
 {
-	if (bh_slot_busy(s) || s->state == BH_SLOT_UNLOADING) {
+	if (bh_slot_busy(s)) { /* an unload, a load, another swap */
 		snprintf(errbuf, errlen, "another operation on plugin %s is running",
 			 s->conf->name);
 		return -EBUSY;

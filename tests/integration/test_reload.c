@@ -982,6 +982,48 @@ START_TEST(plugin_dir_readded_during_unload)
 }
 END_TEST
 
+/* A SIGHUP changes a plugin while a load of it runs (bulkhead.load by name, waiting
+ * for an init that takes seconds): the change is recorded and applied once the load
+ * is answered, as a swap to the new entry. */
+START_TEST(sighup_changes_plugin_during_load)
+{
+	struct ht_daemon d;
+	/* drain_timeout_ms: the first unload stops the starting instance at once. */
+	ht_setup(&d, NULL, "plugins = ( " PLUG("a", "slow.so", "init_timeout_ms = 20000; "
+					       "drain_timeout_ms = 1;") " );");
+	copy_file(VER("ver_init_slow"), in_dir(&d, "slow.so"));
+	copy_file(VER("ver_a_plain"), in_dir(&d, "a.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	bh_error err = {0};
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "a");
+	ht_assert_ok(bh_call(c, "bulkhead.unload", HT_LONG_MS, NULL, &err), err);
+
+	struct parked load; /* answered once the slow init is done */
+	memset(&load, 0, sizeof(load));
+	load.c = ht_connect(&d);
+	w = bh_client_params(load.c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "a");
+	ck_assert_int_eq(bh_call_start(load.c, "bulkhead.load", HT_LONG_MS, parked_cb, &load,
+				       NULL), 0);
+	bh_result_free(ht_status(load.c));
+	rewrite_conf(&d, "plugins = ( " PLUG("a", "a.so", "init_timeout_ms = 20000;") " );");
+	sighup(&d);
+	wait_log(&d, "SIGHUP: a changed; applying it once the operation running on it ends");
+	ck_assert_int_eq(load.answered, 0);
+	ht_run_clients(&load.c, 1, HT_LONG_MS);
+	ck_assert_msg(load.code == 0, "load: %s: %s", bh_code_name(load.code), load.message);
+	bh_client_free(load.c);
+	wait_swapped(&d, "a", 2, "A");
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* The line of the config file that holds needle (1-based). */
 static unsigned conf_line_of(const struct ht_daemon *d, const char *needle)
 {
@@ -1120,6 +1162,7 @@ int main(void)
 	tcase_add_test(tc, sighup_rejects_invalid);
 	tcase_add_test(tc, sighup_removes_plugin_during_swap);
 	tcase_add_test(tc, sighup_changes_plugin_during_swap);
+	tcase_add_test(tc, sighup_changes_plugin_during_load);
 	tcase_add_test(tc, plugin_dir_readded_during_unload);
 	tcase_add_test(tc, broken_file_after_ready_is_a_crash);
 	suite_add_tcase(s, tc);

@@ -47,56 +47,60 @@ static int str_param(const bh_value *v, char *buf, size_t cap)
 	return 0;
 }
 
+/* bulkhead.load [name, path] or [name]. A plugin the configuration defines gets its
+ * configured settings (from the given path, if one is given) and is the
+ * configuration's again: a SIGHUP applies the file's entry to it. Any other name
+ * needs a path and gets plugin_defaults. */
 static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
 {
-	char name[BH_NAME_MAX + 1], path[4096];
-	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0 ||
-	    str_param(bh_value_at(p, 1), path, sizeof(path)) < 0)
-		return bh_call_fail(c, BH_E_INVALID_PARAMS, "load expects [name, absolute path]");
+	char name[BH_NAME_MAX + 1], path[4096] = "";
+	const bh_value *pv = bh_value_at(p, 1);
+	if (str_param(bh_value_at(p, 0), name, sizeof(name)) < 0 || p->len > 2 ||
+	    (pv && str_param(pv, path, sizeof(path)) < 0))
+		return bh_call_fail(c, BH_E_INVALID_PARAMS,
+				    "load expects [name, absolute path] or [configured name]");
 	if (!bh_name_valid(name, strlen(name)) || strcmp(name, "bulkhead") == 0)
 		return bh_call_fail(c, BH_E_INVALID_PARAMS,
 				    "plugin name must be an identifier (letters, digits, '_', '-')");
-	if (path[0] != '/')
-		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the plugin path must be absolute");
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		char msg[4200];
-		snprintf(msg, sizeof(msg), "%s: %s", path,
-			 errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+	const struct bh_plugin_conf *conf_entry = bh_configured(d->cfg, name);
+	if (!path[0] && !conf_entry) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "plugin \"%s\" is not in the configuration: load "
+			 "needs its path", name);
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
 	}
+	if (path[0] && path[0] != '/')
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the plugin path must be absolute");
 	if (bh_slot_find(d, name, strlen(name))) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "a plugin named \"%s\" is already loaded", name);
 		return bh_call_fail(c, BH_E_CONFLICT, msg);
 	}
-	struct bh_plugin_conf conf = d->cfg->plugin_defaults; /* borrowed: copied by bh_slot_create */
+	/* Borrowed: bh_slot_create copies it. */
+	struct bh_plugin_conf conf = conf_entry ? *conf_entry : d->cfg->plugin_defaults;
 	snprintf(conf.name, sizeof(conf.name), "%s", name);
-	conf.path = path;
+	if (path[0])
+		conf.path = path;
+	struct stat st;
+	if (stat(conf.path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		char msg[4200];
+		snprintf(msg, sizeof(msg), "%s: %s", conf.path,
+			 errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
+	}
 	struct bh_slot *s;
 	int r = bh_slot_create(d, &conf, &s);
 	if (r < 0)
 		return bh_call_fail(c, BH_E_INTERNAL, strerror(-r));
-	s->origin = BH_ORIGIN_RUNTIME;
-	bh_call_park(c);
-	s->waiter = c;
+	s->origin = conf_entry ? BH_ORIGIN_CONFIG : BH_ORIGIN_RUNTIME;
 	/* Answered by bh_control_load_done once ready or failed. */
+	bh_slot_load_wait(s, c);
 }
 
-void bh_control_load_done(struct bh_slot *s, const char *error)
+void bh_control_load_done(struct bh_slot *s, struct bh_call *c, const char *error)
 {
-	struct bh_call *c = s->waiter;
-	if (!c)
-		return;
-	s->waiter = NULL;
-	bh_call_unpark(c);
-	if (error) {
-		bh_call_fail(c, BH_E_UNAVAILABLE, error);
-		/* A load that never became ready leaves nothing behind. */
-		if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED)
-			bh_slot_unload(s, NULL);
-		return;
-	}
+	if (error)
+		return bh_call_fail(c, BH_E_UNAVAILABLE, error);
 	struct bh_daemon *d = s->d;
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -121,19 +125,13 @@ static void control_unload(struct bh_daemon *d, struct bh_call *c, const bh_valu
 		snprintf(msg, sizeof(msg), "no plugin named \"%s\"", name);
 		return bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
 	}
-	if (s->state == BH_SLOT_UNLOADING || s->waiter || s->swap)
+	if (bh_slot_busy(s))
 		return bh_call_fail(c, BH_E_CONFLICT, "another operation on this plugin is running");
-	bh_call_park(c);
 	bh_slot_unload(s, c);
 }
 
-void bh_control_unload_done(struct bh_slot *s)
+void bh_control_unload_done(struct bh_slot *s, struct bh_call *c)
 {
-	struct bh_call *c = s->waiter;
-	if (!c)
-		return;
-	s->waiter = NULL;
-	bh_call_unpark(c);
 	struct bh_daemon *d = s->d;
 	struct bh_writer w;
 	d->scratch.len = 0;

@@ -184,7 +184,6 @@ struct bh_instance {
 	char death_reason[256];   /* why we killed it, if we did */
 	uid_t host_uid;           /* its host identity (when has_id) */
 	bool has_id;              /* holds host_uid from d->ids until it is gone */
-	bool setup_short;         /* the sandbox set-up ran short of a resource */
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
 	bool dying;               /* killed, or its channel refused a write: no new calls */
@@ -200,12 +199,29 @@ enum bh_slot_origin {
 	BH_ORIGIN_DIR,     /* found in the plugin directory */
 };
 
+/* A slot's lifecycle (the table in slot.c): */
 enum bh_slot_state {
-	BH_SLOT_STARTING,    /* no instance ready yet */
+	BH_SLOT_STARTING,    /* no instance of the current generation ready */
 	BH_SLOT_READY,
 	BH_SLOT_QUARANTINED, /* crashed too often; calls fail "unavailable" */
 	BH_SLOT_FAILED,      /* cannot load (ABI mismatch, missing symbol...): no retry */
 	BH_SLOT_UNLOADING,   /* draining, then stopping; removed when all instances are gone */
+};
+
+/* An operation on a slot: at most one runs at a time, and the slot is busy exactly
+ * while one runs. A change of the plugin's source (its file, its configuration
+ * entry) that arrives meanwhile is recorded and applied when the operation ends. */
+enum bh_op_kind {
+	BH_OP_NONE,
+	BH_OP_LOAD,   /* bulkhead.load: until the first instance is ready, or it cannot be */
+	BH_OP_UNLOAD, /* until the slot is gone */
+	BH_OP_SWAP,   /* s->swap: until it completed or rolled back (a canary included) */
+};
+
+struct bh_op {
+	enum bh_op_kind kind;
+	struct bh_call *waiter; /* load, unload: the control call answered when it ends */
+	bool change_pending;    /* reload the plugin's source once it ends */
 };
 
 struct bh_method_name {
@@ -240,13 +256,12 @@ struct bh_slot {
 	char last_exit[256];
 	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
 	uint64_t loaded_ns;
-	bool ever_ready;         /* some instance of this slot was ready once */
-	/* A control call waiting on this slot (load: until ready; unload: until gone). */
-	struct bh_call *waiter;
+	bool ever_ready;         /* an instance of the current generation was ready once */
+	struct bh_op op;         /* the operation running on it (slot.c) */
 	struct bh_timer drain_timer;
-	struct bh_swap *swap;    /* the swap in progress, or NULL */
+	struct bh_swap *swap;    /* the swap in progress (op.kind BH_OP_SWAP), or NULL */
 	enum bh_slot_origin origin;
-	struct bh_timer reload_timer; /* auto-reload: debounce, then swap */
+	struct bh_timer reload_timer; /* a change of its source: debounce, then apply */
 	uint32_t last_generation; /* the highest generation number handed out */
 	char last_swap[320];     /* outcome of the last swap, for status */
 };
@@ -378,6 +393,8 @@ void bh_daemon_check_shutdown_done(struct bh_daemon *d);
 
 /* reload.c */
 void bh_daemon_reload(struct bh_daemon *d);
+/* cfg's entry for plugin name, or NULL. */
+const struct bh_plugin_conf *bh_configured(const struct bh_config *cfg, const char *name);
 
 /* watch.c */
 int bh_watch_init(struct bh_daemon *d);
@@ -387,8 +404,10 @@ void bh_watch_refresh(struct bh_daemon *d);
 /* A slot was removed (unloaded): reload it if it came from plugin_dir and its file
  * is there again. */
 void bh_watch_slot_removed(struct bh_daemon *d, const struct bh_slot *s);
-/* A slot's reload_timer: the debounced swap after its file changed. */
-void bh_slot_reload_fired(struct bh_timer *t);
+/* Apply what s's source says now (s is not busy): unload it when its plugin_dir
+ * file or its configuration entry is gone, else swap it to its configured settings
+ * or its file as it is on disk. */
+void bh_slot_reload(struct bh_slot *s);
 
 /* listener.c */
 int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen);
@@ -473,9 +492,10 @@ int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen);
 int bh_swap_route(struct bh_swap *sw, const struct bh_call *c, struct bh_gen **ret);
 void bh_swap_routed(struct bh_swap *sw, const struct bh_gen *g);
 void bh_swap_hold(struct bh_swap *sw, struct bh_call *c);
-void bh_swap_instance_ready(struct bh_swap *sw, struct bh_instance *inst);
-void bh_swap_instance_gone(struct bh_swap *sw, struct bh_instance *inst);
-void bh_swap_after_reply(struct bh_swap *sw);
+/* What the slot tells the swap (slot.c only): an instance became ready or is gone
+ * (inst), or a call finished (inst NULL). The swap may end (and be freed) in it. */
+enum bh_swap_news { BH_SWAP_READY, BH_SWAP_GONE, BH_SWAP_CALL_DONE };
+void bh_swap_news(struct bh_swap *sw, enum bh_swap_news what, const struct bh_instance *inst);
 /* A client call served by generation g finished (failed or not): canary checks. */
 void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed);
 const char *bh_swap_phase_name(const struct bh_swap *sw);
@@ -485,17 +505,38 @@ uint32_t bh_swap_canary_pct(const struct bh_swap *sw);
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf,
 		   struct bh_slot **ret);
+/* Events from the instances. */
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst);
+/* crashed: it was not stopped on purpose; load_failed: it could not load the plugin
+ * (which counts as "cannot load" only while this generation was never ready). */
 void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
 			   bool load_failed);
-void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter);
-/* After a reply freed room: pump the queue, advance an unload or a shutdown. */
+/* After a reply freed room: pump the queue, advance an operation or a shutdown. */
 void bh_slot_after_reply(struct bh_slot *s);
 bool bh_slot_has_method(const struct bh_slot *s, const char *m, size_t len);
 const char *bh_slot_state_name(enum bh_slot_state st);
 /* Stop every instance (shutdown). */
 void bh_slot_stop_all(struct bh_slot *s);
 void bh_slot_free(struct bh_slot *s);
+/* Operations. Busy: an operation runs; the callers below check it first. */
+bool bh_slot_busy(const struct bh_slot *s);
+/* A just created slot: the load operation, answered (bh_control_load_done) once an
+ * instance is ready or the plugin cannot run. */
+void bh_slot_load_wait(struct bh_slot *s, struct bh_call *waiter);
+/* Unload (waiter may be NULL): answered (bh_control_unload_done) once it is gone. */
+void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter);
+/* The plugin's source (its file, its configuration entry) changed: applied now
+ * (bh_slot_reload), or recorded and applied when the operation running on it ends.
+ * Nothing while it unloads or the daemon shuts down. */
+void bh_slot_source_changed(struct bh_slot *s);
+/* swap.c's side of a swap operation: it begins with next as the incoming generation;
+ * routing forgets next (a rolled-back canary); next becomes the current generation;
+ * it ends. The slot's fields are written here only. */
+uint32_t bh_slot_next_number(struct bh_slot *s);
+void bh_slot_swap_begin(struct bh_slot *s, struct bh_swap *sw, struct bh_gen *next);
+void bh_slot_forget_next(struct bh_slot *s);
+void bh_slot_cut_over(struct bh_slot *s);
+void bh_slot_swap_end(struct bh_slot *s, const char *outcome);
 
 /* instance.c */
 /* Start one instance; on failure errbuf may say why (else use the code). */
@@ -547,9 +588,10 @@ bool bh_access_may_call(const struct bh_daemon *d, const struct bh_slot *s,
 /* `bulkhead.*` methods; name without the prefix. */
 void bh_control(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
 		const uint8_t *params, size_t params_len);
-/* Answer the slot's waiting load call: error NULL = success. */
-void bh_control_load_done(struct bh_slot *s, const char *error);
-void bh_control_unload_done(struct bh_slot *s);
+/* Answer c, the load of s: error NULL = success. */
+void bh_control_load_done(struct bh_slot *s, struct bh_call *c, const char *error);
+/* Answer c, the unload of s (s is gone but not yet freed). */
+void bh_control_unload_done(struct bh_slot *s, struct bh_call *c);
 
 /* status.c */
 int bh_status_write(struct bh_daemon *d, bh_writer *w);

@@ -6,13 +6,12 @@
  * nothing changes. Socket settings only take effect on a restart. Plugins loaded at
  * runtime (bulkhead load, the plugin directory) are left alone unless the file now
  * names them too. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
 
-static const struct bh_plugin_conf *find_conf(const struct bh_config *cfg, const char *name)
+const struct bh_plugin_conf *bh_configured(const struct bh_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_plugins; i++)
 		if (strcmp(cfg->plugins[i].name, name) == 0)
@@ -63,15 +62,15 @@ void bh_daemon_reload(struct bh_daemon *d)
 	bh_list_for_each_safe(pos, tmp, &d->slots)
 	{
 		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
-		if (s->origin != BH_ORIGIN_CONFIG || find_conf(next, s->conf->name) ||
+		if (s->origin != BH_ORIGIN_CONFIG || bh_configured(next, s->conf->name) ||
 		    s->state == BH_SLOT_UNLOADING)
 			continue;
-		if (s->swap || s->waiter) {
-			/* Its reload timer waits for the operation, then finds it gone from
-			 * the configuration (d->cfg by then) and unloads it (watch.c). */
+		if (bh_slot_busy(s)) {
+			/* Recorded: when the operation ends the slot finds itself gone from
+			 * the configuration (d->cfg by then) and unloads (bh_slot_reload). */
 			bh_info("SIGHUP: %s was removed; unloading it once the operation running "
 				"on it ends", s->conf->name);
-			bh_timer_arm(d->loop, &s->reload_timer, bh_now_ns());
+			bh_slot_source_changed(s);
 			continue;
 		}
 		bh_slot_unload(s, NULL);
@@ -87,17 +86,17 @@ void bh_daemon_reload(struct bh_daemon *d)
 		s->origin = BH_ORIGIN_CONFIG;
 		if (bh_plugin_conf_equal(s->conf, p))
 			continue;
-		char why[512];
-		int r = s->swap || s->waiter ? -EBUSY : bh_swap_start(s, p, NULL, NULL, why, sizeof(why));
-		if (r == -EBUSY) {
-			/* Its reload timer waits for the operation, then swaps it to its entry
-			 * in the configuration (d->cfg by then; watch.c). */
+		if (bh_slot_busy(s)) {
+			/* Recorded: when the operation ends the slot swaps to its entry in
+			 * the configuration (d->cfg by then; bh_slot_reload). */
 			bh_info("SIGHUP: %s changed; applying it once the operation running on "
 				"it ends", p->name);
-			bh_timer_arm(d->loop, &s->reload_timer, bh_now_ns());
-		} else if (r < 0) {
-			bh_err("SIGHUP: %s changed but cannot be swapped: %s", p->name, why);
+			bh_slot_source_changed(s);
+			continue;
 		}
+		char why[512];
+		if (bh_swap_start(s, p, NULL, NULL, why, sizeof(why)) < 0)
+			bh_err("SIGHUP: %s changed but cannot be swapped: %s", p->name, why);
 	}
 	/* Daemon-wide settings (limits, deadlines, restart policy, ACLs) apply from now
 	 * on; slots and connections keep copies of what they were built with. */

@@ -1,6 +1,14 @@
 /* Slots: one per plugin name. Owns the instances, the waiting calls, restart
- * throttling (exponential back-off as a timer in the loop, never a sleep) and
- * quarantine of plugins that keep crashing. */
+ * throttling (exponential back-off as a timer in the loop, never a sleep),
+ * quarantine of plugins that keep crashing, and the operation running on it.
+ *
+ * Two things change a slot, each in one place:
+ *   - its state (enum bh_slot_state), by the table below: every event an instance,
+ *     a timer or a command brings is one column, and slot_step() runs the one
+ *     action of its cell; enter() is the only writer of s->state;
+ *   - its operation (struct bh_op): op_begin() and op_end() are the only writers of
+ *     s->op. A change of the plugin's source that finds an operation running is
+ *     recorded (op.change_pending) and applied by op_end(), never polled for. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +16,43 @@
 
 #include "daemon.h"
 
+enum slot_event {
+	SE_READY,       /* an instance of the current generation is ready */
+	SE_CRASH,       /* one died unexpectedly, or was killed for misbehaving */
+	SE_EXIT,        /* one exited on purpose (stopped, retired) */
+	SE_CANNOT_LOAD, /* one could not load a plugin never ready in this generation */
+	SE_SHORT,       /* a spawn or a sandbox set-up ran short of a resource */
+	SE_RESTART,     /* the restart (or spawn retry) timer */
+	SE_UNLOAD,      /* an unload begins (op.waiter set) */
+	SE_DRAIN,       /* the unload's drain deadline */
+	SE_PROGRESS,    /* a call finished, another generation's instance is gone, or an
+			 * instance is gone during the shutdown: dispatch and advance */
+	SE_CUTOVER,     /* a swap made its generation the current one */
+	SE__N
+};
+
+typedef void (*slot_action)(struct bh_slot *s);
+
 static void restart_fired(struct bh_timer *t);
 static void drain_fired(struct bh_timer *t);
-static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason);
+static void reload_fired(struct bh_timer *t);
+static void slot_step(struct bh_slot *s, enum slot_event ev);
+static void op_end(struct bh_slot *s, const char *error);
 
 const char *bh_slot_state_name(enum bh_slot_state st)
 {
 	static const char *const names[] = {"starting", "ready", "quarantined", "failed",
 					    "unloading"};
 	return names[st];
+}
+
+/* The only writer of s->state. */
+static void enter(struct bh_slot *s, enum bh_slot_state st)
+{
+	if (s->state != st)
+		bh_debug("%s: %s -> %s", s->conf->name, bh_slot_state_name(s->state),
+			 bh_slot_state_name(st));
+	s->state = st;
 }
 
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len)
@@ -49,93 +85,13 @@ static uint32_t live_in_generation(const struct bh_slot *s)
 	return n;
 }
 
-/* A spawn ran short of a resource (the daemon's fds, memory, processes, host ids, a
- * cgroup removed meanwhile): nothing is wrong with the plugin. Count it and try
- * again later, backing off while the shortage lasts; it is no crash, so it never
- * quarantines the plugin. */
-static void spawn_short(struct bh_slot *s)
+static uint32_t slot_inflight(const struct bh_slot *s)
 {
-	const struct bh_config *cfg = s->d->cfg;
-	s->spawn_failures++;
-	s->spawn_backoff_ms = s->spawn_backoff_ms ? s->spawn_backoff_ms * 2
-						  : cfg->restart_backoff_min_ms;
-	if (s->spawn_backoff_ms > cfg->restart_backoff_max_ms)
-		s->spawn_backoff_ms = cfg->restart_backoff_max_ms;
-	bh_warn("%s: %s; resources were short, retrying in %u ms (%llu such failures)",
-		s->conf->name, s->last_exit, s->spawn_backoff_ms,
-		(unsigned long long)s->spawn_failures);
-	if (s->state == BH_SLOT_READY && live_in_generation(s) == 0)
-		s->state = BH_SLOT_STARTING;
-	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	bh_timer_arm(s->d->loop, &s->restart_timer,
-		     bh_now_ns() + bh_ms_to_ns(s->spawn_backoff_ms));
-}
-
-/* Start instances until the current generation has conf.instances of them. */
-static void fill_instances(struct bh_slot *s)
-{
-	while (live_in_generation(s) < s->conf->instances) {
-		struct bh_instance *inst;
-		char why[256] = "";
-		int r = bh_instance_spawn(s, s->gen, &inst, why, sizeof(why));
-		if (r < 0) {
-			snprintf(s->last_exit, sizeof(s->last_exit), "cannot start an instance: %s",
-				 why[0] ? why : strerror(-r));
-			if (r == -EOPNOTSUPP) /* require_limits: retrying cannot help */
-				return give_up(s, BH_SLOT_FAILED, s->last_exit);
-			/* Everything else the parent's side of a spawn meets is a shortage
-			 * (EMFILE, ENOMEM, EAGAIN, no free host id) or a host error that
-			 * may pass: the plugin file is only opened by the child. */
-			return spawn_short(s);
-		}
-	}
-}
-
-int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
-{
-	struct bh_slot *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	/* The ring keeps its size for the slot's life, whatever a reload says later. */
-	s->crash_cap = d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1;
-	s->crash_times = calloc(s->crash_cap, sizeof(*s->crash_times));
-	s->gen = bh_gen_new(conf, 1);
-	if (!s->crash_times || !s->gen) {
-		free(s->crash_times);
-		bh_gen_unref(s->gen);
-		free(s);
-		return -ENOMEM;
-	}
-	s->d = d;
-	s->conf = &s->gen->conf;
-	s->state = BH_SLOT_STARTING;
-	s->generation = 1;
-	s->last_generation = 1;
-	s->loaded_ns = bh_now_ns();
-	bh_list_init(&s->instances);
-	bh_list_init(&s->queue);
-	bh_timer_init(&s->restart_timer, restart_fired);
-	bh_timer_init(&s->drain_timer, drain_fired);
-	bh_timer_init(&s->reload_timer, bh_slot_reload_fired);
-	bh_list_add_tail(&d->slots, &s->link);
-	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
-		s->conf->instances == 1 ? "" : "s");
-	fill_instances(s);
-	*ret = s;
-	return 0;
-}
-
-void bh_slot_free(struct bh_slot *s)
-{
-	if (!s)
-		return;
-	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	bh_timer_disarm(s->d->loop, &s->drain_timer);
-	bh_timer_disarm(s->d->loop, &s->reload_timer);
-	free(s->crash_times);
-	bh_gen_unref(s->next);
-	bh_gen_unref(s->gen);
-	free(s);
+	uint32_t n = 0;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+		n += bh_container_of(pos, struct bh_instance, link)->inflight;
+	return n;
 }
 
 static void fail_queue(struct bh_slot *s, int32_t code, const char *why)
@@ -147,99 +103,173 @@ static void fail_queue(struct bh_slot *s, int32_t code, const char *why)
 	}
 }
 
-void bh_slot_stop_all(struct bh_slot *s)
+/* ---- operations ---- */
+
+bool bh_slot_busy(const struct bh_slot *s)
 {
-	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &s->instances)
-		bh_instance_stop(bh_container_of(pos, struct bh_instance, link));
+	return s->op.kind != BH_OP_NONE;
 }
 
-static uint32_t slot_inflight(const struct bh_slot *s)
+static void op_begin(struct bh_slot *s, enum bh_op_kind kind, struct bh_call *waiter)
 {
-	uint32_t n = 0;
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &s->instances)
-		n += bh_container_of(pos, struct bh_instance, link)->inflight;
-	return n;
+	s->op.kind = kind;
+	s->op.waiter = waiter;
+	if (waiter)
+		bh_call_park(waiter);
 }
 
-/* Unload: once nothing is queued or in flight, stop the instances; once they are
- * gone, remove the slot and answer whoever asked. */
-static void unload_progress(struct bh_slot *s)
+/* The operation ends (error: why a load failed, else NULL): its waiter is answered,
+ * and a change that arrived meanwhile is applied, from the loop (the reload timer,
+ * due now) rather than from inside whatever ended the operation. */
+static void op_end(struct bh_slot *s, const char *error)
 {
-	if (s->n_queued == 0 && slot_inflight(s) == 0)
-		bh_slot_stop_all(s);
-	if (s->n_live > 0)
+	struct bh_op op = s->op;
+	s->op = (struct bh_op){.kind = BH_OP_NONE};
+	if (op.waiter)
+		bh_call_unpark(op.waiter);
+	if (op.kind == BH_OP_LOAD && op.waiter)
+		bh_control_load_done(s, op.waiter, error);
+	else if (op.kind == BH_OP_UNLOAD && op.waiter)
+		bh_control_unload_done(s, op.waiter);
+	if (op.kind == BH_OP_UNLOAD)
+		return; /* the slot is gone: nothing is left to change */
+	/* A load that never became ready leaves nothing behind. */
+	if (op.kind == BH_OP_LOAD && error &&
+	    (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED))
+		return bh_slot_unload(s, NULL);
+	if (op.change_pending)
+		bh_timer_arm(s->d->loop, &s->reload_timer, bh_now_ns());
+}
+
+void bh_slot_load_wait(struct bh_slot *s, struct bh_call *waiter)
+{
+	op_begin(s, BH_OP_LOAD, waiter);
+	if (s->state == BH_SLOT_FAILED) /* it could not even start an instance */
+		op_end(s, s->fail_reason);
+}
+
+void bh_slot_source_changed(struct bh_slot *s)
+{
+	if (s->state == BH_SLOT_UNLOADING || s->d->shutting_down)
 		return;
-	/* Calls still waiting (no instance came back to run them) end here, not with a
-	 * slot that no longer exists. */
-	char why[160];
-	snprintf(why, sizeof(why), "plugin %s was unloaded", s->conf->name);
-	fail_queue(s, BH_E_UNAVAILABLE, why);
-	bh_list_del(&s->link);
-	bh_info("%s: unloaded", s->conf->name);
-	bh_control_unload_done(s);
-	bh_watch_slot_removed(s->d, s);
-	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
-	bh_daemon_check_shutdown_done(s->d);
-}
-
-static void drain_fired(struct bh_timer *t)
-{
-	struct bh_slot *s = bh_container_of(t, struct bh_slot, drain_timer);
-	char why[160];
-	snprintf(why, sizeof(why), "plugin %s was unloaded before the call could run",
-		 s->conf->name);
-	fail_queue(s, BH_E_UNAVAILABLE, why);
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &s->instances)
-	{
-		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		i->exit_expected = true;
-		if (i->inflight)
-			bh_instance_kill(i, BH_EXIT_KILLED, "unload: calls still running after drain_timeout_ms (%u ms)",
-					 s->conf->drain_timeout_ms);
-		else
-			bh_instance_stop(i);
-	}
+	if (bh_slot_busy(s))
+		s->op.change_pending = true;
+	else
+		bh_slot_reload(s);
 }
 
 void bh_slot_unload(struct bh_slot *s, struct bh_call *waiter)
 {
-	s->state = BH_SLOT_UNLOADING;
-	s->waiter = waiter;
+	op_begin(s, BH_OP_UNLOAD, waiter);
+	slot_step(s, SE_UNLOAD);
+}
+
+uint32_t bh_slot_next_number(struct bh_slot *s)
+{
+	return ++s->last_generation;
+}
+
+void bh_slot_swap_begin(struct bh_slot *s, struct bh_swap *sw, struct bh_gen *next)
+{
+	op_begin(s, BH_OP_SWAP, NULL);
+	s->swap = sw;
+	s->next = bh_gen_ref(next);
+}
+
+void bh_slot_forget_next(struct bh_slot *s)
+{
+	bh_gen_unref(s->next);
+	s->next = NULL;
+}
+
+/* The swap's generation (s->next) becomes the current one; its reference moves. */
+void bh_slot_cut_over(struct bh_slot *s)
+{
+	struct bh_gen *old = s->gen;
+	s->gen = s->next;
+	s->next = NULL;
+	s->conf = &s->gen->conf;
+	s->generation = s->gen->number;
+	bh_gen_unref(old);
+	slot_step(s, SE_CUTOVER);
+}
+
+void bh_slot_swap_end(struct bh_slot *s, const char *outcome)
+{
+	snprintf(s->last_swap, sizeof(s->last_swap), "%s", outcome);
+	bh_slot_forget_next(s);
+	s->swap = NULL;
+	op_end(s, NULL);
+	slot_step(s, SE_PROGRESS);
+}
+
+/* ---- actions ---- */
+
+/* Start instances until the current generation has conf.instances of them. */
+static void fill_instances(struct bh_slot *s);
+
+/* A spawn ran short of a resource (the daemon's fds, memory, processes, host ids, a
+ * cgroup removed meanwhile): nothing is wrong with the plugin. Count it and try
+ * again later, backing off while the shortage lasts; it is no crash, so it never
+ * quarantines the plugin. */
+static void short_of_resources(struct bh_slot *s)
+{
+	const struct bh_config *cfg = s->d->cfg;
+	s->spawn_failures++;
+	s->spawn_backoff_ms = s->spawn_backoff_ms ? s->spawn_backoff_ms * 2
+						  : cfg->restart_backoff_min_ms;
+	if (s->spawn_backoff_ms > cfg->restart_backoff_max_ms)
+		s->spawn_backoff_ms = cfg->restart_backoff_max_ms;
+	bh_warn("%s: %s; resources were short, retrying in %u ms (%llu such failures)",
+		s->conf->name, s->last_exit, s->spawn_backoff_ms,
+		(unsigned long long)s->spawn_failures);
+	if (live_in_generation(s) == 0)
+		enter(s, BH_SLOT_STARTING);
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	bh_timer_arm(s->d->loop, &s->drain_timer, bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
-	bh_info("%s: unloading (%u queued, %u in flight)", s->conf->name, s->n_queued,
-		slot_inflight(s));
-	unload_progress(s);
-}
-
-void bh_slot_after_reply(struct bh_slot *s)
-{
-	if (s->swap)
-		bh_swap_after_reply(s->swap);
+	bh_timer_arm(s->d->loop, &s->restart_timer,
+		     bh_now_ns() + bh_ms_to_ns(s->spawn_backoff_ms));
 	bh_slot_pump(s);
-	if (s->state == BH_SLOT_UNLOADING)
-		unload_progress(s);
-	else if (s->d->shutting_down)
-		bh_daemon_check_shutdown_done(s->d);
 }
 
-void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
+/* Dispatch what can go, then advance what waits for calls to finish: an unload, a
+ * shutdown. Queued calls are dispatched whatever operation runs. */
+static void progress(struct bh_slot *s);
+
+static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason)
 {
-	if (inst->gen != s->gen) { /* a swap's new generation */
-		if (s->swap)
-			bh_swap_instance_ready(s->swap, inst);
-		return;
+	enter(s, st);
+	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
+	bh_err("%s: %s: %s", s->conf->name, bh_slot_state_name(st), reason);
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	/* The current generation retires: idle instances stop now, busy ones when their
+	 * calls are done. A swap's new generation is left alone: it may be the fix. */
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == s->gen)
+			bh_instance_retire(i);
 	}
+	char why[320];
+	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name, bh_slot_state_name(st),
+		 reason);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+	if (s->op.kind == BH_OP_LOAD)
+		op_end(s, why);
+}
+
+static void cannot_load(struct bh_slot *s)
+{
+	give_up(s, BH_SLOT_FAILED, s->last_exit);
+}
+
+static void became_ready(struct bh_slot *s)
+{
 	s->ever_ready = true;
 	s->spawn_backoff_ms = 0;
-	if (s->state == BH_SLOT_STARTING)
-		s->state = BH_SLOT_READY;
-	if (s->waiter && s->state == BH_SLOT_READY)
-		bh_control_load_done(s, NULL);
+	enter(s, BH_SLOT_READY);
+	if (s->op.kind == BH_OP_LOAD)
+		op_end(s, NULL);
 	bh_slot_pump(s);
 }
 
@@ -266,121 +296,317 @@ static bool record_crash(struct bh_slot *s)
 	return now - s->crash_times[s->crash_head] <= window;
 }
 
-static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason)
+/* An instance of the current generation is gone: replace it per the restart policy,
+ * after the crash back-off (delay_ms), or leave the plugin without it. */
+static void replace(struct bh_slot *s, bool restart, uint32_t delay_ms)
 {
-	s->state = st;
-	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
-	bh_err("%s: %s: %s", s->conf->name, bh_slot_state_name(st), reason);
-	bh_timer_disarm(s->d->loop, &s->restart_timer);
-	/* The current generation retires: idle instances stop now, busy ones when their
-	 * calls are done. A swap's new generation is left alone: it may be the fix. */
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &s->instances)
-	{
-		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		if (i->gen == s->gen)
-			bh_instance_retire(i);
-	}
-	char why[320];
-	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name, bh_slot_state_name(st),
-		 reason);
-	fail_queue(s, BH_E_UNAVAILABLE, why);
-	if (s->waiter)
-		bh_control_load_done(s, why);
-}
-
-static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
-			     bool load_failed);
-
-void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
-			   bool load_failed)
-{
-	if (inst->gen == s->gen) {
-		current_gen_gone(s, inst, crashed, load_failed);
-		/* A swap waiting for this generation to go idle must hear of it too. */
-		if (s->swap)
-			bh_swap_instance_gone(s->swap, inst);
-		return;
-	}
-	/* Old generations are not restarted; a new one failing rolls the swap back. */
-	if (s->swap)
-		bh_swap_instance_gone(s->swap, inst);
-	if (s->state == BH_SLOT_UNLOADING)
-		unload_progress(s);
-	else if (s->d->shutting_down)
-		bh_daemon_check_shutdown_done(s->d);
-}
-
-static void current_gen_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
-			     bool load_failed)
-{
-	char why[400];
-	if (s->state == BH_SLOT_UNLOADING) {
-		if (s->n_live == 0) {
-			snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name,
-				 s->last_exit);
-			fail_queue(s, BH_E_UNAVAILABLE, why);
-		}
-		unload_progress(s);
-		return;
-	}
-	if (s->d->shutting_down) {
-		if (s->d->stopping_children)
-			fail_queue(s, BH_E_SHUTTING_DOWN, "the daemon is shutting down");
-		else
-			bh_slot_pump(s);
-		bh_daemon_check_shutdown_done(s->d);
-		return;
-	}
-	if (s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED) {
-		snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name,
-			 bh_slot_state_name(s->state), s->fail_reason);
-		fail_queue(s, BH_E_UNAVAILABLE, why);
-		return;
-	}
-	if (load_failed) {
-		give_up(s, BH_SLOT_FAILED, s->last_exit);
-		return;
-	}
-	if (inst->cause == BH_EXIT_SETUP_SHORT) { /* whatever the restart policy: it never ran */
-		spawn_short(s);
-		bh_slot_pump(s);
-		return;
-	}
-	bool restart = s->conf->restart == BH_RESTART_ALWAYS ||
-		       (s->conf->restart == BH_RESTART_ON_FAILURE && crashed);
-	if (crashed && record_crash(s)) {
-		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
-			 s->d->cfg->quarantine_window_ms, s->last_exit);
-		give_up(s, BH_SLOT_QUARANTINED, why);
-		return;
-	}
-	if (live_in_generation(s) == 0 && s->state == BH_SLOT_READY)
-		s->state = BH_SLOT_STARTING;
+	if (live_in_generation(s) == 0)
+		enter(s, BH_SLOT_STARTING);
 	if (!restart) {
 		if (s->n_live == 0) {
-			snprintf(why, sizeof(why), "plugin %s has no running instance (restart = never): %s",
+			char why[400];
+			snprintf(why, sizeof(why),
+				 "plugin %s has no running instance (restart = never): %s",
 				 s->conf->name, s->last_exit);
 			fail_queue(s, BH_E_UNAVAILABLE, why);
-			if (s->waiter)
-				bh_control_load_done(s, why);
+			if (s->op.kind == BH_OP_LOAD)
+				op_end(s, why);
 		}
+		bh_slot_pump(s);
 		return;
 	}
 	s->restarts++;
 	if (!bh_timer_armed(&s->restart_timer)) {
-		uint32_t delay = crashed ? s->backoff_ms : 0;
-		bh_info("%s: restarting in %u ms", s->conf->name, delay);
-		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay));
+		bh_info("%s: restarting in %u ms", s->conf->name, delay_ms);
+		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay_ms));
 	}
 	bh_slot_pump(s);
+}
+
+static void crashed(struct bh_slot *s)
+{
+	if (record_crash(s)) {
+		char why[400];
+		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
+			 s->d->cfg->quarantine_window_ms, s->last_exit);
+		return give_up(s, BH_SLOT_QUARANTINED, why);
+	}
+	replace(s, s->conf->restart != BH_RESTART_NEVER, s->backoff_ms);
+}
+
+static void exited(struct bh_slot *s)
+{
+	replace(s, s->conf->restart == BH_RESTART_ALWAYS, 0);
+}
+
+/* Given up: what the instances leave behind fails with the reason. */
+static void refuse_queue(struct bh_slot *s)
+{
+	char why[400];
+	snprintf(why, sizeof(why), "plugin %s is %s: %s", s->conf->name,
+		 bh_slot_state_name(s->state), s->fail_reason);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+}
+
+static void begin_unload(struct bh_slot *s)
+{
+	enter(s, BH_SLOT_UNLOADING);
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	bh_timer_disarm(s->d->loop, &s->reload_timer);
+	bh_timer_arm(s->d->loop, &s->drain_timer,
+		     bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
+	bh_info("%s: unloading (%u queued, %u in flight)", s->conf->name, s->n_queued,
+		slot_inflight(s));
+	progress(s);
+}
+
+/* The drain deadline: what still waits fails, what still runs is killed. */
+static void drain_expired(struct bh_slot *s)
+{
+	char why[160];
+	snprintf(why, sizeof(why), "plugin %s was unloaded before the call could run",
+		 s->conf->name);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		i->exit_expected = true;
+		if (i->inflight)
+			bh_instance_kill(i, BH_EXIT_KILLED, "unload: calls still running after drain_timeout_ms (%u ms)",
+					 s->conf->drain_timeout_ms);
+		else
+			bh_instance_stop(i);
+	}
+}
+
+/* Unload: once nothing is queued or in flight, stop the instances; once they are
+ * gone, remove the slot and answer whoever asked. */
+static void unload_progress(struct bh_slot *s)
+{
+	if (s->n_queued == 0 && slot_inflight(s) == 0)
+		bh_slot_stop_all(s);
+	if (s->n_live > 0)
+		return;
+	/* Calls still waiting (no instance was left to run them) end here, not with a
+	 * slot that no longer exists. */
+	char why[400];
+	snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name, s->last_exit);
+	fail_queue(s, BH_E_UNAVAILABLE, why);
+	bh_list_del(&s->link);
+	bh_info("%s: unloaded", s->conf->name);
+	op_end(s, NULL);
+	bh_watch_slot_removed(s->d, s);
+	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
+	bh_daemon_check_shutdown_done(s->d);
+}
+
+static void progress(struct bh_slot *s)
+{
+	if (s->d->stopping_children)
+		fail_queue(s, BH_E_SHUTTING_DOWN, "the daemon is shutting down");
+	else
+		bh_slot_pump(s);
+	if (s->state == BH_SLOT_UNLOADING)
+		unload_progress(s);
+	else
+		bh_daemon_check_shutdown_done(s->d);
+}
+
+/* A swap made its generation current: a clean record for the new code. */
+static void cut_over_done(struct bh_slot *s)
+{
+	enter(s, BH_SLOT_READY);
+	s->ever_ready = true;
+	s->n_crashes = 0;
+	s->backoff_ms = 0;
+	bh_slot_pump(s);
+}
+
+/* ---- the table ----
+ *
+ * Rows are states, columns events; a NULL cell means the event changes nothing in
+ * that state. An instance that is gone while the daemon shuts down is SE_PROGRESS
+ * (nothing restarts), and so is one of another generation (the swap's business).
+ * Every instance event in UNLOADING is progress: the calls that go back to the
+ * queue when an instance dies run on the instances that are left. */
+static const slot_action slot_table[][SE__N] = {
+	[BH_SLOT_STARTING] = {
+		[SE_READY] = became_ready,   [SE_CRASH] = crashed,
+		[SE_EXIT] = exited,          [SE_CANNOT_LOAD] = cannot_load,
+		[SE_SHORT] = short_of_resources, [SE_RESTART] = fill_instances,
+		[SE_UNLOAD] = begin_unload,  [SE_PROGRESS] = progress,
+		[SE_CUTOVER] = cut_over_done,
+	},
+	[BH_SLOT_READY] = {
+		[SE_READY] = became_ready,   [SE_CRASH] = crashed,
+		[SE_EXIT] = exited,          [SE_CANNOT_LOAD] = cannot_load,
+		[SE_SHORT] = short_of_resources, [SE_RESTART] = fill_instances,
+		[SE_UNLOAD] = begin_unload,  [SE_PROGRESS] = progress,
+		[SE_CUTOVER] = cut_over_done,
+	},
+	[BH_SLOT_QUARANTINED] = {
+		[SE_READY] = progress,       [SE_CRASH] = refuse_queue,
+		[SE_EXIT] = refuse_queue,    [SE_CANNOT_LOAD] = refuse_queue,
+		[SE_SHORT] = refuse_queue,   [SE_UNLOAD] = begin_unload,
+		[SE_PROGRESS] = progress,    [SE_CUTOVER] = cut_over_done,
+	},
+	[BH_SLOT_FAILED] = {
+		[SE_READY] = progress,       [SE_CRASH] = refuse_queue,
+		[SE_EXIT] = refuse_queue,    [SE_CANNOT_LOAD] = refuse_queue,
+		[SE_SHORT] = refuse_queue,   [SE_UNLOAD] = begin_unload,
+		[SE_PROGRESS] = progress,    [SE_CUTOVER] = cut_over_done,
+	},
+	[BH_SLOT_UNLOADING] = {
+		[SE_READY] = progress,       [SE_CRASH] = progress,
+		[SE_EXIT] = progress,        [SE_CANNOT_LOAD] = progress,
+		[SE_SHORT] = progress,       [SE_DRAIN] = drain_expired,
+		[SE_PROGRESS] = progress,
+	},
+};
+
+static void slot_step(struct bh_slot *s, enum slot_event ev)
+{
+	slot_action a = slot_table[s->state][ev];
+	if (a)
+		a(s);
+}
+
+/* ---- events ---- */
+
+static void fill_instances(struct bh_slot *s)
+{
+	while (live_in_generation(s) < s->conf->instances) {
+		struct bh_instance *inst;
+		char why[256] = "";
+		int r = bh_instance_spawn(s, s->gen, &inst, why, sizeof(why));
+		if (r < 0) {
+			snprintf(s->last_exit, sizeof(s->last_exit), "cannot start an instance: %s",
+				 why[0] ? why : strerror(-r));
+			if (r == -EOPNOTSUPP) /* require_limits: retrying cannot help */
+				return give_up(s, BH_SLOT_FAILED, s->last_exit);
+			/* Everything else the parent's side of a spawn meets is a shortage
+			 * (EMFILE, ENOMEM, EAGAIN, no free host id) or a host error that
+			 * may pass: the plugin file is only opened by the child. */
+			return slot_step(s, SE_SHORT);
+		}
+	}
+}
+
+void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
+{
+	if (inst->gen != s->gen) { /* a swap's new generation */
+		if (s->swap)
+			bh_swap_news(s->swap, BH_SWAP_READY, inst);
+		return;
+	}
+	slot_step(s, SE_READY);
+}
+
+/* Which event an instance's end is. A plugin that cannot load will not do better
+ * next time, but only while this generation never ran: one that was ready before
+ * and now fails to load or set up (its file replaced or removed, its cgroup swept)
+ * is a crash, restarted with back-off and quarantined if it keeps failing. */
+static enum slot_event gone_event(const struct bh_slot *s, const struct bh_instance *inst,
+				  bool crashed, bool load_failed)
+{
+	if (inst->gen != s->gen || s->d->shutting_down)
+		return SE_PROGRESS;
+	if (load_failed)
+		return s->ever_ready ? SE_CRASH : SE_CANNOT_LOAD;
+	if (inst->cause == BH_EXIT_SETUP_SHORT) /* whatever the restart policy: it never ran */
+		return SE_SHORT;
+	return crashed ? SE_CRASH : SE_EXIT;
+}
+
+void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
+			   bool load_failed)
+{
+	slot_step(s, gone_event(s, inst, crashed, load_failed));
+	/* A swap hears of every instance: one of its new generation failing rolls it
+	 * back, the last one of a draining generation completes it. */
+	if (s->swap)
+		bh_swap_news(s->swap, BH_SWAP_GONE, inst);
+}
+
+void bh_slot_after_reply(struct bh_slot *s)
+{
+	if (s->swap)
+		bh_swap_news(s->swap, BH_SWAP_CALL_DONE, NULL);
+	slot_step(s, SE_PROGRESS);
 }
 
 static void restart_fired(struct bh_timer *t)
 {
 	struct bh_slot *s = bh_container_of(t, struct bh_slot, restart_timer);
-	if (s->state == BH_SLOT_UNLOADING || s->state == BH_SLOT_FAILED ||
-	    s->state == BH_SLOT_QUARANTINED || s->d->shutting_down)
-		return;
+	if (!s->d->shutting_down)
+		slot_step(s, SE_RESTART);
+}
+
+static void drain_fired(struct bh_timer *t)
+{
+	slot_step(bh_container_of(t, struct bh_slot, drain_timer), SE_DRAIN);
+}
+
+/* A change of the source, debounced, or one recorded while an operation ran. */
+static void reload_fired(struct bh_timer *t)
+{
+	bh_slot_source_changed(bh_container_of(t, struct bh_slot, reload_timer));
+}
+
+/* ---- life and death ---- */
+
+int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
+{
+	struct bh_slot *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	/* The ring keeps its size for the slot's life, whatever a reload says later. */
+	s->crash_cap = d->cfg->quarantine_crashes ? d->cfg->quarantine_crashes : 1;
+	s->crash_times = calloc(s->crash_cap, sizeof(*s->crash_times));
+	s->gen = bh_gen_new(conf, 1);
+	if (!s->crash_times || !s->gen) {
+		free(s->crash_times);
+		bh_gen_unref(s->gen);
+		free(s);
+		return -ENOMEM;
+	}
+	s->d = d;
+	s->conf = &s->gen->conf;
+	s->state = BH_SLOT_STARTING;
+	s->generation = 1;
+	s->last_generation = 1;
+	s->loaded_ns = bh_now_ns();
+	bh_list_init(&s->instances);
+	bh_list_init(&s->queue);
+	bh_timer_init(&s->restart_timer, restart_fired);
+	bh_timer_init(&s->drain_timer, drain_fired);
+	bh_timer_init(&s->reload_timer, reload_fired);
+	bh_list_add_tail(&d->slots, &s->link);
+	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
+		s->conf->instances == 1 ? "" : "s");
 	fill_instances(s);
+	*ret = s;
+	return 0;
+}
+
+void bh_slot_stop_all(struct bh_slot *s)
+{
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+		bh_instance_stop(bh_container_of(pos, struct bh_instance, link));
+}
+
+void bh_slot_free(struct bh_slot *s)
+{
+	if (!s)
+		return;
+	bh_timer_disarm(s->d->loop, &s->restart_timer);
+	bh_timer_disarm(s->d->loop, &s->drain_timer);
+	bh_timer_disarm(s->d->loop, &s->reload_timer);
+	free(s->crash_times);
+	bh_gen_unref(s->next);
+	bh_gen_unref(s->gen);
+	free(s);
 }

@@ -16,15 +16,21 @@
  * client with calls still running on the old generation has its new calls held
  * until those finish, so no client ever sees an old answer after a new one.
  *
- * The cut-over is one assignment (s->gen): every call dispatched after it goes to
- * the new generation. After the cut-over there is no rollback: a new instance that
- * crashes is restarted like any other.
+ * The cut-over is one assignment (s->gen, made by bh_slot_cut_over): every call
+ * dispatched after it goes to the new generation. After the cut-over there is no
+ * rollback: a new instance that crashes is restarted like any other.
  *
  * A canary that is rolled back (on request, on its error rate, or because one of its
  * instances died) while it still runs client calls drains like an old generation
  * (rolling back): new calls go to the old generation at once, the calls the canary
  * holds finish there, then it stops (killed at the drain deadline). A rollback never
- * turns a call that was already sent into a crash. */
+ * turns a call that was already sent into a crash.
+ *
+ * The phases are one table (swap_table below): the slot reports instances and
+ * finished calls (bh_swap_news), the router asks where a call goes (bh_swap_route),
+ * the timer, the state-transfer replies and the commands are events too. A swap is
+ * the slot's operation while it runs (bh_slot_swap_begin .. bh_slot_swap_end); it
+ * changes the slot only through those functions. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +47,32 @@ enum swap_phase {
 	SWAP_CANARY,    /* both generations serve; waiting for promote / rollback */
 	SWAP_DRAINING,  /* cut over; the old generation finishes and stops */
 	SWAP_ABORTING,  /* canary rolled back; it finishes its calls and stops */
+	SWAP__N
+};
+
+enum swap_event {
+	W_NEW_READY, /* an instance of the new generation is ready */
+	W_NEW_GONE,  /* an instance of the new generation is gone */
+	W_PROGRESS,  /* a call finished, or an instance of another generation is gone */
+	W_TIMER,     /* the phase's deadline */
+	W_SNAPSHOT,  /* $snapshot answered (ev.data: [state_version, blob]) */
+	W_RESTORED,  /* one $restore answered */
+	W_PROMOTE,   /* bulkhead.promote */
+	W_ROLLBACK,  /* on request, the canary's error rate, a failed state transfer (ev.why) */
+	W__N
+};
+
+struct swap_ev {
+	const char *why;
+	const uint8_t *data;
+	size_t len;
 };
 
 struct bh_swap {
 	struct bh_slot *s;
 	enum swap_phase phase;
 	struct bh_gen *old; /* reference */
-	struct bh_gen *new; /* reference (also s->next until the cut-over) */
+	struct bh_gen *new; /* reference (the slot's next until the cut-over) */
 	struct bh_call *waiter; /* the swap (or promote) control call, or NULL */
 	uint32_t canary_pct;
 	uint32_t canary_acc;   /* see bh_swap_routed */
@@ -64,32 +89,41 @@ struct bh_swap {
 	struct bh_timer timer; /* start deadline, then drain deadline */
 	struct bh_list fenced; /* calls held for their client's old calls (draining) */
 	uint64_t id;           /* tags this swap's internal calls */
+	char outcome[320];     /* for the slot's status once it ends */
 };
 
-static void swap_timer(struct bh_timer *t);
-static void cut_over(struct bh_swap *sw);
+static void swap_step(struct bh_swap *sw, enum swap_event ev, const struct swap_ev *arg);
 static void release_held(struct bh_swap *sw);
+
+static const char *const phase_names[SWAP__N] = {
+	"starting", "quiescing", "state-transfer", "canary", "draining", "rolling-back"};
 
 static double ms_since(uint64_t from, uint64_t to)
 {
 	return to > from ? (double)(to - from) / 1e6 : 0;
 }
 
+/* The only writer of sw->phase. */
+static void enter(struct bh_swap *sw, enum swap_phase p)
+{
+	bh_debug("%s: swap %s -> %s", sw->s->conf->name, phase_names[sw->phase],
+		 phase_names[p]);
+	sw->phase = p;
+}
+
+/* The swap ends: the slot's operation with it. */
 static void swap_free(struct bh_swap *sw)
 {
 	struct bh_slot *s = sw->s;
 	bh_timer_disarm(s->d->loop, &sw->timer);
 	release_held(sw);
-	if (s->next == sw->new) {
-		s->next = NULL;
-		bh_gen_unref(sw->new);
-	}
 	bh_gen_unref(sw->new);
 	bh_gen_unref(sw->old);
 	free(sw->blob);
-	s->swap = NULL;
+	char outcome[sizeof(sw->outcome)];
+	memcpy(outcome, sw->outcome, sizeof(outcome));
 	free(sw);
-	bh_slot_pump(s);
+	bh_slot_swap_end(s, outcome);
 }
 
 static void reply_waiter(struct bh_swap *sw, const char *verb)
@@ -156,42 +190,6 @@ static void stop_generation(struct bh_slot *s, const struct bh_gen *g)
 	}
 }
 
-static uint32_t gen_inflight(const struct bh_slot *s, const struct bh_gen *g, uint32_t *ret_live);
-static void drain_progress(struct bh_swap *sw);
-
-/* Abort before the cut-over: the old generation keeps serving, untouched. */
-static void roll_back(struct bh_swap *sw, const char *why)
-{
-	struct bh_slot *s = sw->s;
-	bh_warn("%s: swap to generation %u rolled back: %s", s->conf->name, sw->new->number, why);
-	char msg[400];
-	snprintf(msg, sizeof(msg), "swap of %s rolled back, generation %u keeps serving: %s",
-		 s->conf->name, sw->old->number, why);
-	snprintf(s->last_swap, sizeof(s->last_swap), "rolled back: %s", why);
-	fail_waiter(sw, msg);
-	if (sw->phase == SWAP_CANARY && gen_inflight(s, sw->new, NULL) > 0) {
-		/* Client calls are running on the canary: they finish there. Routing
-		 * forgets it now (the slot's reference goes), the drain stops it. */
-		s->next = NULL;
-		bh_gen_unref(sw->new);
-		sw->phase = SWAP_ABORTING;
-		bh_timer_arm(s->d->loop, &sw->timer,
-			     bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
-		bh_slot_pump(s);
-		drain_progress(sw);
-		return;
-	}
-	stop_generation(s, sw->new);
-	swap_free(sw);
-}
-
-/* The generation a draining swap waits for: the old one after a cut-over, the
- * canary after a rollback. */
-static struct bh_gen *draining_gen(const struct bh_swap *sw)
-{
-	return sw->phase == SWAP_ABORTING ? sw->new : sw->old;
-}
-
 static uint32_t gen_inflight(const struct bh_slot *s, const struct bh_gen *g, uint32_t *ret_live)
 {
 	uint32_t n = 0, live = 0;
@@ -221,33 +219,120 @@ static struct bh_instance *ready_instance_of(struct bh_slot *s, const struct bh_
 	return NULL;
 }
 
-/* ---- state transfer ---- */
-
-/* The swap an internal call belongs to, if it is still running in `phase`. */
-static struct bh_swap *swap_of(const struct bh_call *c, enum swap_phase phase)
+/* The generation a draining swap waits for: the old one after a cut-over, the
+ * canary after a rollback. */
+static struct bh_gen *draining_gen(const struct bh_swap *sw)
 {
-	struct bh_swap *sw = ((struct bh_slot *)c->ctx)->swap;
-	return sw && sw->id == c->tag && sw->phase == phase ? sw : NULL;
+	return sw->phase == SWAP_ABORTING ? sw->new : sw->old;
 }
 
-static void restore_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
-			 size_t len)
+/* ---- actions ---- */
+
+static void drain(struct bh_swap *sw, const struct swap_ev *ev);
+
+/* Abort before the cut-over: the old generation keeps serving, untouched. */
+static void roll_back(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	struct bh_swap *sw = swap_of(c, SWAP_STATE);
-	(void)result;
-	(void)len;
-	if (!sw)
+	struct bh_slot *s = sw->s;
+	bh_warn("%s: swap to generation %u rolled back: %s", s->conf->name, sw->new->number,
+		ev->why);
+	char msg[400];
+	snprintf(msg, sizeof(msg), "swap of %s rolled back, generation %u keeps serving: %s",
+		 s->conf->name, sw->old->number, ev->why);
+	snprintf(sw->outcome, sizeof(sw->outcome), "rolled back: %s", ev->why);
+	fail_waiter(sw, msg);
+	if (sw->phase == SWAP_CANARY && gen_inflight(s, sw->new, NULL) > 0) {
+		/* Client calls are running on the canary: they finish there. Routing
+		 * forgets it now, the drain stops it. */
+		bh_slot_forget_next(s);
+		enter(sw, SWAP_ABORTING);
+		bh_timer_arm(s->d->loop, &sw->timer,
+			     bh_now_ns() + bh_ms_to_ns(s->conf->drain_timeout_ms));
+		bh_slot_pump(s);
+		drain(sw, ev);
 		return;
-	if (err) {
-		char why[320];
-		snprintf(why, sizeof(why), "restore rejected: %s", err->message);
-		return roll_back(sw, why);
 	}
-	if (--sw->n_restore_pending == 0) {
-		sw->state_transferred = true;
-		sw->t_state = bh_now_ns();
-		cut_over(sw);
+	stop_generation(s, sw->new);
+	swap_free(sw);
+}
+
+static void new_died(struct bh_swap *sw, const struct swap_ev *ev)
+{
+	char why[400];
+	(void)ev;
+	snprintf(why, sizeof(why), "new instance: %s", sw->s->last_exit);
+	roll_back(sw, &(struct swap_ev){.why = why});
+}
+
+/* Idle instances of the draining generation stop now, busy ones when their last
+ * call returns; once none is left the swap is done. */
+static void drain(struct bh_swap *sw, const struct swap_ev *ev)
+{
+	struct bh_slot *s = sw->s;
+	struct bh_gen *gone = draining_gen(sw);
+	uint32_t live;
+	(void)ev;
+	if (sw->phase == SWAP_DRAINING) {
+		/* A client's old calls may be done: its held calls try again. */
+		release_held(sw);
+		bh_slot_pump(s);
 	}
+	gen_inflight(s, gone, &live);
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == gone && i->inflight == 0)
+			bh_instance_stop(i);
+	}
+	if (live > 0)
+		return;
+	if (sw->phase == SWAP_ABORTING) {
+		bh_info("%s: rolled-back generation %u stopped", s->conf->name, sw->new->number);
+		return swap_free(sw);
+	}
+	bh_info("%s: swap to generation %u (%s) complete: ready %.1f ms, state %.1f ms, "
+		"cut-over at %.1f ms, drained %.1f ms later",
+		s->conf->name, sw->new->number, sw->new->version, ms_since(sw->t_start, sw->t_ready),
+		sw->state_transferred ? ms_since(sw->t_ready, sw->t_state) : 0.0,
+		ms_since(sw->t_start, sw->t_cutover), ms_since(sw->t_cutover, bh_now_ns()));
+	snprintf(sw->outcome, sizeof(sw->outcome), "generation %u -> %u in %.1f ms",
+		 sw->old->number, sw->new->number, ms_since(sw->t_start, bh_now_ns()));
+	reply_waiter(sw, "swapped");
+	swap_free(sw);
+}
+
+/* The drain deadline: what the draining generation still runs is killed. */
+static void kill_drained(struct bh_swap *sw, const struct swap_ev *ev)
+{
+	struct bh_gen *gone = draining_gen(sw);
+	struct bh_list *pos, *tmp;
+	(void)ev;
+	bh_list_for_each_safe(pos, tmp, &sw->s->instances)
+	{
+		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+		if (i->gen == gone) {
+			i->exit_expected = true;
+			bh_instance_kill(i, BH_EXIT_KILLED, "swap: still busy after drain_timeout_ms (%u ms)",
+					 sw->s->conf->drain_timeout_ms);
+		}
+	}
+}
+
+/* The switch: every call dispatched after it goes to the new generation. */
+static void cut_over(struct bh_swap *sw, const struct swap_ev *ev)
+{
+	struct bh_slot *s = sw->s;
+	(void)ev;
+	sw->canary_pct = 0;
+	sw->t_cutover = bh_now_ns();
+	enter(sw, SWAP_DRAINING); /* before the slot pumps: routing follows the phase */
+	bh_slot_cut_over(s);
+	bh_info("%s: cut over to generation %u (%s) at %.1f ms", s->conf->name, s->generation,
+		s->gen->version, ms_since(sw->t_start, sw->t_cutover));
+	bh_timer_arm(s->d->loop, &sw->timer,
+		     sw->t_cutover + bh_ms_to_ns(s->conf->drain_timeout_ms));
+	drain(sw, ev);
 }
 
 static struct bh_call *internal_call(struct bh_swap *sw, const char *method,
@@ -268,23 +353,62 @@ static struct bh_call *internal_call(struct bh_swap *sw, const char *method,
 	return c;
 }
 
+/* The swap an internal call belongs to, if it is still transferring state. */
+static struct bh_swap *swap_of(const struct bh_call *c)
+{
+	struct bh_swap *sw = ((struct bh_slot *)c->ctx)->swap;
+	return sw && sw->id == c->tag && sw->phase == SWAP_STATE ? sw : NULL;
+}
+
+/* An answer to $snapshot or $restore: the event it is, or a rollback. */
+static void state_reply(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			size_t len, enum swap_event ev, const char *what)
+{
+	struct bh_swap *sw = swap_of(c);
+	if (!sw)
+		return;
+	char why[320];
+	if (err) {
+		snprintf(why, sizeof(why), "%s: %s", what, err->message);
+		return swap_step(sw, W_ROLLBACK, &(struct swap_ev){.why = why});
+	}
+	swap_step(sw, ev, &(struct swap_ev){.data = result, .len = len});
+}
+
+static void restore_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			 size_t len)
+{
+	state_reply(c, err, result, len, W_RESTORED, "restore rejected");
+}
+
 static void snapshot_done(struct bh_call *c, const bh_error *err, const uint8_t *result,
 			  size_t len)
 {
-	struct bh_swap *sw = swap_of(c, SWAP_STATE);
-	if (!sw)
-		return;
-	if (err) {
-		char why[320];
-		snprintf(why, sizeof(why), "snapshot failed: %s", err->message);
-		return roll_back(sw, why);
-	}
+	state_reply(c, err, result, len, W_SNAPSHOT, "snapshot failed");
+}
+
+/* The old generation is idle: take its state. */
+static void take_snapshot(struct bh_swap *sw)
+{
+	struct bh_instance *from = ready_instance_of(sw->s, sw->old);
+	if (!from) /* nothing alive holds state: there is nothing to carry over */
+		return cut_over(sw, NULL);
+	enter(sw, SWAP_STATE);
+	static const uint8_t no_params = 0x90;
+	struct bh_call *c = internal_call(sw, BH_CH_SNAPSHOT, &no_params, 1, snapshot_done);
+	if (!c)
+		return roll_back(sw, &(struct swap_ev){.why = "out of memory"});
+	bh_call_submit(c, from);
+}
+
+static void snapshot_taken(struct bh_swap *sw, const struct swap_ev *ev)
+{
 	/* The result, [state_version, blob], is exactly $restore's params. */
-	sw->blob = malloc(len);
+	sw->blob = malloc(ev->len);
 	if (!sw->blob)
-		return roll_back(sw, "out of memory");
-	memcpy(sw->blob, result, len);
-	sw->blob_len = len;
+		return roll_back(sw, &(struct swap_ev){.why = "out of memory"});
+	memcpy(sw->blob, ev->data, ev->len);
+	sw->blob_len = ev->len;
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &sw->s->instances)
 	{
@@ -294,155 +418,142 @@ static void snapshot_done(struct bh_call *c, const bh_error *err, const uint8_t 
 		struct bh_call *rc = internal_call(sw, BH_CH_RESTORE, sw->blob, sw->blob_len,
 						   restore_done);
 		if (!rc)
-			return roll_back(sw, "out of memory");
+			return roll_back(sw, &(struct swap_ev){.why = "out of memory"});
 		sw->n_restore_pending++;
 		bh_call_submit(rc, i);
 	}
 	if (sw->n_restore_pending == 0)
-		roll_back(sw, "no new instance left to restore into");
+		roll_back(sw, &(struct swap_ev){.why = "no new instance left to restore into"});
 }
 
-/* Quiescing: the old generation is idle now; take its state. */
-static void take_snapshot(struct bh_swap *sw)
+static void restored(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	struct bh_instance *from = ready_instance_of(sw->s, sw->old);
-	if (!from) { /* nothing alive holds state: there is nothing to carry over */
-		cut_over(sw);
+	if (--sw->n_restore_pending > 0)
 		return;
-	}
-	sw->phase = SWAP_STATE;
-	static const uint8_t no_params = 0x90;
-	struct bh_call *c = internal_call(sw, BH_CH_SNAPSHOT, &no_params, 1, snapshot_done);
-	if (!c)
-		return roll_back(sw, "out of memory");
-	bh_call_submit(c, from);
+	sw->state_transferred = true;
+	sw->t_state = bh_now_ns();
+	cut_over(sw, ev);
 }
 
-/* ---- the switch and the drain ---- */
-
-static void drain_progress(struct bh_swap *sw)
+static void try_snapshot(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	struct bh_slot *s = sw->s;
-	struct bh_gen *gone = draining_gen(sw);
-	uint32_t live;
-	gen_inflight(s, gone, &live);
-	/* Idle instances stop now; busy ones when their last call returns. */
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &s->instances)
-	{
-		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		if (i->gen == gone && i->inflight == 0)
-			bh_instance_stop(i);
-	}
-	if (live > 0)
+	(void)ev;
+	if (gen_inflight(sw->s, sw->old, NULL) == 0)
+		take_snapshot(sw);
+}
+
+/* One more new instance is ready; once all are: start the canary, or quiesce for
+ * the state transfer, or switch. */
+static void count_ready(struct bh_swap *sw, const struct swap_ev *ev)
+{
+	if (++sw->n_ready < sw->new->conf.instances)
 		return;
-	if (sw->phase == SWAP_ABORTING) {
-		bh_info("%s: rolled-back generation %u stopped", s->conf->name, sw->new->number);
-		swap_free(sw);
-		return;
-	}
-	bh_info("%s: swap to generation %u (%s) complete: ready %.1f ms, state %.1f ms, "
-		"cut-over at %.1f ms, drained %.1f ms later",
-		s->conf->name, sw->new->number, sw->new->version, ms_since(sw->t_start, sw->t_ready),
-		sw->state_transferred ? ms_since(sw->t_ready, sw->t_state) : 0.0,
-		ms_since(sw->t_start, sw->t_cutover), ms_since(sw->t_cutover, bh_now_ns()));
-	snprintf(s->last_swap, sizeof(s->last_swap), "generation %u -> %u in %.1f ms",
-		 sw->old->number, sw->new->number, ms_since(sw->t_start, bh_now_ns()));
-	reply_waiter(sw, "swapped");
-	swap_free(sw);
-}
-
-static void cut_over(struct bh_swap *sw)
-{
-	struct bh_slot *s = sw->s;
-	/* The new generation becomes the slot's: s->next's reference moves to s->gen,
-	 * the slot's reference to the old one moves to sw->old (which has its own). */
-	struct bh_gen *old = s->gen;
-	s->gen = sw->new;
-	s->next = NULL;
-	s->conf = &s->gen->conf;
-	s->generation = s->gen->number;
-	bh_gen_unref(old);
-	sw->t_cutover = bh_now_ns();
-	sw->phase = SWAP_DRAINING;
-	if (s->state != BH_SLOT_UNLOADING)
-		s->state = BH_SLOT_READY;
-	s->ever_ready = true;
-	s->n_crashes = 0; /* the new code gets a clean record */
-	s->backoff_ms = 0;
-	bh_info("%s: cut over to generation %u (%s) at %.1f ms", s->conf->name, s->generation,
-		s->gen->version, ms_since(sw->t_start, sw->t_cutover));
-	bh_timer_arm(s->d->loop, &sw->timer,
-		     sw->t_cutover + bh_ms_to_ns(s->conf->drain_timeout_ms));
-	bh_slot_pump(s);
-	drain_progress(sw);
-}
-
-/* All new instances are ready: carry state over, or switch, or start the canary. */
-static void new_generation_ready(struct bh_swap *sw)
-{
 	sw->t_ready = bh_now_ns();
-	if (sw->canary_pct > 0 && sw->phase == SWAP_STARTING) {
-		sw->phase = SWAP_CANARY;
+	if (sw->canary_pct > 0) {
+		enter(sw, SWAP_CANARY);
 		bh_timer_disarm(sw->s->d->loop, &sw->timer);
 		bh_info("%s: canary generation %u (%s) takes %u%% of calls", sw->s->conf->name,
 			sw->new->number, sw->new->version, sw->canary_pct);
 		reply_waiter(sw, "canary started");
 		return;
 	}
-	if (sw->old->has_state && sw->new->has_state && sw->canary_pct == 0) {
-		sw->phase = SWAP_QUIESCING; /* routing to the old generation pauses */
-		if (gen_inflight(sw->s, sw->old, NULL) == 0)
-			take_snapshot(sw);
-		return;
+	if (sw->old->has_state && sw->new->has_state) {
+		enter(sw, SWAP_QUIESCING); /* routing to the old generation pauses */
+		return try_snapshot(sw, ev);
 	}
-	cut_over(sw);
+	cut_over(sw, ev);
 }
 
-/* ---- hooks from slots, instances and the router ---- */
-
-void bh_swap_instance_ready(struct bh_swap *sw, struct bh_instance *inst)
+static void start_late(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	if (inst->gen != sw->new || sw->phase != SWAP_STARTING)
-		return;
-	if (++sw->n_ready == sw->new->conf.instances)
-		new_generation_ready(sw);
+	char why[200];
+	(void)ev;
+	snprintf(why, sizeof(why), "new generation not ready within init_timeout_ms (%u ms)",
+		 sw->new->conf.init_timeout_ms);
+	roll_back(sw, &(struct swap_ev){.why = why});
 }
 
-void bh_swap_instance_gone(struct bh_swap *sw, struct bh_instance *inst)
+static void quiesce_late(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	struct bh_slot *s = sw->s;
-	if (inst->gen == sw->new && sw->phase != SWAP_DRAINING && sw->phase != SWAP_ABORTING) {
-		char why[400];
-		snprintf(why, sizeof(why), "new instance: %s", s->last_exit);
-		roll_back(sw, why);
-		return;
-	}
-	if (inst->gen == draining_gen(sw)) {
-		bh_swap_after_reply(sw);
-		/* Its death may have released held calls, and the calls it never ran are
-		 * back in the queue: nothing else pumps after an exit. */
-		bh_slot_pump(s);
-	}
+	char why[200];
+	(void)ev;
+	if (gen_inflight(sw->s, sw->old, NULL) == 0)
+		return take_snapshot(sw);
+	snprintf(why, sizeof(why), "calls still running on generation %u after %u ms "
+		 "(init_timeout_ms + 1 s): no quiet moment to take its state",
+		 sw->old->number, sw->new->conf.init_timeout_ms + 1000);
+	roll_back(sw, &(struct swap_ev){.why = why});
 }
 
-void bh_swap_after_reply(struct bh_swap *sw)
+static void transfer_late(struct bh_swap *sw, const struct swap_ev *ev)
 {
-	switch (sw->phase) {
-	case SWAP_QUIESCING:
-		if (gen_inflight(sw->s, sw->old, NULL) == 0)
-			take_snapshot(sw);
-		break;
-	case SWAP_DRAINING:
-		/* A client's old calls may be done: let its held calls try again. */
-		release_held(sw);
-		drain_progress(sw);
-		break;
-	case SWAP_ABORTING:
-		drain_progress(sw);
-		break;
-	default:
-		break;
+	char why[200];
+	(void)ev;
+	snprintf(why, sizeof(why), "state transfer not done after %u ms (init_timeout_ms + 1 s)",
+		 sw->new->conf.init_timeout_ms + 1000);
+	roll_back(sw, &(struct swap_ev){.why = why});
+}
+
+/* ---- the table ----
+ *
+ * Rows are phases, columns events; a NULL cell ignores the event (a promote or a
+ * rollback that finds a NULL cell is refused). Before the cut-over every failure
+ * rolls back; after it the new generation is the slot's, restarted like any other,
+ * and only the drain is left. */
+typedef void (*swap_action)(struct bh_swap *, const struct swap_ev *);
+static const swap_action swap_table[SWAP__N][W__N] = {
+	[SWAP_STARTING] = {
+		[W_NEW_READY] = count_ready, [W_NEW_GONE] = new_died,
+		[W_TIMER] = start_late,      [W_ROLLBACK] = roll_back,
+	},
+	[SWAP_QUIESCING] = {
+		[W_NEW_GONE] = new_died,     [W_PROGRESS] = try_snapshot,
+		[W_TIMER] = quiesce_late,    [W_ROLLBACK] = roll_back,
+	},
+	[SWAP_STATE] = {
+		[W_NEW_GONE] = new_died,     [W_TIMER] = transfer_late,
+		[W_SNAPSHOT] = snapshot_taken, [W_RESTORED] = restored,
+		[W_ROLLBACK] = roll_back,
+	},
+	[SWAP_CANARY] = {
+		[W_NEW_GONE] = new_died,     [W_PROMOTE] = cut_over,
+		[W_ROLLBACK] = roll_back,
+	},
+	[SWAP_DRAINING] = {
+		[W_PROGRESS] = drain,        [W_TIMER] = kill_drained,
+	},
+	[SWAP_ABORTING] = {
+		[W_NEW_GONE] = drain,        [W_PROGRESS] = drain,
+		[W_TIMER] = kill_drained,
+	},
+};
+
+static void swap_step(struct bh_swap *sw, enum swap_event ev, const struct swap_ev *arg)
+{
+	swap_action a = swap_table[sw->phase][ev];
+	if (a)
+		a(sw, arg);
+}
+
+static void swap_timer(struct bh_timer *t)
+{
+	swap_step(bh_container_of(t, struct bh_swap, timer), W_TIMER, NULL);
+}
+
+/* ---- what the slot and the router tell the swap ---- */
+
+void bh_swap_news(struct bh_swap *sw, enum bh_swap_news what, const struct bh_instance *inst)
+{
+	bool is_new = inst && inst->gen == sw->new;
+	switch (what) {
+	case BH_SWAP_READY:
+		if (is_new)
+			swap_step(sw, W_NEW_READY, NULL);
+		return;
+	case BH_SWAP_GONE:
+		return swap_step(sw, is_new ? W_NEW_GONE : W_PROGRESS, NULL);
+	case BH_SWAP_CALL_DONE:
+		return swap_step(sw, W_PROGRESS, NULL);
 	}
 }
 
@@ -521,46 +632,8 @@ void bh_swap_call_done(struct bh_swap *sw, const struct bh_gen *g, bool failed)
 		char why[160];
 		snprintf(why, sizeof(why), "canary error rate %.0f%% over %u calls exceeds %.0f%%",
 			 rate * 100, sw->canary_done, sw->max_error_rate * 100);
-		roll_back(sw, why);
+		swap_step(sw, W_ROLLBACK, &(struct swap_ev){.why = why});
 	}
-}
-
-static void swap_timer(struct bh_timer *t)
-{
-	struct bh_swap *sw = bh_container_of(t, struct bh_swap, timer);
-	if (sw->phase == SWAP_DRAINING || sw->phase == SWAP_ABORTING) {
-		struct bh_gen *gone = draining_gen(sw);
-		struct bh_list *pos, *tmp;
-		bh_list_for_each_safe(pos, tmp, &sw->s->instances)
-		{
-			struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-			if (i->gen == gone) {
-				i->exit_expected = true;
-				bh_instance_kill(i, BH_EXIT_KILLED, "swap: still busy after drain_timeout_ms (%u ms)",
-						 sw->s->conf->drain_timeout_ms);
-			}
-		}
-		return;
-	}
-	char why[200];
-	uint32_t limit = sw->new->conf.init_timeout_ms + 1000;
-	if (sw->phase == SWAP_QUIESCING && gen_inflight(sw->s, sw->old, NULL) == 0) {
-		/* Idle, but nobody said so: its last busy instance exited (the slot does
-		 * not report exits of the active generation to the swap). Go on. */
-		take_snapshot(sw);
-		return;
-	}
-	if (sw->phase == SWAP_QUIESCING) /* the new generation is ready: the old one is busy */
-		snprintf(why, sizeof(why), "calls still running on generation %u after %u ms "
-			 "(init_timeout_ms + 1 s): no quiet moment to take its state",
-			 sw->old->number, limit);
-	else if (sw->phase == SWAP_STATE)
-		snprintf(why, sizeof(why), "state transfer not done after %u ms "
-			 "(init_timeout_ms + 1 s)", limit);
-	else
-		snprintf(why, sizeof(why), "new generation not ready within init_timeout_ms (%u ms)",
-			 sw->new->conf.init_timeout_ms);
-	roll_back(sw, why);
 }
 
 /* ---- commands ---- */
@@ -569,7 +642,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 		  const struct bh_swap_options *opt, struct bh_call *waiter, char *errbuf,
 		  size_t errlen)
 {
-	if (s->swap || s->waiter || s->state == BH_SLOT_UNLOADING) {
+	if (bh_slot_busy(s)) { /* an unload, a load, another swap */
 		snprintf(errbuf, errlen, "another operation on plugin %s is running",
 			 s->conf->name);
 		return -EBUSY;
@@ -584,7 +657,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 		return -ENOENT;
 	}
 	struct bh_swap *sw = calloc(1, sizeof(*sw));
-	struct bh_gen *g = sw ? bh_gen_new(conf, ++s->last_generation) : NULL;
+	struct bh_gen *g = sw ? bh_gen_new(conf, bh_slot_next_number(s)) : NULL;
 	if (!g) {
 		free(sw);
 		snprintf(errbuf, errlen, "out of memory");
@@ -594,8 +667,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 	sw->id = ++s->d->next_serial;
 	sw->phase = SWAP_STARTING;
 	sw->old = bh_gen_ref(s->gen);
-	sw->new = g;               /* the swap's reference */
-	s->next = bh_gen_ref(g);   /* the slot's */
+	sw->new = g; /* the swap's reference */
 	sw->waiter = waiter;
 	if (waiter)
 		bh_call_park(waiter);
@@ -605,7 +677,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 	sw->t_start = bh_now_ns();
 	bh_list_init(&sw->fenced);
 	bh_timer_init(&sw->timer, swap_timer);
-	s->swap = sw;
+	bh_slot_swap_begin(s, sw, g);
 	bh_info("%s: swapping generation %u for %u from %s%s", s->conf->name, sw->old->number,
 		g->number, g->conf.path, sw->canary_pct ? " (canary)" : "");
 	for (uint32_t k = 0; k < g->conf.instances; k++) {
@@ -618,7 +690,7 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 			sw->waiter = NULL;
 			if (waiter)
 				bh_call_unpark(waiter);
-			roll_back(sw, errbuf);
+			roll_back(sw, &(struct swap_ev){.why = errbuf});
 			return r;
 		}
 	}
@@ -632,33 +704,30 @@ int bh_swap_start(struct bh_slot *s, const struct bh_plugin_conf *conf,
 int bh_swap_promote(struct bh_slot *s, struct bh_call *waiter, char *errbuf, size_t errlen)
 {
 	struct bh_swap *sw = s->swap;
-	if (!sw || sw->phase != SWAP_CANARY) {
+	if (!sw || !swap_table[sw->phase][W_PROMOTE]) {
 		snprintf(errbuf, errlen, "plugin %s has no canary to promote", s->conf->name);
 		return -EINVAL;
 	}
 	sw->waiter = waiter;
 	bh_call_park(waiter);
-	sw->canary_pct = 0;
-	cut_over(sw);
+	swap_step(sw, W_PROMOTE, NULL);
 	return 0;
 }
 
 int bh_swap_rollback(struct bh_slot *s, char *errbuf, size_t errlen)
 {
 	struct bh_swap *sw = s->swap;
-	if (!sw || sw->phase == SWAP_DRAINING || sw->phase == SWAP_ABORTING) {
+	if (!sw || !swap_table[sw->phase][W_ROLLBACK]) {
 		snprintf(errbuf, errlen, "plugin %s has no swap to roll back", s->conf->name);
 		return -EINVAL;
 	}
-	roll_back(sw, "rolled back on request");
+	swap_step(sw, W_ROLLBACK, &(struct swap_ev){.why = "rolled back on request"});
 	return 0;
 }
 
 const char *bh_swap_phase_name(const struct bh_swap *sw)
 {
-	static const char *const names[] = {"starting", "quiescing", "state-transfer", "canary",
-					    "draining", "rolling-back"};
-	return names[sw->phase];
+	return phase_names[sw->phase];
 }
 
 uint32_t bh_swap_canary_pct(const struct bh_swap *sw)

@@ -6,14 +6,15 @@
  * write never triggers anything, so a half-written file is never loaded; and should
  * a finished file still be broken, the swap rolls back and the old version serves
  * on. Events are debounced (RELOAD_DEBOUNCE_MS after the last one), and a reload
- * that finds a swap running waits for it.
+ * that finds an operation running (a swap, a load) is recorded and applied when it
+ * ends (bh_slot_source_changed).
  *
  * The plugin directory (plugin_dir) loads a NAME.so that appears there as plugin
  * NAME, swaps it when it is replaced, and unloads it when it disappears.
  *
- * The reload timer is also how a plugin that must go but is busy (a swap running)
+ * The same recorded change is how a plugin that must go but is busy (a swap running)
  * leaves once it is free: a plugin_dir file removed during a swap, a plugin a SIGHUP
- * removed from the configuration during one (reload.c). When it fires it checks the
+ * removed from the configuration during one (reload.c). bh_slot_reload checks the
  * plugin's source first, and unloads a plugin whose file or configuration entry is
  * gone instead of swapping it. */
 #include <dirent.h>
@@ -30,7 +31,6 @@
 #include "daemon.h"
 
 #define RELOAD_DEBOUNCE_MS 50
-#define RELOAD_RETRY_MS 200
 #define FILE_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO)
 #define DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)
 
@@ -80,23 +80,14 @@ static bool slot_source_gone(const struct bh_slot *s, const char **ret_why)
 	}
 	if (s->origin != BH_ORIGIN_CONFIG)
 		return false;
-	const struct bh_config *cfg = s->d->cfg;
-	for (size_t i = 0; i < cfg->n_plugins; i++)
-		if (strcmp(cfg->plugins[i].name, s->conf->name) == 0)
-			return false;
+	if (bh_configured(s->d->cfg, s->conf->name))
+		return false;
 	*ret_why = "no longer in the configuration";
 	return true;
 }
 
-void bh_slot_reload_fired(struct bh_timer *t)
+void bh_slot_reload(struct bh_slot *s)
 {
-	struct bh_slot *s = bh_container_of(t, struct bh_slot, reload_timer);
-	if (s->state == BH_SLOT_UNLOADING || s->d->shutting_down)
-		return;
-	if (s->swap || s->waiter) { /* one operation at a time: try again after it */
-		bh_timer_arm(s->d->loop, t, bh_now_ns() + bh_ms_to_ns(RELOAD_RETRY_MS));
-		return;
-	}
 	const char *gone;
 	if (slot_source_gone(s, &gone)) {
 		bh_info("%s: %s; unloading", s->conf->name, gone);
@@ -106,9 +97,8 @@ void bh_slot_reload_fired(struct bh_timer *t)
 	/* A configured plugin goes to its entry in the running configuration: that is
 	 * how a SIGHUP's change that found the plugin busy is applied afterwards. */
 	const struct bh_plugin_conf *target = s->conf;
-	for (size_t i = 0; s->origin == BH_ORIGIN_CONFIG && i < s->d->cfg->n_plugins; i++)
-		if (strcmp(s->d->cfg->plugins[i].name, s->conf->name) == 0)
-			target = &s->d->cfg->plugins[i];
+	if (s->origin == BH_ORIGIN_CONFIG)
+		target = bh_configured(s->d->cfg, s->conf->name);
 	if (bh_plugin_conf_equal(target, s->conf))
 		bh_info("%s: %s changed on disk; swapping", s->conf->name, s->conf->path);
 	else
@@ -191,15 +181,12 @@ static void dir_file_gone(struct bh_daemon *d, const char *path, const char *dir
 	if (!s || s->origin != BH_ORIGIN_DIR || !is_entry(s->conf->path, dir, file) ||
 	    s->state == BH_SLOT_UNLOADING)
 		return;
-	if (s->swap || s->waiter) {
-		/* The reload timer waits for the operation, then finds the file gone. */
+	if (bh_slot_busy(s)) /* applied when the operation ends: it finds the file gone */
 		bh_info("plugin directory: %s removed; unloading %s once the operation running "
 			"on it ends", path, name);
-		schedule_reload(s);
-		return;
-	}
-	bh_info("plugin directory: %s removed; unloading %s", path, name);
-	bh_slot_unload(s, NULL);
+	else
+		bh_info("plugin directory: %s removed; unloading %s", path, name);
+	bh_slot_source_changed(s);
 }
 
 static void handle_event(struct bh_daemon *d, const struct inotify_event *ev)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "outcome.h"
 
 #define ECHO_ENTRY(extra) "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; " extra " }"
 #define KV_ENTRY(extra) "{ name = \"kv\"; path = \"" HT_PLUGIN("kv") "\"; " extra " }"
@@ -27,28 +28,6 @@ static int admin(bh_client *c, const char *method, const char *a, const char *b,
 	if (b)
 		bh_write_cstr(w, b);
 	return bh_call(c, method, HT_LONG_MS, ret, err);
-}
-
-struct outcome {
-	int answered;
-	int32_t code;
-	char message[BH_ERROR_MESSAGE_MAX];
-	int64_t value;
-};
-
-static void outcome_cb(void *userdata, uint32_t msgid, const bh_value *result,
-		       const bh_error *err)
-{
-	struct outcome *o = userdata;
-	(void)msgid;
-	o->answered++;
-	if (err) {
-		o->code = err->code;
-		snprintf(o->message, sizeof(o->message), "%s", err->message);
-	} else if (bh_value_get_int(result, &o->value) < 0) {
-		o->code = -1;
-		snprintf(o->message, sizeof(o->message), "result is not an int");
-	}
 }
 
 static void start_int(bh_client *c, const char *method, int64_t arg, struct outcome *o)

@@ -982,6 +982,48 @@ START_TEST(plugin_dir_readded_during_unload)
 }
 END_TEST
 
+/* A SIGHUP changes a plugin while a load of it runs (bulkhead.load by name, waiting
+ * for an init that takes seconds): the change is recorded and applied once the load
+ * is answered, as a swap to the new entry. */
+START_TEST(sighup_changes_plugin_during_load)
+{
+	struct ht_daemon d;
+	/* drain_timeout_ms: the first unload stops the starting instance at once. */
+	ht_setup(&d, NULL, "plugins = ( " PLUG("a", "slow.so", "init_timeout_ms = 20000; "
+					       "drain_timeout_ms = 1;") " );");
+	copy_file(VER("ver_init_slow"), in_dir(&d, "slow.so"));
+	copy_file(VER("ver_a_plain"), in_dir(&d, "a.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	bh_error err = {0};
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "a");
+	ht_assert_ok(bh_call(c, "bulkhead.unload", HT_LONG_MS, NULL, &err), err);
+
+	struct parked load; /* answered once the slow init is done */
+	memset(&load, 0, sizeof(load));
+	load.c = ht_connect(&d);
+	w = bh_client_params(load.c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "a");
+	ck_assert_int_eq(bh_call_start(load.c, "bulkhead.load", HT_LONG_MS, parked_cb, &load,
+				       NULL), 0);
+	bh_result_free(ht_status(load.c));
+	rewrite_conf(&d, "plugins = ( " PLUG("a", "a.so", "init_timeout_ms = 20000;") " );");
+	sighup(&d);
+	wait_log(&d, "SIGHUP: a changed; applying it once the operation running on it ends");
+	ck_assert_int_eq(load.answered, 0);
+	ht_run_clients(&load.c, 1, HT_LONG_MS);
+	ck_assert_msg(load.code == 0, "load: %s: %s", bh_code_name(load.code), load.message);
+	bh_client_free(load.c);
+	wait_swapped(&d, "a", 2, "A");
+	ck_assert_int_eq(ht_call_ver(c, "a.whoami").letter, 'A');
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* The line of the config file that holds needle (1-based). */
 static unsigned conf_line_of(const struct ht_daemon *d, const char *needle)
 {
@@ -1069,6 +1111,37 @@ START_TEST(sighup_rejects_invalid)
 }
 END_TEST
 
+/* The file of a plugin that was ready is replaced by one that cannot load (a
+ * copy caught half-written) and its instance dies: the replacement cannot load the
+ * plugin. That is a crash of a plugin that worked (restarted with back-off,
+ * quarantined only if it keeps failing), not a plugin that can never load: once the
+ * good file is back, the next restart serves again. A plugin that never ran and
+ * cannot load still fails for good (faults suite). */
+START_TEST(broken_file_after_ready_is_a_crash)
+{
+	struct ht_daemon d;
+	ht_setup(&d, NULL,
+		 "plugins = ( { name = \"p\"; path = \"p.so\"; } );\n"
+		 "restart = { backoff_min_ms = 20; backoff_max_ms = 200; quarantine_crashes = 1000; };");
+	copy_file(VER("ver_a_plain"), in_dir(&d, "p.so"));
+	ht_assert_ready(&d);
+	bh_client *c = ht_connect(&d);
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
+	uint64_t pid = slot_status(c, "p").pid;
+	ck_assert_int_eq(rename(in_dir(&d, "p.so"), in_dir(&d, "p.away")), 0);
+	put_bytes(in_dir(&d, "p.so"), "not a shared object", 19);
+	ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0);
+	/* Restarted after the kill, then after each of two failed loads. */
+	wait_log_n(&d, "p: restarting in", 3);
+	ck_assert_str_ne(slot_status(c, "p").state, "failed");
+	ck_assert_int_eq(rename(in_dir(&d, "p.away"), in_dir(&d, "p.so")), 0);
+	ck_assert_int_eq(ht_call_ver(c, "p.whoami").letter, 'A');
+	ck_assert_str_eq(slot_status(c, "p").state, "ready");
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("integ_reload");
@@ -1089,7 +1162,9 @@ int main(void)
 	tcase_add_test(tc, sighup_rejects_invalid);
 	tcase_add_test(tc, sighup_removes_plugin_during_swap);
 	tcase_add_test(tc, sighup_changes_plugin_during_swap);
+	tcase_add_test(tc, sighup_changes_plugin_during_load);
 	tcase_add_test(tc, plugin_dir_readded_during_unload);
+	tcase_add_test(tc, broken_file_after_ready_is_a_crash);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -2,9 +2,14 @@
  * when they connect) and matched against the config's ACLs. Supplementary groups are
  * not consulted: the kernel does not report them for a socket peer, and reading them
  * from /proc/PID would race with the peer. */
+#include "access.h"
+
 #include <unistd.h>
 
+#include "config.h"
+#include "conn.h"
 #include "daemon.h"
+#include "slot.h"
 
 static bool acl_empty(const struct bh_acl *acl)
 {

@@ -1,12 +1,23 @@
 /* Call objects: the request as the child will see it, its deadline, and where it is.
  * A call is in exactly one place (enum bh_call_where); only the functions below move
  * it, and they keep every list and counter of the places in step. */
+#include "call.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "conn.h"
 #include "daemon.h"
+#include "gen.h"
+#include "instance.h"
+#include "list.h"
+#include "loop.h"
+#include "slot.h"
+#include "swap.h"
 
 void bh_call_set_iid(struct bh_call *c, uint32_t iid)
 {

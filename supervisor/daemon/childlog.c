@@ -6,13 +6,21 @@
  * one-second window; once that is read the pipe is left alone until the window ends
  * (the child blocks on it), and a stream held over the rate for cfg->output_flood_ms
  * is an output flood: the instance is killed and replaced, with that reason. */
+#include "childlog.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "daemon.h"
+#include "instance.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "slot.h"
 
 #define LOG_BYTES_PER_SEC (64 * 1024)
 #define READ_PER_EVENT (64 * 1024)

@@ -14,6 +14,8 @@
  *     reported the same way and the connection is closed once the calls it has
  *     running are answered. */
 #define _GNU_SOURCE
+#include "conn.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +25,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "bulkhead/value.h"
+#include "call.h"
+#include "config.h"
+#include "control.h"
 #include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "router.h"
+#include "slot.h"
 
 #define READ_CHUNK (64 * 1024)
 /* Stop reading a client whose unread responses pass this; resume below it. */

@@ -1,5 +1,7 @@
 /* Control methods on the client socket: `bulkhead.<name>`. Admin methods (load,
  * unload) require the admin ACL; hello, status and version are open to every client. */
+#include "control.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "bulkhead/value.h"
+#include "call.h"
+#include "config.h"
+#include "conn.h"
 #include "daemon.h"
+#include "gen.h"
+#include "reload.h"
+#include "slot.h"
+#include "status.h"
+#include "swap.h"
 
 /* Reply with what `w` (over d->scratch) holds. */
 static void reply_scratch(struct bh_daemon *d, struct bh_call *c, struct bh_writer *w)

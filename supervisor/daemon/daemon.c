@@ -1,6 +1,8 @@
 /* The daemon context: start-up from the config, signals, and the shutdown sequence
  * (stop accepting -> drain in-flight calls within shutdown_timeout_ms -> answer the
  * rest "shutting down" -> stop children gracefully, then SIGKILL -> exit). */
+#include "daemon.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,7 +11,21 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "call.h"
+#include "config.h"
+#include "conn.h"
+#include "ids.h"
+#include "instance.h"
+#include "list.h"
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "memwatch.h"
+#include "reload.h"
+#include "slot.h"
+#include "watch.h"
 
 static void before_wait(void *ctx)
 {

@@ -1,9 +1,13 @@
 /* Generations: one version of a plugin (its file, settings and what its $hello
  * declared), shared by the slot and the instances running it. */
+#include "gen.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "bulkhead/proto.h"
+#include "bulkhead/sandbox.h"
+#include "config.h"
 
 /* The unprivileged host identity confined children run as (root daemon): the
  * conventional overflow user, never root. */

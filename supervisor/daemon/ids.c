@@ -13,6 +13,8 @@
  * one host share ranges safely: an id in use holds an OFD lock on byte `uid` of a
  * lock file every daemon of the same user opens. */
 #define _GNU_SOURCE
+#include "ids.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -22,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "config.h"
 
 #define ROOT_LOCK_FILE "/run/bulkhead-ids.lock"
 

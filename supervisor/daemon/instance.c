@@ -2,6 +2,8 @@
  * directions, and death. Everything the child sends is validated like client input;
  * a child that breaks the protocol is killed and replaced. */
 #define _GNU_SOURCE
+#include "instance.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +19,24 @@
 #include <unistd.h>
 
 #include "bulkhead/channel.h"
+#include "bulkhead/claims.h"
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "bulkhead/sandbox.h"
+#include "bulkhead/value.h"
+#include "call.h"
+#include "childlog.h"
+#include "config.h"
+#include "conn.h"
 #include "daemon.h"
+#include "gen.h"
+#include "ids.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "memwatch.h"
+#include "slot.h"
+#include "swap.h"
 
 #define READ_CHUNK (64 * 1024)
 #define STOP_TIMEOUT_MS 2000

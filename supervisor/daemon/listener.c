@@ -8,6 +8,8 @@
  * inherited fd would keep alive after the daemon died. The lock file itself is left
  * in place: removing it would reopen the race it closes. */
 #define _GNU_SOURCE
+#include "listener.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,7 +21,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "conn.h"
 #include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
 
 #define ACCEPT_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100

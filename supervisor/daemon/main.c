@@ -9,7 +9,14 @@
 #include <unistd.h>
 
 #include "bulkhead/client.h"
+#include "bulkhead/sandbox.h"
+#include "config.h"
 #include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "loop.h"
+#include "slot.h"
+#include "watch.h"
 
 static void usage(FILE *f)
 {

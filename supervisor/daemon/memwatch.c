@@ -19,6 +19,8 @@
  * daemon one pidfd_getfd per slot of its fd table (FDSize: 64 for a small process,
  * at most the profile's nofile). */
 #define _GNU_SOURCE
+#include "memwatch.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +31,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bulkhead/sandbox.h"
 #include "daemon.h"
+#include "gen.h"
+#include "instance.h"
+#include "list.h"
+#include "loop.h"
+#include "slot.h"
 
 #define MEMWATCH_MS BH_MEMWATCH_MS
 #define MAX_PROCS 1024  /* pids limits are far below; a tree larger is cut here */

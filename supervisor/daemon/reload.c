@@ -6,10 +6,18 @@
  * nothing changes. Socket settings only take effect on a restart. Plugins loaded at
  * runtime (bulkhead load, the plugin directory) are left alone unless the file now
  * names them too. */
+#include "reload.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "slot.h"
+#include "swap.h"
+#include "watch.h"
 
 const struct bh_plugin_conf *bh_configured(const struct bh_config *cfg, const char *name)
 {

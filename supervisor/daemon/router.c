@@ -2,9 +2,18 @@
  * queue it on its slot (bounded) until one has room. Calls pipelined to an instance
  * are not stuck there: while an instance of the same generation is idle, the calls
  * a busy one has not started move to it (rebalance). */
+#include "router.h"
+
 #include <stdio.h>
 
+#include "bulkhead/error.h"
+#include "call.h"
 #include "daemon.h"
+#include "gen.h"
+#include "instance.h"
+#include "list.h"
+#include "slot.h"
+#include "swap.h"
 
 static struct bh_instance *least_busy(struct bh_slot *s, const struct bh_gen *g)
 {

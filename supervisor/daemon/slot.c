@@ -9,12 +9,26 @@
  *   - its operation (struct bh_op): op_begin() and op_end() are the only writers of
  *     s->op. A change of the plugin's source that finds an operation running is
  *     recorded (op.change_pending) and applied by op_end(), never polled for. */
+#include "slot.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/error.h"
+#include "call.h"
+#include "config.h"
+#include "control.h"
 #include "daemon.h"
+#include "gen.h"
+#include "instance.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "router.h"
+#include "swap.h"
+#include "watch.h"
 
 enum slot_event {
 	SE_READY,       /* an instance of the current generation is ready */

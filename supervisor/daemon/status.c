@@ -1,11 +1,24 @@
 /* `bulkhead.status`: the daemon's state as one MessagePack map. */
+#include "status.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bulkhead/proto.h"
+#include "bulkhead/sandbox.h"
+#include "bulkhead/value.h"
 #include "daemon.h"
+#include "gen.h"
+#include "ids.h"
+#include "instance.h"
+#include "list.h"
+#include "loop.h"
+#include "memwatch.h"
+#include "slot.h"
+#include "swap.h"
 
 #define BH_STR_(x) #x
 #define BH_STR(x) BH_STR_(x)

@@ -31,6 +31,8 @@
  * the timer, the state-transfer replies and the commands are events too. A swap is
  * the slot's operation while it runs (bh_slot_swap_begin .. bh_slot_swap_end); it
  * changes the slot only through those functions. */
+#include "swap.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +40,20 @@
 #include <sys/stat.h>
 
 #include "bulkhead/channel.h"
+#include "bulkhead/error.h"
+#include "bulkhead/proto.h"
+#include "bulkhead/value.h"
+#include "call.h"
+#include "config.h"
+#include "conn.h"
 #include "daemon.h"
+#include "gen.h"
+#include "instance.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "router.h"
+#include "slot.h"
 
 enum swap_phase {
 	SWAP_STARTING,  /* new generation spawning, initialising */

@@ -17,6 +17,8 @@
  * removed from the configuration during one (reload.c). bh_slot_reload checks the
  * plugin's source first, and unloads a plugin whose file or configuration entry is
  * gone instead of swapping it. */
+#include "watch.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +30,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bulkhead/proto.h"
+#include "config.h"
 #include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "reload.h"
+#include "slot.h"
+#include "swap.h"
 
 #define RELOAD_DEBOUNCE_MS 50
 #define FILE_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO)

@@ -19,7 +19,7 @@
 
 #define ECHO_CONF "plugins = ({ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; });"
 
-/* The log bucket (supervisor/daemon/daemon.h, README "Wire protocol"). */
+/* The log bucket (supervisor/daemon/conn.h, README "Wire protocol"). */
 #define REPORT_BURST 20
 #define REPORT_PER_SEC 2
 

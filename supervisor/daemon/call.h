@@ -1,0 +1,99 @@
+/* A call is in exactly one place at a time (enum bh_call_where), moved only by the
+ * functions of call.c. At an instance, the claim table shared with the child
+ * (bulkhead/claims.h) says whether it started: a call that has not can still be
+ * taken back (its deadline passed, its client left, another instance is idle) and
+ * then never runs there. The client gets exactly one response per request, tracked
+ * by call->answered; a call answered early (deadline passed while it runs) stays at
+ * its instance until the child replies or dies. */
+#ifndef BH_CALL_H
+#define BH_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bulkhead/error.h"
+#include "list.h"
+#include "loop.h"
+
+struct bh_daemon;
+struct bh_conn;
+struct bh_slot;
+struct bh_instance;
+
+enum bh_call_kind {
+	BH_CALL_CLIENT,   /* a client's request */
+	BH_CALL_INTERNAL, /* $init / $snapshot / $restore: completion goes to on_reply */
+};
+
+enum bh_call_where {
+	BH_CALL_NOWHERE,     /* being routed, or done */
+	BH_CALL_QUEUED,      /* slot->queue: waiting for an instance with room */
+	BH_CALL_HELD,        /* a swap's held list: waits for its client's older calls */
+	BH_CALL_PARKED,      /* a control call waiting for an operation on a slot */
+	BH_CALL_AT_INSTANCE, /* inst: offered in its claim table, written or being written */
+};
+
+struct bh_call {
+	enum bh_call_kind kind;
+	struct bh_daemon *d;
+	struct bh_conn *conn;   /* NULL once the client is gone (or internal) */
+	/* A client's notification: the connection it came on, where its failure is
+	 * reported (never answered); NULL once reported or once the client is gone. */
+	struct bh_conn *notifier;
+	struct bh_list conn_link; /* in conn->calls, or notifier->notifications */
+	uint32_t client_msgid;
+	bool answered;          /* the client already has its one response */
+	struct bh_slot *slot;
+	enum bh_call_where where;
+	struct bh_instance *inst; /* BH_CALL_AT_INSTANCE: which one */
+	struct bh_list link;    /* in the list of where it is */
+	bool deadline_passed;   /* the deadline fired once; next comes deadline + grace */
+	uint32_t iid;           /* id on the instance's channel */
+	struct bh_timer timer;  /* deadline, then deadline + grace */
+	uint32_t timeout_ms;
+	uint64_t start_ns;
+	/* Internal calls: called once with the reply (error map raw or NULL, result raw)
+	 * or with err set when the instance died / timed out. */
+	void (*on_reply)(struct bh_call *c, const bh_error *err, const uint8_t *result,
+			 size_t result_len);
+	void *ctx;
+	uint64_t tag;           /* internal calls: which operation they belong to */
+	/* The request as the child will see it: [0, iid, method, params], iid encoded
+	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
+	size_t iid_off;
+	size_t sent;            /* bytes of req already written to the channel */
+	size_t req_len;
+	uint8_t req[];
+};
+
+struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
+			    const uint8_t *params, size_t params_len);
+void bh_call_free(struct bh_call *c);
+/* Set the channel id in the encoded request. */
+void bh_call_set_iid(struct bh_call *c, uint32_t iid);
+/* Moves: out of wherever c is, into the place named. */
+void bh_call_queue(struct bh_call *c, bool front);   /* c->slot's queue */
+void bh_call_hold(struct bh_call *c, struct bh_list *held);
+void bh_call_park(struct bh_call *c);
+void bh_call_unpark(struct bh_call *c);              /* parked -> nowhere */
+void bh_call_submit(struct bh_call *c, struct bh_instance *inst); /* may fail c */
+/* Its instance answered it (or died): out of the instance. */
+void bh_call_returned(struct bh_call *c);
+/* Out of where it is if it has not started and never will: true (c is now the
+ * caller's, BH_CALL_NOWHERE), false (it runs at an instance, or it is parked). */
+bool bh_call_take_back(struct bh_call *c);
+/* At an instance and started there (running, or waiting on a call it made). */
+bool bh_call_started(const struct bh_call *c);
+/* Detach from the client: a call that has not started is dropped. */
+void bh_call_detach_conn(struct bh_call *c);
+/* Arm the client deadline. */
+void bh_call_arm_deadline(struct bh_call *c);
+/* CLOCK_MONOTONIC ns by which it must have started, 0 when it has no deadline. */
+uint64_t bh_call_deadline_ns(const struct bh_call *c);
+/* The call is finished everywhere (replied by the child, or failed): drop it. */
+void bh_call_finish(struct bh_call *c);
+/* Complete with an error everywhere (client reply or internal callback), then free. */
+void bh_call_fail(struct bh_call *c, int32_t code, const char *msg);
+
+#endif

@@ -1,0 +1,69 @@
+/* Client connections. */
+#ifndef BH_CONN_H
+#define BH_CONN_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bulkhead/proto.h"
+#include "list.h"
+#include "loop.h"
+
+struct bh_daemon;
+struct bh_call;
+
+/* Unsolicited messages a connection asked for (bulkhead.hello); the daemon sends a
+ * client nothing it did not ask for. */
+#define BH_NOTE_ERROR (1u << 0) /* [2, "bulkhead.error", [{code, name, message}]] */
+#define BH_NOTE_ERROR_METHOD "bulkhead.error"
+
+/* A token bucket for log lines a client's bad input causes, shared by all clients, so
+ * that no client can flood the log: BH_CLIENT_REPORT_BURST lines at once, then
+ * BH_CLIENT_REPORT_PER_SEC a second; the lines it drops are counted in the next one. */
+#define BH_CLIENT_REPORT_BURST 20
+#define BH_CLIENT_REPORT_PER_SEC 2
+struct bh_report_bucket {
+	uint64_t stamp_ns;   /* tokens were last brought up to date */
+	uint32_t spent;      /* tokens taken from a full bucket */
+	uint64_t suppressed; /* lines dropped since the last one logged */
+};
+
+struct bh_conn {
+	struct bh_daemon *d;
+	struct bh_list link;      /* d->conns */
+	struct bh_watch watch;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	struct bh_buf in, out;
+	size_t out_sent;          /* bytes at the front of out already sent */
+	size_t held_bytes;        /* request bytes of its calls and notifications held */
+	struct bh_scanner scan;   /* over the message at the front of in */
+	struct bh_list calls;     /* calls not yet answered or still at an instance */
+	uint32_t n_outstanding;   /* calls not yet answered */
+	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
+	uint32_t notes;           /* BH_NOTE_*: what it asked for with bulkhead.hello */
+	bool want_flush;
+	struct bh_list flush_link;
+	bool closing;             /* close once out is flushed */
+	bool dead;
+	uint64_t serial;
+};
+
+void bh_conn_accept(struct bh_daemon *d, int fd);
+/* Queue the response for call c (result raw or an error), mark it answered; nothing
+ * when it was answered already or its client is gone. A notification is never
+ * answered: bh_conn_reply_error reports its failure instead (once), in the log
+ * (rate-limited) and to a client that asked for bulkhead.error notifications. */
+void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
+void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A call of cn's (request or notification) stops counting against cn's budget of held
+ * request bytes (freed, answered as a notification, or its connection detached). */
+void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);
+void bh_conn_flush_all(struct bh_daemon *d);
+void bh_conn_close_all(struct bh_daemon *d);
+
+#endif

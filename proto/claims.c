@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,15 +44,20 @@ int bh_claims_create(struct bh_claims *t, uint32_t n, int *ret_fd)
 	if (fd < 0)
 		return -errno;
 	int r = 0;
-	if (ftruncate(fd, (off_t)n * (off_t)sizeof(struct bh_claim)) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, CLAIMS_SEALS) < 0)
+	uint64_t *mine = calloc(n, sizeof(*mine));
+	if (!mine)
+		r = -ENOMEM;
+	else if (ftruncate(fd, (off_t)n * (off_t)sizeof(struct bh_claim)) < 0 ||
+		 fcntl(fd, F_ADD_SEALS, CLAIMS_SEALS) < 0)
 		r = -errno;
 	if (r == 0)
 		r = map(t, fd, n);
 	if (r < 0) {
+		free(mine);
 		close(fd);
 		return r;
 	}
+	t->known = mine;
 	*ret_fd = fd;
 	return 0;
 }
@@ -76,12 +82,39 @@ void bh_claims_unmap(struct bh_claims *t)
 {
 	if (t->entries)
 		munmap(t->entries, (size_t)t->n * sizeof(struct bh_claim));
+	free(t->known);
 	*t = (struct bh_claims){0};
+}
+
+/* What the supervisor knows of id; OFFERED: nothing yet. */
+static enum bh_claim_state known_of(const struct bh_claims *t, uint32_t id)
+{
+	uint64_t k = t->known[id & (t->n - 1)];
+	return (uint32_t)(k >> 32) == id ? (enum bh_claim_state)(uint32_t)k : BH_CLAIM_OFFERED;
+}
+
+static enum bh_claim_state remember(const struct bh_claims *t, uint32_t id,
+				    enum bh_claim_state st)
+{
+	t->known[id & (t->n - 1)] = pack(id, st);
+	return st;
+}
+
+/* What a word read from the table says of id, recorded unless it still reads OFFERED.
+ * Only the shim's two moves are believed; anything else is a rewrite by the child. */
+static enum bh_claim_state learn(const struct bh_claims *t, uint32_t id, uint64_t word)
+{
+	if (word == pack(id, BH_CLAIM_OFFERED))
+		return BH_CLAIM_OFFERED;
+	if (word == pack(id, BH_CLAIM_EXPIRED))
+		return remember(t, id, BH_CLAIM_EXPIRED);
+	return remember(t, id, BH_CLAIM_STARTED);
 }
 
 void bh_claim_offer(struct bh_claims *t, uint32_t id, uint64_t deadline_ns)
 {
 	struct bh_claim *e = entry(t, id);
+	remember(t, id, BH_CLAIM_OFFERED);
 	atomic_store_explicit(&e->deadline, deadline_ns, memory_order_relaxed);
 	/* Release: a shim that sees the offer sees its deadline. */
 	atomic_store_explicit(&e->word, pack(id, BH_CLAIM_OFFERED), memory_order_release);
@@ -100,29 +133,30 @@ bool bh_claim_start(struct bh_claims *t, uint32_t id, uint64_t now_ns)
 	       to == BH_CLAIM_STARTED;
 }
 
-static enum bh_claim_state state_of(uint64_t word, uint32_t id)
-{
-	if ((uint32_t)(word >> 32) != id)
-		return BH_CLAIM_FREE;
-	uint32_t st = (uint32_t)word;
-	return st <= BH_CLAIM_WAITING ? (enum bh_claim_state)st : BH_CLAIM_FREE;
-}
-
 enum bh_claim_state bh_claim_revoke(struct bh_claims *t, uint32_t id)
 {
+	enum bh_claim_state st = known_of(t, id);
+	if (st != BH_CLAIM_OFFERED)
+		return st;
 	struct bh_claim *e = entry(t, id);
-	uint64_t offered = pack(id, BH_CLAIM_OFFERED);
-	if (atomic_compare_exchange_strong(&e->word, &offered, pack(id, BH_CLAIM_REVOKED)))
+	uint64_t word = pack(id, BH_CLAIM_OFFERED);
+	if (atomic_compare_exchange_strong(&e->word, &word, pack(id, BH_CLAIM_REVOKED))) {
+		remember(t, id, BH_CLAIM_REVOKED);
 		return BH_CLAIM_OFFERED;
-	return state_of(offered, id); /* the failed exchange loaded the word */
+	}
+	return learn(t, id, word); /* the failed exchange loaded the word */
 }
 
 enum bh_claim_state bh_claim_state(const struct bh_claims *t, uint32_t id)
 {
-	return state_of(atomic_load_explicit(&entry(t, id)->word, memory_order_acquire), id);
+	enum bh_claim_state st = known_of(t, id);
+	if (st != BH_CLAIM_OFFERED)
+		return st;
+	return learn(t, id, atomic_load_explicit(&entry(t, id)->word, memory_order_acquire));
 }
 
 void bh_claim_release(struct bh_claims *t, uint32_t id)
 {
+	remember(t, id, BH_CLAIM_FREE);
 	atomic_store_explicit(&entry(t, id)->word, pack(id, BH_CLAIM_FREE), memory_order_release);
 }

@@ -419,8 +419,7 @@ bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c)
 {
 	if (c->sent == 0)
 		return true; /* the child has not seen a byte of it */
-	enum bh_claim_state st = bh_claim_revoke(&inst->claims, c->iid);
-	if (st != BH_CLAIM_OFFERED && st != BH_CLAIM_EXPIRED)
+	if (bh_claim_revoke(&inst->claims, c->iid) == BH_CLAIM_STARTED)
 		return false;
 	if (c->sent < c->req_len && inst->state != BH_INST_DEAD) {
 		/* Half-written: the rest must still go out, from the tail, for the stream
@@ -596,10 +595,6 @@ static void act_stop(struct bh_instance *inst, const void *arg)
 
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
-	/* Only the call on top of its stack runs; one waiting on a call it made is not
-	 * this instance's to answer for. */
-	if (bh_claim_state(&inst->claims, c->iid) == BH_CLAIM_WAITING)
-		return;
 	bh_instance_kill(inst, BH_EXIT_DEADLINE, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
 			 c->iid, c->timeout_ms, inst->slot->conf->grace_ms);
 }
@@ -927,10 +922,10 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 
 /* The calls an instance held when it died. Its claim table says which it had
  * started: those fail with `reason`, whatever their number (one, or a stack of nested
- * calls). Every other one never ran: a client call not yet answered goes back to the
- * front of the slot's queue, in order, to be re-dispatched; one already answered
- * (deadline passed, client gone) is dropped; an internal call fails, its operation
- * deciding what next. */
+ * calls). Every other one never ran: a client's call or notification that someone
+ * still waits for goes back to the front of the slot's queue, in order, to be
+ * re-dispatched; one nobody waits for (deadline passed, client gone) is dropped; an
+ * internal call fails, its operation deciding what next. */
 static void judge_held_calls(struct bh_instance *inst, int32_t code, const char *reason)
 {
 	struct bh_list requeue;
@@ -951,7 +946,7 @@ static void judge_held_calls(struct bh_instance *inst, int32_t code, const char 
 			bh_call_fail(c, code, reason);
 		} else if (c->kind == BH_CALL_INTERNAL) {
 			bh_call_fail(c, code, reason);
-		} else if (c->answered) {
+		} else if (c->answered && !c->notifier) { /* nobody waits for it any more */
 			bh_call_free(c);
 		} else {
 			bh_list_add_tail(&requeue, &c->link);

@@ -18,7 +18,9 @@
  *              load, over and over, until the plugin is quarantined;
  *   unload     ignore_sigterm: unload and daemon shutdown must still end it;
  *   v2         the cgroup v2 form of a limit case: SKIP where the host lacks the
- *              controller (the base case verifies the limit through cgroup v1).
+ *              controller (the base case verifies the limit through cgroup v1);
+ *   claims     claim_chaos rewrites its claim table while the test pipelines waves
+ *              of calls to it: every call must get exactly one response.
  * and in every flow: echo answers before, while the attack call is in flight, and
  * after; the hostile instance is kept (errno) or replaced (death), the sibling never
  * restarted; after SIGTERM the daemon exits 0 (a sanitized build: no leak), and
@@ -90,7 +92,7 @@
 #define HX_FLOOD_LOG_MAX (1LL << 20)
 #define HX_CANARY_ENV "BH_HOSTILE_CANARY"
 
-enum hx_flow { HX_ATTACK, HX_KILLED, HX_CTOR_DEATH, HX_UNLOAD, HX_V2, HX_HARNESS };
+enum hx_flow { HX_ATTACK, HX_KILLED, HX_CTOR_DEATH, HX_UNLOAD, HX_V2, HX_HARNESS, HX_CLAIMS };
 enum hx_hold { HX_HOLD_NONE, HX_HOLD_AFTER, HX_HOLD_BEFORE };
 /* The limit a case is about: what "limit" it passes to the attack, what it notes. */
 enum hx_ctl { HX_CTL_NONE, HX_CTL_MEMORY, HX_CTL_PIDS, HX_CTL_CPU, HX_CTL_TMP, HX_CTL_NOFILE,
@@ -147,6 +149,7 @@ struct hx_case {
 	const char *log_has;       /* once the daemon exited, its log must contain this */
 	enum hx_ctl ctl;           /* the limit the case is about (v2, notes) */
 	const char *conf_extra;    /* top-level settings added to the daemon's config */
+	bool release_on_answer;    /* killed: release the plugin once its call was answered */
 };
 
 /* ---- the world of one case -------------------------------------------------------- */
@@ -167,6 +170,12 @@ struct hx_slot {
 	char sb_seccomp[64], sb_ns[96], sb_memory[96], sb_pids[96], sb_cpu[96];
 };
 
+/* claims flow: the calls to the hostile plugin, by how they were answered. */
+struct hx_wave {
+	int n, done, ok, timeout, crashed, protocol, unavailable, other;
+	bh_error first_other;
+};
+
 struct hx {
 	const struct hx_case *c;
 	const struct hx_case *run; /* the case whose plugin and checks are used (v2: base) */
@@ -181,6 +190,7 @@ struct hx {
 	pid_t hostile_pid, sibling_pid;
 	struct hx_outcome attack;
 	struct hx_batch batch;
+	struct hx_wave wave;
 	struct hx_facts facts;     /* what the constructor saw */
 	char skip[512];
 	char notes[1024];
@@ -1075,6 +1085,19 @@ static void hx_release(struct hx *x)
 	HX_ASSERT(x, r == 0, "releasing the held call: %s", strerror(e));
 }
 
+/* Release the plugin if its instance still lives (the daemon may have killed it
+ * already, which is what the case wants anyway). */
+static void hx_release_if_alive(struct hx *x)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, x->hostile_pid, 0);
+	if (pfd < 0) {
+		hx_note(x, "the instance was gone before the release");
+		return;
+	}
+	syscall(SYS_pidfd_send_signal, pfd, H_RELEASE_SIGNAL, NULL, 0);
+	close(pfd);
+}
+
 /* The attack call in flight, the sibling answering throughout:
  *   start the attack (held) -> a batch of echo calls completes -> the attack is
  *   provably still in flight -> release it -> a second batch runs while the attack
@@ -1398,6 +1421,8 @@ static void flow_killed(struct hx *x)
 	hx_attack_with_sibling(x, c->hold,
 			       c->hold == HX_HOLD_NONE ? c->call_timeout_ms : HX_HELD_CALL_MS,
 			       hx_limit_of(c->ctl), HX_CALL_MS);
+	if (c->release_on_answer)
+		hx_release_if_alive(x);
 	const struct hx_outcome *o = &x->attack;
 	describe(o, d, sizeof(d));
 	bool killed = true;
@@ -1582,6 +1607,78 @@ static void flow_harness(struct hx *x)
 		  x->attack.detail);
 	hx_after(x, false, &hos0, &sib0, NULL);
 	hx_result_line(x, "kept");
+	hx_daemon_stop(x, 15000);
+}
+
+/* claims: waves of calls to a plugin that rewrites its claim table all the while
+ * (claim_chaos), the sibling's batches beside each wave. The client library breaks
+ * the connection on a response to a msgid it does not wait for (a second response),
+ * and hx_drive fails on one that never comes: every call gets exactly one. */
+#define HX_WAVES 8
+#define HX_WAVE_CALLS 32
+#define HX_WAVE_TIMEOUT_MS 300
+
+static void wave_cb(void *ud, uint32_t msgid, const bh_value *res, const bh_error *err)
+{
+	struct hx_wave *w = ud;
+	(void)msgid, (void)res;
+	w->done++;
+	if (!err)
+		w->ok++;
+	else if (err->code == BH_E_TIMEOUT)
+		w->timeout++;
+	else if (err->code == BH_E_PLUGIN_CRASHED)
+		w->crashed++;
+	else if (err->code == BH_E_PROTOCOL)
+		w->protocol++;
+	else if (err->code == BH_E_UNAVAILABLE)
+		w->unavailable++;
+	else if (!w->other++)
+		w->first_other = *err;
+}
+
+static bool wave_and_batch_done(struct hx *x)
+{
+	return x->wave.done == x->wave.n && batch_done(x);
+}
+
+static void flow_claims(struct hx *x)
+{
+	const struct hx_case *c = x->run;
+	struct hx_slot hos0, sib0, hos, sib;
+	hx_start(x, c->plugin, 1000, false);
+	hx_echo_sync(x, 3, "before the attack");
+	hx_ctor_check(x, NULL);
+	hx_baseline(x, &hos0, &sib0);
+	memset(&x->wave, 0, sizeof(x->wave));
+	for (int k = 0; k < HX_WAVES; k++) {
+		for (int i = 0; i < HX_WAVE_CALLS; i++) {
+			bh_write_array(bh_client_params(x->a), 0);
+			HX_ASSERT(x, bh_call_start(x->a, "hostile.attack", HX_WAVE_TIMEOUT_MS, wave_cb,
+						   &x->wave, NULL) == 0, "bh_call_start(attack)");
+			x->wave.n++;
+		}
+		hx_batch_start(x);
+		hx_drive(x, wave_and_batch_done, HX_CALL_MS, "a wave of calls to the plugin");
+		hx_assert_batch(x, "while the plugin rewrote its claim table");
+	}
+	struct hx_wave *w = &x->wave;
+	HX_ASSERT(x, w->other == 0, "%d calls got an unexpected error, the first %s (%d): %s",
+		  w->other, bh_code_name(w->first_other.code), w->first_other.code,
+		  w->first_other.message);
+	hx_echo_sync(x, 3, "after the attack");
+	hx_status_slot(x, "hostile", &hos);
+	hx_status_slot(x, "echo", &sib);
+	HX_ASSERT(x, strcmp(sib.state, "ready") == 0 && sib.restarts == 0 && sib.pid == sib0.pid,
+		  "the sibling was disturbed: %s, restarts %" PRIu64 ", pid %d -> %d", sib.state,
+		  sib.restarts, (int)sib0.pid, (int)sib.pid);
+	hx_note(x, "%d calls, each answered once: %d ok, %d timeout, %d plugin_crashed, "
+		"%d protocol, %d unavailable; %" PRIu64 " restarts (%s)", w->n, w->ok, w->timeout,
+		w->crashed, w->protocol, w->unavailable, hos.restarts, hos.state);
+	memset(&x->attack, 0, sizeof(x->attack));
+	x->attack.have_result = true;
+	snprintf(x->attack.detail, sizeof(x->attack.detail), "claim table rewritten at random");
+	hx_result_line(x, hos.state);
 	hx_daemon_stop(x, 15000);
 }
 
@@ -1772,6 +1869,8 @@ static const int E_NOTIFY[] = { ENOSYS, 0 };
 static const int E_OOB[] = { EOPNOTSUPP, 0 };
 static const int E_PROC_RO[] = { EROFS, 0 };
 static const int E_INODES[] = { ENOSPC, 0 };
+/* reopening the claim table: /proc/self/map_files wants CAP_SYS_ADMIN of the host */
+static const int E_REOPEN[] = { EPERM, EACCES, ENOENT, 0 };
 
 static void chk_udp(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
@@ -2071,6 +2170,15 @@ static void chk_confinement(struct hx *x, const struct hx_outcome *o, bool in_ct
 		f->uid_map, f->pid, f->fds, f->cap_bnd);
 }
 
+/* The table's fd is gone before the plugin loads; the mapping was found and attacked. */
+static void chk_claim_sigbus(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	HX_ASSERT(x, strstr(o->detail, "fd 4: EBADF") && strstr(o->detail, "/proc/self/fd/4: ENOENT"),
+		  "%s: fd 4 was not closed: %s", in_ctor ? "constructor" : "call", o->detail);
+	HX_ASSERT(x, o->count > 0, "%s: the claim table was not found: %s",
+		  in_ctor ? "constructor" : "call", o->detail);
+}
+
 /* ---- the cases ----------------------------------------------------------------------- */
 
 /* A syscall the seccomp filter stands between: refused with an errno or a SIGSYS
@@ -2226,6 +2334,17 @@ static const struct hx_case hx_cases[] = {
 	KILLED("exit_mid", HX_HOLD_BEFORE, 0, "exited with status 3", NULL),
 	KILLED("abort_mid", HX_HOLD_BEFORE, 0, "SIGABRT", "SIGSEGV"),
 	KILLED("segv_mid", HX_HOLD_BEFORE, 0, "SIGSEGV", NULL),
+
+	/* the claim table (bulkhead/claims.h), shared with the plugin */
+	INPROC("claim_sigbus", E_REOPEN, chk_claim_sigbus),
+	{ .name = "claim_unstart", .plugin = "claim_unstart", .flow = HX_KILLED,
+	  .hold = HX_HOLD_NONE, .codes = { BH_E_TIMEOUT }, .death = { "no answer within 3000 ms" },
+	  .last_exit = "exceeded its deadline (3000 ms)", .call_timeout_ms = 3000 },
+	{ .name = "claim_unstart_late", .plugin = "claim_unstart_late", .flow = HX_KILLED,
+	  .hold = HX_HOLD_NONE, .codes = { BH_E_TIMEOUT }, .death = { "no answer within 3000 ms" },
+	  .last_exit = "exceeded its deadline (3000 ms)", .call_timeout_ms = 3000,
+	  .release_on_answer = true },
+	{ .name = "claim_chaos", .plugin = "claim_chaos", .flow = HX_CLAIMS },
 	{ .name = "ignore_sigterm", .plugin = "ignore_sigterm", .flow = HX_UNLOAD,
 	  .hold = HX_HOLD_AFTER, .ctor_attacks = true, .check = chk_ignore },
 
@@ -2292,6 +2411,7 @@ static void hx_dispatch(struct hx *x)
 	case HX_UNLOAD: flow_unload(x); break;
 	case HX_V2: flow_v2(x); break;
 	case HX_HARNESS: flow_harness(x); break;
+	case HX_CLAIMS: flow_claims(x); break;
 	}
 }
 

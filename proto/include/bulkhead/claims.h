@@ -24,14 +24,20 @@
  *
  * The table lives in the plugin's address space too: a hostile plugin can rewrite it,
  * which lets it misreport only its own calls (the supervisor validates every state it
- * reads and never trusts the table with anything else).
+ * reads and never trusts the table with anything else). What the supervisor learns
+ * of an entry it keeps in memory of its own, so that a rewrite cannot take it back:
+ * its view moves once, from OFFERED to STARTED, EXPIRED or REVOKED, and stays there
+ * until the entry is offered again. A call it has seen started is never taken back,
+ * re-dispatched or spared its deadline; whatever it finds in an entry that neither
+ * side's protocol writes (REVOKED it did not write, another id, an unknown state) is
+ * STARTED: the child touched the call, it may have run.
  *
- * Nesting: a call that calls out (a plugin calling another plugin or its caller)
- * moves STARTED -> WAITING until the answer comes back, and may be re-entered by its
- * own call chain meanwhile: the instance then holds a stack of started calls, the
- * WAITING ones below and the one STARTED call on top, which is the one that runs.
- * Only that one can get its instance killed for its deadline, and an operation that
- * waits for an instance to be idle does not wait on a WAITING call. */
+ * Nesting: a call that calls out (a plugin calling another plugin or its caller) stays
+ * STARTED here, and may be re-entered by its own call chain meanwhile: the instance
+ * then holds a stack of started calls. Which of them waits on an outgoing call the
+ * supervisor knows from its own records (it routes that call), not from this table,
+ * which the plugin could forge: the one on top runs, and only it can get its instance
+ * killed for its deadline. */
 #ifndef BULKHEAD_CLAIMS_H
 #define BULKHEAD_CLAIMS_H
 
@@ -49,7 +55,6 @@ enum bh_claim_state {
 	BH_CLAIM_STARTED = 2,
 	BH_CLAIM_REVOKED = 3,
 	BH_CLAIM_EXPIRED = 4,
-	BH_CLAIM_WAITING = 5,  /* started, waiting on a call it made */
 };
 
 struct bh_claim {
@@ -60,6 +65,9 @@ struct bh_claim {
 struct bh_claims {
 	struct bh_claim *entries;
 	uint32_t n;                /* a power of two */
+	/* Supervisor only: per entry, id << 32 | state as the supervisor knows it (OFFERED:
+	 * nothing learned yet, ask the table). Private memory, out of the child's reach. */
+	uint64_t *known;
 };
 
 /* Supervisor: a table of n entries (a power of two, at most 2^20). Fills *ret_fd with
@@ -74,11 +82,12 @@ void bh_claim_offer(struct bh_claims *t, uint32_t id, uint64_t deadline_ns);
 /* Shim: start id now (now_ns: CLOCK_MONOTONIC). True when it may run; false when it
  * was taken back, its deadline passed, or the entry is not its own. */
 bool bh_claim_start(struct bh_claims *t, uint32_t id, uint64_t now_ns);
-/* Supervisor: take id back. Its state before: OFFERED (now REVOKED: it never runs),
- * EXPIRED (it never ran), STARTED (it runs or ran), or anything else the table holds
- * (a plugin that rewrote it). */
+/* Supervisor: take id back (id is offered, not yet released). Its state before:
+ * OFFERED (now REVOKED: it never runs), EXPIRED (it never ran), STARTED (it runs or
+ * ran, or the table was rewritten), or REVOKED (taken back already). */
 enum bh_claim_state bh_claim_revoke(struct bh_claims *t, uint32_t id);
-/* Supervisor: the state of id's entry; BH_CLAIM_FREE when the entry holds another id. */
+/* Supervisor: the state of id (offered, not yet released): OFFERED, STARTED, EXPIRED
+ * or REVOKED, as for bh_claim_revoke. Records what it learns (in t->known). */
 enum bh_claim_state bh_claim_state(const struct bh_claims *t, uint32_t id);
 /* Supervisor: id's entry is unused again. */
 void bh_claim_release(struct bh_claims *t, uint32_t id);

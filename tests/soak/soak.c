@@ -1196,7 +1196,13 @@ START_TEST(soak)
 	struct pollfd *pfd = calloc((size_t)opt.clients + 2, sizeof(*pfd));
 	ck_assert_ptr_nonnull(pfd);
 	bool daemon_alive = true;
+	int64_t t_progress = t0 + MS(30000);
 	for (;;) {
+		if (now_ns() >= t_progress) { /* for the long mode's operator */
+			t_progress += MS(30000);
+			fprintf(stderr, "soak: %zu calls in %.0f s, %zu chaos instances so far\n", n_reqs,
+				(double)(now_ns() - t0) / 1e9, led.n_insts);
+		}
 		bool run = running(t_end);
 		if (!run && !atomic_load(&ctl.stop)) {
 			atomic_store(&ctl.stop, true);

@@ -24,6 +24,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -677,7 +678,7 @@ static struct {
 	bool lost;             /* chaos is short of its instances since an operation */
 	struct window *w;
 	size_t n, cap;
-	uint64_t swaps, unloads, status_calls;
+	uint64_t swaps, unloads, status_calls, rivals;
 	double max_drain_ms, max_unload_ms, max_load_ms;
 	char path_a[HT_PATH_MAX], path_b[HT_PATH_MAX];
 	const struct ht_daemon *d;
@@ -773,6 +774,113 @@ static void check_instances(bh_client *c, const char *after)
 		  "(configured: %d)", after, most, CHAOS_INSTANCES);
 }
 
+/* ---- a rival daemon ----------------------------------------------------------------- */
+
+/* Finding 3's setting: another bulkheadd starting in a pid namespace of its own (it
+ * cannot see this daemon's pids) beside this one, in the same cgroups, with a plugin
+ * of its own; stopped with SIGTERM once ready. Its start-up must leave this daemon's
+ * cgroups alone (a chaos instance failing its set-up, or chaos `failed`, says it did
+ * not). Processes: M (here, forwards SIGTERM) -> A (pid 1 of the new namespace,
+ * forwards SIGTERM: a namespace's init gets only signals it handles) -> the daemon. */
+static volatile sig_atomic_t rival_child;
+
+static void rival_forward(int sig)
+{
+	if (rival_child > 0)
+		kill(rival_child, sig);
+}
+
+/* In a child of a threaded process: async-signal-safe calls only. */
+static _Noreturn void rival_exec(const char *conf, int ready_w, int logfd)
+{
+	struct sigaction sa = {.sa_handler = rival_forward};
+	sigemptyset(&sa.sa_mask);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	if (unshare(CLONE_NEWPID) < 0)
+		_exit(126);
+	for (int level = 0; level < 2; level++) {
+		pid_t p = fork();
+		if (p < 0)
+			_exit(126);
+		if (p > 0) { /* M, then A: forward SIGTERM, wait, pass the status on */
+			rival_child = p;
+			int st;
+			while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+				;
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		rival_child = 0;
+	}
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+	    dup2(ready_w, 3) < 0)
+		_exit(127);
+	signal(SIGTERM, SIG_DFL);
+	/* LeakSanitizer cannot stop the world from a pid namespace whose /proc is the
+	 * parent's: the rival's leaks are not what this test is about. */
+	char *const argv[] = {"bulkheadd", "-c", (char *)conf, "--ready-fd", "3", NULL};
+	char *const envp[] = {"ASAN_OPTIONS=detect_leaks=0", NULL};
+	execve(HT_BULKHEADD, argv, envp);
+	_exit(127);
+}
+
+static void rival_run(void)
+{
+	char conf[HT_PATH_MAX + 16], log[HT_PATH_MAX + 16];
+	snprintf(conf, sizeof(conf), "%s/rival.conf", ctl.d->dir);
+	snprintf(log, sizeof(log), "%s/rival.log", ctl.d->dir);
+	FILE *f = fopen(conf, "we");
+	if (!f) {
+		violation(V_CONTROL, "rival: %s: %s", conf, strerror(errno));
+		return;
+	}
+	fprintf(f, "socket = { path = \"%s/rival.sock\"; };\nlog_level = \"warn\";\n"
+		   "plugins = ({ name = \"echo\"; path = \"%s\"; });\n", ctl.d->dir,
+		HT_PLUGIN("echo"));
+	fclose(f);
+	int p[2], logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0 || pipe2(p, O_CLOEXEC) < 0) {
+		violation(V_CONTROL, "rival: %s", strerror(errno));
+		if (logfd >= 0)
+			close(logfd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		rival_exec(conf, p[1], logfd);
+	close(p[1]);
+	close(logfd);
+	char buf[8] = "";
+	ssize_t n;
+	while ((n = read(p[0], buf, 6)) < 0 && errno == EINTR)
+		; /* READY, or end of file if it exits first */
+	close(p[0]);
+	ctl.rivals++;
+	if (pid > 0)
+		kill(pid, SIGTERM);
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || n != 6 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char tail[200] = "";
+		int fd = open(log, O_RDONLY | O_CLOEXEC);
+		off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+		ssize_t k = fd >= 0 ? pread(fd, tail, sizeof(tail) - 1, end > 199 ? end - 199 : 0) : 0;
+		tail[k > 0 ? k : 0] = 0;
+		for (char *c = tail; *c; c++)
+			*c = *c == '\n' ? '|' : *c;
+		if (fd >= 0)
+			close(fd);
+		violation(V_CONTROL, "rival daemon: %s, exit status 0x%x, its log ends: %s",
+			  n == 6 ? "ready" : "never ready", st, tail);
+	}
+}
+
 /* A call to the unloaded chaos: unknown_plugin, and nothing runs (its token is
  * no request's: a ledger record of it is a violation). */
 static void call_unloaded(bh_client *c)
@@ -811,6 +919,8 @@ static void *control_thread(void *arg)
 		if (atomic_load(&ctl.stop))
 			break;
 		int64_t t0 = now_ns();
+		if (op % 8 == 5)
+			rival_run();
 		if (op % 4 == 3) {
 			/* unload, then load it again by name and path. Calls sent meanwhile
 			 * are answered at once: the clients hold back rather than spin, and
@@ -1109,9 +1219,10 @@ static void print_summary(double secs, long fd0, long fd1, long rss0, long rss_w
 		printf(" %*" PRIu64, o == O_CRASHED ? 14 : 11, by_out[o]);
 	printf(" %11" PRIu64 "\n", by_out[O_NONE]);
 	printf("control: %" PRIu64 " swaps (longest drain %.0f ms), %" PRIu64
-	       " unload+load (longest unload %.0f ms, load %.0f ms), %" PRIu64 " status calls\n",
+	       " unload+load (longest unload %.0f ms, load %.0f ms), %" PRIu64 " rival daemons, %"
+	       PRIu64 " status calls\n",
 	       ctl.swaps, ctl.max_drain_ms, ctl.unloads, ctl.max_unload_ms, ctl.max_load_ms,
-	       ctl.status_calls);
+	       ctl.rivals, ctl.status_calls);
 	printf("ledger: %" PRIu64 " records from %zu chaos instances, %zu idle gaps >= %d ms\n",
 	       led.records, led.n_insts, led.n_gaps, IDLE_GAP_MS);
 	printf("daemon: fds %ld at the start, %ld at the end; RSS %ld KiB at the start, %ld KiB "

@@ -65,7 +65,7 @@
 #define SETTLE_S 30        /* for the daemon to be back to its configured instances */
 #define RSS_BOUND_MB 64    /* daemon RSS growth allowed from warm-up to the end */
 #define SIBLING_EVERY 10   /* one call in this many goes to the sibling */
-#define HANGUP_EVERY 3000  /* client 0 hangs up with its calls in flight this often */
+#define HANGUP_EVERY 500   /* client 0 hangs up with its calls in flight this often */
 
 static struct {
 	int seconds;
@@ -678,7 +678,7 @@ static struct {
 	bool lost;             /* chaos is short of its instances since an operation */
 	struct window *w;
 	size_t n, cap;
-	uint64_t swaps, unloads, status_calls, rivals;
+	uint64_t swaps, unloads, status_calls, rivals, sighups;
 	double max_drain_ms, max_unload_ms, max_load_ms;
 	char path_a[HT_PATH_MAX], path_b[HT_PATH_MAX];
 	const struct ht_daemon *d;
@@ -742,8 +742,9 @@ static int control_call(bh_client *c, const char *method, const char *name, cons
 
 /* Status until chaos shows its CHAOS_INSTANCES instances (a load or a swap keeps
  * them), paced by the clock, for at most 3 s: crashes make them come and go. */
-static void check_instances(bh_client *c, const char *after)
+static bool check_instances(bh_client *c, const char *after)
 {
+	bool swap_idle = false;
 	uint32_t most = 0;
 	int64_t end = now_ns() + MS(3000);
 	do {
@@ -753,25 +754,33 @@ static void check_instances(bh_client *c, const char *after)
 		ctl.status_calls++;
 		if (bh_call(c, "bulkhead.status", 60000, &st, &err) < 0) {
 			violation(V_CONTROL, "status: %s", err.message);
-			return;
+			return false;
 		}
 		const bh_value *p = status_plugin(bh_result_value(st), "chaos");
 		uint32_t ready, n = count_instances(p, &ready);
+		/* A swap that SIGHUP started must end before the next operation (which
+		 * would get conflict, rightly). */
+		swap_idle = p && bh_value_str_eq(bh_value_find(p, "swap"), "none");
 		bh_result_free(st);
 		if (n > most)
 			most = n;
-		if (most >= CHAOS_INSTANCES) {
+		if (most >= CHAOS_INSTANCES && swap_idle) {
 			ctl.lost = false;
-			return;
+			return true;
 		}
 		struct timespec ts = {0, 20 * 1000000};
 		nanosleep(&ts, NULL); /* pacing of a retry, not synchronisation */
 	} while (now_ns() < end);
+	if (most >= CHAOS_INSTANCES) {
+		violation(V_CONTROL, "after %s: chaos's swap still running after 3 s", after);
+		return true;
+	}
 	if (ctl.lost)
-		return; /* lost before, counted then */
+		return false; /* lost before, counted then */
 	ctl.lost = true;
 	violation(V_LOST_SETTINGS, "after %s: chaos had at most %u instance(s) in 3 s of status "
 		  "(configured: %d)", after, most, CHAOS_INSTANCES);
+	return false;
 }
 
 /* ---- a rival daemon ----------------------------------------------------------------- */
@@ -943,7 +952,14 @@ static void *control_thread(void *arg)
 				ctl.max_load_ms = lms;
 			add_window(t0, now_ns(), true);
 			atomic_store(&ctl.unloading, false);
-			check_instances(c, "unload + load chaos PATH");
+			/* A load that lost the configured settings: SIGHUP applies the file
+			 * again, so that the rest of the run has its 2 instances. */
+			if (!check_instances(c, "unload + load chaos PATH") && kill(ctl.d->pid, SIGHUP) == 0) {
+				int64_t t_hup = now_ns();
+				ctl.sighups++;
+				check_instances(c, "SIGHUP");
+				add_window(t_hup, now_ns(), false);
+			}
 		} else {
 			/* swap to the copy, back to the original, or to the same path (nil). */
 			const char *to = op % 4 == 2 ? NULL : cur == ctl.path_a ? ctl.path_b : ctl.path_a;
@@ -1220,9 +1236,9 @@ static void print_summary(double secs, long fd0, long fd1, long rss0, long rss_w
 	printf(" %11" PRIu64 "\n", by_out[O_NONE]);
 	printf("control: %" PRIu64 " swaps (longest drain %.0f ms), %" PRIu64
 	       " unload+load (longest unload %.0f ms, load %.0f ms), %" PRIu64 " rival daemons, %"
-	       PRIu64 " status calls\n",
+	       PRIu64 " SIGHUPs, %" PRIu64 " status calls\n",
 	       ctl.swaps, ctl.max_drain_ms, ctl.unloads, ctl.max_unload_ms, ctl.max_load_ms,
-	       ctl.rivals, ctl.status_calls);
+	       ctl.rivals, ctl.sighups, ctl.status_calls);
 	printf("ledger: %" PRIu64 " records from %zu chaos instances, %zu idle gaps >= %d ms\n",
 	       led.records, led.n_insts, led.n_gaps, IDLE_GAP_MS);
 	printf("daemon: fds %ld at the start, %ld at the end; RSS %ld KiB at the start, %ld KiB "

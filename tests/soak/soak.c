@@ -59,7 +59,8 @@
 #define SHORT_MS 150       /* the short per-call deadline */
 #define MID_MS 3000        /* the deadline of the sleeps that end within it */
 #define MEMORY_MB 64       /* chaos's memory limit; leak_big asks for 4 times that */
-#define IDLE_GAP_MS 100    /* an instance idle this long while a call waits: finding 4 */
+#define IDLE_GAP_MS 200    /* an instance idle this long while a call waits: finding 4 */
+#define LATE_ANSWER_MS 50  /* a timeout answered later than this: the machine stalled */
 #define LATE_START_MS 100  /* a disconnected client's call may start this late at most */
 #define DRAIN_END_S 60     /* after the last call is sent, every answer within this */
 #define SETTLE_S 30        /* for the daemon to be back to its configured instances */
@@ -184,7 +185,8 @@ static const struct {
 				    "a call STARTed > " "100" " ms after its client disconnected"},
 	[V_WAITED_WHILE_IDLE] = {"waited_while_idle",
 				 "timed out unstarted while another instance sat idle >= "
-				 "100 ms inside its wait (no control operation running)"},
+				 "200 ms inside its wait (no control operation running, the timeout "
+				 "answered in time)"},
 	[V_UNAVAILABLE] = {"unexpected_unavailable",
 			   "unavailable/unknown_plugin outside an unload window, or after it ran"},
 	[V_SIBLING] = {"sibling_failed", "the sibling (echo) answered anything but its token"},
@@ -1122,6 +1124,7 @@ static void judge(size_t t)
 	counts[a][r->outcome]++;
 	double ms_start = (double)(r->t_start - r->t_send) / 1e6;
 	double ms_answer = (double)(r->t_answer - r->t_send) / 1e6;
+	int64_t deadline_ms = r->timeout_ms ? r->timeout_ms : CHAOS_TIMEOUT_MS;
 	if (r->starts > 1)
 		violation(V_RAN_TWICE, EX_FMT ", STARTed %u times (ENDed %u)", EX_ARGS(t, r),
 			  r->starts, r->ends);
@@ -1159,7 +1162,10 @@ static void judge(size_t t)
 		if (r->starts && r->t_start > r->t_answer) {
 			violation(V_STARTED_AFTER_TIMEOUT, EX_FMT " after %.0f ms, STARTed at %.0f "
 				  "ms", EX_ARGS(t, r), ms_answer, ms_start);
-		} else if (!r->starts && acts[a].ends && !overlaps_window(r, false)) {
+		} else if (!r->starts && acts[a].ends && !overlaps_window(r, false) &&
+			   r->t_answer - r->t_send <= MS(deadline_ms + LATE_ANSWER_MS)) {
+			/* A late timeout answer means a stalled daemon or machine, which
+			 * also makes instances look idle: judged only when it was on time. */
 			const struct gap *g = idle_gap_within(r);
 			if (g)
 				violation(V_WAITED_WHILE_IDLE, EX_FMT " after %.0f ms, never started; "

@@ -304,6 +304,14 @@ static void client_init(struct client *c, int id)
 	client_connect(c);
 }
 
+static void client_done(struct client *c)
+{
+	bh_buf_done(&c->in);
+	bh_buf_done(&c->out);
+	bh_arena_done(&c->arena);
+	free(c->by_msgid);
+}
+
 static enum act pick_act(struct client *c, uint64_t n)
 {
 	if (c->n_script > 0)
@@ -1450,6 +1458,11 @@ START_TEST(soak)
 	}
 	/* Removed either way: the log of a long run is no reading for a terminal. */
 	ht_cleanup(&d);
+	for (int i = 0; i < opt.clients; i++)
+		client_done(&cs[i]);
+	free(cs);
+	free(pfd);
+	close(pidfd);
 	ck_assert_msg(bad == 0, "%" PRIu64 " violations (summary above)", bad);
 }
 END_TEST

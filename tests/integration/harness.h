@@ -157,9 +157,10 @@ void ht_run_clients(bh_client **cs, size_t n, int deadline_ms);
 struct ht_outcome {
 	int answered;      /* how many times: must end at exactly 1 */
 	uint64_t order;    /* when: 1 for the first outcome of the process, 2 next... */
-	int32_t code;
+	int32_t code;      /* 0: no error */
 	char message[BH_ERROR_MESSAGE_MAX];
-	struct ht_value *value; /* a copy of the result */
+	bool is_int;       /* the result was an integer: value */
+	int64_t value;
 };
 void ht_outcome_cb(void *userdata, uint32_t msgid, const bh_value *result, const bh_error *err);
 /* Start method(v[0..n)) with the outcome going to o. */
@@ -169,7 +170,6 @@ void ht_start_ints(bh_client *c, const char *method, int timeout_ms, struct ht_o
 int64_t ht_outcome_int(const struct ht_outcome *o, const char *what);
 /* The call must have failed once with code. */
 void ht_outcome_failed(const struct ht_outcome *o, int32_t code, const char *what);
-void ht_outcome_done(struct ht_outcome *o);
 
 /* ---- decoded values --------------------------------------------------------------- */
 

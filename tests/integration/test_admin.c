@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "outcome.h"
 
 #define ECHO_ENTRY(extra) "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; " extra " }"
 #define KV_ENTRY(extra) "{ name = \"kv\"; path = \"" HT_PLUGIN("kv") "\"; " extra " }"
@@ -30,13 +29,13 @@ static int admin(bh_client *c, const char *method, const char *a, const char *b,
 	return bh_call(c, method, HT_LONG_MS, ret, err);
 }
 
-static void start_int(bh_client *c, const char *method, int64_t arg, struct outcome *o)
+static void start_int(bh_client *c, const char *method, int64_t arg, struct ht_outcome *o)
 {
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 1);
 	bh_write_int(w, arg);
 	memset(o, 0, sizeof(*o));
-	ck_assert_int_eq(bh_call_start(c, method, HT_LONG_MS, outcome_cb, o, NULL), 0);
+	ck_assert_int_eq(bh_call_start(c, method, HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
 }
 
 
@@ -314,7 +313,7 @@ START_TEST(sigterm_drains)
 	bh_client *c = ht_connect(&d);
 	bh_client *c2 = ht_connect(&d);
 	enum { N = 6 };
-	struct outcome o[N];
+	struct ht_outcome o[N];
 	for (int i = 0; i < N; i++)
 		start_int(i % 2 ? c2 : c, "echo.sleep_ms", 500, &o[i]);
 	/* Status on both connections: answered once every call before it is routed. */
@@ -357,11 +356,11 @@ START_TEST(sigterm_stuck_call_shutting_down)
 		     "plugins = (" ECHO_ENTRY("instances = 1;") ");");
 	bh_client *c = ht_connect(&d);
 	ck_assert_int_gt(ht_call_int_ok(c, "echo.pid", NULL, 0), 0); /* ready */
-	struct outcome hang, behind;
+	struct ht_outcome hang, behind;
 	memset(&hang, 0, sizeof(hang));
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 0);
-	ck_assert_int_eq(bh_call_start(c, "echo.hang", HT_LONG_MS, outcome_cb, &hang, NULL), 0);
+	ck_assert_int_eq(bh_call_start(c, "echo.hang", HT_LONG_MS, ht_outcome_cb, &hang, NULL), 0);
 	start_int(c, "echo.echo", 7, &behind);
 	bh_result_free(ht_status(c)); /* both are at the instance now */
 

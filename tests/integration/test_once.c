@@ -56,11 +56,9 @@ START_TEST(completed_call_never_blamed)
 		ht_run_clients(&c, 1, 60000);
 		ck_assert_msg(big.answered == 1 && big.code == 0, "round %d: the large result: %s: %s",
 			      round, big.code ? bh_code_name(big.code) : "ok", big.message);
-		ht_outcome_done(&big);
 		ht_outcome_failed(&crash, BH_E_PLUGIN_CRASHED, "crash");
 		for (int i = 0; i < n; i++) {
 			ck_assert_int_eq(ht_outcome_int(&train[i], "a call beside the crash"), i);
-			ht_outcome_done(&train[i]);
 		}
 	}
 	/* One restart per crash, each for a crash: no crash ran twice. */
@@ -88,7 +86,6 @@ START_TEST(deadline_kills_only_for_the_running_call)
 	ht_start_ints(c, "echo.exit", 30, &quick, HT_INTS(7));
 	ht_run_clients(&c, 1, 60000);
 	ck_assert_int_eq(ht_outcome_int(&slow, "sleep_ms(600) within its 20 s"), 600);
-	ht_outcome_done(&slow);
 	ht_outcome_failed(&quick, BH_E_TIMEOUT, "exit(7) queued past its 30 ms");
 	/* It never started: the instance did not exit, nor was it killed. */
 	ck_assert_int_eq(ht_call_int_ok(c, "echo.echo", HT_INTS(2)), 2);
@@ -144,10 +141,7 @@ START_TEST(no_call_waits_behind_a_busy_instance)
 		ck_assert_int_eq(ht_outcome_int(&quick[i], "a quick call"), i);
 		ck_assert_msg(quick[i].order < longest.order,
 			      "quick call %d waited behind the 5 s call", i);
-		ht_outcome_done(&quick[i]);
 	}
-	ht_outcome_done(&longest);
-	ht_outcome_done(&shorter);
 	bh_client_free(c);
 	ht_stop(&d);
 }

@@ -17,11 +17,10 @@
 #include <string.h>
 
 #include "harness.h"
-#include "outcome.h"
 
 #define ECHO_ENTRY(extra) "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; " extra " }"
 
-static void start_call(bh_client *c, const char *method, int timeout_ms, struct outcome *o,
+static void start_call(bh_client *c, const char *method, int timeout_ms, struct ht_outcome *o,
 		       const char *str, const int64_t *v, size_t n)
 {
 	bh_writer *w = bh_client_params(c);
@@ -31,10 +30,10 @@ static void start_call(bh_client *c, const char *method, int timeout_ms, struct 
 	for (size_t i = 0; i < n; i++)
 		bh_write_int(w, v[i]);
 	memset(o, 0, sizeof(*o));
-	ck_assert_int_eq(bh_call_start(c, method, timeout_ms, outcome_cb, o, NULL), 0);
+	ck_assert_int_eq(bh_call_start(c, method, timeout_ms, ht_outcome_cb, o, NULL), 0);
 }
 
-static void assert_answered_ok(const struct outcome *o, const char *what)
+static void assert_answered_ok(const struct ht_outcome *o, const char *what)
 {
 	ck_assert_msg(o->answered == 1, "%s answered %d times", what, o->answered);
 	ck_assert_msg(o->code == 0, "%s failed: %s (%d): %s", what, bh_code_name(o->code),
@@ -56,7 +55,7 @@ START_TEST(unload_dispatches_requeued_calls)
 	ck_assert_int_gt(ht_call_int_ok(c, "echo.pid", NULL, 0), 0); /* one is ready */
 
 	enum { N = 8, CALL_MS = 20000 };
-	struct outcome hang, calls[N], unload;
+	struct ht_outcome hang, calls[N], unload;
 	start_call(c, "echo.hang", HT_LONG_MS, &hang, NULL, NULL, 0);
 	for (int i = 0; i < N; i++)
 		start_call(c, "echo.echo", CALL_MS, &calls[i], NULL, HT_INTS(100 + i));

@@ -334,14 +334,14 @@ static char *absolute_path(const char *path)
 
 static int cmd_load(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
-	(void)cmd, (void)argc;
-	char *path = absolute_path(argv[1]);
-	if (!path) {
+	(void)cmd;
+	char *path = NULL;
+	if (argc > 1 && !(path = absolute_path(argv[1]))) {
 		print_error(BH_E_INTERNAL, strerror(errno));
 		return CLI_EXIT_REMOTE;
 	}
 	const char *strs[] = { argv[0], path };
-	int status = control(o, "bulkhead.load", "loaded", 2, strs);
+	int status = control(o, "bulkhead.load", "loaded", (size_t)argc, strs);
 	free(path);
 	return status;
 }
@@ -448,9 +448,11 @@ static const struct command commands[] = {
 	  "  {\"$float\": \"nan\"|\"inf\"|\"-inf\"}     non-finite floats\n"
 	  "  {\"$str\": \"<base64>\"}              a string that is not valid UTF-8\n"
 	  "  {\"$map\": [[KEY, VALUE], ...]}     a map with non-string or repeated keys\n" },
-	{ "load", cmd_load, 2, 2, "load NAME PATH.so",
+	{ "load", cmd_load, 1, 2, "load NAME [PATH.so]",
 	  "load a plugin under NAME",
-	  "PATH.so is sent to the daemon as an absolute path.\n" },
+	  "PATH.so is sent to the daemon as an absolute path. Without it, NAME must be a\n"
+	  "plugin the daemon's configuration defines: it is loaded with its configured\n"
+	  "settings (with PATH.so, those settings and that file).\n" },
 	{ "unload", cmd_unload, 1, 1, "unload NAME", "stop and unload a plugin", NULL },
 	{ "swap", cmd_swap, 1, 2, "swap NAME [PATH.so] [--canary PCT]",
 	  "replace a plugin's processes by a new version without failing calls",

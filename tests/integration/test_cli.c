@@ -211,6 +211,19 @@ START_TEST(cli_admin)
 	r = cli(&d, "call", "store.count");
 	assert_run(r, 1, "", "error: unknown_plugin (1): ");
 	run_free(&r);
+	/* A configured plugin comes back by its name alone, with its settings. */
+	r = cli(&d, "unload", "kv");
+	assert_run(r, 0, NULL, "");
+	run_free(&r);
+	r = cli(&d, "load", "kv");
+	assert_run(r, 0, NULL, "");
+	run_free(&r);
+	r = cli(&d, "call", "kv.count");
+	assert_run(r, 0, "0\n", "");
+	run_free(&r);
+	r = cli(&d, "load", "nosuch");
+	assert_run(r, 1, "", "error: invalid_params (4): ");
+	run_free(&r);
 
 	/* No daemon on that path: exit 3. */
 	r = run_prog(&d, NULL,

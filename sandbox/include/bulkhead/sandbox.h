@@ -27,7 +27,7 @@
  * (read-only), /dev/{null,zero,urandom} and a private /tmp of tmp_bytes and
  * tmp_inodes; with the user namespace's counters capped (inotify, fanotify, new
  * namespaces); without capabilities, with securebits locked, no_new_privs, an empty
- * environment and fds 0-3 only.
+ * environment and fds 0-3 only (4 too: the claim table, when the caller passes one).
  * Outside, it is the profile's host_uid:host_gid (a root daemon, or an unprivileged
  * one given uidmap_helper/gidmap_helper) or the daemon's own ids (an unprivileged
  * daemon, which must be dumpable to write the id maps).

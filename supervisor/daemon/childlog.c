@@ -169,8 +169,8 @@ static void log_resume(struct bh_timer *t)
 		char rate[32];
 		describe_rate(cfg->output_rate, rate, sizeof(rate));
 		l->flooded = true;
-		bh_instance_kill(inst, BH_EXIT_FLOOD, "output flood: %s over %s for %u ms", l->stream, rate,
-				 cfg->output_flood_ms);
+		bh_instance_kill(inst, BH_EXIT_FLOOD, "output flood: %s over %s for %u ms", l->stream,
+				 rate, cfg->output_flood_ms);
 		return;
 	}
 	bh_watch_mod(inst->d->loop, &l->watch, EPOLLIN);

@@ -575,7 +575,8 @@ static void act_kill_busy(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
 	inst->exit_expected = true;
-	bh_instance_kill(inst, BH_EXIT_STOPPED, "stopped with %u calls still running", inst->inflight);
+	bh_instance_kill(inst, BH_EXIT_STOPPED, "stopped with %u calls still running",
+			 inst->inflight);
 }
 
 static void act_stop(struct bh_instance *inst, const void *arg)
@@ -595,8 +596,9 @@ static void act_stop(struct bh_instance *inst, const void *arg)
 
 void bh_instance_call_stuck(struct bh_instance *inst, struct bh_call *c)
 {
-	bh_instance_kill(inst, BH_EXIT_DEADLINE, "its call %u exceeded its deadline (%u ms) + grace (%u ms)",
-			 c->iid, c->timeout_ms, inst->slot->conf->grace_ms);
+	bh_instance_kill(inst, BH_EXIT_DEADLINE,
+			 "its call %u exceeded its deadline (%u ms) + grace (%u ms)", c->iid,
+			 c->timeout_ms, inst->slot->conf->grace_ms);
 }
 
 static void inst_timer(struct bh_timer *t)
@@ -996,7 +998,8 @@ static enum bh_exit_cause judge_exit(struct bh_instance *inst, const siginfo_t *
 	bool exited = si->si_code == CLD_EXITED;
 	if (exited && si->si_status == BH_SANDBOX_EXIT_RESOURCE)
 		return BH_EXIT_SETUP_SHORT;
-	if (exited && (si->si_status == BH_SANDBOX_EXIT_SETUP || si->si_status == BH_SANDBOX_EXIT_EXEC))
+	if (exited &&
+	    (si->si_status == BH_SANDBOX_EXIT_SETUP || si->si_status == BH_SANDBOX_EXIT_EXEC))
 		return BH_EXIT_SETUP_FAILED;
 	if (exited && si->si_status == BH_SHIM_EXIT_LOAD_FAILED && inst->ready_ns == 0)
 		return BH_EXIT_LOAD_FAILED;

@@ -218,7 +218,8 @@ static void check(struct bh_instance *inst)
 	int64_t held = bh_memwatch_measure(inst->child.pid);
 	if (held < 0 || (uint64_t)held <= limit || inst->death_reason[0])
 		return;
-	bh_instance_kill(inst, BH_EXIT_LIMIT, "out of memory (limit %llu MiB): it held %llu MiB (resident and "
+	bh_instance_kill(inst, BH_EXIT_LIMIT,
+			 "out of memory (limit %llu MiB): it held %llu MiB (resident and "
 			 "memfd pages, measured by the daemon's watchdog)",
 			 (unsigned long long)(limit >> 20), (unsigned long long)((uint64_t)held >> 20));
 }

@@ -387,7 +387,8 @@ static void drain_expired(struct bh_slot *s)
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
 		i->exit_expected = true;
 		if (i->inflight)
-			bh_instance_kill(i, BH_EXIT_KILLED, "unload: calls still running after drain_timeout_ms (%u ms)",
+			bh_instance_kill(i, BH_EXIT_KILLED,
+					 "unload: calls still running after drain_timeout_ms (%u ms)",
 					 s->conf->drain_timeout_ms);
 		else
 			bh_instance_stop(i);

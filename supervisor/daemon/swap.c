@@ -328,7 +328,8 @@ static void kill_drained(struct bh_swap *sw, const struct swap_ev *ev)
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
 		if (i->gen == gone) {
 			i->exit_expected = true;
-			bh_instance_kill(i, BH_EXIT_KILLED, "swap: still busy after drain_timeout_ms (%u ms)",
+			bh_instance_kill(i, BH_EXIT_KILLED,
+					 "swap: still busy after drain_timeout_ms (%u ms)",
 					 sw->s->conf->drain_timeout_ms);
 		}
 	}

@@ -543,8 +543,9 @@ START_TEST(inplace_write_swaps_on_close)
 END_TEST
 
 /* Broken replacements (garbage, then a truncated ELF: what an unfinished copy
- * leaves; loading it dies of SIGBUS): each swap rolls back, the old instance serves on with its state, and a
- * client calling throughout sees no failure. A good file afterwards is swapped in. */
+ * leaves; loading it dies of SIGBUS): each swap rolls back, the old instance serves on
+ * with its state, and a client calling throughout sees no failure. A good file afterwards
+ * is swapped in. */
 START_TEST(broken_replacement_rolls_back)
 {
 	struct ht_daemon d;

@@ -82,6 +82,7 @@ static void move_calls(struct bh_instance *from, struct bh_instance *idle)
 			if (c->kind != BH_CALL_CLIENT || !bh_call_take_back(c))
 				continue;
 			bh_call_submit(c, idle);
+			idle->slot->moved++;
 			want--;
 		}
 	}

@@ -178,7 +178,7 @@ static void write_exits(bh_writer *w, const struct bh_slot *s)
 
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 18);
+	bh_write_map(w, 19);
 	bh_write_cstr(w, "generations");
 	write_generations(w, s);
 	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");
@@ -197,6 +197,7 @@ static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 	write_exits(w, s);
 	kv_uint(w, "spawn_failures", s->spawn_failures);
 	kv_uint(w, "queued", s->n_queued);
+	kv_uint(w, "moved", s->moved);
 	kv_str(w, "last_exit", s->state == BH_SLOT_FAILED || s->state == BH_SLOT_QUARANTINED
 				       ? s->fail_reason
 				       : s->last_exit);

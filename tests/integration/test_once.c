@@ -142,6 +142,10 @@ START_TEST(no_call_waits_behind_a_busy_instance)
 		ck_assert_msg(quick[i].order < longest.order,
 			      "quick call %d waited behind the 5 s call", i);
 	}
+	/* They got there by moving, not by luck of the first placement. */
+	bh_result *st = ht_status(c);
+	ck_assert_uint_ge(ht_get_uint(echo_status(st), "moved"), 1);
+	bh_result_free(st);
 	bh_client_free(c);
 	ht_stop(&d);
 }

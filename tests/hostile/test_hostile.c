@@ -164,6 +164,7 @@ struct hx_slot {
 	char state[32];
 	char last_exit[512];
 	uint64_t restarts;
+	uint64_t errors; /* calls that failed, its deadline's timeouts included */
 	pid_t pid; /* the first instance's */
 	int instances;
 	bool sb_enabled;
@@ -915,6 +916,7 @@ static void hx_status_slot(struct hx *x, const char *name, struct hx_slot *s)
 		v_str(p, "state", s->state, sizeof(s->state));
 		v_str(p, "last_exit", s->last_exit, sizeof(s->last_exit));
 		s->restarts = (uint64_t)v_int(p, "restarts", 0);
+		s->errors = (uint64_t)v_int(p, "errors", 0);
 		const bh_value *inst = bh_value_find(p, "instances");
 		s->instances = inst && inst->type == BH_ARRAY ? (int)inst->len : 0;
 		s->pid = s->instances ? (pid_t)v_int(bh_value_at(inst, 0), "pid", 0) : 0;
@@ -1421,8 +1423,19 @@ static void flow_killed(struct hx *x)
 	hx_attack_with_sibling(x, c->hold,
 			       c->hold == HX_HOLD_NONE ? c->call_timeout_ms : HX_HELD_CALL_MS,
 			       hx_limit_of(c->ctl), HX_CALL_MS);
-	if (c->release_on_answer)
+	if (c->release_on_answer) {
+		/* The answer may be the client's own timeout, a moment before the daemon's:
+		 * release only once the daemon's deadline has fired (it counts the call). */
+		uint64_t t0 = now_ms();
+		for (;;) {
+			hx_status_slot(x, "hostile", &hos);
+			if (hos.errors > hos0.errors)
+				break;
+			HX_ASSERT(x, now_ms() - t0 < HX_CALL_MS,
+				  "the daemon never counted the call's deadline");
+		}
 		hx_release_if_alive(x);
+	}
 	const struct hx_outcome *o = &x->attack;
 	describe(o, d, sizeof(d));
 	bool killed = true;

@@ -234,7 +234,7 @@ static void short_of_resources(struct bh_slot *s)
 						  : cfg->restart_backoff_min_ms;
 	if (s->spawn_backoff_ms > cfg->restart_backoff_max_ms)
 		s->spawn_backoff_ms = cfg->restart_backoff_max_ms;
-	bh_warn("%s: %s; resources were short, retrying in %u ms (%llu such failures)",
+	bh_warn("%s: %s; no crash of the plugin, retrying in %u ms (%llu failed spawns)",
 		s->conf->name, s->last_exit, s->spawn_backoff_ms,
 		(unsigned long long)s->spawn_failures);
 	if (live_in_generation(s) == 0)

@@ -24,13 +24,18 @@ static struct bh_claim *entry(const struct bh_claims *t, uint32_t id)
 	return &t->entries[id & (t->n - 1)];
 }
 
+static size_t table_size(uint32_t n)
+{
+	return (size_t)n * sizeof(struct bh_claim) + sizeof(struct bh_claims_bell);
+}
+
 static int map(struct bh_claims *t, int fd, uint32_t n)
 {
-	void *p = mmap(NULL, (size_t)n * sizeof(struct bh_claim), PROT_READ | PROT_WRITE,
-		       MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, table_size(n), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	t->entries = p;
+	t->bell = p;
+	t->entries = (struct bh_claim *)(t->bell + 1);
 	t->n = n;
 	return 0;
 }
@@ -47,7 +52,7 @@ int bh_claims_create(struct bh_claims *t, uint32_t n, int *ret_fd)
 	uint64_t *mine = calloc(n, sizeof(*mine));
 	if (!mine)
 		r = -ENOMEM;
-	else if (ftruncate(fd, (off_t)n * (off_t)sizeof(struct bh_claim)) < 0 ||
+	else if (ftruncate(fd, (off_t)table_size(n)) < 0 ||
 		 fcntl(fd, F_ADD_SEALS, CLAIMS_SEALS) < 0)
 		r = -errno;
 	if (r == 0)
@@ -71,17 +76,18 @@ int bh_claims_attach(struct bh_claims *t, int fd)
 		return -errno;
 	if ((seals & CLAIMS_SEALS) != CLAIMS_SEALS || fstat(fd, &st) < 0)
 		return -EBADF;
-	uint64_t n = (uint64_t)st.st_size / sizeof(struct bh_claim);
-	if (n == 0 || n > CLAIMS_MAX || (n & (n - 1)) ||
-	    (uint64_t)st.st_size != n * sizeof(struct bh_claim))
+	if ((uint64_t)st.st_size <= sizeof(struct bh_claims_bell))
+		return -EBADF;
+	uint64_t n = ((uint64_t)st.st_size - sizeof(struct bh_claims_bell)) / sizeof(struct bh_claim);
+	if (n == 0 || n > CLAIMS_MAX || (n & (n - 1)) || (uint64_t)st.st_size != table_size((uint32_t)n))
 		return -EBADF;
 	return map(t, fd, (uint32_t)n);
 }
 
 void bh_claims_unmap(struct bh_claims *t)
 {
-	if (t->entries)
-		munmap(t->entries, (size_t)t->n * sizeof(struct bh_claim));
+	if (t->bell)
+		munmap(t->bell, table_size(t->n));
 	free(t->known);
 	*t = (struct bh_claims){0};
 }

@@ -98,6 +98,8 @@ struct bh_client {
 	int fd;
 	int broken;      /* 0, or the -errno that ended the connection */
 	int deferred;    /* a send error seen inside bh_call_start, acted on later */
+	bool draining;   /* handling received messages: calls started meanwhile are
+			  * sent together once the batch is handled */
 	int dispatching; /* > 0 while a callback runs */
 	struct bh_limits limits;
 
@@ -564,6 +566,8 @@ static int drain_input(bh_client *c)
 {
 	size_t off = 0;
 	int r = 0;
+	bool nested = c->draining;
+	c->draining = true;
 	while (off < c->in.len && !c->broken) {
 		struct bh_scan s;
 		r = bh_scanner_feed(&c->scan, c->in.data + off, c->in.len - off, &c->limits, &s);
@@ -575,9 +579,15 @@ static int drain_input(bh_client *c)
 			return protocol_error(c, "invalid message", bh_proto_strerror(r));
 		r = handle_message(c, c->in.data + off, s.size);
 		if (r < 0)
-			return r;
+			break;
 		off += s.size;
 	}
+	c->draining = nested;
+	/* One write for every call the callbacks started (pipelined clients). */
+	if (!nested && !c->broken && out_pending(c) && !c->deferred)
+		(void)flush(c, true);
+	if (r < 0)
+		return r;
 	if (c->broken)
 		return c->broken;
 	if (off == c->in.len) {
@@ -792,9 +802,10 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	}
 	uint32_t msgid = k->msgid;
 
-	/* Only the first queued request sends: later ones wait for POLLOUT. A failure is
+	/* Only the first queued request sends: later ones wait for POLLOUT, and those
+	 * started by callbacks for the end of the batch (drain_input). A failure is
 	 * acted on by the next step, which fails this call with the others. */
-	if (was_idle && !c->deferred)
+	if (was_idle && !c->deferred && !c->draining)
 		(void)flush(c, true);
 	if (ret_msgid)
 		*ret_msgid = msgid;

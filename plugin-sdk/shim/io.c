@@ -58,4 +58,6 @@ void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t
 		shim_exit_quietly();
 	if (r < 0)
 		shim_die(SHIM_EXIT_IO, "writing to the channel: %s", strerror(-r));
+	if (s->use_claims)
+		bh_bell_ring(&s->claims.bell->answered); /* a supervisor may watch for it */
 }

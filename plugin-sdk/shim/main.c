@@ -2,7 +2,7 @@
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
  *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
- *                   [--claims] PLUGIN.so
+ *                   [--claims [--spin-us US]] PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
@@ -15,7 +15,9 @@
  * (repeatable). A name the filter does not know is reported with $fatal.
  * --claims: fd BH_CLAIMS_FD holds the claim table (bulkhead/claims.h); every call
  * is claimed there before it starts. Without it every call runs (a shim started
- * by hand or by a test).
+ * by hand or by a test). --spin-us: how long a shim whose calls come close together
+ * watches the table's doorbell for the next one before it sleeps in read() (hot.c);
+ * 0 never, default SHIM_SPIN_US_DEFAULT.
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
  * or no channel; 3 the supervisor broke the protocol. */
@@ -65,7 +67,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
 	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
-	      "                     [--claims]\n"
+	      "                     [--claims [--spin-us US]]\n"
 	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
@@ -117,6 +119,7 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		{ "seccomp", no_argument, NULL, 's' },
 		{ "allow-syscall", required_argument, NULL, 'a' },
 		{ "claims", no_argument, NULL, 'c' },
+		{ "spin-us", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -152,6 +155,9 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 			break;
 		case 'c':
 			s->use_claims = true;
+			break;
+		case 'p':
+			s->spin_ns = option_value("spin-us", optarg, 0, SHIM_SPIN_US_MAX) * 1000;
 			break;
 		case 'h':
 			usage(stdout);
@@ -225,7 +231,7 @@ static void attach_claims(struct shim *s)
 
 int main(int argc, char **argv)
 {
-	struct shim s = { .fd = BH_CHANNEL_FD };
+	struct shim s = { .fd = BH_CHANNEL_FD, .spin_ns = SHIM_SPIN_US_DEFAULT * 1000 };
 	struct seccomp_opts sc = { 0 };
 
 	/* The plugin's logs: whole lines reach the supervisor's pipes promptly. */
@@ -236,6 +242,7 @@ int main(int argc, char **argv)
 	parse_args(&s, &sc, argc, argv);
 	check_channel(s.fd);
 	attach_claims(&s);
+	shim_hot_init(&s);
 
 	bh_buf_init(&s.in, s.limits.max_message);
 	bh_scanner_init(&s.scan);

@@ -342,6 +342,7 @@ static void read_more(struct shim *s)
 	size_t space = s->in.cap - s->in.len;
 	if (space > room)
 		space = room;
+	shim_hot_before_read(s);
 	r = shim_read(s->fd, s->in.data + s->in.len, space, &got);
 	if (r == -ECONNRESET)
 		shim_exit_quietly();
@@ -361,7 +362,10 @@ void shim_serve(struct shim *s)
 				      : -EAGAIN;
 
 		if (r == -EAGAIN) {
-			read_more(s);
+			if (s->in.len == 0)
+				shim_hot_wait(s, read_more);
+			else
+				read_more(s);
 			continue;
 		}
 		if (r < 0)

@@ -33,6 +33,10 @@ enum {
  * [1, msgid, nil, [state_version, blob]] needs at most 1+1+5+1+1+5 bytes. */
 #define SHIM_ENVELOPE_SLACK 64
 
+/* --spin-us: the watch of the doorbell between close calls (hot.c). */
+#define SHIM_SPIN_US_DEFAULT 50
+#define SHIM_SPIN_US_MAX 1000
+
 /* One entry of the lookup table, sorted by (bytes, length). */
 struct shim_method {
 	const char *name;
@@ -46,6 +50,9 @@ struct shim {
 	struct bh_limits limits;     /* for everything read and written on the channel */
 	bool use_claims;             /* --claims: calls are claimed before they start */
 	struct bh_claims claims;
+	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
+	uint32_t seen_posted;        /* the doorbell before the last read */
+	bool hot;                    /* the last wait for a call was short */
 
 	/* The plugin, after shim_load(). */
 	void *dl;
@@ -71,6 +78,15 @@ struct shim {
 _Noreturn void shim_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The supervisor went away (end of file, EPIPE): flush stdio and _exit(0). */
 _Noreturn void shim_exit_quietly(void);
+
+/* hot.c: watching the claim table's doorbell between calls that come close together. */
+/* Turn the watch off where it cannot help (one CPU, no claim table). */
+void shim_hot_init(struct shim *s);
+/* Just before a read of the channel: remember the doorbell. */
+void shim_hot_before_read(struct shim *s);
+/* Nothing is buffered: wait for the next message with read_more(), watching the
+ * doorbell first when the last wait was short. */
+void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s));
 
 /* io.c */
 /* One read(2) of at most n bytes, retried on EINTR. 0 and *ret_n (0 at end of

@@ -41,6 +41,7 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p)
 		.max_inflight = 64,
 		.max_queue = 1024,
 		.drain_timeout_ms = 5000,
+		.spin_us = 50,
 		.auto_reload = false,
 		.sandbox =
 			{
@@ -148,7 +149,8 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       a->grace_ms == b->grace_ms && a->init_timeout_ms == b->init_timeout_ms &&
 	       a->restart == b->restart && a->max_inflight == b->max_inflight &&
 	       a->max_queue == b->max_queue && a->auto_reload == b->auto_reload &&
-	       a->drain_timeout_ms == b->drain_timeout_ms && a->config_len == b->config_len &&
+	       a->drain_timeout_ms == b->drain_timeout_ms && a->spin_us == b->spin_us &&
+	       a->config_len == b->config_len &&
 	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
 	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox);
 }
@@ -235,7 +237,7 @@ static const char *const access_keys[] = {"call", "admin", NULL};
 static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
-	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "auto_reload", \
+	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
 	"access", "config", "sandbox"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
@@ -547,6 +549,7 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 	    (r = bh__cfg_u32(x, g, "max_inflight", 1, 65536, &p->max_inflight)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "max_queue", 0, UINT32_C(1) << 20, &p->max_queue)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "drain_timeout_ms", 0, MS_MAX, &p->drain_timeout_ms)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "spin_us", 0, 1000, &p->spin_us)) < 0 ||
 	    (r = bh__cfg_bool(x, g, "auto_reload", &p->auto_reload)) < 0)
 		return r;
 	p->restart = (enum bh_restart_policy)restart;

@@ -59,6 +59,7 @@ struct bh_plugin_conf {
 	struct bh_sandbox_conf sandbox;
 	bool auto_reload;        /* swap when the .so changes on disk */
 	uint32_t drain_timeout_ms; /* swap/unload drain deadline; default 5000 */
+	uint32_t spin_us;        /* an instance's watch for the next close call; default 50 */
 };
 
 /* Host ids for confined instances (see ids.c). The default range lies above every

@@ -79,6 +79,9 @@ struct bh_instance {
 	uint32_t next_iid;
 	struct bh_timer timer;    /* init deadline, then stop -> SIGKILL deadline */
 	uint64_t started_ns, ready_ns;
+	/* The watch for a close reply (loop.h bells): when calls were last written, and
+	 * how long the first reply after a write took last time. */
+	uint64_t flushed_ns, turn_ns;
 	uint64_t calls, errors;
 	char last_stderr[256];    /* last line the child wrote to stderr */
 	enum bh_exit_cause cause; /* set by the first kill, else judged at its exit */

@@ -1,13 +1,22 @@
 /* Event loop: epoll + timer heap + deferred frees. See loop.h. */
 #include "loop.h"
 
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BATCH 64
+/* While watching bells, poll the fds and give the CPU away this often. */
+#define BELL_POLL_NS 4000
+
+struct bell {
+	_Atomic uint32_t *counter;
+	uint32_t seen;
+};
 
 struct deferred {
 	void (*fn)(void *p);
@@ -23,6 +32,10 @@ struct bh_loop {
 	size_t n_deferred, cap_deferred;
 	void (*before_wait)(void *ctx);
 	void *before_wait_ctx;
+	struct bell bells[BH_LOOP_BELLS];
+	size_t n_bells;
+	uint64_t bells_until_ns;
+	struct bh_loop_bell_stats bell_stats;
 };
 
 uint64_t bh_now_ns(void)
@@ -224,6 +237,91 @@ static int wait_timeout_ms(struct bh_loop *l)
 	return ms > 60000 ? 60000 : (int)ms;
 }
 
+void bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
+			uint64_t until_ns)
+{
+	if (l->n_bells == BH_LOOP_BELLS)
+		return;
+	l->bells[l->n_bells++] = (struct bell){bell, seen};
+	if (until_ns > l->bells_until_ns)
+		l->bells_until_ns = until_ns;
+}
+
+static bool bell_rang(const struct bh_loop *l)
+{
+	for (size_t i = 0; i < l->n_bells; i++)
+		if (atomic_load_explicit(l->bells[i].counter, memory_order_acquire) !=
+		    l->bells[i].seen)
+			return true;
+	return false;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* epoll_wait, after watching the bells (if any) until one rings or their time is up.
+ * The fds are polled every BELL_POLL_NS meanwhile, so other traffic waits at most
+ * that long, and sched_yield lets a process queued on this CPU (often the one we
+ * wait for) run. Timers are late by at most the watch. */
+const struct bh_loop_bell_stats *bh_loop_bell_stats(const struct bh_loop *l)
+{
+	return &l->bell_stats;
+}
+
+/* Watch the bells until one rings, their time is up, or an fd has an event. The
+ * number of events found (in events), 0 when the wait is still to be done. */
+static int watch_bells(struct bh_loop *l, struct epoll_event *events)
+{
+	struct bh_loop_bell_stats *st = &l->bell_stats;
+	uint64_t start = bh_now_ns(), now = start;
+	int n = 0;
+
+	st->watches++;
+	for (;;) {
+		n = epoll_wait(l->epfd, events, BATCH, 0);
+		if (n != 0) {
+			st->other_events += n > 0;
+			break;
+		}
+		uint64_t poll_at = now + BELL_POLL_NS;
+		while (!bell_rang(l) && now < poll_at && now < l->bells_until_ns) {
+			for (int i = 0; i < 32; i++)
+				cpu_relax();
+			now = bh_now_ns();
+		}
+		if (bell_rang(l)) {
+			st->rang++;
+			break;
+		}
+		if (now >= l->bells_until_ns) {
+			st->timed_out++;
+			break;
+		}
+		sched_yield();
+	}
+	st->watch_ns += bh_now_ns() - start;
+	l->n_bells = 0;
+	l->bells_until_ns = 0;
+	return n;
+}
+
+/* epoll_wait, after watching the bells if any were set for this wait. */
+static int wait_events(struct bh_loop *l, struct epoll_event *events)
+{
+	if (l->n_bells > 0) {
+		int n = watch_bells(l, events);
+		if (n != 0)
+			return n;
+	}
+	return epoll_wait(l->epfd, events, BATCH, wait_timeout_ms(l));
+}
+
 int bh_loop_run(struct bh_loop *l)
 {
 	struct epoll_event events[BATCH];
@@ -232,7 +330,7 @@ int bh_loop_run(struct bh_loop *l)
 			l->before_wait(l->before_wait_ctx);
 		if (l->stop)
 			break;
-		int n = epoll_wait(l->epfd, events, BATCH, wait_timeout_ms(l));
+		int n = wait_events(l, events);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct bh_loop;
@@ -58,6 +59,21 @@ int bh_loop_defer_free(struct bh_loop *l, void (*fn)(void *p), void *p);
 /* Callback run before every wait; registered once. 0 or -ENOMEM. */
 int bh_loop_before_wait(struct bh_loop *l, void (*fn)(void *ctx), void *ctx);
 
+/* Before the next wait, watch *bell (a shared counter, e.g. a shim's doorbell) until
+ * it differs from `seen` or until_ns, polling the fds meanwhile, instead of sleeping
+ * at once: a reply due within microseconds then finds the daemon running, not asleep
+ * (waking it costs a context switch and, on an idle CPU of a VM, tens of µs). At most
+ * BH_LOOP_BELLS bells per wait; the watch is cleared after each wait. */
+#define BH_LOOP_BELLS 8
+/* What the watches did, for status: how they ended, and the time spent in them (CPU
+ * time: the loop spins while it watches). */
+struct bh_loop_bell_stats {
+	uint64_t watches, rang, other_events, timed_out;
+	uint64_t watch_ns;
+};
+const struct bh_loop_bell_stats *bh_loop_bell_stats(const struct bh_loop *l);
+void bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
+			uint64_t until_ns);
 /* Run until bh_loop_stop. 0, or -errno if epoll fails. */
 int bh_loop_run(struct bh_loop *l);
 void bh_loop_stop(struct bh_loop *l);

@@ -225,7 +225,8 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
-	bh_write_map(w, 8);
+	const struct bh_loop_bell_stats *bell = bh_loop_bell_stats(d->loop);
+	bh_write_map(w, 9);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
@@ -242,6 +243,14 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	bh_write_map(w, 2);
 	kv_uint(w, "client_bytes_sent", d->output.client_sent);
 	kv_uint(w, "client_bytes_moved", d->output.client_moved);
+	/* The watches for close replies (spin_us): what they caught and cost. */
+	bh_write_cstr(w, "reply_watch");
+	bh_write_map(w, 5);
+	kv_uint(w, "watches", bell->watches);
+	kv_uint(w, "replies_caught", bell->rang);
+	kv_uint(w, "other_events", bell->other_events);
+	kv_uint(w, "timed_out", bell->timed_out);
+	kv_uint(w, "spent_us", bell->watch_ns / 1000);
 	bh_write_cstr(w, "plugins");
 	uint32_t n = 0;
 	struct bh_list *pos, *tmp;

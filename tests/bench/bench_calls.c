@@ -96,6 +96,8 @@ struct options {
 	const char *plugin;
 	const char *wrap; /* a command line the daemon is started under (perf, strace) */
 	bool run_raw, run_relay, run_routed, run_tput, run_cold, run_swap;
+	bool variants; /* the nospin and bare routed paths too */
+	int spin_us;   /* spin_us of echo and echo2; -1: the default */
 	bool size_on[N_SIZES]; /* latency payload sizes to measure */
 	int pin_daemon, pin_client, pin_shim; /* CPU numbers, -1 = leave alone */
 	int inflight;
@@ -333,15 +335,23 @@ static int write_config(const struct daemon_run *dr, const struct options *o)
 	if (!f)
 		return -errno;
 	const char *sb = o->sandbox ? "" : "\t\tsandbox = false;\n";
+	char spin[48] = "";
+	if (o->spin_us >= 0)
+		snprintf(spin, sizeof(spin), "\t\tspin_us = %d;\n", o->spin_us);
 	fprintf(f,
 		"# written by bench_calls\n"
 		"socket = { path = \"%s\"; };\n"
 		"log_level = \"warn\";\n"
 		"plugins = (\n"
-		"\t{\n\t\tname = \"echo\";\n\t\tpath = \"%s\";\n\t\tinstances = 1;\n%s\t},\n"
-		"\t{\n\t\tname = \"echo2\";\n\t\tpath = \"%s\";\n\t\tinstances = 2;\n%s\t}\n"
-		");\n",
-		dr->sock, o->plugin, sb, o->plugin, sb);
+		"\t{\n\t\tname = \"echo\";\n\t\tpath = \"%s\";\n\t\tinstances = 1;\n%s%s\t},\n"
+		"\t{\n\t\tname = \"echo2\";\n\t\tpath = \"%s\";\n\t\tinstances = 2;\n%s%s\t}",
+		dr->sock, o->plugin, sb, spin, o->plugin, sb, spin);
+	if (o->variants)
+		fprintf(f,
+			",\n\t{\n\t\tname = \"echo_nospin\";\n\t\tpath = \"%s\";\n\t\tspin_us = 0;\n%s\t},\n"
+			"\t{\n\t\tname = \"echo_bare\";\n\t\tpath = \"%s\";\n\t\tsandbox = false;\n\t}",
+			o->plugin, sb, o->plugin);
+	fprintf(f, "\n);\n");
 	int r = ferror(f) ? -EIO : 0;
 	if (fclose(f) != 0 && r == 0)
 		r = -errno;
@@ -546,6 +556,42 @@ static int control_call(bh_client *c, const char *method, const char *a0, const 
 
 /* ---- the relay: the floor for one routing hop ---- */
 
+/* Read one whole frame from fd into buf (cap bytes). Its length, or -1 at the end. */
+static ssize_t read_frame(int fd, uint8_t *buf, size_t cap)
+{
+	size_t have = 0, want = RAW_HDR;
+	while (have < want) {
+		ssize_t got = read(fd, buf + have, cap - have);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		have += (size_t)got;
+		if (have >= RAW_HDR)
+			want = RAW_HDR + frame_len(buf);
+		if (want > cap)
+			return -1;
+	}
+	return (ssize_t)have;
+}
+
+/* The blocking relay: one call in flight, read it whole, pass it on, wait for the
+ * answer, pass it back. Nothing but the four system calls a hop needs: the floor for
+ * any middle process. */
+static void relay_serve_blocking(void)
+{
+	size_t cap = RAW_HDR + payload_sizes[N_SIZES - 1] + 64 * 1024;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		_exit(1);
+	for (;;) {
+		ssize_t n = read_frame(3, buf, cap);
+		if (n < 0 || write_all(4, buf, (size_t)n) < 0 || (n = read_frame(4, buf, cap)) < 0 ||
+		    write_all(3, buf, (size_t)n) < 0)
+			_exit(0);
+	}
+}
+
 /* A naive single-threaded epoll loop between a client (fd 3) and an echo process
  * (fd 4), store-and-forward by frame: what routing through a middle process costs
  * before any of bulkheadd's own work. */
@@ -598,8 +644,8 @@ static void relay_serve(void)
 
 /* An echo process behind a relay process. 0 with *ret_fd (ours, to the relay) and both
  * pids, or -errno. */
-static int relay_start(int cpu_relay, int cpu_echo, int *ret_fd, pid_t *ret_relay,
-		       pid_t *ret_echo)
+static int relay_start(bool blocking, int cpu_relay, int cpu_echo, int *ret_fd,
+		       pid_t *ret_relay, pid_t *ret_echo)
 {
 	int efd, sv[2], r;
 	pid_t echo;
@@ -624,6 +670,8 @@ static int relay_start(int cpu_relay, int cpu_echo, int *ret_fd, pid_t *ret_rela
 		if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0)
 			_exit(1);
 		close_range(5, ~0u, 0);
+		if (blocking)
+			relay_serve_blocking();
 		relay_serve();
 		_exit(0);
 	}
@@ -645,8 +693,26 @@ static void relay_stop(int fd, pid_t relay, pid_t echo)
 
 /* ---- 1 + 2: latency ---- */
 
-enum path { P_RAW, P_RELAY, P_ROUTED, N_PATHS };
-static const char *const path_names[N_PATHS] = { "raw", "relay", "routed" };
+/* The routed paths call three configurations of the same plugin (write_config):
+ * routed the default, nospin with spin_us = 0 (every wait for a call sleeps), bare
+ * with sandbox = false: what the watch between close calls and the sandbox each cost
+ * or buy, in the same run. */
+enum path { P_RAW, P_BLOCK, P_RELAY, P_ROUTED, P_NOSPIN, P_BARE, N_PATHS };
+static const char *const path_names[N_PATHS] = { "raw",	   "relay_b", "relay",
+						  "routed", "nospin",  "bare" };
+static const char *const path_methods[N_PATHS] = {
+	[P_ROUTED] = "echo.echo", [P_NOSPIN] = "echo_nospin.echo", [P_BARE] = "echo_bare.echo"
+};
+
+static bool is_routed(enum path p)
+{
+	return path_methods[p] != NULL;
+}
+
+static bool is_relay(enum path p)
+{
+	return p == P_BLOCK || p == P_RELAY;
+}
 
 /* On-CPU time (user + system), summed over the timed blocks: where the time of a
  * round trip goes, apart from waiting for wake-ups. */
@@ -713,7 +779,7 @@ static struct cpu_use cpu_snap(const struct path_ctx *p, enum path which)
 	struct cpu_use u = { .client = self_cpu_ns() };
 	if (p->middle)
 		u.middle = tree_cpu_ns(p->middle, false, 0);
-	if (which == P_ROUTED)
+	if (is_routed(which))
 		u.end = tree_cpu_ns(p->middle, true, 0) - u.middle;
 	else
 		u.end = tree_cpu_ns(p->end, false, 0);
@@ -723,8 +789,8 @@ static struct cpu_use cpu_snap(const struct path_ctx *p, enum path which)
 static int round_trip(const struct path_ctx *p, enum path which, const uint8_t *frame,
 		      uint8_t *rbuf, const uint8_t *payload, size_t len)
 {
-	if (which == P_ROUTED)
-		return routed_call(p->c, "echo.echo", payload, len, false);
+	if (is_routed(which))
+		return routed_call(p->c, path_methods[which], payload, len, false);
 	int r = raw_round_trip(p->fd, frame, RAW_HDR + len, rbuf);
 	if (r < 0)
 		fprintf(stderr, "bench_calls: %s round trip: %s\n", path_names[which],
@@ -737,8 +803,11 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 {
 	struct path_ctx ps[N_PATHS] = {
 		[P_RAW] = { .on = o->run_raw, .fd = -1 },
+		[P_BLOCK] = { .on = o->run_relay, .fd = -1 },
 		[P_RELAY] = { .on = o->run_relay, .fd = -1 },
 		[P_ROUTED] = { .on = o->run_routed, .fd = -1, .middle = daemon },
+		[P_NOSPIN] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
+		[P_BARE] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 	};
 	int ret = -1;
 	uint8_t *frame = NULL, *rbuf = NULL, *payload = NULL;
@@ -757,21 +826,23 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		perror("bench_calls: raw echo process");
 		goto out;
 	}
-	if (ps[P_RELAY].on && relay_start(o->pin_daemon, o->pin_shim, &ps[P_RELAY].fd,
-					  &ps[P_RELAY].middle, &ps[P_RELAY].end) < 0) {
-		perror("bench_calls: relay processes");
-		goto out;
-	}
-	if (ps[P_ROUTED].on) {
-		int r = bh_client_connect(sock, &ps[P_ROUTED].c);
+	for (int p = P_BLOCK; p <= P_RELAY; p++)
+		if (ps[p].on && relay_start(p == P_BLOCK, o->pin_daemon, o->pin_shim, &ps[p].fd,
+					    &ps[p].middle, &ps[p].end) < 0) {
+			perror("bench_calls: relay processes");
+			goto out;
+		}
+	for (int p = P_ROUTED; p < N_PATHS; p++) {
+		if (!ps[p].on)
+			continue;
+		int r = bh_client_connect(sock, &ps[p].c);
 		if (r < 0) {
 			fprintf(stderr, "bench_calls: connect %s: %s\n", sock, strerror(-r));
 			goto out;
 		}
 		/* Check that the echo is exact for every size. */
 		for (int k = 0; k < N_SIZES; k++)
-			if (routed_call(ps[P_ROUTED].c, "echo.echo", payload, payload_sizes[k],
-					true) < 0)
+			if (routed_call(ps[p].c, path_methods[p], payload, payload_sizes[k], true) < 0)
 				goto out;
 	}
 	frame_put_len(frame, 64);
@@ -812,7 +883,7 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 			}
 		}
 		for (int p = P_RAW; p <= P_RELAY; p++)
-			if (ps[p].on && memcmp(rbuf, frame, RAW_HDR + len) != 0) {
+			if (ps[p].on && !is_routed(p) && memcmp(rbuf, frame, RAW_HDR + len) != 0) {
 				fprintf(stderr, "bench_calls: the %s echo came back wrong\n",
 					path_names[p]);
 				goto out;
@@ -822,11 +893,13 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 	}
 	ret = 0;
 out:
-	bh_client_free(ps[P_ROUTED].c);
-	if (ps[P_RAW].end > 0)
-		raw_echo_stop(ps[P_RAW].fd, ps[P_RAW].end);
-	if (ps[P_RELAY].middle > 0)
-		relay_stop(ps[P_RELAY].fd, ps[P_RELAY].middle, ps[P_RELAY].end);
+	for (int p = 0; p < N_PATHS; p++) {
+		bh_client_free(ps[p].c);
+		if (p == P_RAW && ps[p].end > 0)
+			raw_echo_stop(ps[p].fd, ps[p].end);
+		if (is_relay(p) && ps[p].middle > 0)
+			relay_stop(ps[p].fd, ps[p].middle, ps[p].end);
+	}
 	free(frame);
 	free(rbuf);
 	free(payload);
@@ -1596,6 +1669,11 @@ static void usage(FILE *f)
 		"                       \"strace -f -c -o FILE\"; fewer samples, and the "
 		"on-CPU columns\n"
 		"                       then count the wrapper too\n"
+		"  --no-variants        leave out the routed nospin (spin_us = 0) and bare\n"
+		"                       (sandbox = false) paths, e.g. for a daemon that does\n"
+		"                       not know spin_us\n"
+		"  --spin-us N          spin_us of the echo and echo2 plugins (default: the\n"
+		"                       daemon's default)\n"
 		"  -h, --help           this text\n",
 		BH_BENCH_DAEMON, BH_BENCH_PLUGIN);
 }
@@ -1663,13 +1741,15 @@ int main(int argc, char **argv)
 		{ "inflight", required_argument, NULL, 'n' },
 		{ "pin", required_argument, NULL, 'P' },
 		{ "daemon-wrap", required_argument, NULL, 'w' },
+		{ "no-variants", no_argument, NULL, 'V' },
+		{ "spin-us", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct options o = {
 		.sandbox = true, .daemon = BH_BENCH_DAEMON, .plugin = BH_BENCH_PLUGIN,
 		.run_raw = true, .run_relay = true, .run_routed = true, .run_tput = true, .run_cold = true,
-		.run_swap = true,
+		.run_swap = true, .variants = true, .spin_us = -1,
 		.pin_daemon = -1, .pin_client = -1, .pin_shim = -1, .inflight = 32,
 		.size_on = { true, true, true },
 	};
@@ -1682,6 +1762,8 @@ int main(int argc, char **argv)
 		case 'p': o.plugin = optarg; break;
 		case 'S': o.sandbox = false; break;
 		case 'w': o.wrap = optarg; break;
+		case 'V': o.variants = false; break;
+		case 'u': o.spin_us = atoi(optarg); break;
 		case 'o':
 			if (parse_only(&o, optarg) < 0) {
 				fprintf(stderr, "bench_calls: --only takes "

@@ -136,7 +136,8 @@ t_built=$SECONDS
 run() {
 	local label=$1 round=$2 out=$tmp/run-$1-$2
 	local t0=$SECONDS
-	if ! "$bench" --tsv $quick --daemon "$tmp/build-$label/bin/bulkheadd" \
+	# --no-variants: an older daemon may not know the settings those paths use.
+	if ! "$bench" --tsv $quick --no-variants --daemon "$tmp/build-$label/bin/bulkheadd" \
 		--plugin "$tmp/build-$label/plugins/echo.so" ${bench_args[@]+"${bench_args[@]}"} \
 		>"$out.tsv" 2>"$out.err"; then
 		cat "$out.err" >&2

@@ -149,7 +149,7 @@ START_TEST(test_full)
 		 "grace_ms = 250;\n"
 		 "    init_timeout_ms = 3000; restart = \"always\"; max_inflight = 8; max_queue = "
 		 "0;\n"
-		 "    drain_timeout_ms = 700; auto_reload = true;\n"
+		 "    drain_timeout_ms = 700; spin_us = 0; auto_reload = true;\n"
 		 "    access = { call = [ \"uid:1000\", \"gid:100\" ]; };\n"
 		 "    config = { greeting = \"hello\"; shards = 4; big = 5000000000L; neg = -7; "
 		 "ratio = 0.5;\n"
@@ -215,6 +215,7 @@ START_TEST(test_full)
 	ck_assert_uint_eq(p->max_inflight, 8);
 	ck_assert_uint_eq(p->max_queue, 0);
 	ck_assert_uint_eq(p->drain_timeout_ms, 700);
+	ck_assert_uint_eq(p->spin_us, 0);
 	ck_assert(p->auto_reload);
 	ck_assert(!p->call_acl.anyone);
 	ck_assert_uint_eq(p->call_acl.n_uids, 1);
@@ -335,6 +336,7 @@ static void check_plugin_defaults(const struct bh_plugin_conf *p)
 	ck_assert_uint_eq(p->max_queue, 1024);
 	ck_assert(!p->auto_reload);
 	ck_assert_uint_eq(p->drain_timeout_ms, 5000);
+	ck_assert_uint_eq(p->spin_us, 50);
 	ck_assert(!p->call_acl.anyone);
 	ck_assert_uint_eq(p->call_acl.n_uids + p->call_acl.n_gids, 0);
 	ck_assert(p->sandbox.enabled);
@@ -628,6 +630,7 @@ static const struct err_case err_cases[] = {
 	{P0 "  },\n  { name = \"two\"; path = \"echo.so\";\n    instances = 0; #!\n" END,
 	 "plugins[1].instances: must be 1..64, got 0"},
 	{P0 "    instances = 65; #!\n" END, "plugins[0].instances: must be 1..64, got 65"},
+	{P0 "    spin_us = 1001; #!\n" END, "plugins[0].spin_us: must be 0..1000, got 1001"},
 	{"plugins = ( { name = \"a.b\"; path = \"echo.so\"; } ); #!\n",
 	 "plugins[0].name \"a.b\": not an identifier (letters, digits, '_', '-')"},
 	{"plugins = ( { name = \"\"; path = \"echo.so\"; } ); #!\n",

@@ -46,6 +46,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The doorbell, before the entries: two counters that let a side expecting traffic
+ * watch memory for it instead of sleeping in the kernel, where waking it costs a
+ * context switch and, on an idle CPU of a VM, tens of µs. Each side bumps its counter
+ * after every write to the channel. They are hints, never trusted: a side that sees
+ * a bump still reads the socket (and may find nothing), a side that sees none in time
+ * blocks on the socket as always. A plugin that rewrites them wastes only CPU time
+ * the watching side had bounded in advance. */
+struct bh_claims_bell {
+	_Alignas(64) _Atomic uint32_t posted; /* supervisor: writes of calls */
+	_Alignas(64) _Atomic uint32_t answered; /* shim: writes of responses */
+};
+
 /* Where the shim finds the table (after the channel, fd 3). */
 #define BH_CLAIMS_FD 4
 
@@ -65,10 +77,22 @@ struct bh_claim {
 struct bh_claims {
 	struct bh_claim *entries;
 	uint32_t n;                /* a power of two */
+	struct bh_claims_bell *bell; /* the start of the mapping; entries follow */
 	/* Supervisor only: per entry, id << 32 | state as the supervisor knows it (OFFERED:
 	 * nothing learned yet, ask the table). Private memory, out of the child's reach. */
 	uint64_t *known;
 };
+
+/* The doorbell. Bump: after a write to the channel (release). Read: acquire. */
+static inline void bh_bell_ring(_Atomic uint32_t *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_release);
+}
+
+static inline uint32_t bh_bell_read(_Atomic uint32_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_acquire);
+}
 
 /* Supervisor: a table of n entries (a power of two, at most 2^20). Fills *ret_fd with
  * a sealed memfd (close-on-exec) to hand to the child and maps it. 0 or -errno. */

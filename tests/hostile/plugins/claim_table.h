@@ -1,7 +1,7 @@
 /* The claim table (bulkhead/claims.h) as a plugin finds it: the shim's shared mapping
  * of the daemon's memfd, "/memfd:bulkhead-claims" in /proc/self/maps. Its layout is
- * written out here the way an attacker would, not taken from the header: entries of
- * two 64-bit words, (id << 32 | state, deadline in CLOCK_MONOTONIC ns). Shared by
+ * written out here the way an attacker would, not taken from the header: a 128-byte
+ * doorbell (two counters), then entries of two 64-bit words, (id << 32 | state, deadline in CLOCK_MONOTONIC ns). Shared by
  * the claim_* plugins. */
 #ifndef BH_HOSTILE_CLAIM_TABLE_H
 #define BH_HOSTILE_CLAIM_TABLE_H
@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 enum { HC_FREE, HC_OFFERED, HC_STARTED, HC_REVOKED, HC_EXPIRED };
+enum { HC_BELL_SIZE = 128 };
 
 struct hc_entry {
 	_Atomic uint64_t word;
@@ -44,8 +45,8 @@ static H_UNUSED bool hc_find(struct h_out *o, struct hc_table *t)
 		if (strstr(line, "memfd:bulkhead-claims") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
 			t->start = s;
 			t->end = e;
-			t->e = (struct hc_entry *)s;
-			t->n = (e - s) / sizeof(struct hc_entry);
+			t->e = (struct hc_entry *)(s + HC_BELL_SIZE);
+			t->n = (e - s - HC_BELL_SIZE) / sizeof(struct hc_entry);
 			return true;
 		}
 		if (!nl)

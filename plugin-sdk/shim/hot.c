@@ -11,7 +11,7 @@
  * decides when to read, never what. An instance that is idle stops watching after
  * its first long wait, so the CPU spent is at most spin_ns per burst of calls plus
  * the gaps inside a burst. Nothing is watched on a single allowed CPU, where it could
- * only delay the process it waits for. */
+ * only delay the process it waits for (bh_bell_cpus_several). */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <time.h>
@@ -39,10 +39,7 @@ static inline void cpu_relax(void)
 
 void shim_hot_init(struct shim *s)
 {
-	cpu_set_t cpus;
-
-	if (!s->use_claims || sched_getaffinity(0, sizeof(cpus), &cpus) < 0 ||
-	    CPU_COUNT(&cpus) < 2)
+	if (!s->use_claims)
 		s->spin_ns = 0;
 }
 
@@ -81,7 +78,7 @@ void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s))
 		return;
 	}
 	uint64_t start = mono_ns();
-	if (s->hot)
+	if (s->hot && bh_bell_cpus_several(&s->cpus, start))
 		watch_bell(s, start);
 	read_more(s);
 	s->hot = mono_ns() - start <= s->spin_ns;

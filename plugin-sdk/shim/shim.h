@@ -53,6 +53,7 @@ struct shim {
 	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
 	uint32_t seen_posted;        /* the doorbell before the last read */
 	bool hot;                    /* the last wait for a call was short */
+	struct bh_bell_cpus cpus;    /* whether watching can help at all */
 
 	/* The plugin, after shim_load(). */
 	void *dl;

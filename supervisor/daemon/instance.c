@@ -469,7 +469,7 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 	uint64_t now = bh_now_ns(), spin_ns = (uint64_t)inst->gen->conf.spin_us * 1000;
 
 	inst->flushed_ns = now;
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns)
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && bh_bell_cpus_several(&inst->d->cpus, now))
 		bh_loop_watch_bell(inst->d->loop, &inst->claims.bell->answered, answered,
 				   now + spin_ns);
 }

@@ -1054,7 +1054,7 @@ static uint64_t process_cpu_ns(void)
 /* Throughput with nclients threads; raw when sock is NULL (daemon is bulkheadd's pid
  * otherwise). 0 and *res, or -1 with a message printed. */
 static int measure_tput(const struct options *o, const struct plan *pl, const char *sock,
-			pid_t daemon, int nclients, struct tput_result *res)
+			pid_t daemon, int nclients, int inflight, struct tput_result *res)
 {
 	struct tput_thread t[MAX_CLIENTS];
 	pid_t echo[MAX_CLIENTS] = { 0 };
@@ -1079,7 +1079,7 @@ static int measure_tput(const struct options *o, const struct plan *pl, const ch
 	uint64_t t0 = now_ns() + pl->tput_warm_ns;
 	for (int i = 0; i < nclients; i++) {
 		t[i].sock = sock;
-		t[i].inflight = o->inflight;
+		t[i].inflight = inflight;
 		t[i].cpu = o->pin_client;
 		t[i].t_start = t0;
 		t[i].t_end = t0 + pl->tput_window_ns;
@@ -1572,40 +1572,47 @@ static void print_tput_head(const struct options *o)
 {
 	if (o->tsv)
 		return;
-	printf("3. Throughput, %d B payload, %d calls in flight per client (one thread and "
+	printf("3. Throughput, %d B payload, N calls in flight per client (one thread and "
 	       "bh_client each),\n"
 	       "   calls/s; routed: bh_call_start to echo2 (instances = 2); raw: the same "
 	       "pipelining on\n"
 	       "   socketpairs to echo processes. on-CPU µs per call: clients, middle "
-	       "(bulkheadd), end.\n",
-	       TPUT_PAYLOAD, o->inflight);
-	printf("  %-7s | %10s %10s | %10s %8s %8s %8s\n", "clients", "raw", "routed",
-	       "routed/raw", "client", "middle", "end");
+	       "(bulkheadd), end;\n"
+	       "   cpu s/100k: the three together, CPU seconds per 100 000 routed calls.\n",
+	       TPUT_PAYLOAD);
+	printf("  %-7s %3s | %10s %10s | %10s %8s %8s %8s %10s\n", "clients", "N", "raw",
+	       "routed", "routed/raw", "client", "middle", "end", "cpu s/100k");
 }
 
 /* One line of the throughput table; raw->calls_per_s is 0 when raw was not run. */
-static void print_tput_row(const struct options *o, int clients, const struct tput_result *raw,
-			   const struct tput_result *rtd)
+static void print_tput_row(const struct options *o, int clients, int inflight,
+			   const struct tput_result *raw, const struct tput_result *rtd)
 {
+	double cpu_100k = (rtd->cpu_client + rtd->cpu_middle + rtd->cpu_end) * 0.1;
 	if (o->tsv) {
+		char row[32];
+		snprintf(row, sizeof(row), "%dc%di", clients, inflight);
 		if (raw->calls_per_s > 0) {
-			figure(raw->calls_per_s, "calls/s", "throughput/%dc/raw/rate", clients);
+			figure(raw->calls_per_s, "calls/s", "throughput/%s/raw/rate", row);
 			figure(rtd->calls_per_s / raw->calls_per_s, "x",
-			       "throughput/%dc/routed/vs_raw", clients);
+			       "throughput/%s/routed/vs_raw", row);
 		}
-		figure(rtd->calls_per_s, "calls/s", "throughput/%dc/routed/rate", clients);
-		figure(rtd->cpu_client, "us", "throughput/%dc/routed/cpu_client", clients);
-		figure(rtd->cpu_middle, "us", "throughput/%dc/routed/cpu_middle", clients);
-		figure(rtd->cpu_end, "us", "throughput/%dc/routed/cpu_end", clients);
+		figure(rtd->calls_per_s, "calls/s", "throughput/%s/routed/rate", row);
+		figure(rtd->cpu_client, "us", "throughput/%s/routed/cpu_client", row);
+		figure(rtd->cpu_middle, "us", "throughput/%s/routed/cpu_middle", row);
+		figure(rtd->cpu_end, "us", "throughput/%s/routed/cpu_end", row);
+		figure(cpu_100k, "s", "throughput/%s/routed/cpu_per_100k", row);
 		fflush(stdout);
 		return;
 	}
-	printf("  %-7d | %10.0f %10.0f | ", clients, raw->calls_per_s, rtd->calls_per_s);
+	printf("  %-7d %3d | %10.0f %10.0f | ", clients, inflight, raw->calls_per_s,
+	       rtd->calls_per_s);
 	if (raw->calls_per_s > 0)
 		printf("%9.3fx", rtd->calls_per_s / raw->calls_per_s);
 	else
 		printf("%10s", "");
-	printf(" %8.2f %8.2f %8.2f\n", rtd->cpu_client, rtd->cpu_middle, rtd->cpu_end);
+	printf(" %8.2f %8.2f %8.2f %10.2f\n", rtd->cpu_client, rtd->cpu_middle, rtd->cpu_end,
+	       cpu_100k);
 	fflush(stdout);
 }
 
@@ -1864,14 +1871,16 @@ int main(int argc, char **argv)
 
 	if (o.run_tput) {
 		print_tput_head(&o);
-		for (size_t i = 0; i < N_CLIENT_COUNTS; i++) {
-			int n = client_counts[i];
+		/* Pipelined with 1, 2, 4 clients, then 4 clients with one call each. */
+		for (size_t i = 0; i <= N_CLIENT_COUNTS; i++) {
+			int n = i < N_CLIENT_COUNTS ? client_counts[i] : MAX_CLIENTS;
+			int inflight = i < N_CLIENT_COUNTS ? o.inflight : 1;
 			struct tput_result raw = { 0 }, rtd;
-			if (o.run_raw && measure_tput(&o, &pl, NULL, 0, n, &raw) < 0)
+			if (o.run_raw && measure_tput(&o, &pl, NULL, 0, n, inflight, &raw) < 0)
 				goto out;
-			if (measure_tput(&o, &pl, dr.sock, dr.pid, n, &rtd) < 0)
+			if (measure_tput(&o, &pl, dr.sock, dr.pid, n, inflight, &rtd) < 0)
 				goto out;
-			print_tput_row(&o, n, &raw, &rtd);
+			print_tput_row(&o, n, inflight, &raw, &rtd);
 		}
 		if (!o.tsv)
 			printf("\n");

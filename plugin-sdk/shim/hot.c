@@ -2,16 +2,19 @@
  *
  * Sleeping in read() between two calls costs a wake-up when the next one arrives: a
  * context switch, and on a VM whose other CPU went idle, tens of µs before the shim
- * runs again; on a 2-vCPU machine that was half of a routed call's time. So a shim
- * whose last wait was short ("hot") first watches the claim table's doorbell, which
- * the supervisor rings after every write of calls, for at most spin_ns, and reads the
- * socket as soon as it rings; the kernel then finds a running process, not a sleeping
- * one. A wait that outlasts the watch, or a doorbell that never rings (nothing came,
- * or a rewritten counter), ends in the blocking read as before: the doorbell only
- * decides when to read, never what. An instance that is idle stops watching after
- * its first long wait, so the CPU spent is at most spin_ns per burst of calls plus
- * the gaps inside a burst. Nothing is watched on a single allowed CPU, where it could
- * only delay the process it waits for (bh_bell_cpus_several). */
+ * runs again. So a shim whose last wait was short ("hot") first watches the claim
+ * table's doorbell, which the supervisor rings after every write of calls, for at
+ * most spin_ns, and reads the socket as soon as it rings; the kernel then finds a
+ * running process, not a sleeping one. A wait that outlasts the watch, or a doorbell
+ * that never rings (nothing came, or a rewritten counter), ends in the blocking read
+ * as before: the doorbell only decides when to read, never what. An instance that is
+ * idle stops watching after its first long wait, so the CPU spent is at most spin_ns
+ * per burst of calls plus the gaps inside a burst.
+ *
+ * Watching pays only while the supervisor runs on another CPU: nothing is watched on
+ * a single allowed CPU, and a watch ends as soon as the supervisor says it runs on
+ * ours (it needs this CPU to write the call). The shim says where it runs, so that
+ * the supervisor watches for its reply only when it may (claims.h). */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <time.h>
@@ -37,6 +40,13 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* This thread's CPU + 1; 0 when unknown. */
+static uint32_t cpu_plus_1(void)
+{
+	int cpu = sched_getcpu();
+	return cpu < 0 ? 0 : (uint32_t)cpu + 1;
+}
+
 void shim_hot_init(struct shim *s)
 {
 	if (!s->use_claims)
@@ -49,21 +59,25 @@ void shim_hot_before_read(struct shim *s)
 		s->seen_posted = bh_bell_read(&s->claims.bell->posted);
 }
 
-/* Watch the doorbell for at most spin_ns: true when it rang. */
-static bool watch_bell(struct shim *s, uint64_t start)
+/* Watch the doorbell for at most spin_ns, while the supervisor is elsewhere. */
+static void watch_bell(struct shim *s, uint64_t start)
 {
-	_Atomic uint32_t *posted = &s->claims.bell->posted;
+	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t yield_at = start + HOT_YIELD_NS;
 
 	for (;;) {
+		uint32_t here = cpu_plus_1();
+		if (here == 0 || bh_bell_cpu(&bell->supervisor_cpu) == here)
+			return;
+		bh_bell_set_cpu(&bell->shim_cpu, here);
 		for (int i = 0; i < 32; i++) {
-			if (bh_bell_read(posted) != s->seen_posted)
-				return true;
+			if (bh_bell_read(&bell->posted) != s->seen_posted)
+				return;
 			cpu_relax();
 		}
 		uint64_t now = mono_ns();
 		if (now - start >= s->spin_ns)
-			return false;
+			return;
 		if (now >= yield_at) {
 			sched_yield();
 			yield_at = now + HOT_YIELD_NS;
@@ -77,9 +91,12 @@ void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s))
 		read_more(s);
 		return;
 	}
+	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t start = mono_ns();
 	if (s->hot && bh_bell_cpus_several(&s->cpus, start))
 		watch_bell(s, start);
+	bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */
 	read_more(s);
+	bh_bell_set_cpu(&bell->shim_cpu, cpu_plus_1());
 	s->hot = mono_ns() - start <= s->spin_ns;
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -461,17 +462,22 @@ static void write_failed(struct bh_instance *inst, int err)
 	bh_watch_mod(inst->d->loop, &inst->chan, EPOLLIN);
 }
 
-/* Calls were written: if this instance answered quickly last time, watch its
- * doorbell for the reply before sleeping (loop.h). `answered`: the bell before the
- * write. */
+/* Calls were written: watch the doorbell for the reply before sleeping (loop.h) if
+ * the instance answered quickly last time and runs on another CPU now (on ours it
+ * would wait for the CPU we hold; asleep, our write puts it on ours). `answered`:
+ * the bell before the write. */
 static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 {
+	struct bh_claims_bell *bell = inst->claims.bell;
 	uint64_t now = bh_now_ns(), spin_ns = (uint64_t)inst->gen->conf.spin_us * 1000;
+	int cpu = sched_getcpu();
+	uint32_t here = cpu < 0 ? 0 : (uint32_t)cpu + 1, shim = bh_bell_cpu(&bell->shim_cpu);
 
 	inst->flushed_ns = now;
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && bh_bell_cpus_several(&inst->d->cpus, now))
-		bh_loop_watch_bell(inst->d->loop, &inst->claims.bell->answered, answered,
-				   now + spin_ns);
+	bh_bell_set_cpu(&bell->supervisor_cpu, here);
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && shim != 0 && shim != here &&
+	    bh_bell_cpus_several(&inst->d->cpus, now))
+		bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns);
 }
 
 static void inst_flush(struct bh_instance *inst)

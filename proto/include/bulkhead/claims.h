@@ -49,13 +49,19 @@
 /* The doorbell, before the entries: two counters that let a side expecting traffic
  * watch memory for it instead of sleeping in the kernel, where waking it costs a
  * context switch and, on an idle CPU of a VM, tens of µs. Each side bumps its counter
- * after every write to the channel. They are hints, never trusted: a side that sees
- * a bump still reads the socket (and may find nothing), a side that sees none in time
- * blocks on the socket as always. A plugin that rewrites them wastes only CPU time
- * the watching side had bounded in advance. */
+ * after every write to the channel. Watching pays only while the other side runs on
+ * another CPU: on the same one, the watcher holds the CPU the other needs (and a
+ * socket wake-up puts a sleeping reader on its writer's CPU). So each side also says
+ * where it runs: the supervisor its CPU when it last wrote calls, the shim its CPU
+ * while it runs (watching or serving; 0 while it sleeps in read), both + 1. They are hints, never trusted: a
+ * side that sees a bump still reads the socket (and may find nothing), a side that
+ * sees none in time blocks on the socket as always. A plugin that rewrites them
+ * wastes only CPU time the watching side had bounded in advance. */
 struct bh_claims_bell {
 	_Alignas(64) _Atomic uint32_t posted; /* supervisor: writes of calls */
+	_Atomic uint32_t supervisor_cpu;      /* supervisor: its CPU + 1 at its last write */
 	_Alignas(64) _Atomic uint32_t answered; /* shim: writes of responses */
+	_Atomic uint32_t shim_cpu;            /* shim: its CPU + 1 while it runs, else 0 */
 };
 
 /* Where the shim finds the table (after the channel, fd 3). */
@@ -92,6 +98,17 @@ static inline void bh_bell_ring(_Atomic uint32_t *counter)
 static inline uint32_t bh_bell_read(_Atomic uint32_t *counter)
 {
 	return atomic_load_explicit(counter, memory_order_acquire);
+}
+
+/* The CPUs in the doorbell: a side's CPU + 1 (0: none). */
+static inline void bh_bell_set_cpu(_Atomic uint32_t *where, uint32_t cpu_plus_1)
+{
+	atomic_store_explicit(where, cpu_plus_1, memory_order_relaxed);
+}
+
+static inline uint32_t bh_bell_cpu(_Atomic uint32_t *where)
+{
+	return atomic_load_explicit(where, memory_order_relaxed);
 }
 
 /* Watching a doorbell helps only when the ringing side can run on another CPU: on one

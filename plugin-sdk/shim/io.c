@@ -20,6 +20,15 @@ int shim_read(int fd, void *p, size_t n, size_t *ret_n)
 	return 0;
 }
 
+int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n)
+{
+	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq);
+	if (r < 0)
+		return (int)r;
+	*ret_n = (size_t)r;
+	return 0;
+}
+
 int shim_writev_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {

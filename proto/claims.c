@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -166,14 +165,4 @@ void bh_claim_release(struct bh_claims *t, uint32_t id)
 {
 	remember(t, id, BH_CLAIM_FREE);
 	atomic_store_explicit(&entry(t, id)->word, pack(id, BH_CLAIM_FREE), memory_order_release);
-}
-
-bool bh_bell_cpus_several(struct bh_bell_cpus *c, uint64_t now_ns)
-{
-	if (c->checked_ns == 0 || now_ns - c->checked_ns >= UINT64_C(1000000000)) {
-		cpu_set_t cpus;
-		c->several = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 1;
-		c->checked_ns = now_ns;
-	}
-	return c->several;
 }

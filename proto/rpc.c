@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/proto.h"
 #include "wire.h"
 
@@ -42,7 +43,15 @@ static bool elem_is_u32(const struct elem *e)
 	return e->h.type == BH_INT && e->h.as.i >= 0 && e->h.as.i <= UINT32_MAX;
 }
 
-int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why)
+/* A request's params: an array, or (bulk: the channel only) a bulk reference. */
+static bool params_ok(const struct elem *e, bool bulk)
+{
+	return e->h.type == BH_ARRAY ||
+	       (bulk && e->h.type == BH_EXT && e->h.ext_type == BH_EXT_BULK);
+}
+
+static int rpc_parse(const uint8_t *msg, size_t len, bool bulk, struct bh_rpc *ret,
+		     const char **ret_why)
 {
 	struct bh_rpc rpc = { 0 };
 	struct elem envelope = { 0 }, type = { 0 }, msgid = { 0 }, method = { 0 };
@@ -79,7 +88,7 @@ int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char 
 		NEXT(method);
 		REQUIRE(method.h.type == BH_STR, "request method is not a string");
 		NEXT(params);
-		REQUIRE(params.h.type == BH_ARRAY, "params is not an array");
+		REQUIRE(params_ok(&params, bulk), "params is not an array");
 		if (envelope.h.n == 5) {
 			NEXT(options);
 			REQUIRE(options.h.type == BH_MAP, "options is not a map");
@@ -127,6 +136,16 @@ fail:
 	if (ret_why)
 		*ret_why = why;
 	return -EPROTO;
+}
+
+int bh_rpc_parse(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why)
+{
+	return rpc_parse(msg, len, false, ret, ret_why);
+}
+
+int bh_rpc_parse_bulk(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why)
+{
+	return rpc_parse(msg, len, true, ret, ret_why);
 }
 
 int bh_rpc_request_msgid(const uint8_t *msg, size_t len, uint32_t *ret)

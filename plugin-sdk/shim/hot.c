@@ -11,9 +11,9 @@
  * idle stops watching after its first long wait, so the CPU spent is at most spin_ns
  * per burst of calls plus the gaps inside a burst.
  *
- * Watching pays only while the supervisor runs on another CPU: nothing is watched on
- * a single allowed CPU, and a watch ends as soon as the supervisor says it runs on
- * ours (it needs this CPU to write the call). The shim says where it runs, so that
+ * Watching pays only while the supervisor runs on another CPU: a watch ends as soon
+ * as the supervisor says it runs on ours (it needs this CPU to write the call), so
+ * nothing is watched when everything shares one CPU. The shim says where it runs, so that
  * the supervisor watches for its reply only when it may (claims.h). */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -59,8 +59,9 @@ void shim_hot_before_read(struct shim *s)
 		s->seen_posted = bh_bell_read(&s->claims.bell->posted);
 }
 
-/* Watch the doorbell for at most spin_ns, while the supervisor is elsewhere. */
-static void watch_bell(struct shim *s, uint64_t start)
+/* Watch the doorbell for at most spin_ns, while the supervisor is elsewhere. True
+ * when it rang. */
+static bool watch_bell(struct shim *s, uint64_t start)
 {
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t yield_at = start + HOT_YIELD_NS;
@@ -68,16 +69,16 @@ static void watch_bell(struct shim *s, uint64_t start)
 	for (;;) {
 		uint32_t here = cpu_plus_1();
 		if (here == 0 || bh_bell_cpu(&bell->supervisor_cpu) == here)
-			return;
+			return false;
 		bh_bell_set_cpu(&bell->shim_cpu, here);
 		for (int i = 0; i < 32; i++) {
 			if (bh_bell_read(&bell->posted) != s->seen_posted)
-				return;
+				return true;
 			cpu_relax();
 		}
 		uint64_t now = mono_ns();
 		if (now - start >= s->spin_ns)
-			return;
+			return false;
 		if (now >= yield_at) {
 			sched_yield();
 			yield_at = now + HOT_YIELD_NS;
@@ -93,10 +94,12 @@ void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s))
 	}
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t start = mono_ns();
-	if (s->hot && bh_bell_cpus_several(&s->cpus, start))
-		watch_bell(s, start);
-	bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */
-	read_more(s);
-	bh_bell_set_cpu(&bell->shim_cpu, cpu_plus_1());
+	if (s->hot && watch_bell(s, start)) {
+		read_more(s); /* the call is there: no sleep */
+	} else {
+		bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */
+		read_more(s);
+		bh_bell_set_cpu(&bell->shim_cpu, cpu_plus_1());
+	}
 	s->hot = mono_ns() - start <= s->spin_ns;
 }

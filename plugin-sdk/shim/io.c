@@ -7,15 +7,11 @@
 
 #include "shim.h"
 
-int shim_read(int fd, void *p, size_t n, size_t *ret_n)
+int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n)
 {
-	ssize_t r;
-
-	do
-		r = read(fd, p, n);
-	while (r < 0 && errno == EINTR);
+	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq);
 	if (r < 0)
-		return -errno;
+		return (int)r;
 	*ret_n = (size_t)r;
 	return 0;
 }

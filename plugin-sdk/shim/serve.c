@@ -26,12 +26,20 @@ static bh_writer *hdr_reset(struct shim *s)
 	return &s->hdr_w;
 }
 
-static bh_writer *out_reset(struct shim *s)
+/* A method's result may go in the result area (bulk.c); anything else not. */
+static bh_writer *out_reset_for(struct shim *s, bool area)
 {
+	shim_bulk_out(s, area);
 	s->out.len = 0;
-	bh_buf_shrink(&s->out, SHIM_BUF_KEEP);
+	if (!s->out_in_area)
+		bh_buf_shrink(&s->out, SHIM_BUF_KEEP);
 	bh_writer_init(&s->out_w, &s->out);
 	return &s->out_w;
+}
+
+static bh_writer *out_reset(struct shim *s)
+{
+	return out_reset_for(s, false);
 }
 
 static bool method_is(const struct bh_rpc *rpc, const char *name)
@@ -132,6 +140,8 @@ static int check_output(struct shim *s, uint32_t id, uint32_t depth, const char 
 	struct bh_limits lim = s->limits;
 	struct bh_scan sc;
 	lim.max_message = s->out.max;
+	if (s->out_in_area && lim.max_bytes < s->out.max)
+		lim.max_bytes = (uint32_t)s->out.max; /* the area is the bulk ceiling */
 	lim.max_depth = lim.max_depth > depth ? lim.max_depth - depth : 1;
 	r = bh_scan(s->out.data, s->out.len, &lim, &sc);
 	if (r == 0 && sc.size == s->out.len)
@@ -161,6 +171,7 @@ static void do_init(struct shim *s, uint32_t id, const bh_value *params)
 			   s->desc.name);
 		return;
 	}
+	shim_bulk_area(s, bh_value_at(params, 1));
 	if (!config || config->type == BH_NIL)
 		config = &empty_map;
 	if (config->type != BH_MAP) {
@@ -232,22 +243,32 @@ static void call_method(struct shim *s, uint32_t id, const struct bh_rpc *rpc,
 	}
 	snprintf(what, sizeof(what), "method %s", m->name);
 	memset(&err, 0, sizeof(err));
-	if (failed(s, m->fn(s->state, params, out_reset(s), &err), &err)) {
+	if (failed(s, m->fn(s->state, params, out_reset_for(s, true), &err), &err)) {
 		send_plugin_error(s, id, &err, what);
 		return;
 	}
 	if (check_output(s, id, 1, what) < 0)
 		return;
+	struct bh_bulk_ref ref;
+	if (bh_bulk_ref_get(s->out.data, s->out.len, &ref) != -ENOENT) {
+		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced a result of ext type %d, which "
+			   "the channel reserves", what, BH_EXT_BULK);
+		return;
+	}
 	result_begin(s, id);
-	send_hdr_and_out(s, true);
+	if (!shim_bulk_send_result(s))
+		send_hdr_and_out(s, true);
 }
 
-static void serve_request(struct shim *s, const struct bh_rpc *rpc)
+static void serve_request(struct shim *s, const struct bh_rpc *rpc, bool bulk)
 {
 	uint32_t id = rpc->msgid;
 	const bh_value *params;
 	size_t used;
-	int r = bh_decode(rpc->params, rpc->params_len, &s->limits, &s->arena, &params, &used);
+	struct bh_limits lim = s->limits;
+	if (bulk) /* params in a pool buffer: their ceiling is the supervisor's max_payload */
+		lim.max_message = lim.max_bytes = (uint32_t)rpc->params_len;
+	int r = bh_decode(rpc->params, rpc->params_len, &lim, &s->arena, &params, &used);
 
 	if (r == -ENOMEM) {
 		send_error(s, id, BH_E_INTERNAL, "out of memory decoding the parameters");
@@ -296,7 +317,7 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 	struct bh_rpc rpc;
 	const char *why = NULL;
 
-	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
+	if (bh_rpc_parse_bulk(msg, len, &rpc, &why) < 0) {
 		/* Still answer a request we can correlate: every request gets a response. */
 		uint32_t id;
 		if (bh_rpc_request_msgid(msg, len, &id) == 0) {
@@ -308,11 +329,15 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 			 why ? why : "malformed envelope");
 	}
 	switch (rpc.type) {
-	case BH_RPC_REQUEST:
+	case BH_RPC_REQUEST: {
+		/* Resolved even for a call that will not run: it may bring a pool buffer. */
+		bool bulk = shim_bulk_params(s, rpc.params, rpc.params_len, &rpc.params,
+					     &rpc.params_len) > 0;
 		if (s->use_claims && !bh_claim_start(&s->claims, rpc.msgid, now_ns()))
 			return; /* taken back or past its deadline: it never runs, nobody waits */
-		serve_request(s, &rpc);
+		serve_request(s, &rpc, bulk);
 		return;
+	}
 	case BH_RPC_NOTIFY:
 		if (method_is(&rpc, BH_CH_STOP)) {
 			if (s->ready && s->desc.shutdown)
@@ -343,7 +368,7 @@ static void read_more(struct shim *s)
 	if (space > room)
 		space = room;
 	shim_hot_before_read(s);
-	r = shim_read(s->fd, s->in.data + s->in.len, space, &got);
+	r = shim_recv(s, s->in.data + s->in.len, space, &got);
 	if (r == -ECONNRESET)
 		shim_exit_quietly();
 	if (r < 0)
@@ -374,7 +399,9 @@ void shim_serve(struct shim *s)
 		/* The decoded params point into s->in: consume only after answering. */
 		handle(s, s->in.data, sc.size);
 		bh_buf_consume(&s->in, sc.size);
-		if (s->in.len == 0)
+		if (s->in.len == 0) {
+			shim_bulk_check_fds(s);
 			bh_buf_shrink(&s->in, SHIM_BUF_KEEP);
+		}
 	}
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/channel.h"
 #include "bulkhead/claims.h"
 #include "bulkhead/plugin.h"
@@ -44,6 +45,12 @@ struct shim_method {
 	bh_method_fn fn;
 };
 
+/* A pool buffer of the supervisor's, mapped read-only (bulk.c). */
+struct shim_bulk_map {
+	uint8_t *p;
+	size_t len;
+};
+
 struct shim {
 	int fd;                      /* the channel, BH_CHANNEL_FD */
 	const char *path;            /* plugin path as given on the command line */
@@ -53,7 +60,6 @@ struct shim {
 	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
 	uint32_t seen_posted;        /* the doorbell before the last read */
 	bool hot;                    /* the last wait for a call was short */
-	struct bh_bell_cpus cpus;    /* whether watching can help at all */
 
 	/* The plugin, after shim_load(). */
 	void *dl;
@@ -71,6 +77,14 @@ struct shim {
 	struct bh_writer out_w;
 	struct bh_buf hdr;           /* response envelopes, error responses */
 	struct bh_writer hdr_w;
+
+	/* Bulk values (bulk.c). */
+	struct bh_fdq fdq;           /* fds received, not yet claimed by a reference */
+	struct shim_bulk_map pool[BH_BULK_SLOTS];
+	uint8_t *area;               /* the result area: busy word, then area_len bytes */
+	size_t area_len;
+	bool out_in_area;            /* out is the area's data; heap_out holds its own */
+	struct bh_buf heap_out;
 };
 
 /* main.c */
@@ -90,9 +104,6 @@ void shim_hot_before_read(struct shim *s);
 void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s));
 
 /* io.c */
-/* One read(2) of at most n bytes, retried on EINTR. 0 and *ret_n (0 at end of
- * file), or -errno. */
-int shim_read(int fd, void *p, size_t n, size_t *ret_n);
 /* Write all of iov[0..n-1], retried on EINTR and short writes, without SIGPIPE
  * (the supervisor closing its end shows up as -EPIPE). iov is modified. 0 or -errno. */
 int shim_writev_all(int fd, struct iovec *iov, int n);
@@ -112,6 +123,27 @@ _Noreturn void shim_load_fail(struct shim *s, int32_t code, const char *fmt, ...
 void shim_hello(struct shim *s);
 /* The method named name[0..len-1], or NULL. */
 const struct shim_method *shim_find_method(const struct shim *s, const char *name, size_t len);
+
+/* One recvmsg of at most n bytes, retried on EINTR: 0 and *ret_n (0 at end of file),
+ * or -errno. Fds that come with the bytes join s->fdq. */
+int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n);
+
+/* bulk.c */
+/* A request's params v[0 .. len-1]: when they are a bulk reference, 1 and the value's
+ * bytes in the pool buffer it names (mapping it first when the message carried it);
+ * 0 when they are inline. A bad reference ends the shim. */
+int shim_bulk_params(struct shim *s, const uint8_t *v, size_t len, const uint8_t **ret,
+		     size_t *ret_len);
+/* $init params[1], when present: the result area, mapped read-write. */
+void shim_bulk_area(struct shim *s, const bh_value *v);
+/* Make s->out (and s->out_w) the result area's data when want_area and the area is
+ * free, the shim's own buffer otherwise. */
+void shim_bulk_out(struct shim *s, bool want_area);
+/* A result of at least BH_BULK_THRESHOLD bytes in the area: send the response with
+ * a reference to it (envelope in s->hdr) and return true; else false. */
+bool shim_bulk_send_result(struct shim *s);
+/* Every byte received is handled: an fd still queued came with no reference. */
+void shim_bulk_check_fds(struct shim *s);
 
 /* serve.c */
 /* Read, dispatch and answer messages until $stop or end of file; never returns. */

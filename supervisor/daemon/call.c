@@ -40,7 +40,9 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	bh_list_init(&c->link);
 	bh_timer_init(&c->timer, deadline_fired);
 	c->start_ns = bh_now_ns();
-	c->req_len = len;
+	c->req_len = c->full_len = len;
+	c->params_len = params_len;
+	c->bulk_slot = -1; /* BH_BULK_NONE */
 	bh_rpc_request_put(c->req, 0, method, method_len, params, params_len, &c->iid_off);
 	return c;
 }

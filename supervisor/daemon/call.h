@@ -59,6 +59,13 @@ struct bh_call {
 			 size_t result_len);
 	void *ctx;
 	uint64_t tag;           /* internal calls: which operation they belong to */
+	/* Bulk params (bulk.c): the buffer they are in at the instance (BH_BULK_NONE:
+	 * inline), whether its fd goes with the request, the params' size, and the bytes
+	 * of the request the reference took the place of (req_len is then short). */
+	int bulk_slot;
+	bool bulk_new;
+	size_t params_len, full_len;
+	uint8_t bulk_saved[10];
 	/* The request as the child will see it: [0, iid, method, params], iid encoded
 	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
 	size_t iid_off;

@@ -191,6 +191,7 @@ static struct bh_config *config_new(void)
 	bh_limits_default(&c->limits);
 	c->max_clients = 256;
 	c->max_client_pending = 1024;
+	c->max_payload = UINT64_C(64) << 20;
 	c->output_rate = 16u << 20;
 	c->output_flood_ms = 10000;
 	c->shutdown_timeout_ms = 5000;
@@ -228,7 +229,8 @@ static const char *const sandbox_ids_keys[] = {"first", "count", "subordinate", 
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
 static const char *const limits_keys[] = {
 	"max_message", "max_depth", "max_items", "max_bytes",
-	"max_clients", "max_client_pending", "output_rate", "output_flood_ms", NULL,
+	"max_clients", "max_client_pending", "output_rate", "output_flood_ms", "max_payload",
+	NULL,
 };
 static const char *const restart_keys[] = {
 	"backoff_min_ms", "backoff_max_ms", "quarantine_crashes", "quarantine_window_ms", NULL,
@@ -334,7 +336,9 @@ static int parse_limits(struct bh__cfg *x, const config_setting_t *g, struct bh_
 			     &c->max_client_pending)) < 0 ||
 	    (r = bh__cfg_size(x, g, "output_rate", 64 * 1024, UINT64_C(1) << 40,
 			      &c->output_rate)) < 0 ||
-	    (r = bh__cfg_u32(x, g, "output_flood_ms", 1000, MS_MAX, &c->output_flood_ms)) < 0)
+	    (r = bh__cfg_u32(x, g, "output_flood_ms", 1000, MS_MAX, &c->output_flood_ms)) < 0 ||
+	    /* 0: off. Below 4 GiB: a length on the channel is a uint32. */
+	    (r = bh__cfg_size(x, g, "max_payload", 0, UINT64_C(1) << 31, &c->max_payload)) < 0)
 		return r;
 	return 0;
 }

@@ -84,6 +84,10 @@ struct bh_config {
 	char *shim_path;         /* NULL = beside the daemon binary, else the installed one */
 	int log_level;           /* BH_LOG_* ; default info */
 	struct bh_limits limits; /* per message, both sockets */
+	/* One value (call params, method result) that travels as a memfd on the channel:
+	 * its own ceiling beside limits.max_message, the size of each instance's result
+	 * area; 0 turns bulk transfer off. Default 64 MiB. */
+	uint64_t max_payload;
 	uint32_t max_clients;    /* default 256 */
 	uint32_t max_client_pending; /* calls outstanding per connection; default 1024 */
 	uint64_t output_rate;    /* bytes/s read from one child stream; default 16 MiB */

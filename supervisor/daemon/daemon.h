@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bulkhead/claims.h"
 #include "bulkhead/proto.h"
 #include "conn.h"
 #include "ids.h"
@@ -43,7 +42,6 @@ struct bh_daemon {
 		uint64_t client_sent, client_moved;
 	} output;
 	struct bh_list flush_insts, flush_conns;
-	struct bh_bell_cpus cpus; /* whether watching a doorbell can help (loop.h) */
 	uint64_t next_serial;
 	uint64_t start_ns;
 	int lock_fd;              /* flock on SOCKET.lock, held for life */

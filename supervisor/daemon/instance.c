@@ -161,6 +161,7 @@ static void inst_free(void *p)
 	give_back_id(inst);
 	bh_buf_done(&inst->in);
 	bh_buf_done(&inst->tail);
+	bh_bulk_done(&inst->bulk);
 	bh_claims_unmap(&inst->claims);
 	free(inst->pending);
 	bh_gen_unref(inst->gen);
@@ -198,6 +199,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_scanner_init(&inst->scan);
+	bh_bulk_init(&inst->bulk, d->cfg->max_payload);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
 	inst->pending_cap = pow2_above(2 * (gen->conf.max_inflight + 4));
@@ -398,6 +400,7 @@ int bh_instance_attach(struct bh_instance *inst, struct bh_call *c)
 	bh_claim_offer(&inst->claims, iid, bh_call_deadline_ns(c));
 	c->inst = inst;
 	c->sent = 0;
+	bh_bulk_attach(inst, c);
 	inst->inflight++;
 	if (c->kind == BH_CALL_CLIENT) {
 		inst->calls++;
@@ -412,6 +415,7 @@ void bh_instance_detach(struct bh_instance *inst, struct bh_call *c)
 {
 	inst->pending[c->iid & (inst->pending_cap - 1)] = NULL;
 	bh_claim_release(&inst->claims, c->iid);
+	bh_bulk_detach(inst, c);
 	bh_list_del(&c->link);
 	inst->inflight--;
 	c->inst = NULL;
@@ -475,8 +479,7 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && shim != 0 && shim != here &&
-	    bh_bell_cpus_several(&inst->d->cpus, now))
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && shim != 0 && shim != here)
 		bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns);
 }
 
@@ -498,21 +501,26 @@ static void inst_flush(struct bh_instance *inst)
 		for (pos = inst->sending.next; pos != &inst->sending && n < MAX_IOV;
 		     pos = pos->next) {
 			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+			if (n > 0 && bh_bulk_call_fd(inst, c) >= 0)
+				break; /* its fd goes with its first byte: a sendmsg of its own */
 			iov[n].iov_base = c->req + c->sent;
 			iov[n].iov_len = c->req_len - c->sent;
 			n++;
 		}
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		ssize_t w = sendmsg(inst->chan.fd, &mh, MSG_NOSIGNAL);
+		struct bh_call *first = inst->tail.len > inst->tail_sent
+						? NULL
+						: bh_container_of(inst->sending.next, struct bh_call, link);
+		int fd = first ? bh_bulk_call_fd(inst, first) : -1;
+		ssize_t w = bh_send_fd(inst->chan.fd, iov, n, fd, MSG_NOSIGNAL);
 		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
+			if (w == -EAGAIN)
 				break;
-			return write_failed(inst, errno);
+			return write_failed(inst, (int)-w);
 		}
 		bh_bell_ring(&inst->claims.bell->posted); /* a hot shim watches for it */
 		wrote = true;
+		if (fd >= 0)
+			bh_bulk_fd_sent(inst, first);
 		size_t left = (size_t)w;
 		if (inst->tail.len > inst->tail_sent) {
 			size_t take = inst->tail.len - inst->tail_sent;
@@ -794,15 +802,20 @@ static void send_init(struct bh_instance *inst)
 	const uint8_t *config = conf->config_len ? conf->config_msgpack : &empty_map;
 	size_t config_len = conf->config_len ? conf->config_len : 1;
 	size_t plen = 1 + config_len;
-	uint8_t *params = malloc(plen);
+	uint8_t *params = malloc(plen + BH_BULK_REF_SIZE);
 	if (!params)
 		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
-	params[0] = 0x91;
 	memcpy(params + 1, config, config_len);
-	struct bh_call *c = bh_call_new(inst->d, BH_CH_INIT, strlen(BH_CH_INIT), params, plen);
+	/* [config] or, with a result area, [config, area reference] */
+	size_t area = bh_bulk_area_ref(inst, params + plen);
+	params[0] = area ? 0x92 : 0x91;
+	struct bh_call *c = bh_call_new(inst->d, BH_CH_INIT, strlen(BH_CH_INIT), params,
+					plen + area);
 	free(params);
 	if (!c)
 		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
+	if (area)
+		c->bulk_slot = BH_BULK_AREA_SLOT;
 	c->kind = BH_CALL_INTERNAL;
 	c->on_reply = init_done;
 	c->ctx = inst;
@@ -856,7 +869,10 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 	if (rpc.type == BH_RPC_RESPONSE) {
 		if (inst->state == BH_INST_STARTING)
 			return protocol_violation(inst, "response before $hello");
-		return handle_response(inst, &rpc);
+		if (bh_bulk_result(inst, &rpc.result, &rpc.result_len, &why) < 0)
+			return protocol_violation(inst, why);
+		handle_response(inst, &rpc);
+		return bh_bulk_result_done(inst);
 	}
 	if (rpc.type == BH_RPC_NOTIFY && rpc.method_len == strlen(BH_CH_HELLO) &&
 	    memcmp(rpc.method, BH_CH_HELLO, rpc.method_len) == 0)

@@ -10,6 +10,7 @@
 #include "bulkhead/claims.h"
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
+#include "bulk.h"
 #include "childlog.h"
 #include "list.h"
 #include "loop.h"
@@ -73,6 +74,7 @@ struct bh_instance {
 	bool want_flush;          /* on d->flush_insts */
 	struct bh_list flush_link;
 	struct bh_claims claims;  /* shared with the child: which calls started */
+	struct bh_inst_bulk bulk; /* large params and results (bulk.c) */
 	struct bh_call **pending; /* by iid & (pending_cap - 1), like the claim table */
 	uint32_t pending_cap;     /* power of two > max in flight */
 	uint32_t inflight;        /* calls at the instance (client and internal) */

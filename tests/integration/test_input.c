@@ -15,6 +15,9 @@
 #include "harness.h"
 
 #define ECHO_ENTRY "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }"
+/* Large values through the channel's socket, not as memfds (max_payload, bulk.h):
+ * what these tests count is the socket path's work. */
+#define NO_BULK "limits = { max_payload = 0; };"
 /* Scanning work per byte read: headers split across reads are read again (at most 9
  * bytes per read), everything else once. Rescanning from the start costs ~n/2. */
 #define SCAN_PER_BYTE_MAX 4
@@ -85,7 +88,7 @@ static void assert_linear_since(bh_client *c, const struct input *before, uint64
 START_TEST(client_drip_is_linear)
 {
 	struct ht_daemon d;
-	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	ht_start(&d, NO_BULK "plugins = (" ECHO_ENTRY ");");
 	bh_client *good = ht_connect(&d);
 	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
 
@@ -120,7 +123,7 @@ END_TEST
 START_TEST(large_nil_result_is_linear)
 {
 	struct ht_daemon d;
-	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	ht_start(&d, NO_BULK "plugins = (" ECHO_ENTRY ");");
 	bh_client *good = ht_connect(&d);
 	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
 	struct input before = input_now(good);
@@ -140,6 +143,47 @@ START_TEST(large_nil_result_is_linear)
 	bh_result_free(res);
 
 	assert_linear_since(good, &before, 3u << 20, echo_pid);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+/* Large params and results do not go through the channel's socket: echo of 1 MiB
+ * and of 12 MiB comes back whole, while the daemon reads only the small messages
+ * that refer to the memfds (the pool buffer grows for the 12 MiB call, and the
+ * smaller one after it reuses it). */
+START_TEST(large_values_travel_as_memfds)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+	static const size_t sizes[] = { 1u << 20, 12u << 20, 1u << 20 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *blob = malloc(sizes[k]);
+		ck_assert_ptr_nonnull(blob);
+		for (size_t i = 0; i < sizes[k]; i++)
+			blob[i] = (uint8_t)(i * 7 + k);
+		struct input before = input_now(good);
+		bh_writer *w = bh_client_params(good);
+		bh_write_array(w, 1);
+		bh_write_bin(w, blob, sizes[k]);
+		bh_result *res = NULL;
+		bh_error err;
+		ht_assert_ok(bh_call(good, "echo.echo", HT_LONG_MS, &res, &err), err);
+		const bh_value *v = bh_result_value(res);
+		ck_assert_int_eq(v->type, BH_BIN);
+		ck_assert_uint_eq(v->len, sizes[k]);
+		ck_assert(memcmp(v->as.bin, blob, sizes[k]) == 0);
+		bh_result_free(res);
+		struct input after = input_now(good);
+		/* The status calls themselves are read too: a few KiB at most. */
+		uint64_t channel = after.channel_read - before.channel_read;
+		ck_assert_msg(channel < 64 * 1024, "%zu bytes echoed, %llu read from the channel",
+			      sizes[k], (unsigned long long)channel);
+		free(blob);
+	}
+	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
 	bh_client_free(good);
 	ht_stop(&d);
 }
@@ -285,6 +329,7 @@ int main(void)
 	TCase *tc = ht_tcase("input");
 	tcase_add_test(tc, client_drip_is_linear);
 	tcase_add_test(tc, large_nil_result_is_linear);
+	tcase_add_test(tc, large_values_travel_as_memfds);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);

@@ -111,15 +111,6 @@ static inline uint32_t bh_bell_cpu(_Atomic uint32_t *where)
 	return atomic_load_explicit(where, memory_order_relaxed);
 }
 
-/* Watching a doorbell helps only when the ringing side can run on another CPU: on one
- * allowed CPU the watcher would only delay it. Whether this thread may use two CPUs
- * or more, asked again at most once a second (affinity can change while it runs). */
-struct bh_bell_cpus {
-	uint64_t checked_ns;
-	bool several;
-};
-bool bh_bell_cpus_several(struct bh_bell_cpus *c, uint64_t now_ns);
-
 /* Supervisor: a table of n entries (a power of two, at most 2^20). Fills *ret_fd with
  * a sealed memfd (close-on-exec) to hand to the child and maps it. 0 or -errno. */
 int bh_claims_create(struct bh_claims *t, uint32_t n, int *ret_fd);

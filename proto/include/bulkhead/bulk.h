@@ -1,0 +1,130 @@
+/* bulkhead: large payloads as memfds passed with SCM_RIGHTS (libbulkhead-proto).
+ *
+ * On the supervisor <-> shim channel, a call's params or a method's result larger
+ * than BH_BULK_THRESHOLD does not travel through the socket: the message carries, in
+ * place of the value, a bulk reference, and the value's bytes (one whole MessagePack
+ * value) lie in a memfd mapped by both sides. Wire layout of a reference (fixext 8):
+ *     0xd7, BH_EXT_BULK, kind (1 byte), slot (1 byte), 0, 0, len (big endian uint32)
+ * Kinds:
+ *   BH_BULK_POOL      the value is in the receiver's mapping of pool buffer `slot`
+ *   BH_BULK_POOL_NEW  the same, and the message carries that buffer's memfd: the
+ *                     receiver maps it (read-only) in place of whatever slot held
+ *   BH_BULK_AREA_NEW  ($init params[1]) the message carries the instance's result
+ *                     area, len bytes: the shim maps it read-write and keeps it
+ *   BH_BULK_AREA      (a response's result) the value is at the start of the area
+ * A message carries at most one fd, sent with its first byte; the receiver takes it
+ * from its queue of received fds when the reference asks for one. Every fd received
+ * and not asked for by the message it came with is closed, and is a protocol error.
+ *
+ * A memfd that comes from a peer that may be hostile is checked with
+ * bh_memfd_check() before it is mapped: a memfd (tmpfs, not hugetlb), sealed against
+ * writes, shrinking and growing, exactly the size announced, within the ceiling, and
+ * with every page present (st_blocks), so that reading it can neither fault (no
+ * SIGBUS), nor change under the reader, nor charge pages to the reader's memory
+ * cgroup: shmem pages are charged to whoever first touched them. */
+#ifndef BULKHEAD_BULK_H
+#define BULKHEAD_BULK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "bulkhead/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BH_EXT_BULK 98 /* 'b' */
+#define BH_BULK_REF_SIZE 10
+/* Values at least this large travel as bulk on the channel. */
+#define BH_BULK_THRESHOLD (64u * 1024)
+/* Pool buffers per instance (daemon -> shim). */
+#define BH_BULK_SLOTS 4
+/* Bytes before the data in the result area: a page whose first word (a uint32) the
+ * shim sets when it sends a result in the area and the daemon clears once it has
+ * copied the result out; the shim writes the next one there only once it is clear. */
+#define BH_BULK_AREA_HEAD 4096
+/* Most fds one receiver holds before the messages that claim them are read. */
+#define BH_FDQ_MAX 8
+
+enum bh_bulk_kind {
+	BH_BULK_POOL = 1,
+	BH_BULK_POOL_NEW = 2,
+	BH_BULK_AREA_NEW = 3,
+	BH_BULK_AREA = 4,
+};
+
+struct bh_bulk_ref {
+	uint8_t kind; /* enum bh_bulk_kind */
+	uint8_t slot; /* POOL, POOL_NEW: < BH_BULK_SLOTS */
+	uint32_t len; /* bytes of the value (AREA_NEW: of the area's data) */
+};
+
+/* Encode r into p[0 .. BH_BULK_REF_SIZE-1]. */
+void bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r);
+/* The reference that p[0 .. len-1] is: 0 and *ret; -ENOENT when it is no bulk
+ * reference at all (any other value); -EPROTO when it is one but malformed (wrong
+ * size, unknown kind, slot out of range, nonzero padding). */
+int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret);
+/* Whether a message with this reference carries an fd. */
+bool bh_bulk_ref_has_fd(const struct bh_bulk_ref *r);
+
+/* Parse a channel message: bh_rpc_parse, except that a request's params may also be a
+ * bulk reference (the client socket never accepts one: bh_rpc_parse refuses it). */
+int bh_rpc_parse_bulk(const uint8_t *msg, size_t len, struct bh_rpc *ret, const char **ret_why);
+
+/* ---- memfds ---- */
+
+/* A new memfd of `size` bytes (close-on-exec, sealing allowed), mapped read-write
+ * (shared), its pages faulted in when populate. 0, *ret_fd and *ret_map; or -errno. */
+int bh_memfd_new(const char *name, size_t size, bool populate, int *ret_fd, void **ret_map);
+/* Seal fd so that a peer can only read it (buffers the writer keeps reusing through
+ * the mapping it already has): F_SEAL_FUTURE_WRITE | SHRINK | GROW | SEAL. */
+int bh_memfd_seal_readonly(int fd);
+/* Seal fd against any change of size: F_SEAL_SHRINK | GROW | SEAL (a shared area). */
+int bh_memfd_seal_size(int fd);
+
+/* Seals a hostile sender must have set before the receiver maps its memfd. */
+/* F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW, spelled out so that this header needs
+ * no <fcntl.h> with _GNU_SOURCE. */
+#define BH_MEMFD_SEALS_HOSTILE (0x0008u | 0x0002u | 0x0004u)
+
+/* Check fd before mapping it: 0, or
+ *   -EBADF     not a memfd on tmpfs (another file, a socket, a hugetlb memfd)
+ *   -EPERM     a seal of `seals` is missing
+ *   -EMSGSIZE  its size passes max
+ *   -EINVAL    its size is not len
+ *   -ENODATA   some of its pages are not present (a sparse file) */
+int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals);
+/* Text for a bh_memfd_check error. Static storage. */
+const char *bh_memfd_strerror(int err);
+
+/* ---- fds received with a stream ---- */
+
+/* A FIFO of fds received on one stream socket, in arrival order. */
+struct bh_fdq {
+	int fd[BH_FDQ_MAX];
+	unsigned n;
+	bool overflow; /* more arrived than it holds: they were closed */
+};
+
+void bh_fdq_init(struct bh_fdq *q);
+/* Close every fd held; overflow stays. */
+void bh_fdq_clear(struct bh_fdq *q);
+/* The oldest fd, now the caller's: 0 and *ret, or -ENOENT when there is none. */
+int bh_fdq_take(struct bh_fdq *q, int *ret);
+
+/* One recvmsg of at most n bytes into p, retried on EINTR; fds that come with it
+ * (close-on-exec) join q, those beyond its room are closed (q->overflow). Returns
+ * the bytes read (0 at end of file), or -errno. */
+ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q);
+/* One sendmsg of iov with fd (or none when fd < 0) attached, MSG_NOSIGNAL |
+ * MSG_DONTWAIT as flags say, retried on EINTR. Bytes written, or -errno. */
+ssize_t bh_send_fd(int sock, const struct iovec *iov, int n, int fd, int flags);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,234 @@
+/* Bulk values on an instance's channel: pool buffers for large params, the result
+ * area for large results (see bulk.h here and bulkhead/bulk.h for the wire).
+ *
+ * Pool buffers are written by the daemon only: the child gets them sealed against
+ * writes (F_SEAL_FUTURE_WRITE) and maps them read-only, while the daemon keeps
+ * writing through the mapping it made before sealing. A buffer holds one call's
+ * params from attach to detach and is reused for the next call at the same instance
+ * only, so no plugin ever sees another instance's data. Pages are the daemon's: its
+ * memory cgroup pays for them (at most BH_BULK_SLOTS buffers of max_payload each per
+ * instance, kept while the instance lives).
+ *
+ * The result area is written by the child: the daemon never reads it in place but
+ * copies the result out with pread (a hole reads as zeros and allocates nothing, a
+ * page the plugin changes meanwhile only spoils its own result) and validates the
+ * copy like any message. Sealed against shrinking and growing, it cannot fault. Its
+ * pages are charged to the child's memory cgroup, which touches them first. */
+#define _GNU_SOURCE
+#include "bulk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "call.h"
+#include "config.h"
+#include "daemon.h"
+#include "instance.h"
+
+/* Smallest pool buffer: a run of calls of similar sizes reuses one. */
+#define POOL_MIN (1u << 20)
+
+void bh_bulk_init(struct bh_inst_bulk *b, uint64_t max_payload)
+{
+	*b = (struct bh_inst_bulk){ .area_fd = -1 };
+	for (int k = 0; k < BH_BULK_SLOTS; k++)
+		b->pool[k].fd = -1;
+	bh_buf_init(&b->copy, 0);
+	if (max_payload < BH_BULK_THRESHOLD)
+		return;
+	void *map;
+	int fd;
+	size_t size = BH_BULK_AREA_HEAD + (size_t)max_payload;
+	if (bh_memfd_new("bulkhead-result", size, false, &fd, &map) < 0)
+		return;
+	if (bh_memfd_seal_size(fd) < 0) {
+		munmap(map, size);
+		close(fd);
+		return;
+	}
+	b->area_fd = fd;
+	b->area = map;
+	b->area_len = (size_t)max_payload;
+}
+
+static void buf_drop(struct bh_bulk_buf *p)
+{
+	if (p->map)
+		munmap(p->map, p->size);
+	if (p->fd >= 0)
+		close(p->fd);
+	*p = (struct bh_bulk_buf){ .fd = -1 };
+}
+
+void bh_bulk_done(struct bh_inst_bulk *b)
+{
+	for (int k = 0; k < BH_BULK_SLOTS; k++)
+		buf_drop(&b->pool[k]);
+	if (b->area)
+		munmap(b->area, BH_BULK_AREA_HEAD + b->area_len);
+	if (b->area_fd >= 0)
+		close(b->area_fd);
+	b->area = NULL;
+	b->area_fd = -1;
+	bh_buf_done(&b->copy);
+}
+
+size_t bh_bulk_area_ref(const struct bh_instance *inst, uint8_t *p)
+{
+	if (inst->bulk.area_fd < 0)
+		return 0;
+	bh_bulk_ref_put(p, &(struct bh_bulk_ref){ .kind = BH_BULK_AREA_NEW,
+						  .len = (uint32_t)inst->bulk.area_len });
+	return BH_BULK_REF_SIZE;
+}
+
+static size_t pool_size(size_t len)
+{
+	size_t size = POOL_MIN;
+	while (size < len)
+		size *= 2;
+	return size;
+}
+
+/* A free buffer for len bytes: one large enough, else a free slot to (re)fill, else
+ * none (all busy: the params stay inline). */
+static int pick_slot(struct bh_inst_bulk *b, size_t len)
+{
+	int spare = -1;
+	for (int k = 0; k < BH_BULK_SLOTS; k++) {
+		if (b->pool[k].busy)
+			continue;
+		if (b->pool[k].map && b->pool[k].size >= len)
+			return k;
+		if (spare < 0 || !b->pool[k].map)
+			spare = k;
+	}
+	if (spare < 0)
+		return -1;
+	struct bh_bulk_buf *p = &b->pool[spare];
+	buf_drop(p);
+	size_t size = pool_size(len);
+	void *map;
+	if (bh_memfd_new("bulkhead-params", size, true, &p->fd, &map) < 0)
+		return -1;
+	p->map = map;
+	p->size = size;
+	if (bh_memfd_seal_readonly(p->fd) < 0) {
+		buf_drop(p);
+		return -1;
+	}
+	return spare;
+}
+
+void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
+{
+	if (c->bulk_slot == BH_BULK_AREA_SLOT)
+		return;
+	c->bulk_slot = BH_BULK_NONE;
+	const struct bh_config *cfg = inst->d->cfg;
+	if (c->params_len < BH_BULK_THRESHOLD || c->params_len > cfg->max_payload ||
+	    inst->bulk.area_fd < 0)
+		return; /* small, or beyond the ceiling, or a child without bulk */
+	int k = pick_slot(&inst->bulk, c->params_len);
+	if (k < 0)
+		return;
+	struct bh_bulk_buf *p = &inst->bulk.pool[k];
+	size_t at = c->full_len - c->params_len;
+	memcpy(p->map, c->req + at, c->params_len);
+	p->busy = true;
+	c->bulk_slot = k;
+	c->bulk_new = !p->at_child;
+	memcpy(c->bulk_saved, c->req + at, BH_BULK_REF_SIZE);
+	bh_bulk_ref_put(c->req + at,
+			&(struct bh_bulk_ref){ .kind = c->bulk_new ? BH_BULK_POOL_NEW : BH_BULK_POOL,
+					       .slot = (uint8_t)k,
+					       .len = (uint32_t)c->params_len });
+	c->req_len = at + BH_BULK_REF_SIZE;
+}
+
+void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c)
+{
+	if (c->bulk_slot < 0 || c->bulk_slot >= BH_BULK_SLOTS)
+		return;
+	inst->bulk.pool[c->bulk_slot].busy = false;
+	size_t at = c->full_len - c->params_len;
+	memcpy(c->req + at, c->bulk_saved, BH_BULK_REF_SIZE);
+	c->req_len = c->full_len;
+	c->bulk_slot = BH_BULK_NONE;
+	c->bulk_new = false;
+}
+
+int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
+{
+	if (c->sent > 0 || c->bulk_slot < 0)
+		return -1;
+	if (c->bulk_slot == BH_BULK_AREA_SLOT)
+		return inst->bulk.area_fd;
+	return c->bulk_new ? inst->bulk.pool[c->bulk_slot].fd : -1;
+}
+
+void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c)
+{
+	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS)
+		inst->bulk.pool[c->bulk_slot].at_child = true;
+	c->bulk_new = false;
+}
+
+int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len,
+		   const char **why)
+{
+	struct bh_inst_bulk *b = &inst->bulk;
+	struct bh_bulk_ref ref;
+	int r = bh_bulk_ref_get(*result, *len, &ref);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || ref.kind != BH_BULK_AREA) {
+		*why = "bad bulk reference in a result";
+		return -EPROTO;
+	}
+	if (b->area_fd < 0 || ref.len > b->area_len) {
+		*why = "bulk result beyond its result area";
+		return -EPROTO;
+	}
+	b->copy.len = 0;
+	if (bh_buf_reserve(&b->copy, ref.len) < 0) {
+		*why = "no memory for a bulk result";
+		return -EPROTO;
+	}
+	size_t done = 0;
+	while (done < ref.len) {
+		ssize_t n = pread(b->area_fd, b->copy.data + done, ref.len - done,
+				  (off_t)(BH_BULK_AREA_HEAD + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*why = "cannot read the result area";
+			return -EPROTO;
+		}
+		done += (size_t)n;
+	}
+	b->copy.len = done;
+	/* Copied: the area is the child's again. */
+	atomic_store_explicit((_Atomic uint32_t *)(void *)b->area, 0, memory_order_release);
+	struct bh_limits lim = inst->d->cfg->limits;
+	struct bh_scan sc;
+	lim.max_message = lim.max_bytes = ref.len;
+	lim.max_depth = lim.max_depth > 1 ? lim.max_depth - 1 : 1;
+	if (bh_scan(b->copy.data, b->copy.len, &lim, &sc) < 0 || sc.size != b->copy.len) {
+		*why = "malformed bulk result";
+		return -EPROTO;
+	}
+	*result = b->copy.data;
+	*len = b->copy.len;
+	return 0;
+}
+
+void bh_bulk_result_done(struct bh_instance *inst)
+{
+	inst->bulk.copy.len = 0;
+	bh_buf_shrink(&inst->bulk.copy, BH_BUF_KEEP);
+}

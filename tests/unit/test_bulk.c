@@ -1,0 +1,225 @@
+/* Unit tests: bulk references, the checks on a memfd from a hostile peer, and the
+ * fds that come with a stream (bulkhead/bulk.h). Every test counts the process's
+ * open fds before and after: nothing may leak. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bulkhead/bulk.h"
+#include "bulkhead/proto.h"
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(ref_roundtrip)
+{
+	uint8_t p[BH_BULK_REF_SIZE];
+	struct bh_bulk_ref r = { .kind = BH_BULK_POOL_NEW, .slot = 3, .len = 0x01020304 }, got;
+	bh_bulk_ref_put(p, &r);
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), 0);
+	ck_assert_uint_eq(got.kind, r.kind);
+	ck_assert_uint_eq(got.slot, 3);
+	ck_assert_uint_eq(got.len, 0x01020304);
+	ck_assert(bh_bulk_ref_has_fd(&got));
+	/* Any other value is no reference; a malformed one is an error. */
+	static const uint8_t nil = 0xc0, other_ext[] = { 0xd7, 5, 1, 0, 0, 0, 0, 0, 0, 1 };
+	ck_assert_int_eq(bh_bulk_ref_get(&nil, 1, &got), -ENOENT);
+	ck_assert_int_eq(bh_bulk_ref_get(other_ext, sizeof(other_ext), &got), -ENOENT);
+	uint8_t bad[BH_BULK_REF_SIZE];
+	memcpy(bad, p, sizeof(p));
+	bad[3] = BH_BULK_SLOTS; /* slot out of range */
+	ck_assert_int_eq(bh_bulk_ref_get(bad, sizeof(bad), &got), -EPROTO);
+	memcpy(bad, p, sizeof(p));
+	bad[2] = 9; /* unknown kind */
+	ck_assert_int_eq(bh_bulk_ref_get(bad, sizeof(bad), &got), -EPROTO);
+	memcpy(bad, p, sizeof(p));
+	bad[4] = 1; /* padding */
+	ck_assert_int_eq(bh_bulk_ref_get(bad, sizeof(bad), &got), -EPROTO);
+	static const uint8_t ext8[] = { 0xc7, 8, BH_EXT_BULK, 1, 0, 0, 0, 0, 0, 1 };
+	ck_assert_int_eq(bh_bulk_ref_get(ext8, 9, &got), -EPROTO);
+}
+END_TEST
+
+/* A reference in place of params: only the channel's parser takes it. */
+START_TEST(parse_bulk_params)
+{
+	uint8_t msg[64] = { 0x94, 0x00, 0x07, 0xa1, 'm' };
+	bh_bulk_ref_put(msg + 5, &(struct bh_bulk_ref){ .kind = BH_BULK_POOL, .len = 70000 });
+	size_t len = 5 + BH_BULK_REF_SIZE;
+	struct bh_rpc rpc;
+	ck_assert_int_eq(bh_rpc_parse(msg, len, &rpc, NULL), -EPROTO);
+	ck_assert_int_eq(bh_rpc_parse_bulk(msg, len, &rpc, NULL), 0);
+	ck_assert_uint_eq(rpc.params_len, BH_BULK_REF_SIZE);
+	msg[6] = 5; /* another ext type: still not params */
+	ck_assert_int_eq(bh_rpc_parse_bulk(msg, len, &rpc, NULL), -EPROTO);
+}
+END_TEST
+
+static int filled_memfd(size_t size, unsigned seals)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fallocate(fd, 0, 0, (off_t)size), 0);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+START_TEST(memfd_checks)
+{
+	int before = open_fds();
+	const unsigned hostile = BH_MEMFD_SEALS_HOSTILE;
+	ck_assert_uint_eq(hostile, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+
+	int fd = filled_memfd(8192, hostile);
+	ck_assert_int_eq(bh_memfd_check(fd, 8192, 1 << 20, hostile), 0);
+	ck_assert_int_eq(bh_memfd_check(fd, 4096, 1 << 20, hostile), -EINVAL);
+	ck_assert_int_eq(bh_memfd_check(fd, 8192, 4096, hostile), -EMSGSIZE);
+	close(fd);
+
+	fd = filled_memfd(8192, 0); /* no seals */
+	ck_assert_int_eq(bh_memfd_check(fd, 8192, 1 << 20, hostile), -EPERM);
+	close(fd);
+	fd = filled_memfd(8192, F_SEAL_SHRINK | F_SEAL_GROW); /* writable */
+	ck_assert_int_eq(bh_memfd_check(fd, 8192, 1 << 20, hostile), -EPERM);
+	close(fd);
+
+	/* Sparse: reading it would allocate pages on the reader's account. */
+	fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, hostile), 0);
+	ck_assert_int_eq(bh_memfd_check(fd, 1 << 20, 1 << 20, hostile), -ENODATA);
+	close(fd);
+
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_eq(bh_memfd_check(p[0], 0, 1 << 20, hostile), -EBADF);
+	close(p[0]);
+	close(p[1]);
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(bh_memfd_check(sv[0], 0, 1 << 20, hostile), -EBADF);
+	close(sv[0]);
+	close(sv[1]);
+	ck_assert_str_eq(bh_memfd_strerror(-EPERM),
+			 "the memfd is not sealed against writing, shrinking and growing");
+	ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
+/* A pooled buffer: the peer cannot write it, the owner still can. */
+START_TEST(memfd_readonly_for_peer)
+{
+	int before = open_fds();
+	int fd;
+	void *map;
+	ck_assert_int_eq(bh_memfd_new("t", 65536, true, &fd, &map), 0);
+	ck_assert_int_eq(bh_memfd_seal_readonly(fd), 0);
+	memset(map, 7, 65536); /* our mapping made before the seal */
+	ck_assert_ptr_eq(mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), MAP_FAILED);
+	ck_assert_int_eq(ftruncate(fd, 4096), -1);
+	void *ro = mmap(NULL, 65536, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	ck_assert_int_eq(mprotect(ro, 65536, PROT_READ | PROT_WRITE), -1);
+	ck_assert_uint_eq(((uint8_t *)ro)[100], 7);
+	munmap(ro, 65536);
+	munmap(map, 65536);
+	close(fd);
+	ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
+static void send_fds(int sock, const int *fds, int n)
+{
+	char buf[CMSG_SPACE(32 * sizeof(int))];
+	memset(buf, 0, sizeof(buf));
+	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
+			     .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+	ck_assert_int_eq(sendmsg(sock, &mh, 0), 1);
+}
+
+START_TEST(fdq_order_and_overflow)
+{
+	int before = open_fds();
+	int sv[2], fds[32];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct bh_fdq q;
+	bh_fdq_init(&q);
+	char byte;
+
+	/* A reference with no fd: nothing to take. */
+	int got;
+	ck_assert_int_eq(bh_fdq_take(&q, &got), -ENOENT);
+
+	/* Two fds with one message: in order, close-on-exec. */
+	int a = filled_memfd(4096, 0), b = filled_memfd(8192, 0);
+	fds[0] = a;
+	fds[1] = b;
+	send_fds(sv[1], fds, 2);
+	close(a);
+	close(b);
+	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q), 1);
+	ck_assert_uint_eq(q.n, 2);
+	ck_assert(!q.overflow);
+	ck_assert_int_eq(bh_fdq_take(&q, &got), 0);
+	ck_assert_int_eq(lseek(got, 0, SEEK_END), 4096);
+	ck_assert_int_eq(fcntl(got, F_GETFD), FD_CLOEXEC);
+	close(got);
+	/* An fd with no reference: cleared (closed) by the receiver. */
+	bh_fdq_clear(&q);
+	ck_assert_uint_eq(q.n, 0);
+
+	/* Too many fds: the queue keeps BH_FDQ_MAX, the rest are closed at once. */
+	int many = BH_FDQ_MAX + 5;
+	for (int i = 0; i < many; i++)
+		fds[i] = filled_memfd(4096, 0);
+	send_fds(sv[1], fds, many);
+	for (int i = 0; i < many; i++)
+		close(fds[i]);
+	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q), 1);
+	ck_assert_uint_eq(q.n, BH_FDQ_MAX);
+	ck_assert(q.overflow);
+	bh_fdq_clear(&q);
+
+	close(sv[0]);
+	close(sv[1]);
+	ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("bulk");
+	TCase *tc = tcase_create("bulk");
+	tcase_add_test(tc, ref_roundtrip);
+	tcase_add_test(tc, parse_bulk_params);
+	tcase_add_test(tc, memfd_checks);
+	tcase_add_test(tc, memfd_readonly_for_peer);
+	tcase_add_test(tc, fdq_order_and_overflow);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

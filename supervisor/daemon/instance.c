@@ -128,10 +128,17 @@ static const struct inst_step {
 	},
 };
 
+static bool starting(enum bh_inst_state st)
+{
+	return st == BH_INST_STARTING || st == BH_INST_INIT;
+}
+
 /* The state moves first, so that an action sees (and may act on) where it leads. */
 static void inst_on(struct bh_instance *inst, enum inst_event ev, const void *arg)
 {
 	const struct inst_step *step = &lifecycle[inst->state][ev];
+	if (step->next != KEEP && starting(inst->state) && !starting(step->next))
+		bh_slot_spawn_done(inst->d);
 	if (step->next != KEEP)
 		inst->state = step->next;
 	if (step->act)
@@ -331,6 +338,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	}
 	bh_list_add_tail(&s->instances, &inst->link);
 	s->n_live++;
+	d->n_starting++; /* until it leaves the starting states (inst_on) */
 	*ret = inst;
 	bh_timer_arm(d->loop, &inst->timer,
 		     inst->started_ns + bh_ms_to_ns(gen->conf.init_timeout_ms));

@@ -225,7 +225,7 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
-	bh_write_map(w, 8);
+	bh_write_map(w, 9);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
@@ -242,9 +242,18 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	bh_write_map(w, 2);
 	kv_uint(w, "client_bytes_sent", d->output.client_sent);
 	kv_uint(w, "client_bytes_moved", d->output.client_moved);
-	bh_write_cstr(w, "plugins");
-	uint32_t n = 0;
+	/* Instances starting (spawned, not ready yet), at most max_starting at a time
+	 * unless a swap starts its own; plugins waiting for their turn to start one. */
 	struct bh_list *pos, *tmp;
+	uint32_t n = 0;
+	bh_list_for_each_safe(pos, tmp, &d->spawn_wait) n++;
+	bh_write_cstr(w, "spawning");
+	bh_write_map(w, 3);
+	kv_uint(w, "starting", d->n_starting);
+	kv_uint(w, "max_starting", d->max_starting);
+	kv_uint(w, "waiting", n);
+	bh_write_cstr(w, "plugins");
+	n = 0;
 	bh_list_for_each_safe(pos, tmp, &d->slots) n++;
 	bh_write_array(w, n);
 	bh_list_for_each_safe(pos, tmp, &d->slots)

@@ -65,6 +65,8 @@ struct bh_daemon {
 	struct bh_timer mem_timer; /* the memory watchdog (memwatch.c) */
 	struct bh_arena arena;    /* scratch decode space for control params */
 	struct bh_buf scratch;    /* scratch encode space */
+	struct bh_buf spare_in;   /* the read buffer and scanner lent to instances */
+	struct bh_scanner *spare_scan;
 	struct bh_report_bucket client_reports;
 };
 

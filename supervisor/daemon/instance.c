@@ -43,6 +43,7 @@
 #define MAX_IOV 64
 
 static void inst_event(struct bh_watch *w, uint32_t events);
+static bool inst_read_some(struct bh_instance *inst, bool to_end);
 static void inst_exited(struct bh_watch *w, uint32_t events);
 static void inst_timer(struct bh_timer *t);
 static void send_init(struct bh_instance *inst);
@@ -166,6 +167,7 @@ static void inst_free(void *p)
 	struct bh_instance *inst = p;
 	give_back_id(inst);
 	bh_buf_done(&inst->in);
+	free(inst->scan);
 	bh_buf_done(&inst->tail);
 	bh_claims_unmap(&inst->claims);
 	free(inst->pending);
@@ -203,7 +205,6 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
-	bh_scanner_init(&inst->scan);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
 	inst->pending_cap = pow2_above(2 * (gen->conf.max_inflight + 4));
@@ -847,9 +848,64 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 	protocol_violation(inst, "unexpected message");
 }
 
+/* An instance's read buffer and scanner are lent by the daemon for one read:
+ * messages usually arrive whole and are handled on the spot, so a thousand idle
+ * instances hold neither (4 KiB of scanner and a page of buffer each). An instance
+ * keeps them only while it holds part of a message; the daemon then makes new ones
+ * when next needed. False when there is no memory for a scanner. */
+static bool in_borrow(struct bh_instance *inst)
+{
+	struct bh_daemon *d = inst->d;
+	if (!inst->in.cap && d->spare_in.cap) {
+		inst->in.data = d->spare_in.data;
+		inst->in.cap = d->spare_in.cap;
+		d->spare_in.data = NULL;
+		d->spare_in.cap = 0;
+	}
+	if (!inst->scan) {
+		inst->scan = d->spare_scan ? d->spare_scan : malloc(sizeof(*inst->scan));
+		d->spare_scan = NULL;
+		if (!inst->scan)
+			return false;
+		bh_scanner_init(inst->scan);
+	}
+	return true;
+}
+
+static void in_give_back(struct bh_instance *inst)
+{
+	struct bh_daemon *d = inst->d;
+	if (inst->in.len)
+		return;
+	if (d->spare_in.cap) { /* one was lent meanwhile: keep only one */
+		bh_buf_shrink(&inst->in, 0);
+	} else {
+		d->spare_in.data = inst->in.data;
+		d->spare_in.cap = inst->in.cap;
+		inst->in.data = NULL;
+		inst->in.cap = 0;
+	}
+	if (d->spare_scan)
+		free(inst->scan);
+	else
+		d->spare_scan = inst->scan;
+	inst->scan = NULL;
+}
+
 /* Read and handle what the channel holds: a fair share of it (to_end false), or all
  * of it (the child is dead). False at end of file or on error. */
 static bool inst_read(struct bh_instance *inst, bool to_end)
+{
+	if (!in_borrow(inst)) {
+		bh_instance_kill(inst, BH_EXIT_KILLED, "no memory to read its channel");
+		return false;
+	}
+	bool more = inst_read_some(inst, to_end);
+	in_give_back(inst);
+	return more;
+}
+
+static bool inst_read_some(struct bh_instance *inst, bool to_end)
 {
 	for (int rounds = 0; to_end || rounds < 16; rounds++) {
 		if (bh_buf_reserve(&inst->in, READ_CHUNK) < 0 && bh_buf_reserve(&inst->in, 1) < 0) {
@@ -871,10 +927,10 @@ static bool inst_read(struct bh_instance *inst, bool to_end)
 		while (off < inst->in.len && !inst->untrusted) {
 			/* Resumed where the last read stopped: linear however it is split. */
 			struct bh_scan sc;
-			uint64_t work = inst->scan.work;
-			int r = bh_scanner_feed(&inst->scan, inst->in.data + off, inst->in.len - off,
+			uint64_t work = inst->scan->work;
+			int r = bh_scanner_feed(inst->scan, inst->in.data + off, inst->in.len - off,
 						&inst->d->cfg->limits, &sc);
-			inst->d->input.channel_scanned += inst->scan.work - work;
+			inst->d->input.channel_scanned += inst->scan->work - work;
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {

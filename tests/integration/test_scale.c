@@ -1,6 +1,7 @@
 /* Integration: many plugins at once. A daemon with hundreds of one-instance plugins
  * under the usual soft limit of 1024 open files starts every one of them, never more
- * at a time than it says (max_starting), and every one answers a call. */
+ * at a time than it says (max_starting), every one answers a call, and once they are
+ * idle none holds a read buffer, a scanner or a log line buffer. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -106,8 +107,12 @@ START_TEST(hundreds_of_plugins)
 		ck_assert_msg(calls[i].answered == 1, "s%d answered %d times", i, calls[i].answered);
 		ck_assert_msg(calls[i].ok, "s%d: %s", i, calls[i].why);
 	}
-	/* None had to be restarted (an init timeout) or retried (no fds). */
+	/* None had to be restarted (an init timeout) or retried (no fds), and idle, none
+	 * holds a read buffer, a scanner or a log line buffer. */
 	st = ht_status(c);
+	const bh_value *buffers = ht_get(bh_result_value(st), "buffers");
+	ck_assert_uint_eq(ht_get_uint(buffers, "instance_readers"), 0);
+	ck_assert_uint_eq(ht_get_uint(buffers, "log_lines"), 0);
 	const bh_value *plugins = ht_get(bh_result_value(st), "plugins");
 	ck_assert_uint_eq(plugins->len, SCALE_PLUGINS);
 	for (uint32_t i = 0; i < plugins->len; i++) {

@@ -107,7 +107,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_list_init(&d->flush_conns);
 	bh_arena_init(&d->arena);
 	bh_buf_init(&d->scratch, 0);
-	bh_buf_init(&d->spare_in, 0);
+	bh_spare_init(&d->spare);
 	bh_timer_init(&d->shutdown_timer, shutdown_deadline);
 	bh_timer_init(&d->mem_timer, bh_memwatch_fired);
 	d->ids.lock_fd = -1;
@@ -145,8 +145,7 @@ void bh_daemon_done(struct bh_daemon *d)
 	}
 	bh_arena_done(&d->arena);
 	bh_buf_done(&d->scratch);
-	bh_buf_done(&d->spare_in);
-	free(d->spare_scan);
+	bh_spare_done(&d->spare);
 	bh_ids_done(&d->ids);
 	free(d->socket_path);
 	free(d->shim_path);

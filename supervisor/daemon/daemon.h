@@ -14,6 +14,7 @@
 #include "list.h"
 #include "loop.h"
 #include "names.h"
+#include "spare.h"
 
 struct bh_config;
 struct bh_dirwatch;
@@ -65,8 +66,7 @@ struct bh_daemon {
 	struct bh_timer mem_timer; /* the memory watchdog (memwatch.c) */
 	struct bh_arena arena;    /* scratch decode space for control params */
 	struct bh_buf scratch;    /* scratch encode space */
-	struct bh_buf spare_in;   /* the read buffer and scanner lent to instances */
-	struct bh_scanner *spare_scan;
+	struct bh_spare spare;    /* the read buffer and scanner lent to each reader */
 	struct bh_report_bucket client_reports;
 };
 

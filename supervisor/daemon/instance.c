@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "memwatch.h"
 #include "slot.h"
+#include "spare.h"
 #include "swap.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -848,60 +849,17 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 	protocol_violation(inst, "unexpected message");
 }
 
-/* An instance's read buffer and scanner are lent by the daemon for one read:
- * messages usually arrive whole and are handled on the spot, so a thousand idle
- * instances hold neither (4 KiB of scanner and a page of buffer each). An instance
- * keeps them only while it holds part of a message; the daemon then makes new ones
- * when next needed. False when there is no memory for a scanner. */
-static bool in_borrow(struct bh_instance *inst)
-{
-	struct bh_daemon *d = inst->d;
-	if (!inst->in.cap && d->spare_in.cap) {
-		inst->in.data = d->spare_in.data;
-		inst->in.cap = d->spare_in.cap;
-		d->spare_in.data = NULL;
-		d->spare_in.cap = 0;
-	}
-	if (!inst->scan) {
-		inst->scan = d->spare_scan ? d->spare_scan : malloc(sizeof(*inst->scan));
-		d->spare_scan = NULL;
-		if (!inst->scan)
-			return false;
-		bh_scanner_init(inst->scan);
-	}
-	return true;
-}
-
-static void in_give_back(struct bh_instance *inst)
-{
-	struct bh_daemon *d = inst->d;
-	if (inst->in.len)
-		return;
-	if (d->spare_in.cap) { /* one was lent meanwhile: keep only one */
-		bh_buf_shrink(&inst->in, 0);
-	} else {
-		d->spare_in.data = inst->in.data;
-		d->spare_in.cap = inst->in.cap;
-		inst->in.data = NULL;
-		inst->in.cap = 0;
-	}
-	if (d->spare_scan)
-		free(inst->scan);
-	else
-		d->spare_scan = inst->scan;
-	inst->scan = NULL;
-}
-
 /* Read and handle what the channel holds: a fair share of it (to_end false), or all
  * of it (the child is dead). False at end of file or on error. */
 static bool inst_read(struct bh_instance *inst, bool to_end)
 {
-	if (!in_borrow(inst)) {
+	/* Borrowed for the read (spare.h). */
+	if (!bh_spare_lend(&inst->d->spare, &inst->in, &inst->scan)) {
 		bh_instance_kill(inst, BH_EXIT_KILLED, "no memory to read its channel");
 		return false;
 	}
 	bool more = inst_read_some(inst, to_end);
-	in_give_back(inst);
+	bh_spare_take_back(&inst->d->spare, &inst->in, &inst->scan);
 	return more;
 }
 

@@ -62,7 +62,8 @@ struct bh_instance {
 	struct bh_watch pidfd;
 	struct bh_child_log out, err;
 	/* Bytes read from the channel, and the scanner over the message at their front:
-	 * lent by the daemon for each read, kept only while part of a message is here. */
+	 * lent by the daemon for each read, kept only while part of a message is here
+	 * (spare.h). */
 	struct bh_buf in;
 	struct bh_scanner *scan;
 	/* Its calls in the order they were offered: those fully written (sent), then

@@ -10,6 +10,7 @@
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
 #include "bulkhead/value.h"
+#include "conn.h"
 #include "daemon.h"
 #include "gen.h"
 #include "ids.h"
@@ -222,12 +223,12 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 	kv_uint(w, "in_use", ids->n_used);
 }
 
-/* What instances hold between messages: read buffers and scanners (each holding
- * part of a message), log line buffers (each holding part of a line); idle ones hold
- * none. The daemon's spare read buffer is counted in bytes. */
+/* What instances and clients hold between messages: read buffers and scanners (each
+ * holding part of a message), log line buffers (each holding part of a line); idle
+ * ones hold none. The daemon's spare read buffer is counted in bytes. */
 static void write_buffers(bh_writer *w, const struct bh_daemon *d)
 {
-	uint64_t readers = 0, bytes = d->spare_in.cap, lines = 0;
+	uint64_t readers = 0, bytes = d->spare.buf.cap, lines = 0;
 	struct bh_list *spos, *stmp, *pos, *tmp;
 	bh_list_for_each_safe(spos, stmp, (struct bh_list *)&d->slots)
 	{
@@ -240,9 +241,17 @@ static void write_buffers(bh_writer *w, const struct bh_daemon *d)
 			lines += (i->out.line != NULL) + (i->err.line != NULL);
 		}
 	}
+	uint64_t clients = 0;
+	bh_list_for_each_safe(pos, tmp, (struct bh_list *)&d->conns)
+	{
+		const struct bh_conn *cn = bh_container_of(pos, struct bh_conn, link);
+		clients += cn->in.cap || cn->scan; /* the one asking, at least */
+		bytes += cn->in.cap;
+	}
 	bh_write_cstr(w, "buffers");
-	bh_write_map(w, 3);
+	bh_write_map(w, 4);
 	kv_uint(w, "instance_readers", readers);
+	kv_uint(w, "client_readers", clients);
 	kv_uint(w, "read_bytes", bytes);
 	kv_uint(w, "log_lines", lines);
 }

@@ -483,8 +483,6 @@ static void slot_step(struct bh_slot *s, enum slot_event ev)
 		a(s);
 }
 
-/* ---- events ---- */
-
 /* ---- spawning ----
  *
  * A spawn costs the daemon a few milliseconds and the child more to set up its
@@ -527,7 +525,7 @@ static void spawn_fired(struct bh_timer *t)
 		struct bh_slot *s =
 			bh_container_of(bh_list_first(&d->spawn_wait), struct bh_slot, spawn_link);
 		bh_list_del(&s->spawn_link);
-		slot_step(s, SE_RESTART); /* back on the list if it wants more than there is room for */
+		slot_step(s, SE_RESTART); /* back on the list if it wants more than there is room */
 	}
 }
 
@@ -554,6 +552,8 @@ static void fill_instances(struct bh_slot *s)
 		}
 	}
 }
+
+/* ---- events ---- */
 
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 {

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ static void report_suppressed(struct bh_child_log *l)
 static void emit_line(struct bh_child_log *l)
 {
 	struct bh_instance *inst = l->inst;
+	const char *text = l->line ? l->line : "";
 	uint64_t now = bh_now_ns();
 	if (now - l->window_start_ns >= 1000000000ull) {
 		report_suppressed(l);
@@ -49,7 +51,7 @@ static void emit_line(struct bh_child_log *l)
 	if (l == &inst->err) {
 		size_t n = l->len < sizeof(inst->last_stderr) - 1 ? l->len
 								   : sizeof(inst->last_stderr) - 1;
-		memcpy(inst->last_stderr, l->line, n);
+		memcpy(inst->last_stderr, text, n);
 		inst->last_stderr[n] = 0;
 	}
 	if (l->window_bytes + l->len > LOG_BYTES_PER_SEC) {
@@ -58,11 +60,11 @@ static void emit_line(struct bh_child_log *l)
 		/* The line's bytes as they came, NULs included: the logger escapes them, and
 		 * the window counts what the escaped record took (escaping can quadruple). */
 		static const char cut[] = " [line truncated]";
-		char msg[256 + sizeof(l->line) + sizeof(cut)];
+		char msg[256 + BH_LOG_LINE_MAX + sizeof(cut)];
 		int n = snprintf(msg, 256, "[%s pid %d %s] ", inst->slot->conf->name,
 				 (int)inst->child.pid, l->stream);
 		size_t len = n < 0 ? 0 : (size_t)n < 256 ? (size_t)n : 255;
-		memcpy(msg + len, l->line, l->len);
+		memcpy(msg + len, text, l->len);
 		len += l->len;
 		if (l->truncated) {
 			memcpy(msg + len, cut, sizeof(cut) - 1);
@@ -73,6 +75,8 @@ static void emit_line(struct bh_child_log *l)
 	}
 	l->len = 0;
 	l->truncated = false;
+	free(l->line);
+	l->line = NULL;
 }
 
 static void consume(struct bh_child_log *l, const char *p, size_t n)
@@ -83,9 +87,9 @@ static void consume(struct bh_child_log *l, const char *p, size_t n)
 			emit_line(l);
 			continue;
 		}
-		if (l->len < sizeof(l->line)) {
+		if (l->len < BH_LOG_LINE_MAX && (l->line || (l->line = malloc(BH_LOG_LINE_MAX)))) {
 			l->line[l->len++] = ch; /* raw: the logger escapes the record */
-		} else if (!l->truncated) {
+		} else if (!l->truncated) { /* too long, or no memory for it */
 			l->truncated = true;
 		}
 	}
@@ -239,4 +243,7 @@ void bh_child_log_close(struct bh_child_log *l)
 		return;
 	bh_timer_disarm(l->inst->d->loop, &l->resume);
 	bh_watch_close(l->inst->d->loop, &l->watch);
+	free(l->line);
+	l->line = NULL;
+	l->len = 0;
 }

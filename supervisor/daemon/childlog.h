@@ -10,11 +10,14 @@
 
 struct bh_instance;
 
+#define BH_LOG_LINE_MAX 1024 /* longer lines are cut */
+
 struct bh_child_log {
 	struct bh_watch watch;
 	struct bh_instance *inst;
 	const char *stream; /* "stdout" / "stderr" */
-	char line[1024];
+	char *line;         /* BH_LOG_LINE_MAX bytes while a line comes in, else NULL: an
+			     * instance that prints nothing holds no buffer */
 	size_t len;
 	bool truncated;
 	uint64_t window_start_ns;

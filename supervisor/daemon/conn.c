@@ -38,6 +38,7 @@
 #include "loop.h"
 #include "router.h"
 #include "slot.h"
+#include "spare.h"
 
 #define READ_CHUNK (64 * 1024)
 /* Stop reading a client whose unread responses pass this; resume below it. */
@@ -60,6 +61,7 @@ static void conn_free(void *p)
 	struct bh_conn *cn = p;
 	bh_buf_done(&cn->in);
 	bh_buf_done(&cn->out);
+	free(cn->scan);
 	free(cn);
 }
 
@@ -97,8 +99,17 @@ static void conn_event(struct bh_watch *w, uint32_t events)
 	}
 	if (events & EPOLLOUT)
 		schedule_flush(cn);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		/* Borrowed for the read (spare.h). */
+		if (!bh_spare_lend(&cn->d->spare, &cn->in, &cn->scan)) {
+			bh_warn("client pid %d: no memory to read its connection; closing it",
+				(int)cn->pid);
+			conn_close(cn);
+			return;
+		}
 		conn_readable(cn);
+		bh_spare_take_back(&cn->d->spare, &cn->in, &cn->scan);
+	}
 }
 
 void bh_conn_accept(struct bh_daemon *d, int fd)
@@ -128,7 +139,6 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	cn->pid = cred.pid;
 	cn->serial = ++d->next_serial;
 	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
-	bh_scanner_init(&cn->scan);
 	bh_buf_init(&cn->out, 0);
 	bh_list_init(&cn->calls);
 	bh_list_init(&cn->notifications);
@@ -524,10 +534,10 @@ static void conn_parse(struct bh_conn *cn)
 	size_t off = 0;
 	while (off < cn->in.len && !cn->closing && !cn->dead) {
 		struct bh_scan sc;
-		uint64_t work = cn->scan.work;
-		int r = bh_scanner_feed(&cn->scan, cn->in.data + off, cn->in.len - off,
+		uint64_t work = cn->scan->work;
+		int r = bh_scanner_feed(cn->scan, cn->in.data + off, cn->in.len - off,
 					&cn->d->cfg->limits, &sc);
-		cn->d->input.client_scanned += cn->scan.work - work;
+		cn->d->input.client_scanned += cn->scan->work - work;
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {

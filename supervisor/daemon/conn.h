@@ -37,10 +37,10 @@ struct bh_conn {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	struct bh_buf in, out;
+	struct bh_buf in, out;     /* in and scan: lent for each read (spare.h) */
 	size_t out_sent;          /* bytes at the front of out already sent */
 	size_t held_bytes;        /* request bytes of its calls and notifications held */
-	struct bh_scanner scan;   /* over the message at the front of in */
+	struct bh_scanner *scan;  /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
 	uint32_t n_outstanding;   /* calls not yet answered */
 	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -73,6 +74,26 @@ static int setup_signals(struct bh_daemon *d)
 
 static void shutdown_deadline(struct bh_timer *t);
 
+/* Every instance holds about five fds (channel, pidfd, two log pipes, and its claim
+ * table while it starts) and every client one: the usual soft limit of 1024 stops a
+ * daemon at about 200 plugins. The soft limit goes up to the hard one, as systemd
+ * does for its services. A sandboxed plugin gets its profile's nofile limit; an
+ * unconfined one (sandbox = false) inherits the raised one. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rlim_t was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		bh_warn("cannot raise the open files limit from %llu to %llu: %s",
+			(unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		bh_info("open files limit raised from %llu to %llu", (unsigned long long)was,
+			(unsigned long long)rl.rlim_max);
+}
+
 int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 {
 	memset(d, 0, sizeof(*d));
@@ -80,14 +101,17 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	d->listener.fd = d->signals.fd = d->lock_fd = d->inotify.fd = -1;
 	d->start_ns = bh_now_ns();
 	bh_list_init(&d->slots);
+	bh_names_init(&d->slot_names);
 	bh_list_init(&d->conns);
 	bh_list_init(&d->flush_insts);
 	bh_list_init(&d->flush_conns);
 	bh_arena_init(&d->arena);
 	bh_buf_init(&d->scratch, 0);
+	bh_spare_init(&d->spare);
 	bh_timer_init(&d->shutdown_timer, shutdown_deadline);
 	bh_timer_init(&d->mem_timer, bh_memwatch_fired);
 	d->ids.lock_fd = -1;
+	raise_nofile();
 	char why[256];
 	int r = bh_ids_init(&d->ids, cfg, why, sizeof(why));
 	if (r < 0)
@@ -98,6 +122,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	r = bh_loop_new(&d->loop);
 	if (r < 0)
 		return r;
+	bh_slot_spawning_init(d);
 	bh_loop_before_wait(d->loop, before_wait, d);
 	return setup_signals(d);
 }
@@ -111,6 +136,7 @@ void bh_daemon_done(struct bh_daemon *d)
 		bh_list_del(&s->link);
 		bh_slot_free(s);
 	}
+	bh_names_done(&d->slot_names);
 	bh_listener_remove(d);
 	bh_watch_done(d);
 	if (d->loop) {
@@ -119,6 +145,7 @@ void bh_daemon_done(struct bh_daemon *d)
 	}
 	bh_arena_done(&d->arena);
 	bh_buf_done(&d->scratch);
+	bh_spare_done(&d->spare);
 	bh_ids_done(&d->ids);
 	free(d->socket_path);
 	free(d->shim_path);

@@ -13,6 +13,8 @@
 #include "ids.h"
 #include "list.h"
 #include "loop.h"
+#include "names.h"
+#include "spare.h"
 
 struct bh_config;
 struct bh_dirwatch;
@@ -26,6 +28,13 @@ struct bh_daemon {
 	char *socket_path;        /* the path we bound and must remove */
 	char *shim_path;
 	struct bh_list slots;
+	struct bh_names slot_names; /* name -> struct bh_slot, the same slots */
+	/* Spawning (slot.c): instances spawned and neither ready nor gone yet; a slot
+	 * starts more only while fewer than max_starting are, else it waits its turn
+	 * on spawn_wait, and spawn_timer (due at once) starts the next ones. */
+	uint32_t n_starting, max_starting;
+	struct bh_list spawn_wait;
+	struct bh_timer spawn_timer;
 	struct bh_list conns;
 	uint32_t n_conns;
 	/* Work spent on input, for status and tests: bytes read from clients and
@@ -57,6 +66,7 @@ struct bh_daemon {
 	struct bh_timer mem_timer; /* the memory watchdog (memwatch.c) */
 	struct bh_arena arena;    /* scratch decode space for control params */
 	struct bh_buf scratch;    /* scratch encode space */
+	struct bh_spare spare;    /* the read buffer and scanner lent to each reader */
 	struct bh_report_bucket client_reports;
 };
 

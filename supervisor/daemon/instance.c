@@ -37,6 +37,7 @@
 #include "loop.h"
 #include "memwatch.h"
 #include "slot.h"
+#include "spare.h"
 #include "swap.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -44,6 +45,7 @@
 #define MAX_IOV 64
 
 static void inst_event(struct bh_watch *w, uint32_t events);
+static bool inst_read_some(struct bh_instance *inst, bool to_end);
 static void inst_exited(struct bh_watch *w, uint32_t events);
 static void inst_timer(struct bh_timer *t);
 static void send_init(struct bh_instance *inst);
@@ -129,10 +131,17 @@ static const struct inst_step {
 	},
 };
 
+static bool starting(enum bh_inst_state st)
+{
+	return st == BH_INST_STARTING || st == BH_INST_INIT;
+}
+
 /* The state moves first, so that an action sees (and may act on) where it leads. */
 static void inst_on(struct bh_instance *inst, enum inst_event ev, const void *arg)
 {
 	const struct inst_step *step = &lifecycle[inst->state][ev];
+	if (step->next != KEEP && starting(inst->state) && !starting(step->next))
+		bh_slot_spawn_done(inst->d);
 	if (step->next != KEEP)
 		inst->state = step->next;
 	if (step->act)
@@ -160,6 +169,7 @@ static void inst_free(void *p)
 	struct bh_instance *inst = p;
 	give_back_id(inst);
 	bh_buf_done(&inst->in);
+	free(inst->scan);
 	bh_buf_done(&inst->tail);
 	bh_bulk_done(&inst->bulk);
 	bh_claims_unmap(&inst->claims);
@@ -198,7 +208,6 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
-	bh_scanner_init(&inst->scan);
 	bh_bulk_init(&inst->bulk, d->cfg->max_payload);
 	/* Room for every call in flight plus the internal ones, with slack so that a
 	 * call stuck past its deadline never blocks an id. */
@@ -337,6 +346,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	}
 	bh_list_add_tail(&s->instances, &inst->link);
 	s->n_live++;
+	d->n_starting++; /* until it leaves the starting states (inst_on) */
 	*ret = inst;
 	bh_timer_arm(d->loop, &inst->timer,
 		     inst->started_ns + bh_ms_to_ns(gen->conf.init_timeout_ms));
@@ -887,6 +897,18 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
  * of it (the child is dead). False at end of file or on error. */
 static bool inst_read(struct bh_instance *inst, bool to_end)
 {
+	/* Borrowed for the read (spare.h). */
+	if (!bh_spare_lend(&inst->d->spare, &inst->in, &inst->scan)) {
+		bh_instance_kill(inst, BH_EXIT_KILLED, "no memory to read its channel");
+		return false;
+	}
+	bool more = inst_read_some(inst, to_end);
+	bh_spare_take_back(&inst->d->spare, &inst->in, &inst->scan);
+	return more;
+}
+
+static bool inst_read_some(struct bh_instance *inst, bool to_end)
+{
 	for (int rounds = 0; to_end || rounds < 16; rounds++) {
 		if (bh_buf_reserve(&inst->in, READ_CHUNK) < 0 && bh_buf_reserve(&inst->in, 1) < 0) {
 			protocol_violation(inst, "message larger than limits.max_message");
@@ -911,10 +933,10 @@ static bool inst_read(struct bh_instance *inst, bool to_end)
 		while (off < inst->in.len && !inst->untrusted) {
 			/* Resumed where the last read stopped: linear however it is split. */
 			struct bh_scan sc;
-			uint64_t work = inst->scan.work;
-			int r = bh_scanner_feed(&inst->scan, inst->in.data + off, inst->in.len - off,
+			uint64_t work = inst->scan->work;
+			int r = bh_scanner_feed(inst->scan, inst->in.data + off, inst->in.len - off,
 						&inst->d->cfg->limits, &sc);
-			inst->d->input.channel_scanned += inst->scan.work - work;
+			inst->d->input.channel_scanned += inst->scan->work - work;
 			if (r == -EAGAIN)
 				break;
 			if (r < 0) {

@@ -62,8 +62,11 @@ struct bh_instance {
 	struct bh_watch chan;     /* the channel socket */
 	struct bh_watch pidfd;
 	struct bh_child_log out, err;
-	struct bh_buf in;         /* bytes read from the channel */
-	struct bh_scanner scan;   /* over the message at the front of in */
+	/* Bytes read from the channel, and the scanner over the message at their front:
+	 * lent by the daemon for each read, kept only while part of a message is here
+	 * (spare.h). */
+	struct bh_buf in;
+	struct bh_scanner *scan;
 	/* Its calls in the order they were offered: those fully written (sent), then
 	 * those with bytes still to write (sending). */
 	struct bh_list sent, sending;

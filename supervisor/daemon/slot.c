@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bulkhead/error.h"
 #include "call.h"
@@ -25,6 +26,7 @@
 #include "instance.h"
 #include "list.h"
 #include "log.h"
+#include "names.h"
 #include "loop.h"
 #include "router.h"
 #include "swap.h"
@@ -71,14 +73,7 @@ static void enter(struct bh_slot *s, enum bh_slot_state st)
 
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len)
 {
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &d->slots)
-	{
-		struct bh_slot *s = bh_container_of(pos, struct bh_slot, link);
-		if (strlen(s->conf->name) == len && memcmp(s->conf->name, name, len) == 0)
-			return s;
-	}
-	return NULL;
+	return bh_names_get(&d->slot_names, name, len);
 }
 
 bool bh_slot_has_method(const struct bh_slot *s, const char *m, size_t len)
@@ -409,6 +404,7 @@ static void unload_progress(struct bh_slot *s)
 	snprintf(why, sizeof(why), "plugin %s was unloaded: %s", s->conf->name, s->last_exit);
 	fail_queue(s, BH_E_UNAVAILABLE, why);
 	bh_list_del(&s->link);
+	bh_names_del(&s->d->slot_names, s->conf->name, strlen(s->conf->name));
 	bh_info("%s: unloaded", s->conf->name);
 	op_end(s, NULL);
 	bh_watch_slot_removed(s->d, s);
@@ -487,11 +483,60 @@ static void slot_step(struct bh_slot *s, enum slot_event ev)
 		a(s);
 }
 
-/* ---- events ---- */
+/* ---- spawning ----
+ *
+ * A spawn costs the daemon a few milliseconds and the child more to set up its
+ * sandbox, and the plugin's init_timeout_ms counts from the spawn. Started all at
+ * once, a thousand plugins would have the early ones time out while the daemon still
+ * spawns the late ones, and every child competes for the CPUs with all the others.
+ * So at most max_starting instances start at a time (a few per CPU: the set-up
+ * waits on the kernel part of the time), and the slots that want more wait their
+ * turn in order. A swap's instances do not wait (one plugin, an operator's command),
+ * but they count. */
+#define SPAWN_PER_CPU 4
+
+static void spawn_fired(struct bh_timer *t);
+
+void bh_slot_spawning_init(struct bh_daemon *d)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	d->max_starting = SPAWN_PER_CPU * (uint32_t)(cpus > 1 ? cpus : 1);
+	bh_list_init(&d->spawn_wait);
+	bh_timer_init(&d->spawn_timer, spawn_fired);
+}
+
+static bool spawn_room(const struct bh_daemon *d)
+{
+	return d->n_starting < d->max_starting;
+}
+
+void bh_slot_spawn_done(struct bh_daemon *d)
+{
+	d->n_starting--;
+	/* From the loop, not from inside the instance's event. */
+	if (!bh_list_empty(&d->spawn_wait) && !bh_timer_armed(&d->spawn_timer))
+		bh_timer_arm(d->loop, &d->spawn_timer, bh_now_ns());
+}
+
+static void spawn_fired(struct bh_timer *t)
+{
+	struct bh_daemon *d = bh_container_of(t, struct bh_daemon, spawn_timer);
+	while (spawn_room(d) && !bh_list_empty(&d->spawn_wait) && !d->shutting_down) {
+		struct bh_slot *s =
+			bh_container_of(bh_list_first(&d->spawn_wait), struct bh_slot, spawn_link);
+		bh_list_del(&s->spawn_link);
+		slot_step(s, SE_RESTART); /* back on the list if it wants more than there is room */
+	}
+}
 
 static void fill_instances(struct bh_slot *s)
 {
 	while (live_in_generation(s) < s->conf->instances) {
+		if (!spawn_room(s->d)) {
+			if (!bh_list_linked(&s->spawn_link))
+				bh_list_add_tail(&s->d->spawn_wait, &s->spawn_link);
+			return;
+		}
 		struct bh_instance *inst;
 		char why[256] = "";
 		int r = bh_instance_spawn(s, s->gen, &inst, why, sizeof(why));
@@ -507,6 +552,8 @@ static void fill_instances(struct bh_slot *s)
 		}
 	}
 }
+
+/* ---- events ---- */
 
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 {
@@ -594,9 +641,16 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	s->loaded_ns = bh_now_ns();
 	bh_list_init(&s->instances);
 	bh_list_init(&s->queue);
+	bh_list_init(&s->spawn_link);
 	bh_timer_init(&s->restart_timer, restart_fired);
 	bh_timer_init(&s->drain_timer, drain_fired);
 	bh_timer_init(&s->reload_timer, reload_fired);
+	if (bh_names_put(&d->slot_names, s->conf->name, strlen(s->conf->name), s) < 0) {
+		free(s->crash_times);
+		bh_gen_unref(s->gen);
+		free(s);
+		return -ENOMEM; /* the callers looked the name up first */
+	}
 	bh_list_add_tail(&d->slots, &s->link);
 	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
 		s->conf->instances == 1 ? "" : "s");
@@ -620,6 +674,7 @@ void bh_slot_free(struct bh_slot *s)
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
 	bh_timer_disarm(s->d->loop, &s->drain_timer);
 	bh_timer_disarm(s->d->loop, &s->reload_timer);
+	bh_list_del(&s->spawn_link);
 	free(s->crash_times);
 	bh_gen_unref(s->next);
 	bh_gen_unref(s->gen);

@@ -50,6 +50,7 @@ struct bh_op {
 struct bh_slot {
 	struct bh_daemon *d;
 	struct bh_list link;     /* d->slots */
+	struct bh_list spawn_link; /* d->spawn_wait while it waits to start instances */
 	struct bh_gen *gen;      /* the generation calls are routed to */
 	struct bh_gen *next;     /* the generation a swap is starting, or NULL */
 	const struct bh_plugin_conf *conf; /* &gen->conf */
@@ -101,6 +102,10 @@ const char *bh_slot_state_name(enum bh_slot_state st);
 /* Stop every instance (shutdown). */
 void bh_slot_stop_all(struct bh_slot *s);
 void bh_slot_free(struct bh_slot *s);
+/* Spawning (the daemon's side): set up, and an instance left the starting states
+ * (ready, or gone before it was), which lets a waiting slot start one. */
+void bh_slot_spawning_init(struct bh_daemon *d);
+void bh_slot_spawn_done(struct bh_daemon *d);
 /* Operations. Busy: an operation runs; the callers below check it first. */
 bool bh_slot_busy(const struct bh_slot *s);
 /* A just created slot: the load operation, answered (bh_control_load_done) once an

@@ -10,6 +10,7 @@
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
 #include "bulkhead/value.h"
+#include "conn.h"
 #include "daemon.h"
 #include "gen.h"
 #include "ids.h"
@@ -222,11 +223,44 @@ static void write_identity(bh_writer *w, const struct bh_ids *ids)
 	kv_uint(w, "in_use", ids->n_used);
 }
 
+/* What instances and clients hold between messages: read buffers and scanners (each
+ * holding part of a message), log line buffers (each holding part of a line); idle
+ * ones hold none. The daemon's spare read buffer is counted in bytes. */
+static void write_buffers(bh_writer *w, const struct bh_daemon *d)
+{
+	uint64_t readers = 0, bytes = d->spare.buf.cap, lines = 0;
+	struct bh_list *spos, *stmp, *pos, *tmp;
+	bh_list_for_each_safe(spos, stmp, (struct bh_list *)&d->slots)
+	{
+		struct bh_slot *s = bh_container_of(spos, struct bh_slot, link);
+		bh_list_for_each_safe(pos, tmp, &s->instances)
+		{
+			const struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
+			readers += i->in.cap || i->scan;
+			bytes += i->in.cap;
+			lines += (i->out.line != NULL) + (i->err.line != NULL);
+		}
+	}
+	uint64_t clients = 0;
+	bh_list_for_each_safe(pos, tmp, (struct bh_list *)&d->conns)
+	{
+		const struct bh_conn *cn = bh_container_of(pos, struct bh_conn, link);
+		clients += cn->in.cap || cn->scan; /* the one asking, at least */
+		bytes += cn->in.cap;
+	}
+	bh_write_cstr(w, "buffers");
+	bh_write_map(w, 4);
+	kv_uint(w, "instance_readers", readers);
+	kv_uint(w, "client_readers", clients);
+	kv_uint(w, "read_bytes", bytes);
+	kv_uint(w, "log_lines", lines);
+}
+
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
 	const struct bh_loop_bell_stats *bell = bh_loop_bell_stats(d->loop);
-	bh_write_map(w, 9);
+	bh_write_map(w, 11);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
@@ -251,9 +285,19 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "other_events", bell->other_events);
 	kv_uint(w, "timed_out", bell->timed_out);
 	kv_uint(w, "spent_us", bell->watch_ns / 1000);
-	bh_write_cstr(w, "plugins");
-	uint32_t n = 0;
+	/* Instances starting (spawned, not ready yet), at most max_starting at a time
+	 * unless a swap starts its own; plugins waiting for their turn to start one. */
 	struct bh_list *pos, *tmp;
+	uint32_t n = 0;
+	bh_list_for_each_safe(pos, tmp, &d->spawn_wait) n++;
+	bh_write_cstr(w, "spawning");
+	bh_write_map(w, 3);
+	kv_uint(w, "starting", d->n_starting);
+	kv_uint(w, "max_starting", d->max_starting);
+	kv_uint(w, "waiting", n);
+	write_buffers(w, d);
+	bh_write_cstr(w, "plugins");
+	n = 0;
 	bh_list_for_each_safe(pos, tmp, &d->slots) n++;
 	bh_write_array(w, n);
 	bh_list_for_each_safe(pos, tmp, &d->slots)

@@ -1482,6 +1482,13 @@ static void print_machine(const struct options *o)
 	if (o->pin_daemon >= 0 || o->pin_client >= 0 || o->pin_shim >= 0)
 		printf("%spinned:  daemon CPU %d, client CPU %d, plugin/raw echo CPU %d\n", c,
 		       o->pin_daemon, o->pin_client, o->pin_shim);
+	/* What every system call of a round trip costs here before it does anything. */
+	enum { SYSCALLS = 200000 };
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < SYSCALLS; i++)
+		syscall(SYS_getppid);
+	printf("%ssystem call: %.2f us (getppid, mean of %d)\n", c,
+	       (double)(now_ns() - t0) / SYSCALLS / 1000, SYSCALLS);
 	if (!o->tsv)
 		printf("\n");
 	fflush(stdout);

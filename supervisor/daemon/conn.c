@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +61,9 @@ static void conn_free(void *p)
 	struct bh_conn *cn = p;
 	bh_buf_done(&cn->in);
 	bh_buf_done(&cn->out);
+	bh_fdq_clear(&cn->fdq);
+	for (unsigned i = 0; i < cn->n_out_fd; i++)
+		close(cn->out_fd[i].fd);
 	free(cn);
 }
 
@@ -130,6 +134,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_scanner_init(&cn->scan);
 	bh_buf_init(&cn->out, 0);
+	bh_fdq_init(&cn->fdq);
 	bh_list_init(&cn->calls);
 	bh_list_init(&cn->notifications);
 	bh_list_init(&cn->flush_link);
@@ -235,13 +240,41 @@ static void mark_answered(struct bh_call *c)
 	c->conn->n_outstanding--;
 }
 
+/* A large result to a connection that takes memfds: the result goes in a sealed memfd
+ * sent with the response's first byte, the response carries a reference to it. False
+ * when it goes inline after all (small, no room for another fd, no memfd to be had). */
+static bool reply_memfd(struct bh_conn *cn, uint32_t msgid, const uint8_t *result, size_t len)
+{
+	if (!cn->memfd || len < BH_BULK_THRESHOLD || len > cn->d->cfg->max_payload ||
+	    cn->n_out_fd >= BH_CONN_OUT_FDS)
+		return false;
+	int fd;
+	if (bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
+		return false;
+	uint8_t ref[BH_BULK_REF_SIZE];
+	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = (uint32_t)len });
+	size_t at = cn->out.len;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	int r = bh_rpc_write_result(&w, msgid, ref, sizeof(ref));
+	if (r < 0) {
+		close(fd);
+		append_or_drop(cn, r);
+		return true;
+	}
+	cn->out_fd[cn->n_out_fd].at = at;
+	cn->out_fd[cn->n_out_fd++].fd = fd;
+	append_or_drop(cn, 0);
+	return true;
+}
+
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 {
 	struct bh_conn *cn = c->conn;
 	if (c->answered || !cn)
 		return;
 	mark_answered(c);
-	if (cn->dead)
+	if (cn->dead || reply_memfd(cn, c->client_msgid, result, len))
 		return;
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
@@ -273,11 +306,38 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 /* Send what the socket takes. The sent prefix is dropped only once it is at least half
  * the buffer: moving the rest after every partial send would make a large backlog
  * cost time quadratic in its size (a socket takes ~200 KB per wake-up). */
+/* One send of what waits, up to the next response that carries a memfd; that one
+ * goes with the memfd attached to its first byte. */
+static ssize_t send_some(struct bh_conn *cn)
+{
+	struct iovec iov = { cn->out.data + cn->out_sent, out_waiting(cn) };
+	if (cn->n_out_fd == 0) {
+		ssize_t n = send(cn->watch.fd, iov.iov_base, iov.iov_len, MSG_NOSIGNAL);
+		return n < 0 ? -errno : n;
+	}
+	int fd = -1;
+	if (cn->out_fd[0].at == cn->out_sent) {
+		fd = cn->out_fd[0].fd;
+		if (cn->n_out_fd > 1)
+			iov.iov_len = cn->out_fd[1].at - cn->out_sent;
+	} else {
+		iov.iov_len = cn->out_fd[0].at - cn->out_sent;
+	}
+	ssize_t n = bh_send_fd(cn->watch.fd, &iov, 1, fd, MSG_NOSIGNAL);
+	if (n > 0 && fd >= 0) {
+		close(fd);
+		cn->n_out_fd--;
+		memmove(cn->out_fd, cn->out_fd + 1, cn->n_out_fd * sizeof(cn->out_fd[0]));
+	}
+	return n;
+}
+
 static void conn_flush(struct bh_conn *cn)
 {
 	while (out_waiting(cn) > 0) {
-		ssize_t n = send(cn->watch.fd, cn->out.data + cn->out_sent, out_waiting(cn),
-				 MSG_NOSIGNAL);
+		ssize_t n = send_some(cn);
+		if (n < 0)
+			errno = (int)-n;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -296,6 +356,8 @@ static void conn_flush(struct bh_conn *cn)
 		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
 	} else if (cn->out_sent >= cn->out.len / 2) {
 		cn->d->output.client_moved += cn->out.len - cn->out_sent;
+		for (unsigned i = 0; i < cn->n_out_fd; i++)
+			cn->out_fd[i].at -= cn->out_sent;
 		bh_buf_consume(&cn->out, cn->out_sent);
 		cn->out_sent = 0;
 	}
@@ -380,7 +442,54 @@ static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
 		report_notification(cn, code, msg);
 }
 
-static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
+/* Params that came as a reference to a memfd (BH_BULK_MEMFD): the memfd, checked
+ * like anything a client sends, is mapped and rpc's params point into the mapping
+ * (*ret_map, munmap'd by the caller). 0 when there is no reference; 1 when mapped;
+ * -1 with *why when the request is refused. */
+static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, const uint8_t **ret_map,
+			const char **why)
+{
+	struct bh_bulk_ref ref;
+	int r = bh_bulk_ref_get(rpc->params, rpc->params_len, &ref);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || ref.kind != BH_BULK_MEMFD) {
+		*why = "params: malformed memfd reference";
+		return -1;
+	}
+	int fd;
+	if (bh_fdq_take(&cn->fdq, &fd) < 0) {
+		*why = "params: a memfd reference came without its fd";
+		return -1;
+	}
+	r = bh_memfd_check(fd, ref.len, cn->d->cfg->max_payload, BH_MEMFD_SEALS_HOSTILE);
+	const uint8_t *map = NULL;
+	if (r == 0 && ref.len == 0)
+		r = -EINVAL;
+	if (r == 0 && bh_memfd_map(fd, ref.len, &map) < 0)
+		r = -ENOMEM;
+	close(fd);
+	if (r < 0) {
+		*why = bh_memfd_strerror(r);
+		return -1;
+	}
+	struct bh_limits lim = cn->d->cfg->limits;
+	struct bh_scan sc;
+	lim.max_message = lim.max_bytes = ref.len;
+	uint8_t t = map[0];
+	if (!((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) ||
+	    bh_scan(map, ref.len, &lim, &sc) < 0 || sc.size != ref.len) {
+		munmap((void *)map, ref.len);
+		*why = "params in a memfd: not exactly one MessagePack array";
+		return -1;
+	}
+	rpc->params = map;
+	rpc->params_len = ref.len;
+	*ret_map = map;
+	return 1;
+}
+
+static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 {
 	struct bh_daemon *d = cn->d;
 	bool notify = rpc->type == BH_RPC_NOTIFY;
@@ -413,11 +522,19 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
 
 	/* What the child receives is a few bytes longer than what the client sent (a
-	 * fixed-width id): it must still fit the limit the shim enforces. */
-	if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
+	 * fixed-width id): it must still fit the limit the shim enforces, or the payload
+	 * ceiling (checked by memfd_params) for params that came in a memfd: they travel
+	 * in a memfd to the child too. */
+	const uint8_t *map = NULL;
+	int mapped = memfd_params(cn, rpc, &map, &why);
+	if (mapped < 0)
+		REJECT(BH_E_BAD_REQUEST, "%s", why);
+	if (!mapped && methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
 		REJECT(BH_E_TOO_LARGE, "request too large: %zu bytes of params (limits.max_message "
 		       "%zu)", rpc->params_len, d->cfg->limits.max_message);
 	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
+	if (map)
+		munmap((void *)map, rpc->params_len);
 	if (!c)
 		REJECT(BH_E_INTERNAL, "out of memory");
 	c->kind = BH_CALL_CLIENT;
@@ -480,7 +597,9 @@ static void handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
 {
 	struct bh_rpc rpc;
 	const char *why = "malformed";
-	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
+	int r = cn->memfd ? bh_rpc_parse_bulk(msg, len, &rpc, &why)
+			  : bh_rpc_parse(msg, len, &rpc, &why);
+	if (r < 0) {
 		uint32_t msgid;
 		if (bh_rpc_request_msgid(msg, len, &msgid) == 0) {
 			char text[200];
@@ -542,6 +661,13 @@ static void conn_parse(struct bh_conn *cn)
 		bh_buf_consume(&cn->in, off);
 		if (cn->in.len == 0)
 			bh_buf_shrink(&cn->in, BH_BUF_KEEP);
+		/* An fd comes with the first byte of the message that uses it: with no
+		 * message begun, whatever fd is left was sent for nothing. */
+		if (cn->in.len == 0 && cn->fdq.n > 0) {
+			report(cn, BH_E_BAD_REQUEST, "%u fds that no request used, closed",
+			       cn->fdq.n);
+			bh_fdq_clear(&cn->fdq);
+		}
 	}
 }
 
@@ -554,7 +680,13 @@ static void conn_readable(struct bh_conn *cn)
 			return;
 		}
 		size_t room = cn->in.cap - cn->in.len;
-		ssize_t n = recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
+		/* Only a connection that asked for memfds receives fds; on the others the
+		 * kernel drops whatever fds come, unread. */
+		ssize_t n = cn->memfd ? bh_recv_fds(cn->watch.fd, cn->in.data + cn->in.len, room,
+						    &cn->fdq)
+				      : recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
+		if (n < 0 && cn->memfd)
+			errno = (int)-n;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -562,6 +694,13 @@ static void conn_readable(struct bh_conn *cn)
 				break;
 			conn_close(cn);
 			return;
+		}
+		if (cn->fdq.overflow) {
+			report(cn, BH_E_BAD_REQUEST, "more than %d fds sent ahead of the requests that "
+			       "use them; closing the connection", BH_FDQ_MAX);
+			cn->closing = true;
+			schedule_flush(cn);
+			break;
 		}
 		if (n == 0) {
 			/* Half-closed: answer what was asked, then close. */

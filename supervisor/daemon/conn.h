@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/proto.h"
 #include "list.h"
 #include "loop.h"
@@ -30,6 +31,9 @@ struct bh_report_bucket {
 	uint64_t suppressed; /* lines dropped since the last one logged */
 };
 
+/* Responses with a memfd attached waiting in a connection's output, at most. */
+#define BH_CONN_OUT_FDS 8
+
 struct bh_conn {
 	struct bh_daemon *d;
 	struct bh_list link;      /* d->conns */
@@ -45,6 +49,17 @@ struct bh_conn {
 	uint32_t n_outstanding;   /* calls not yet answered */
 	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
 	uint32_t notes;           /* BH_NOTE_*: what it asked for with bulkhead.hello */
+	/* bulkhead.hello {"memfd": true}: large params and results may travel as sealed
+	 * memfds (bulkhead/bulk.h, BH_BULK_MEMFD). fdq holds the fds received and not yet
+	 * claimed; out_fd the memfds to send, each with the first byte of its response
+	 * (at: offset in out). */
+	bool memfd;
+	struct bh_fdq fdq;
+	struct {
+		size_t at;
+		int fd;
+	} out_fd[BH_CONN_OUT_FDS];
+	unsigned n_out_fd;
 	bool want_flush;
 	struct bh_list flush_link;
 	bool closing;             /* close once out is flushed */

@@ -189,6 +189,63 @@ START_TEST(large_values_travel_as_memfds)
 }
 END_TEST
 
+/* Bytes the daemon read from and sent to clients, in all. */
+static void client_bytes(bh_client *c, uint64_t *ret_read, uint64_t *ret_sent)
+{
+	bh_result *st = ht_status(c);
+	const bh_value *v = bh_result_value(st);
+	*ret_read = ht_get_uint(ht_get(v, "input"), "client_bytes_read");
+	*ret_sent = ht_get_uint(ht_get(v, "output"), "client_bytes_sent");
+	bh_result_free(st);
+}
+
+/* A C client that asked for memfds (bh_client_use_memfd): 1 MiB and 32 MiB (above
+ * max_message) echoed byte-exact, params and result each in a sealed memfd, so that
+ * the client socket carries only the envelopes. Counted on another connection,
+ * whose own status calls are measured alone first. */
+START_TEST(memfd_client_round_trip)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *mc = ht_connect(&d), *st = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(st, "echo", 0);
+	bh_error err;
+	ht_assert_ok(bh_client_use_memfd(mc, 0, HT_LONG_MS, &err), err);
+	uint64_t r0, s0, r1, s1, r2, s2;
+	client_bytes(st, &r0, &s0);
+	client_bytes(st, &r1, &s1);
+	uint64_t status_read = r1 - r0, status_sent = s1 - s0;
+	static const size_t sizes[] = { 1u << 20, 32u << 20, 1u << 20 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *blob = malloc(sizes[k]);
+		ck_assert_ptr_nonnull(blob);
+		for (size_t i = 0; i < sizes[k]; i++)
+			blob[i] = (uint8_t)(i * 13 + k);
+		client_bytes(st, &r1, &s1);
+		bh_writer *w = bh_client_params(mc);
+		bh_write_array(w, 1);
+		bh_write_bin(w, blob, sizes[k]);
+		bh_result *res = NULL;
+		ht_assert_ok(bh_call(mc, "echo.echo", HT_LONG_MS, &res, &err), err);
+		const bh_value *v = bh_result_value(res);
+		ck_assert_int_eq(v->type, BH_BIN);
+		ck_assert_uint_eq(v->len, sizes[k]);
+		ck_assert(memcmp(v->as.bin, blob, sizes[k]) == 0);
+		bh_result_free(res);
+		client_bytes(st, &r2, &s2);
+		uint64_t read = r2 - r1 - status_read, sent = s2 - s1 - status_sent;
+		ck_assert_msg(read < 1024 && sent < 1024, "%zu bytes echoed: the client socket "
+			      "carried %llu bytes in, %llu out", sizes[k], (unsigned long long)read,
+			      (unsigned long long)sent);
+		free(blob);
+	}
+	ck_assert_uint_eq(ht_instance_pid(st, "echo", 0), echo_pid);
+	bh_client_free(mc);
+	bh_client_free(st);
+	ht_stop(&d);
+}
+END_TEST
+
 /* A request whose header announces a bin of 16 MiB + 1, followed by 16 MiB that the
  * client keeps writing: refused after the first read, the connection closed, and the
  * log names the limit. */
@@ -330,6 +387,7 @@ int main(void)
 	tcase_add_test(tc, client_drip_is_linear);
 	tcase_add_test(tc, large_nil_result_is_linear);
 	tcase_add_test(tc, large_values_travel_as_memfds);
+	tcase_add_test(tc, memfd_client_round_trip);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);

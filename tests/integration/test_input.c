@@ -4,14 +4,20 @@
  * write must cost scanning work linear in its size, and a message too large must be
  * refused after its header, not after buffering it. Each test checks that the
  * sibling plugin keeps answering with its pid unchanged. */
+#define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "harness.h"
 
 #define ECHO_ENTRY "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }"
@@ -246,6 +252,230 @@ START_TEST(memfd_client_round_trip)
 }
 END_TEST
 
+/* ---- memfds from a client that is not the C SDK ---- */
+
+#define MFD_LEN (128u * 1024)
+
+static int fd_count(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	ck_assert_msg(dir, "%s: %s", path, strerror(errno));
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* All of p[0 .. n-1], with nfds copies of fd attached to the first byte. */
+static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(16 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)p, n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds > 0) {
+		ck_assert_int_le(nfds, 16);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		for (int i = 0; i < nfds; i++)
+			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+	}
+	ssize_t w = sendmsg(r->fd, &mh, MSG_NOSIGNAL);
+	ck_assert_msg(w == (ssize_t)n, "sendmsg: %zd: %s", w, strerror(errno));
+	if (w < (ssize_t)n)
+		ck_assert_int_eq(ht_raw_send(r, (const uint8_t *)p + w, n - (size_t)w), 0);
+}
+
+/* [0, msgid, "echo.echo", reference to len bytes of a memfd]. */
+static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t len)
+{
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	bh_writer w;
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, msgid);
+	bh_write_cstr(&w, "echo.echo");
+	uint8_t ref[BH_BULK_REF_SIZE];
+	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = len });
+	bh_write_raw(&w, ref, sizeof(ref));
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+	ck_assert_uint_le(b.len, cap);
+	memcpy(out, b.data, b.len);
+	size_t n = b.len;
+	bh_buf_done(&b);
+	return n;
+}
+
+/* A memfd of size bytes holding [bin] (of what fits) in its first `filled` bytes,
+ * with these seals. */
+static int params_memfd(size_t size, size_t filled, unsigned seals)
+{
+	int fd = memfd_create("test-params", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	uint8_t *p = malloc(filled);
+	ck_assert_ptr_nonnull(p);
+	uint32_t bin = (uint32_t)size - 6;
+	uint8_t head[6] = { 0x91, 0xc6, (uint8_t)(bin >> 24), (uint8_t)(bin >> 16),
+			    (uint8_t)(bin >> 8), (uint8_t)bin };
+	memset(p, 0x5a, filled);
+	memcpy(p, head, sizeof(head));
+	ck_assert_int_eq(pwrite(fd, p, filled, 0), (ssize_t)filled);
+	free(p);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)seals), 0);
+	return fd;
+}
+
+static void expect_error(struct ht_raw *r, uint32_t msgid, const char *text)
+{
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, msgid);
+	ck_assert_msg(rep.code != 0 && strstr(rep.message, text), "msgid %u: want an error "
+		      "naming \"%s\", got %d \"%s\"", msgid, text, rep.code, rep.message);
+}
+
+static void raw_hello_memfd(struct ht_raw *r)
+{
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	bh_writer w;
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, 1);
+	bh_write_cstr(&w, "bulkhead.hello");
+	bh_write_array(&w, 1);
+	bh_write_map(&w, 1);
+	bh_write_cstr(&w, "memfd");
+	bh_write_bool(&w, true);
+	ck_assert_int_eq(ht_raw_send(r, b.data, b.len), 0);
+	bh_buf_done(&b);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(r, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	const bh_value *on = ht_get(ht_get(rep.result, "enabled"), "memfd");
+	ck_assert(on && on->type == BH_BOOL && on->as.b);
+	ck_assert_uint_eq(ht_get_uint(ht_get(ht_get(rep.result, "options"), "memfd"),
+				      "max_fds"), BH_FDQ_MAX);
+}
+
+/* A client that asked for memfds and sends bad ones: each request is refused with
+ * the reason (not sealed, sparse, of another size, no fd, not an array), fds that
+ * come with a request that uses none are closed, a good memfd is echoed; a flood of
+ * fds ahead of any request closes the connection; a client that did not ask gets
+ * its fds dropped by the kernel. The daemon holds as many fds after as before. */
+START_TEST(memfd_client_hostile)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+	/* A large call first: the instance's pool buffer exists before the count. */
+	uint8_t *blob = calloc(1, MFD_LEN);
+	ck_assert_ptr_nonnull(blob);
+	bh_writer *pw = bh_client_params(good);
+	bh_write_array(pw, 1);
+	bh_write_bin(pw, blob, MFD_LEN);
+	free(blob);
+	bh_error err;
+	ht_assert_ok(bh_call(good, "echo.echo", HT_LONG_MS, NULL, &err), err);
+	int fds0 = fd_count(d.pid);
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	const unsigned all = BH_MEMFD_SEALS_HOSTILE;
+	uint8_t msg[64];
+	size_t n;
+	int fd;
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, F_SEAL_SHRINK | F_SEAL_GROW);
+	n = memfd_request(msg, sizeof(msg), 2, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 2, "not sealed");
+
+	fd = params_memfd(MFD_LEN, 4096, all);
+	n = memfd_request(msg, sizeof(msg), 3, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 3, "pages missing");
+
+	fd = params_memfd(2 * MFD_LEN, 2 * MFD_LEN, all);
+	n = memfd_request(msg, sizeof(msg), 4, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 4, "size is not the length announced");
+
+	n = memfd_request(msg, sizeof(msg), 5, MFD_LEN);
+	send_fds(&r, msg, n, -1, 0);
+	expect_error(&r, 5, "without its fd");
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, all);
+	ck_assert_int_eq(pwrite(fd, "\xc4", 1, 0), -1); /* sealed: cannot be rewritten */
+	close(fd);
+	fd = params_memfd(MFD_LEN, MFD_LEN, 0);
+	ck_assert_int_eq(pwrite(fd, "\xc0", 1, 0), 1); /* nil, not an array */
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)all), 0);
+	n = memfd_request(msg, sizeof(msg), 6, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 6, "not exactly one MessagePack array");
+
+	/* A plain request with fds it does not use: answered, the fds closed. */
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	ht_req_str(&b, 7, "echo.echo", "plain");
+	send_fds(&r, b.data, b.len, 2, 3);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 7);
+	ck_assert_int_eq(rep.code, 0);
+	bh_buf_done(&b);
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, all);
+	n = memfd_request(msg, sizeof(msg), 8, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 8);
+	ck_assert_msg(rep.code == 0, "a good memfd refused: %s", rep.message);
+
+	/* More fds than the queue holds, ahead of a request begun and never ended. */
+	send_fds(&r, "\x94", 1, 2, BH_FDQ_MAX + 1);
+	ht_raw_expect_eof(&r);
+	ht_raw_close(&r);
+
+	/* A client that did not ask for memfds: its fds never reach the daemon. */
+	ht_raw_open(&r, &d);
+	bh_buf_init(&b, 0);
+	ht_req_str(&b, 9, "echo.echo", "plain");
+	send_fds(&r, b.data, b.len, 2, 16);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_buf_done(&b);
+	ht_raw_close(&r);
+
+	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
+	int fds = fd_count(d.pid);
+	ck_assert_msg(fds == fds0, "the daemon held %d fds before, %d after", fds0, fds);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
 /* A request whose header announces a bin of 16 MiB + 1, followed by 16 MiB that the
  * client keeps writing: refused after the first read, the connection closed, and the
  * log names the limit. */
@@ -388,6 +618,7 @@ int main(void)
 	tcase_add_test(tc, large_nil_result_is_linear);
 	tcase_add_test(tc, large_values_travel_as_memfds);
 	tcase_add_test(tc, memfd_client_round_trip);
+	tcase_add_test(tc, memfd_client_hostile);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);

@@ -39,8 +39,9 @@ int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
 	struct bh_bulk_ref r = { .kind = p[2], .slot = p[3], .len = bh__be32(p + 6) };
 	if (r.kind < BH_BULK_POOL || r.kind > BH_BULK_MEMFD)
 		return -EPROTO;
-	bool pooled = r.kind == BH_BULK_POOL || r.kind == BH_BULK_POOL_NEW;
-	if (pooled ? r.slot >= BH_BULK_SLOTS : r.slot != 0)
+	unsigned slots = r.kind == BH_BULK_POOL_NEW ? BH_BULK_MAPS
+				   : r.kind == BH_BULK_POOL ? BH_BULK_SLOTS : 1;
+	if (r.slot >= slots)
 		return -EPROTO;
 	*ret = r;
 	return 0;
@@ -88,17 +89,25 @@ int bh_memfd_seal_size(int fd)
 
 int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
 {
-	void *map;
-	int fd;
-	int r = bh_memfd_new(name, len, false, &fd, &map);
-	if (r < 0)
-		return r;
-	memcpy(map, p, len);
-	/* F_SEAL_WRITE needs the writable mapping gone. */
-	munmap(map, len);
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* pwrite, not a mapping: faulting in a fresh shared mapping page by page costs
+	 * ~20 times more here, and F_SEAL_WRITE needs no writable mapping anyway. */
+	int r = ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	for (size_t done = 0; r == 0 && done < len;) {
+		ssize_t n = pwrite(fd, (const uint8_t *)p + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
 	unsigned seals = BH_MEMFD_SEALS_HOSTILE | F_SEAL_SEAL;
-	if (fcntl(fd, F_ADD_SEALS, (int)seals) < 0) {
+	if (r == 0 && fcntl(fd, F_ADD_SEALS, (int)seals) < 0)
 		r = -errno;
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
@@ -108,7 +117,7 @@ int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
 
 int bh_memfd_map(int fd, size_t len, const uint8_t **ret)
 {
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
 	*ret = map;

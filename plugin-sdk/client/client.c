@@ -927,7 +927,10 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 			r = -ENOBUFS;
 	}
 	c->params.len = 0;
-	buf_trim(&c->params);
+	/* Params that went as a memfd keep their buffer for the next large call: filling
+	 * fresh pages costs far more than the copy (a page fault each). */
+	if (memfd < 0)
+		buf_trim(&c->params);
 	if (r == 0 && memfd >= 0) {
 		c->out_fd[c->n_out_fd].at = memfd_at;
 		c->out_fd[c->n_out_fd++].fd = memfd;

@@ -26,6 +26,7 @@
 
 #include "call.h"
 #include "config.h"
+#include "conn.h"
 #include "daemon.h"
 #include "instance.h"
 
@@ -124,10 +125,24 @@ static int pick_slot(struct bh_inst_bulk *b, size_t len)
 	return spare;
 }
 
+/* Params in a client's memfd go on in it: the request's reference becomes one to the
+ * passed slot, the memfd goes with it. */
+static void attach_passed(struct bh_call *c)
+{
+	size_t at = c->full_len - c->params_len;
+	bh_bulk_ref_put(c->req + at,
+			&(struct bh_bulk_ref){ .kind = BH_BULK_POOL_NEW, .slot = BH_BULK_SLOT_PASSED,
+					       .len = (uint32_t)c->passed_len });
+	c->bulk_slot = BH_BULK_SLOT_PASSED;
+	c->bulk_new = true;
+}
+
 void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 {
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return;
+	if (c->passed_fd >= 0)
+		return attach_passed(c);
 	c->bulk_slot = BH_BULK_NONE;
 	const struct bh_config *cfg = inst->d->cfg;
 	if (c->params_len < BH_BULK_THRESHOLD || c->params_len > cfg->max_payload ||
@@ -152,6 +167,10 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 
 void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c)
 {
+	if (c->bulk_slot == BH_BULK_SLOT_PASSED && c->passed_fd >= 0) {
+		c->bulk_slot = BH_BULK_NONE; /* the reference is rewritten at the next attach */
+		return;
+	}
 	if (c->bulk_slot < 0 || c->bulk_slot >= BH_BULK_SLOTS)
 		return;
 	inst->bulk.pool[c->bulk_slot].busy = false;
@@ -166,6 +185,8 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 {
 	if (c->sent > 0 || c->bulk_slot < 0)
 		return -1;
+	if (c->passed_fd >= 0)
+		return c->passed_fd;
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return inst->bulk.area_fd;
 	return c->bulk_new ? inst->bulk.pool[c->bulk_slot].fd : -1;
@@ -173,13 +194,66 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 
 void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c)
 {
-	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS)
+	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS && c->passed_fd < 0)
 		inst->bulk.pool[c->bulk_slot].at_child = true;
 	c->bulk_new = false;
 }
 
-int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len,
-		   const char **why)
+/* The call a response answers, when its client takes memfds and it is still owed
+ * an answer; NULL otherwise. */
+static struct bh_call *memfd_caller(struct bh_instance *inst, uint32_t msgid)
+{
+	struct bh_call *c = inst->pending[msgid & (inst->pending_cap - 1)];
+	if (!c || c->iid != msgid || c->kind != BH_CALL_CLIENT || !c->conn || c->answered ||
+	    !c->conn->memfd || c->reply_fd >= 0)
+		return NULL;
+	return c;
+}
+
+/* The result's len bytes, from the area into a new memfd by the kernel: no copy
+ * through the daemon's memory, no page of it faulted in here. 0 and *ret_fd, or
+ * -errno (then the result goes the ordinary way). */
+static int area_to_memfd(struct bh_inst_bulk *b, size_t len, int *ret_fd)
+{
+	int fd = memfd_create("bulkhead-reply", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	int r = ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	loff_t in = BH_BULK_AREA_HEAD, out = 0;
+	while (r == 0 && (size_t)out < len) {
+		ssize_t n = copy_file_range(b->area_fd, &in, fd, &out, len - (size_t)out, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+	}
+	if (r == 0 && fcntl(fd, F_ADD_SEALS, (int)(BH_MEMFD_SEALS_HOSTILE | F_SEAL_SEAL)) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Check a result that lies in a sealed memfd of ours, like any result. */
+static bool memfd_result_ok(struct bh_instance *inst, int fd, size_t len)
+{
+	const uint8_t *map;
+	if (bh_memfd_map(fd, len, &map) < 0)
+		return false;
+	struct bh_limits lim = inst->d->cfg->limits;
+	struct bh_scan sc;
+	lim.max_message = lim.max_bytes = (uint32_t)len;
+	lim.max_depth = lim.max_depth > 1 ? lim.max_depth - 1 : 1;
+	bool ok = bh_scan(map, len, &lim, &sc) == 0 && sc.size == len;
+	munmap((void *)map, len);
+	return ok;
+}
+
+int bh_bulk_result(struct bh_instance *inst, uint32_t msgid, const uint8_t **result,
+		   size_t *len, const char **why)
 {
 	struct bh_inst_bulk *b = &inst->bulk;
 	struct bh_bulk_ref ref;
@@ -193,6 +267,21 @@ int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len
 	if (b->area_fd < 0 || ref.len > b->area_len) {
 		*why = "bulk result beyond its result area";
 		return -EPROTO;
+	}
+	struct bh_call *c = ref.len >= BH_BULK_THRESHOLD ? memfd_caller(inst, msgid) : NULL;
+	int fd = -1;
+	if (c && area_to_memfd(b, ref.len, &fd) == 0) {
+		/* Copied: the area is the child's again. */
+		atomic_store_explicit((_Atomic uint32_t *)(void *)b->area, 0,
+				      memory_order_release);
+		if (!memfd_result_ok(inst, fd, ref.len)) {
+			close(fd);
+			*why = "malformed bulk result";
+			return -EPROTO;
+		}
+		c->reply_fd = fd;
+		c->reply_len = ref.len;
+		return 0;
 	}
 	b->copy.len = 0;
 	if (bh_buf_reserve(&b->copy, ref.len) < 0) {

@@ -17,7 +17,7 @@ struct bh_call;
 
 /* A call's bulk state: which buffer its params are in (-1: inline). */
 #define BH_BULK_NONE (-1)
-#define BH_BULK_AREA_SLOT BH_BULK_SLOTS /* $init: carries the result area */
+#define BH_BULK_AREA_SLOT (BH_BULK_MAPS + 1) /* $init: carries the result area */
 
 struct bh_bulk_buf {
 	int fd;
@@ -50,11 +50,14 @@ void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c);
 /* The fd to send with the first byte of c's request, or -1; and that it went. */
 int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c);
 void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c);
-/* A response's result: when it is a reference to the result area, copy the result
- * out, release the area and check the copy; *result and *len then point at the
- * copy, valid until bh_bulk_result_done. 0, or -EPROTO with *why. */
-int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len,
-		   const char **why);
+/* A response's result (to call msgid): when it is a reference to the result area,
+ * copy the result out, release the area and check the copy; *result and *len then
+ * point at the copy, valid until bh_bulk_result_done. For a client that takes
+ * memfds, the copy is a sealed memfd made in the kernel (copy_file_range), left in
+ * the call's reply_fd for the connection to send as it is. 0, or -EPROTO with
+ * *why. */
+int bh_bulk_result(struct bh_instance *inst, uint32_t msgid, const uint8_t **result,
+		   size_t *len, const char **why);
 void bh_bulk_result_done(struct bh_instance *inst);
 
 #endif

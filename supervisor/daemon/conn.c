@@ -241,15 +241,35 @@ static void mark_answered(struct bh_call *c)
 }
 
 /* A large result to a connection that takes memfds: the result goes in a sealed memfd
- * sent with the response's first byte, the response carries a reference to it. False
- * when it goes inline after all (small, no room for another fd, no memfd to be had). */
-static bool reply_memfd(struct bh_conn *cn, uint32_t msgid, const uint8_t *result, size_t len)
+ * (c's reply_fd when the instance's result area was copied into one, else a new one)
+ * sent with the response's first byte, the response carries a reference to it.
+ * False when it goes inline after all (small, no room for another fd, no memfd). */
+static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *result,
+			size_t len)
 {
+	uint32_t msgid = c->client_msgid;
+	int fd = c->reply_fd;
+	c->reply_fd = -1;
+	if (fd >= 0)
+		len = c->reply_len;
+	if (fd >= 0 && cn->n_out_fd >= BH_CONN_OUT_FDS) {
+		/* No room for another fd: the result goes inline, from the memfd. */
+		const uint8_t *map;
+		int r = bh_memfd_map(fd, len, &map);
+		close(fd);
+		struct bh_writer w;
+		bh_writer_init(&w, &cn->out);
+		if (r == 0) {
+			r = bh_rpc_write_result(&w, msgid, map, len);
+			munmap((void *)map, len);
+		}
+		append_or_drop(cn, r);
+		return true;
+	}
 	if (!cn->memfd || len < BH_BULK_THRESHOLD || len > cn->d->cfg->max_payload ||
 	    cn->n_out_fd >= BH_CONN_OUT_FDS)
 		return false;
-	int fd;
-	if (bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
+	if (fd < 0 && bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
 		return false;
 	uint8_t ref[BH_BULK_REF_SIZE];
 	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = (uint32_t)len });
@@ -274,7 +294,7 @@ void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 	if (c->answered || !cn)
 		return;
 	mark_answered(c);
-	if (cn->dead || reply_memfd(cn, c->client_msgid, result, len))
+	if (cn->dead || reply_memfd(cn, c, result, len))
 		return;
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
@@ -443,10 +463,10 @@ static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
 }
 
 /* Params that came as a reference to a memfd (BH_BULK_MEMFD): the memfd, checked
- * like anything a client sends, is mapped and rpc's params point into the mapping
- * (*ret_map, munmap'd by the caller). 0 when there is no reference; 1 when mapped;
- * -1 with *why when the request is refused. */
-static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, const uint8_t **ret_map,
+ * like anything a client sends and its content scanned, becomes *ret_fd, of *ret_len
+ * bytes; rpc's params stay the reference. 0 when there is no reference; 1 with the
+ * fd; -1 with *why when the request is refused. */
+static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, int *ret_fd, size_t *ret_len,
 			const char **why)
 {
 	struct bh_bulk_ref ref;
@@ -468,24 +488,26 @@ static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, const uint8_t **
 		r = -EINVAL;
 	if (r == 0 && bh_memfd_map(fd, ref.len, &map) < 0)
 		r = -ENOMEM;
-	close(fd);
 	if (r < 0) {
+		close(fd);
 		*why = bh_memfd_strerror(r);
 		return -1;
 	}
+	/* Sealed: what is scanned now is what the plugin will read. */
 	struct bh_limits lim = cn->d->cfg->limits;
 	struct bh_scan sc;
 	lim.max_message = lim.max_bytes = ref.len;
 	uint8_t t = map[0];
-	if (!((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) ||
-	    bh_scan(map, ref.len, &lim, &sc) < 0 || sc.size != ref.len) {
-		munmap((void *)map, ref.len);
+	bool ok = ((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) &&
+		  bh_scan(map, ref.len, &lim, &sc) == 0 && sc.size == ref.len;
+	munmap((void *)map, ref.len);
+	if (!ok) {
+		close(fd);
 		*why = "params in a memfd: not exactly one MessagePack array";
 		return -1;
 	}
-	rpc->params = map;
-	rpc->params_len = ref.len;
-	*ret_map = map;
+	*ret_fd = fd;
+	*ret_len = ref.len;
 	return 1;
 }
 
@@ -522,21 +544,24 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
 
 	/* What the child receives is a few bytes longer than what the client sent (a
-	 * fixed-width id): it must still fit the limit the shim enforces, or the payload
-	 * ceiling (checked by memfd_params) for params that came in a memfd: they travel
-	 * in a memfd to the child too. */
-	const uint8_t *map = NULL;
-	int mapped = memfd_params(cn, rpc, &map, &why);
-	if (mapped < 0)
+	 * fixed-width id): it must still fit the limit the shim enforces. Params that came
+	 * in a memfd stay there, within the payload ceiling (memfd_params), and go on to
+	 * the child in it. */
+	int passed_fd = -1;
+	size_t passed_len = 0;
+	if (memfd_params(cn, rpc, &passed_fd, &passed_len, &why) < 0)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
-	if (!mapped && methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
+	if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
 		REJECT(BH_E_TOO_LARGE, "request too large: %zu bytes of params (limits.max_message "
 		       "%zu)", rpc->params_len, d->cfg->limits.max_message);
 	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
-	if (map)
-		munmap((void *)map, rpc->params_len);
-	if (!c)
+	if (!c) {
+		if (passed_fd >= 0)
+			close(passed_fd);
 		REJECT(BH_E_INTERNAL, "out of memory");
+	}
+	c->passed_fd = passed_fd;
+	c->passed_len = passed_len;
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;
 	cn->held_bytes += c->req_len; /* given back by bh_conn_unhold */

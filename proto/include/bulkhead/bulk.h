@@ -46,6 +46,11 @@ extern "C" {
 #define BH_BULK_THRESHOLD (64u * 1024)
 /* Pool buffers per instance (daemon -> shim). */
 #define BH_BULK_SLOTS 4
+/* One more slot, POOL_NEW only: params that came in a client's sealed memfd, passed
+ * on to the shim as they are (no copy). The shim maps each call's memfd there, in
+ * the order the requests come, replacing the previous one. */
+#define BH_BULK_SLOT_PASSED BH_BULK_SLOTS
+#define BH_BULK_MAPS (BH_BULK_SLOTS + 1)
 /* Bytes before the data in the result area: a page whose first word (a uint32) the
  * shim sets when it sends a result in the area and the daemon clears once it has
  * copied the result out; the shim writes the next one there only once it is clear. */
@@ -63,7 +68,7 @@ enum bh_bulk_kind {
 
 struct bh_bulk_ref {
 	uint8_t kind; /* enum bh_bulk_kind */
-	uint8_t slot; /* POOL, POOL_NEW: < BH_BULK_SLOTS */
+	uint8_t slot; /* POOL: < BH_BULK_SLOTS; POOL_NEW: < BH_BULK_MAPS */
 	uint32_t len; /* bytes of the value (AREA_NEW: of the area's data) */
 };
 

@@ -301,6 +301,37 @@ void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 	append_or_drop(cn, bh_rpc_write_result(&w, c->client_msgid, result, len));
 }
 
+uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark)
+{
+	struct bh_conn *cn = c->conn;
+	if (c->answered || !cn || cn->dead)
+		return NULL;
+	*mark = cn->out.len;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	bh_write_array(&w, 4);
+	bh_write_uint(&w, BH_RPC_RESPONSE);
+	bh_write_uint(&w, c->client_msgid);
+	bh_write_nil(&w);
+	if (bh_writer_error(&w) < 0 || bh_buf_reserve(&cn->out, len) < 0) {
+		cn->out.len = *mark;
+		return NULL;
+	}
+	return cn->out.data + cn->out.len;
+}
+
+void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok)
+{
+	struct bh_conn *cn = c->conn;
+	if (!ok) {
+		cn->out.len = mark;
+		return;
+	}
+	cn->out.len += len;
+	mark_answered(c);
+	append_or_drop(cn, 0);
+}
+
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 {
 	struct bh_conn *cn = c->notifier ? c->notifier : c->conn;

@@ -75,6 +75,12 @@ void bh_conn_accept(struct bh_daemon *d, int fd);
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A result of len bytes written in place: begin queues the response's envelope and
+ * returns where the result goes (and *mark), NULL when c is answered, its client gone
+ * or no room; end with ok makes the response whole and marks c answered, without
+ * drops it. Nothing may be queued on the connection in between. */
+uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark);
+void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok);
 /* A call of cn's (request or notification) stops counting against cn's budget of held
  * request bytes (freed, answered as a notification, or its connection detached). */
 void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);

@@ -32,6 +32,7 @@
 
 struct input {
 	uint64_t client_read, client_scanned, channel_read, channel_scanned;
+	uint64_t result_staged;
 };
 
 static struct input input_now(bh_client *c)
@@ -43,6 +44,8 @@ static struct input input_now(bh_client *c)
 		.client_scanned = ht_get_uint(in, "client_bytes_scanned"),
 		.channel_read = ht_get_uint(in, "channel_bytes_read"),
 		.channel_scanned = ht_get_uint(in, "channel_bytes_scanned"),
+		.result_staged = ht_get_uint(ht_get(bh_result_value(st), "output"),
+					     "result_bytes_staged"),
 	};
 	bh_result_free(st);
 	return r;
@@ -187,6 +190,10 @@ START_TEST(large_values_travel_as_memfds)
 		uint64_t channel = after.channel_read - before.channel_read;
 		ck_assert_msg(channel < 64 * 1024, "%zu bytes echoed, %llu read from the channel",
 			      sizes[k], (unsigned long long)channel);
+		/* The result goes from the result area straight into the client's output. */
+		ck_assert_msg(after.result_staged == before.result_staged, "%zu bytes echoed, %llu "
+			      "staged in the daemon on the way", sizes[k],
+			      (unsigned long long)(after.result_staged - before.result_staged));
 		free(blob);
 	}
 	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);

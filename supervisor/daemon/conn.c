@@ -423,6 +423,8 @@ void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c)
 {
 	bool was_full = cn->held_bytes >= HELD_HIGH_WATER(cn->d);
 	cn->held_bytes -= c->req_len;
+	if (c->passed_fd >= 0)
+		cn->n_passed--;
 	if (was_full && cn->held_bytes < HELD_HIGH_WATER(cn->d))
 		schedule_flush(cn); /* which turns reading back on */
 }
@@ -582,17 +584,23 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	size_t passed_len = 0;
 	if (memfd_params(cn, rpc, &passed_fd, &passed_len, &why) < 0)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
-	if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
-		REJECT(BH_E_TOO_LARGE, "request too large: %zu bytes of params (limits.max_message "
-		       "%zu)", rpc->params_len, d->cfg->limits.max_message);
-	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
+	struct bh_call *c = NULL;
+	if (passed_fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
+		refuse(cn, rpc, BH_E_OVERLOADED, "%u calls with params in a memfd outstanding on "
+		       "this connection (at most %d)", cn->n_passed, BH_CONN_PASSED_MAX);
+	else if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
+		refuse(cn, rpc, BH_E_TOO_LARGE, "request too large: %zu bytes of params "
+		       "(limits.max_message %zu)", rpc->params_len, d->cfg->limits.max_message);
+	else if (!(c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
+		refuse(cn, rpc, BH_E_INTERNAL, "out of memory");
 	if (!c) {
 		if (passed_fd >= 0)
 			close(passed_fd);
-		REJECT(BH_E_INTERNAL, "out of memory");
+		return;
 	}
 	c->passed_fd = passed_fd;
 	c->passed_len = passed_len;
+	cn->n_passed += passed_fd >= 0;
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;
 	cn->held_bytes += c->req_len; /* given back by bh_conn_unhold */

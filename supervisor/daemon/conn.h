@@ -33,6 +33,9 @@ struct bh_report_bucket {
 
 /* Responses with a memfd attached waiting in a connection's output, at most. */
 #define BH_CONN_OUT_FDS 8
+/* Calls of one connection holding the memfd of their params, at most: each holds an
+ * fd of the daemon's until it is done. */
+#define BH_CONN_PASSED_MAX 64
 
 struct bh_conn {
 	struct bh_daemon *d;
@@ -54,6 +57,7 @@ struct bh_conn {
 	 * claimed; out_fd the memfds to send, each with the first byte of its response
 	 * (at: offset in out). */
 	bool memfd;
+	unsigned n_passed;        /* its calls holding a params memfd */
 	struct bh_fdq fdq;
 	struct {
 		size_t at;

@@ -262,6 +262,8 @@ END_TEST
 /* ---- memfds from a client that is not the C SDK ---- */
 
 #define MFD_LEN (128u * 1024)
+/* BH_CONN_PASSED_MAX (supervisor/daemon/conn.h). */
+#define BH_CONN_PASSED_MAX_TEST 64
 
 static int fd_count(pid_t pid)
 {
@@ -483,6 +485,44 @@ START_TEST(memfd_client_hostile)
 }
 END_TEST
 
+/* Calls that hold the memfd of their params are capped per connection: with the one
+ * echo instance asleep, BH_CONN_PASSED_MAX calls wait with theirs, the next is refused
+ * as overloaded at once. */
+START_TEST(memfd_calls_capped)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	/* [2000] in a sealed memfd: echo.sleep_ms(2000). */
+	int fd = memfd_create("test-sleep", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\x91\xcd\x07\xd0", 4, 0), 4);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)BH_MEMFD_SEALS_HOSTILE), 0);
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	for (uint32_t i = 0; i <= BH_CONN_PASSED_MAX_TEST; i++) {
+		bh_writer w;
+		b.len = 0;
+		bh_writer_init(&w, &b);
+		bh_write_array(&w, 4);
+		bh_write_int(&w, 0);
+		bh_write_uint(&w, 100 + i);
+		bh_write_cstr(&w, "echo.sleep_ms");
+		uint8_t ref[BH_BULK_REF_SIZE];
+		bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = 4 });
+		bh_write_raw(&w, ref, sizeof(ref));
+		send_fds(&r, b.data, b.len, fd, 1);
+	}
+	close(fd);
+	expect_error(&r, 100 + BH_CONN_PASSED_MAX_TEST, "calls with params in a memfd");
+	bh_buf_done(&b);
+	ht_raw_close(&r);
+	ht_stop(&d);
+}
+END_TEST
+
 /* A request whose header announces a bin of 16 MiB + 1, followed by 16 MiB that the
  * client keeps writing: refused after the first read, the connection closed, and the
  * log names the limit. */
@@ -626,6 +666,7 @@ int main(void)
 	tcase_add_test(tc, large_values_travel_as_memfds);
 	tcase_add_test(tc, memfd_client_round_trip);
 	tcase_add_test(tc, memfd_client_hostile);
+	tcase_add_test(tc, memfd_calls_capped);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);

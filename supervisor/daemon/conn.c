@@ -306,7 +306,7 @@ uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark)
 	struct bh_conn *cn = c->conn;
 	if (c->answered || !cn || cn->dead)
 		return NULL;
-	*mark = cn->out.len;
+	size_t at = cn->out.len;
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
 	bh_write_array(&w, 4);
@@ -314,9 +314,10 @@ uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark)
 	bh_write_uint(&w, c->client_msgid);
 	bh_write_nil(&w);
 	if (bh_writer_error(&w) < 0 || bh_buf_reserve(&cn->out, len) < 0) {
-		cn->out.len = *mark;
+		cn->out.len = at;
 		return NULL;
 	}
+	*mark = at;
 	return cn->out.data + cn->out.len;
 }
 

@@ -37,10 +37,11 @@ int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
 	if (p[0] != 0xd7 || len != BH_BULK_REF_SIZE || p[4] != 0 || p[5] != 0)
 		return -EPROTO;
 	struct bh_bulk_ref r = { .kind = p[2], .slot = p[3], .len = bh__be32(p + 6) };
-	if (r.kind < BH_BULK_POOL || r.kind > BH_BULK_AREA)
+	if (r.kind < BH_BULK_POOL || r.kind > BH_BULK_MEMFD)
 		return -EPROTO;
-	bool pooled = r.kind == BH_BULK_POOL || r.kind == BH_BULK_POOL_NEW;
-	if (pooled ? r.slot >= BH_BULK_SLOTS : r.slot != 0)
+	unsigned slots = r.kind == BH_BULK_POOL_NEW ? BH_BULK_MAPS
+				   : r.kind == BH_BULK_POOL ? BH_BULK_SLOTS : 1;
+	if (r.slot >= slots)
 		return -EPROTO;
 	*ret = r;
 	return 0;
@@ -48,7 +49,8 @@ int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
 
 bool bh_bulk_ref_has_fd(const struct bh_bulk_ref *r)
 {
-	return r->kind == BH_BULK_POOL_NEW || r->kind == BH_BULK_AREA_NEW;
+	return r->kind == BH_BULK_POOL_NEW || r->kind == BH_BULK_AREA_NEW ||
+	       r->kind == BH_BULK_MEMFD;
 }
 
 /* ---- memfds ---- */
@@ -83,6 +85,43 @@ int bh_memfd_seal_readonly(int fd)
 int bh_memfd_seal_size(int fd)
 {
 	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ? -errno : 0;
+}
+
+int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* pwrite, not a mapping: faulting in a fresh shared mapping page by page costs
+	 * ~20 times more here, and F_SEAL_WRITE needs no writable mapping anyway. */
+	int r = ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	for (size_t done = 0; r == 0 && done < len;) {
+		ssize_t n = pwrite(fd, (const uint8_t *)p + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			done += (size_t)n;
+	}
+	unsigned seals = BH_MEMFD_SEALS_HOSTILE | F_SEAL_SEAL;
+	if (r == 0 && fcntl(fd, F_ADD_SEALS, (int)seals) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int bh_memfd_map(int fd, size_t len, const uint8_t **ret)
+{
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	*ret = map;
+	return 0;
 }
 
 int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals)

@@ -39,12 +39,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/client.h"
 #include "bulkhead/proto.h"
 
@@ -90,6 +92,8 @@ struct sync_wait {
 
 struct bh_result {
 	const bh_value *value;
+	const uint8_t *map; /* a result that came as a memfd: its mapping, else NULL */
+	size_t map_len;
 	/* followed by the tree's nodes, then a copy of the result's bytes */
 	bh_value nodes[];
 };
@@ -126,6 +130,18 @@ struct bh_client {
 
 	bh_report_fn report_fn; /* bh_client_on_report: bulkhead.error notifications */
 	void *report_userdata;
+
+	/* bh_client_use_memfd: params of memfd_threshold bytes or more go as sealed
+	 * memfds, each sent with the first byte of its request (out_fd: at is an offset
+	 * in out); results may come as memfds (fdq: received, not yet claimed). */
+	bool memfd;
+	size_t memfd_threshold, max_payload;
+	struct bh_fdq fdq;
+	struct {
+		size_t at;
+		int fd;
+	} out_fd[BH_FDQ_MAX];
+	unsigned n_out_fd;
 };
 
 /* ---- time ---------------------------------------------------------------------- */
@@ -346,6 +362,10 @@ static int conn_break(bh_client *c, int err, int32_t code, const char *fmt, ...)
 	c->hdr.len = c->hdr_off = 0;
 	c->out.len = c->out_off = 0;
 	c->in.len = 0;
+	for (unsigned i = 0; i < c->n_out_fd; i++)
+		close(c->out_fd[i].fd);
+	c->n_out_fd = 0;
+	bh_fdq_clear(&c->fdq);
 
 	char message[BH_ERROR_MESSAGE_MAX];
 	va_list ap;
@@ -395,6 +415,7 @@ static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **
 	bh_result *res = malloc(sizeof *res + s.nodes * sizeof(bh_value) + s.size);
 	if (!res)
 		return -ENOMEM;
+	res->map = NULL;
 	uint8_t *bytes = (uint8_t *)&res->nodes[s.nodes];
 	memcpy(bytes, raw, s.size);
 
@@ -408,6 +429,60 @@ static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **
 	}
 	*ret = res;
 	return 0;
+}
+
+/* A result that came as a memfd: the tree points into the mapping, which the
+ * bh_result owns (nothing copied). Takes map whatever the outcome. */
+static int result_mapped(bh_client *c, const uint8_t *map, size_t len, bh_result **ret)
+{
+	struct bh_limits lim = c->limits;
+	lim.max_message = lim.max_bytes = (uint32_t)len;
+	struct bh_scan s;
+	int r = bh_scan(map, len, &lim, &s);
+	bh_result *res = NULL;
+	if (r == 0 && s.nodes > (SIZE_MAX - sizeof(bh_result)) / sizeof(bh_value))
+		r = -ENOMEM;
+	if (r == 0 && !(res = malloc(sizeof *res + s.nodes * sizeof(bh_value))))
+		r = -ENOMEM;
+	if (r == 0) {
+		struct bh_arena arena = { .nodes = res->nodes, .cap = s.nodes };
+		r = bh_decode(map, len, &lim, &arena, &res->value, NULL);
+	}
+	if (r < 0) {
+		free(res);
+		munmap((void *)map, len);
+		return r;
+	}
+	res->map = map;
+	res->map_len = len;
+	*ret = res;
+	return 0;
+}
+
+/* A result that is a reference to a memfd (BH_BULK_MEMFD): its fd, checked like
+ * any peer's, mapped. 0 when the result is inline, 1 with *ret_map, or the
+ * connection's -errno. */
+static int protocol_error(bh_client *c, const char *what, const char *why);
+static int map_result(bh_client *c, const uint8_t *raw, size_t len, const uint8_t **ret_map,
+		      size_t *ret_len)
+{
+	struct bh_bulk_ref ref;
+	int r = bh_bulk_ref_get(raw, len, &ref);
+	if (r == -ENOENT || !c->memfd)
+		return 0;
+	if (r < 0 || ref.kind != BH_BULK_MEMFD || ref.len == 0)
+		return protocol_error(c, "malformed memfd reference in a result", NULL);
+	int fd;
+	if (c->fdq.overflow || bh_fdq_take(&c->fdq, &fd) < 0)
+		return protocol_error(c, "a memfd reference came without its fd", NULL);
+	r = bh_memfd_check(fd, ref.len, c->max_payload, BH_MEMFD_SEALS_HOSTILE);
+	if (r == 0)
+		r = bh_memfd_map(fd, ref.len, ret_map) < 0 ? -ENOMEM : 0;
+	close(fd);
+	if (r < 0)
+		return protocol_error(c, "unusable memfd in a result", bh_memfd_strerror(r));
+	*ret_len = ref.len;
+	return 1;
 }
 
 static int protocol_error(bh_client *c, const char *what, const char *why)
@@ -476,29 +551,46 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 		deliver(c, &done, NULL, &e);
 		return 0;
 	}
+	const uint8_t *map = NULL;
+	size_t map_len = 0;
+	r = map_result(c, rpc.result, rpc.result_len, &map, &map_len);
+	if (r < 0)
+		return r;
+	struct bh_limits lim = c->limits;
+	if (map) {
+		rpc.result = map;
+		rpc.result_len = map_len;
+		lim.max_message = lim.max_bytes = (uint32_t)map_len;
+	}
 
 	if (done.state == CALL_SYNC) {
 		struct sync_wait *w = done.userdata;
 		w->done = true;
 		w->rc = 0;
-		if (w->ret) {
-			int rr = result_new(c, rpc.result, rpc.result_len, w->ret);
-			if (rr < 0) {
-				w->rc = rr;
-				bh_fail(w->err, BH_E_UNAVAILABLE, "cannot keep the result: %s",
-					strerror(-rr));
-			}
+		int rr = 0;
+		if (w->ret && map)
+			rr = result_mapped(c, map, map_len, w->ret);
+		else if (w->ret)
+			rr = result_new(c, rpc.result, rpc.result_len, w->ret);
+		else if (map)
+			munmap((void *)map, map_len);
+		if (rr < 0) {
+			w->rc = rr;
+			bh_fail(w->err, BH_E_UNAVAILABLE, "cannot keep the result: %s",
+				strerror(-rr));
 		}
 		return 0;
 	}
 
 	const bh_value *v;
-	r = bh_decode(rpc.result, rpc.result_len, &c->limits, &c->arena, &v, NULL);
+	r = bh_decode(rpc.result, rpc.result_len, &lim, &c->arena, &v, NULL);
 	if (r < 0)
 		deliver_error(c, &done, BH_E_INTERNAL, "cannot decode the result: %s",
 			      bh_proto_strerror(r));
 	else
 		deliver(c, &done, v, NULL);
+	if (map)
+		munmap((void *)map, map_len);
 	return 0;
 }
 
@@ -517,6 +609,15 @@ static void buf_trim(struct bh_buf *b)
 		bh_buf_shrink(b, KEEP_BYTES);
 }
 
+/* Drop the sent front of out; the memfds waiting keep their place. */
+static void out_consume(bh_client *c)
+{
+	for (unsigned i = 0; i < c->n_out_fd; i++)
+		c->out_fd[i].at -= c->out_off;
+	bh_buf_consume(&c->out, c->out_off);
+	c->out_off = 0;
+}
+
 static int flush(bh_client *c, bool defer)
 {
 	while (out_pending(c)) {
@@ -525,11 +626,26 @@ static int flush(bh_client *c, bool defer)
 		if (c->hdr_off < c->hdr.len)
 			iov[n_iov++] = (struct iovec){ c->hdr.data + c->hdr_off,
 						       c->hdr.len - c->hdr_off };
-		if (c->out_off < c->out.len)
-			iov[n_iov++] = (struct iovec){ c->out.data + c->out_off,
-						       c->out.len - c->out_off };
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* A memfd goes with the first byte of its request, and only with it. */
+		size_t end = c->out.len;
+		int fd = -1;
+		if (c->n_out_fd > 0 && n_iov == 0 && c->out_fd[0].at == c->out_off) {
+			fd = c->out_fd[0].fd;
+			if (c->n_out_fd > 1)
+				end = c->out_fd[1].at;
+		} else if (c->n_out_fd > 0) {
+			end = c->out_fd[0].at;
+		}
+		if (c->out_off < end)
+			iov[n_iov++] = (struct iovec){ c->out.data + c->out_off, end - c->out_off };
+		ssize_t n = bh_send_fd(c->fd, iov, n_iov, fd, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			errno = (int)-n;
+		if (n > 0 && fd >= 0) {
+			close(fd);
+			c->n_out_fd--;
+			memmove(c->out_fd, c->out_fd + 1, c->n_out_fd * sizeof(c->out_fd[0]));
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -553,8 +669,7 @@ static int flush(bh_client *c, bool defer)
 		c->out.len = c->out_off = 0;
 		buf_trim(&c->out);
 	} else if (c->hdr.len == 0 && c->out_off >= c->out.len / 2) {
-		bh_buf_consume(&c->out, c->out_off);
-		c->out_off = 0;
+		out_consume(c);
 	}
 	return 0;
 }
@@ -593,6 +708,9 @@ static int drain_input(bh_client *c)
 	if (off == c->in.len) {
 		c->in.len = 0;
 		buf_trim(&c->in);
+		/* An fd comes with the first byte of the message that uses it: with no
+		 * message begun, what is left was sent for nothing. */
+		bh_fdq_clear(&c->fdq);
 	} else if (off > 0) {
 		bh_buf_consume(&c->in, off);
 	}
@@ -614,7 +732,14 @@ static int read_once(bh_client *c)
 		return conn_lost(c, r);
 	room = c->in.cap - c->in.len;
 
-	ssize_t n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+	ssize_t n;
+	if (c->memfd) {
+		n = bh_recv_fds(c->fd, c->in.data + c->in.len, room, &c->fdq);
+		if (n < 0)
+			errno = (int)-n;
+	} else {
+		n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+	}
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
@@ -714,31 +839,50 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	const uint8_t *params = c->params.data;
 	size_t params_len = c->params.len;
 	size_t method_len = strlen(method);
+	/* Large params as a sealed memfd: the request carries a reference instead. */
+	bool as_memfd = c->memfd && params_len >= c->memfd_threshold &&
+			c->n_out_fd < BH_FDQ_MAX && params_len <= c->max_payload;
+	struct bh_limits lim = c->limits;
+	if (as_memfd)
+		lim.max_message = lim.max_bytes = (uint32_t)params_len;
 	/* The envelope around method and params takes at most 32 + TAIL_MAX bytes. */
-	if (params_len > c->limits.max_message ||
-	    method_len + 32 + TAIL_MAX > c->limits.max_message - params_len)
+	if (!as_memfd && (params_len > c->limits.max_message ||
+			  method_len + 32 + TAIL_MAX > c->limits.max_message - params_len))
 		r = -EMSGSIZE;
 	else {
 		/* Exactly one array: anything else would be a malformed request. */
 		struct bh_scan s;
 		uint8_t t = params[0];
 		bool is_array = (t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd;
-		if (!is_array || bh_scan(params, params_len, &c->limits, &s) < 0 ||
+		if (!is_array || bh_scan(params, params_len, &lim, &s) < 0 ||
 		    s.size != params_len)
 			r = -EINVAL;
+	}
+	int memfd = -1;
+	uint8_t ref[BH_BULK_REF_SIZE];
+	if (r == 0 && as_memfd) {
+		r = bh_memfd_sealed("bulkhead-params", params, params_len, &memfd);
+		bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD,
+							    .len = (uint32_t)params_len });
+		params = ref;
+		params_len = sizeof(ref);
 	}
 	uint32_t slot = 0;
 	if (r == 0)
 		r = call_alloc(c, &slot);
 	if (r < 0) {
+		if (memfd >= 0)
+			close(memfd);
 		c->params.len = 0;
 		return r;
 	}
 	struct call *k = &c->calls[slot];
 	bool was_idle = !out_pending(c);
+	/* The memfd is sent with the request's first byte, which must be in out. */
+	size_t memfd_at = 0;
 	struct bh_writer w;
 
-	if (was_idle) {
+	if (was_idle && memfd < 0) {
 		/* Envelope into hdr, and the params buffer becomes the queue: the old,
 		 * empty queue buffer is the next params buffer (capacities stay, the
 		 * ceilings stay with their roles). */
@@ -763,6 +907,7 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	} else {
 		size_t mark = c->out.len;
 		for (int attempt = 0; attempt < 2; attempt++) {
+			memfd_at = c->out.len;
 			bh_writer_init(&w, &c->out);
 			write_head(&w, k->msgid, method, method_len, timeout_ms);
 			bh_write_raw(&w, params, params_len);
@@ -772,9 +917,8 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 				break;
 			/* Sent bytes still count against the ceiling: drop them, retry. */
 			c->out.len = mark;
-			bh_buf_consume(&c->out, c->out_off);
 			mark -= c->out_off;
-			c->out_off = 0;
+			out_consume(c);
 		}
 		if (r < 0)
 			c->out.len = mark;
@@ -783,7 +927,16 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 			r = -ENOBUFS;
 	}
 	c->params.len = 0;
-	buf_trim(&c->params);
+	/* Params that went as a memfd keep their buffer for the next large call: filling
+	 * fresh pages costs far more than the copy (a page fault each). */
+	if (memfd < 0)
+		buf_trim(&c->params);
+	if (r == 0 && memfd >= 0) {
+		c->out_fd[c->n_out_fd].at = memfd_at;
+		c->out_fd[c->n_out_fd++].fd = memfd;
+	} else if (memfd >= 0) {
+		close(memfd);
+	}
 	if (r < 0) {
 		/* The slot was never used: back on the free list as it was. */
 		k->next_free = c->free_head;
@@ -926,6 +1079,8 @@ const bh_value *bh_result_value(const bh_result *r)
 
 void bh_result_free(bh_result *r)
 {
+	if (r && r->map)
+		munmap((void *)r->map, r->map_len);
 	free(r);
 }
 
@@ -1020,6 +1175,46 @@ int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *use
 		c->report_fn = old_fn;
 		c->report_userdata = old_userdata;
 	}
+	return r;
+}
+
+/* The daemon's answer to hello {"memfd": true}: enabled, and its limits. */
+static int memfd_answer(bh_client *c, const bh_value *v, size_t threshold)
+{
+	const bh_value *on = bh_value_find(bh_value_find(v, "enabled"), "memfd");
+	const bh_value *opt = bh_value_find(bh_value_find(v, "options"), "memfd");
+	uint64_t min, max;
+	if (!on || on->type != BH_BOOL || !on->as.b || !opt ||
+	    bh_value_get_uint(bh_value_find(opt, "threshold"), &min) < 0 ||
+	    bh_value_get_uint(bh_value_find(opt, "max_payload"), &max) < 0 || max > UINT32_MAX)
+		return -EOPNOTSUPP;
+	c->memfd = true;
+	c->memfd_threshold = threshold > min ? threshold : (size_t)min;
+	c->max_payload = (size_t)max;
+	/* Params up to the payload ceiling can be built: they go in a memfd. */
+	if (c->params.max < c->max_payload)
+		c->params.max = c->max_payload;
+	return 0;
+}
+
+int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err)
+{
+	bh_error local;
+	if (!err)
+		err = &local;
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_map(w, 1);
+	bh_write_cstr(w, "memfd");
+	bh_write_bool(w, true);
+	bh_result *res = NULL;
+	int r = bh_call(c, "bulkhead.hello", timeout_ms, &res, err);
+	if (r < 0)
+		return r;
+	r = memfd_answer(c, bh_result_value(res), threshold);
+	bh_result_free(res);
+	if (r < 0)
+		bh_fail(err, BH_E_UNAVAILABLE, "the daemon does not take memfds");
 	return r;
 }
 

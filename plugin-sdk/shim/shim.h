@@ -80,7 +80,7 @@ struct shim {
 
 	/* Bulk values (bulk.c). */
 	struct bh_fdq fdq;           /* fds received, not yet claimed by a reference */
-	struct shim_bulk_map pool[BH_BULK_SLOTS];
+	struct shim_bulk_map pool[BH_BULK_MAPS];
 	uint8_t *area;               /* the result area: busy word, then area_len bytes */
 	size_t area_len;
 	bool out_in_area;            /* out is the area's data; heap_out holds its own */

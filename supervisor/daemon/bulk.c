@@ -26,6 +26,7 @@
 
 #include "call.h"
 #include "config.h"
+#include "conn.h"
 #include "daemon.h"
 #include "instance.h"
 
@@ -124,10 +125,24 @@ static int pick_slot(struct bh_inst_bulk *b, size_t len)
 	return spare;
 }
 
+/* Params in a client's memfd go on in it: the request's reference becomes one to the
+ * passed slot, the memfd goes with it. */
+static void attach_passed(struct bh_call *c)
+{
+	size_t at = c->full_len - c->params_len;
+	bh_bulk_ref_put(c->req + at,
+			&(struct bh_bulk_ref){ .kind = BH_BULK_POOL_NEW, .slot = BH_BULK_SLOT_PASSED,
+					       .len = (uint32_t)c->passed_len });
+	c->bulk_slot = BH_BULK_SLOT_PASSED;
+	c->bulk_new = true;
+}
+
 void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 {
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return;
+	if (c->passed_fd >= 0)
+		return attach_passed(c);
 	c->bulk_slot = BH_BULK_NONE;
 	const struct bh_config *cfg = inst->d->cfg;
 	if (c->params_len < BH_BULK_THRESHOLD || c->params_len > cfg->max_payload ||
@@ -152,6 +167,10 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 
 void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c)
 {
+	if (c->bulk_slot == BH_BULK_SLOT_PASSED && c->passed_fd >= 0) {
+		c->bulk_slot = BH_BULK_NONE; /* the reference is rewritten at the next attach */
+		return;
+	}
 	if (c->bulk_slot < 0 || c->bulk_slot >= BH_BULK_SLOTS)
 		return;
 	inst->bulk.pool[c->bulk_slot].busy = false;
@@ -166,6 +185,8 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 {
 	if (c->sent > 0 || c->bulk_slot < 0)
 		return -1;
+	if (c->passed_fd >= 0)
+		return c->passed_fd;
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return inst->bulk.area_fd;
 	return c->bulk_new ? inst->bulk.pool[c->bulk_slot].fd : -1;
@@ -173,17 +194,99 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 
 void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c)
 {
-	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS)
+	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS && c->passed_fd < 0)
 		inst->bulk.pool[c->bulk_slot].at_child = true;
 	c->bulk_new = false;
 }
 
-int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len,
-		   const char **why)
+/* The client call a response answers, when it is still owed a result and the
+ * response is one (error nil) that the instance may give: what handle_response
+ * checks before it answers. NULL otherwise. */
+static struct bh_call *result_caller(struct bh_instance *inst, const struct bh_rpc *rpc)
+{
+	struct bh_call *c = inst->pending[rpc->msgid & (inst->pending_cap - 1)];
+	if (!c || c->iid != rpc->msgid || c->sent != c->req_len ||
+	    !bh_instance_call_started(inst, c) || c->kind != BH_CALL_CLIENT || !c->conn ||
+	    c->answered || c->reply_fd >= 0 || rpc->error_len != 1 || rpc->error[0] != 0xc0)
+		return NULL;
+	return c;
+}
+
+/* The result's len bytes, from the area into a new memfd by the kernel: no copy
+ * through the daemon's memory, no page of it faulted in here. 0 and *ret_fd, or
+ * -errno (then the result goes the ordinary way). */
+static int area_to_memfd(struct bh_inst_bulk *b, size_t len, int *ret_fd)
+{
+	int fd = memfd_create("bulkhead-reply", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	int r = ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	loff_t in = BH_BULK_AREA_HEAD, out = 0;
+	while (r == 0 && (size_t)out < len) {
+		ssize_t n = copy_file_range(b->area_fd, &in, fd, &out, len - (size_t)out, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+	}
+	if (r == 0 && fcntl(fd, F_ADD_SEALS, (int)(BH_MEMFD_SEALS_HOSTILE | F_SEAL_SEAL)) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* len bytes of the area's data into p: 0, or -EPROTO. */
+static int area_read(const struct bh_inst_bulk *b, uint8_t *p, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(b->area_fd, p + done, len - done,
+				  (off_t)(BH_BULK_AREA_HEAD + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPROTO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Copied out: the area is the child's again. */
+static void area_release(struct bh_inst_bulk *b)
+{
+	atomic_store_explicit((_Atomic uint32_t *)(void *)b->area, 0, memory_order_release);
+}
+
+/* A result copied out of the area is checked like any message. */
+static bool result_ok(const struct bh_instance *inst, const uint8_t *p, size_t len)
+{
+	struct bh_limits lim = inst->d->cfg->limits;
+	struct bh_scan sc;
+	lim.max_message = lim.max_bytes = (uint32_t)len;
+	lim.max_depth = lim.max_depth > 1 ? lim.max_depth - 1 : 1;
+	return bh_scan(p, len, &lim, &sc) == 0 && sc.size == len;
+}
+
+/* A result that lies in a sealed memfd of ours. */
+static bool memfd_result_ok(const struct bh_instance *inst, int fd, size_t len)
+{
+	const uint8_t *map;
+	if (bh_memfd_map(fd, len, &map) < 0)
+		return false;
+	bool ok = result_ok(inst, map, len);
+	munmap((void *)map, len);
+	return ok;
+}
+
+int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **why)
 {
 	struct bh_inst_bulk *b = &inst->bulk;
 	struct bh_bulk_ref ref;
-	int r = bh_bulk_ref_get(*result, *len, &ref);
+	int r = bh_bulk_ref_get(rpc->result, rpc->result_len, &ref);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0 || ref.kind != BH_BULK_AREA) {
@@ -194,36 +297,50 @@ int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len
 		*why = "bulk result beyond its result area";
 		return -EPROTO;
 	}
+	*why = "malformed bulk result";
+	struct bh_call *c = result_caller(inst, rpc);
+	int fd = -1;
+	if (c && c->conn->memfd && ref.len >= BH_BULK_THRESHOLD &&
+	    area_to_memfd(b, ref.len, &fd) == 0) {
+		/* For a client that takes memfds: the memfd is its result as it is. */
+		area_release(b);
+		if (!memfd_result_ok(inst, fd, ref.len)) {
+			close(fd);
+			return -EPROTO;
+		}
+		c->reply_fd = fd;
+		c->reply_len = ref.len;
+		return 0;
+	}
+	size_t mark;
+	uint8_t *out = c && !c->conn->memfd ? bh_conn_reply_begin(c, ref.len, &mark) : NULL;
+	if (out) {
+		/* Straight into the client's output, after the response's envelope: the
+		 * response is complete once checked (handle_response then finds the call
+		 * answered). */
+		r = area_read(b, out, ref.len);
+		area_release(b);
+		bool ok = r == 0 && result_ok(inst, out, ref.len);
+		bh_conn_reply_end(c, mark, ref.len, ok);
+		return ok ? 0 : -EPROTO;
+	}
 	b->copy.len = 0;
 	if (bh_buf_reserve(&b->copy, ref.len) < 0) {
 		*why = "no memory for a bulk result";
 		return -EPROTO;
 	}
-	size_t done = 0;
-	while (done < ref.len) {
-		ssize_t n = pread(b->area_fd, b->copy.data + done, ref.len - done,
-				  (off_t)(BH_BULK_AREA_HEAD + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			*why = "cannot read the result area";
-			return -EPROTO;
-		}
-		done += (size_t)n;
-	}
-	b->copy.len = done;
-	/* Copied: the area is the child's again. */
-	atomic_store_explicit((_Atomic uint32_t *)(void *)b->area, 0, memory_order_release);
-	struct bh_limits lim = inst->d->cfg->limits;
-	struct bh_scan sc;
-	lim.max_message = lim.max_bytes = ref.len;
-	lim.max_depth = lim.max_depth > 1 ? lim.max_depth - 1 : 1;
-	if (bh_scan(b->copy.data, b->copy.len, &lim, &sc) < 0 || sc.size != b->copy.len) {
-		*why = "malformed bulk result";
+	r = area_read(b, b->copy.data, ref.len);
+	area_release(b);
+	if (r < 0) {
+		*why = "cannot read the result area";
 		return -EPROTO;
 	}
-	*result = b->copy.data;
-	*len = b->copy.len;
+	b->copy.len = ref.len;
+	inst->d->output.result_staged += ref.len;
+	if (!result_ok(inst, b->copy.data, b->copy.len))
+		return -EPROTO;
+	rpc->result = b->copy.data;
+	rpc->result_len = b->copy.len;
 	return 0;
 }
 

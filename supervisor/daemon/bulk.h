@@ -17,7 +17,7 @@ struct bh_call;
 
 /* A call's bulk state: which buffer its params are in (-1: inline). */
 #define BH_BULK_NONE (-1)
-#define BH_BULK_AREA_SLOT BH_BULK_SLOTS /* $init: carries the result area */
+#define BH_BULK_AREA_SLOT (BH_BULK_MAPS + 1) /* $init: carries the result area */
 
 struct bh_bulk_buf {
 	int fd;
@@ -51,10 +51,13 @@ void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c);
 int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c);
 void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c);
 /* A response's result: when it is a reference to the result area, copy the result
- * out, release the area and check the copy; *result and *len then point at the
- * copy, valid until bh_bulk_result_done. 0, or -EPROTO with *why. */
-int bh_bulk_result(struct bh_instance *inst, const uint8_t **result, size_t *len,
-		   const char **why);
+ * out, release the area and check the copy; rpc's result then points at the copy,
+ * valid until bh_bulk_result_done. Where the client waits for it, the copy goes
+ * where the client gets it: for a client that takes memfds, a sealed memfd made by
+ * the kernel (copy_file_range), left in the call's reply_fd for the connection to
+ * send as it is; for any other, straight into the connection's output, the call
+ * then answered. 0, or -EPROTO with *why. */
+int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **why);
 void bh_bulk_result_done(struct bh_instance *inst);
 
 #endif

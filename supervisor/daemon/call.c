@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bulkhead/error.h"
 #include "bulkhead/proto.h"
@@ -43,6 +44,7 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	c->req_len = c->full_len = len;
 	c->params_len = params_len;
 	c->bulk_slot = -1; /* BH_BULK_NONE */
+	c->passed_fd = c->reply_fd = -1;
 	bh_rpc_request_put(c->req, 0, method, method_len, params, params_len, &c->iid_off);
 	return c;
 }
@@ -145,6 +147,10 @@ void bh_call_free(struct bh_call *c)
 		c->conn->n_outstanding--;
 	if (c->conn || c->notifier)
 		bh_conn_unhold(c->conn ? c->conn : c->notifier, c);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
+	if (c->reply_fd >= 0)
+		close(c->reply_fd);
 	free(c);
 }
 

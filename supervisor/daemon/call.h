@@ -66,6 +66,15 @@ struct bh_call {
 	bool bulk_new;
 	size_t params_len, full_len;
 	uint8_t bulk_saved[10];
+	/* Params that came in a client's sealed memfd (BH_BULK_MEMFD): the request holds
+	 * the 10-byte reference, passed_fd the memfd of passed_len bytes, which goes on
+	 * to the child as it is; -1 otherwise. */
+	int passed_fd;
+	size_t passed_len;
+	/* A result for a client that takes memfds, already in a sealed memfd of
+	 * reply_len bytes (bulk.c): sent as it is; -1 otherwise. */
+	int reply_fd;
+	size_t reply_len;
 	/* The request as the child will see it: [0, iid, method, params], iid encoded
 	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
 	size_t iid_off;

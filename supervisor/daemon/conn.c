@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,9 @@ static void conn_free(void *p)
 	bh_buf_done(&cn->in);
 	bh_buf_done(&cn->out);
 	free(cn->scan);
+	bh_fdq_clear(&cn->fdq);
+	for (unsigned i = 0; i < cn->n_out_fd; i++)
+		close(cn->out_fd[i].fd);
 	free(cn);
 }
 
@@ -140,6 +144,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	cn->serial = ++d->next_serial;
 	bh_buf_init(&cn->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_buf_init(&cn->out, 0);
+	bh_fdq_init(&cn->fdq);
 	bh_list_init(&cn->calls);
 	bh_list_init(&cn->notifications);
 	bh_list_init(&cn->flush_link);
@@ -245,17 +250,97 @@ static void mark_answered(struct bh_call *c)
 	c->conn->n_outstanding--;
 }
 
+/* A large result to a connection that takes memfds: the result goes in a sealed memfd
+ * (c's reply_fd when the instance's result area was copied into one, else a new one)
+ * sent with the response's first byte, the response carries a reference to it.
+ * False when it goes inline after all (small, no room for another fd, no memfd). */
+static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *result,
+			size_t len)
+{
+	uint32_t msgid = c->client_msgid;
+	int fd = c->reply_fd;
+	c->reply_fd = -1;
+	if (fd >= 0)
+		len = c->reply_len;
+	if (fd >= 0 && cn->n_out_fd >= BH_CONN_OUT_FDS) {
+		/* No room for another fd: the result goes inline, from the memfd. */
+		const uint8_t *map;
+		int r = bh_memfd_map(fd, len, &map);
+		close(fd);
+		struct bh_writer w;
+		bh_writer_init(&w, &cn->out);
+		if (r == 0) {
+			r = bh_rpc_write_result(&w, msgid, map, len);
+			munmap((void *)map, len);
+		}
+		append_or_drop(cn, r);
+		return true;
+	}
+	if (!cn->memfd || len < BH_BULK_THRESHOLD || len > cn->d->cfg->max_payload ||
+	    cn->n_out_fd >= BH_CONN_OUT_FDS)
+		return false;
+	if (fd < 0 && bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
+		return false;
+	uint8_t ref[BH_BULK_REF_SIZE];
+	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = (uint32_t)len });
+	size_t at = cn->out.len;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	int r = bh_rpc_write_result(&w, msgid, ref, sizeof(ref));
+	if (r < 0) {
+		close(fd);
+		append_or_drop(cn, r);
+		return true;
+	}
+	cn->out_fd[cn->n_out_fd].at = at;
+	cn->out_fd[cn->n_out_fd++].fd = fd;
+	append_or_drop(cn, 0);
+	return true;
+}
+
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 {
 	struct bh_conn *cn = c->conn;
 	if (c->answered || !cn)
 		return;
 	mark_answered(c);
-	if (cn->dead)
+	if (cn->dead || reply_memfd(cn, c, result, len))
 		return;
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
 	append_or_drop(cn, bh_rpc_write_result(&w, c->client_msgid, result, len));
+}
+
+uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark)
+{
+	struct bh_conn *cn = c->conn;
+	if (c->answered || !cn || cn->dead)
+		return NULL;
+	size_t at = cn->out.len;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	bh_write_array(&w, 4);
+	bh_write_uint(&w, BH_RPC_RESPONSE);
+	bh_write_uint(&w, c->client_msgid);
+	bh_write_nil(&w);
+	if (bh_writer_error(&w) < 0 || bh_buf_reserve(&cn->out, len) < 0) {
+		cn->out.len = at;
+		return NULL;
+	}
+	*mark = at;
+	return cn->out.data + cn->out.len;
+}
+
+void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok)
+{
+	struct bh_conn *cn = c->conn;
+	if (!ok) {
+		cn->out.len = mark;
+		return;
+	}
+	cn->out.len += len;
+	mark_answered(c);
+	append_or_drop(cn, 0);
 }
 
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
@@ -283,11 +368,38 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 /* Send what the socket takes. The sent prefix is dropped only once it is at least half
  * the buffer: moving the rest after every partial send would make a large backlog
  * cost time quadratic in its size (a socket takes ~200 KB per wake-up). */
+/* One send of what waits, up to the next response that carries a memfd; that one
+ * goes with the memfd attached to its first byte. */
+static ssize_t send_some(struct bh_conn *cn)
+{
+	struct iovec iov = { cn->out.data + cn->out_sent, out_waiting(cn) };
+	if (cn->n_out_fd == 0) {
+		ssize_t n = send(cn->watch.fd, iov.iov_base, iov.iov_len, MSG_NOSIGNAL);
+		return n < 0 ? -errno : n;
+	}
+	int fd = -1;
+	if (cn->out_fd[0].at == cn->out_sent) {
+		fd = cn->out_fd[0].fd;
+		if (cn->n_out_fd > 1)
+			iov.iov_len = cn->out_fd[1].at - cn->out_sent;
+	} else {
+		iov.iov_len = cn->out_fd[0].at - cn->out_sent;
+	}
+	ssize_t n = bh_send_fd(cn->watch.fd, &iov, 1, fd, MSG_NOSIGNAL);
+	if (n > 0 && fd >= 0) {
+		close(fd);
+		cn->n_out_fd--;
+		memmove(cn->out_fd, cn->out_fd + 1, cn->n_out_fd * sizeof(cn->out_fd[0]));
+	}
+	return n;
+}
+
 static void conn_flush(struct bh_conn *cn)
 {
 	while (out_waiting(cn) > 0) {
-		ssize_t n = send(cn->watch.fd, cn->out.data + cn->out_sent, out_waiting(cn),
-				 MSG_NOSIGNAL);
+		ssize_t n = send_some(cn);
+		if (n < 0)
+			errno = (int)-n;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -306,6 +418,8 @@ static void conn_flush(struct bh_conn *cn)
 		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
 	} else if (cn->out_sent >= cn->out.len / 2) {
 		cn->d->output.client_moved += cn->out.len - cn->out_sent;
+		for (unsigned i = 0; i < cn->n_out_fd; i++)
+			cn->out_fd[i].at -= cn->out_sent;
 		bh_buf_consume(&cn->out, cn->out_sent);
 		cn->out_sent = 0;
 	}
@@ -320,6 +434,8 @@ void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c)
 {
 	bool was_full = cn->held_bytes >= HELD_HIGH_WATER(cn->d);
 	cn->held_bytes -= c->req_len;
+	if (c->passed_fd >= 0)
+		cn->n_passed--;
 	if (was_full && cn->held_bytes < HELD_HIGH_WATER(cn->d))
 		schedule_flush(cn); /* which turns reading back on */
 }
@@ -390,7 +506,56 @@ static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
 		report_notification(cn, code, msg);
 }
 
-static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
+/* Params that came as a reference to a memfd (BH_BULK_MEMFD): the memfd, checked
+ * like anything a client sends and its content scanned, becomes *ret_fd, of *ret_len
+ * bytes; rpc's params stay the reference. 0 when there is no reference; 1 with the
+ * fd; -1 with *why when the request is refused. */
+static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, int *ret_fd, size_t *ret_len,
+			const char **why)
+{
+	struct bh_bulk_ref ref;
+	int r = bh_bulk_ref_get(rpc->params, rpc->params_len, &ref);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || ref.kind != BH_BULK_MEMFD) {
+		*why = "params: malformed memfd reference";
+		return -1;
+	}
+	int fd;
+	if (bh_fdq_take(&cn->fdq, &fd) < 0) {
+		*why = "params: a memfd reference came without its fd";
+		return -1;
+	}
+	r = bh_memfd_check(fd, ref.len, cn->d->cfg->max_payload, BH_MEMFD_SEALS_HOSTILE);
+	const uint8_t *map = NULL;
+	if (r == 0 && ref.len == 0)
+		r = -EINVAL;
+	if (r == 0 && bh_memfd_map(fd, ref.len, &map) < 0)
+		r = -ENOMEM;
+	if (r < 0) {
+		close(fd);
+		*why = bh_memfd_strerror(r);
+		return -1;
+	}
+	/* Sealed: what is scanned now is what the plugin will read. */
+	struct bh_limits lim = cn->d->cfg->limits;
+	struct bh_scan sc;
+	lim.max_message = lim.max_bytes = ref.len;
+	uint8_t t = map[0];
+	bool ok = ((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) &&
+		  bh_scan(map, ref.len, &lim, &sc) == 0 && sc.size == ref.len;
+	munmap((void *)map, ref.len);
+	if (!ok) {
+		close(fd);
+		*why = "params in a memfd: not exactly one MessagePack array";
+		return -1;
+	}
+	*ret_fd = fd;
+	*ret_len = ref.len;
+	return 1;
+}
+
+static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 {
 	struct bh_daemon *d = cn->d;
 	bool notify = rpc->type == BH_RPC_NOTIFY;
@@ -423,13 +588,30 @@ static void handle_request(struct bh_conn *cn, const struct bh_rpc *rpc)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
 
 	/* What the child receives is a few bytes longer than what the client sent (a
-	 * fixed-width id): it must still fit the limit the shim enforces. */
-	if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
-		REJECT(BH_E_TOO_LARGE, "request too large: %zu bytes of params (limits.max_message "
-		       "%zu)", rpc->params_len, d->cfg->limits.max_message);
-	struct bh_call *c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len);
-	if (!c)
-		REJECT(BH_E_INTERNAL, "out of memory");
+	 * fixed-width id): it must still fit the limit the shim enforces. Params that came
+	 * in a memfd stay there, within the payload ceiling (memfd_params), and go on to
+	 * the child in it. */
+	int passed_fd = -1;
+	size_t passed_len = 0;
+	if (memfd_params(cn, rpc, &passed_fd, &passed_len, &why) < 0)
+		REJECT(BH_E_BAD_REQUEST, "%s", why);
+	struct bh_call *c = NULL;
+	if (passed_fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
+		refuse(cn, rpc, BH_E_OVERLOADED, "%u calls with params in a memfd outstanding on "
+		       "this connection (at most %d)", cn->n_passed, BH_CONN_PASSED_MAX);
+	else if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
+		refuse(cn, rpc, BH_E_TOO_LARGE, "request too large: %zu bytes of params "
+		       "(limits.max_message %zu)", rpc->params_len, d->cfg->limits.max_message);
+	else if (!(c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
+		refuse(cn, rpc, BH_E_INTERNAL, "out of memory");
+	if (!c) {
+		if (passed_fd >= 0)
+			close(passed_fd);
+		return;
+	}
+	c->passed_fd = passed_fd;
+	c->passed_len = passed_len;
+	cn->n_passed += passed_fd >= 0;
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;
 	cn->held_bytes += c->req_len; /* given back by bh_conn_unhold */
@@ -490,7 +672,9 @@ static void handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
 {
 	struct bh_rpc rpc;
 	const char *why = "malformed";
-	if (bh_rpc_parse(msg, len, &rpc, &why) < 0) {
+	int r = cn->memfd ? bh_rpc_parse_bulk(msg, len, &rpc, &why)
+			  : bh_rpc_parse(msg, len, &rpc, &why);
+	if (r < 0) {
 		uint32_t msgid;
 		if (bh_rpc_request_msgid(msg, len, &msgid) == 0) {
 			char text[200];
@@ -552,6 +736,13 @@ static void conn_parse(struct bh_conn *cn)
 		bh_buf_consume(&cn->in, off);
 		if (cn->in.len == 0)
 			bh_buf_shrink(&cn->in, BH_BUF_KEEP);
+		/* An fd comes with the first byte of the message that uses it: with no
+		 * message begun, whatever fd is left was sent for nothing. */
+		if (cn->in.len == 0 && cn->fdq.n > 0) {
+			report(cn, BH_E_BAD_REQUEST, "%u fds that no request used, closed",
+			       cn->fdq.n);
+			bh_fdq_clear(&cn->fdq);
+		}
 	}
 }
 
@@ -564,7 +755,13 @@ static void conn_readable(struct bh_conn *cn)
 			return;
 		}
 		size_t room = cn->in.cap - cn->in.len;
-		ssize_t n = recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
+		/* Only a connection that asked for memfds receives fds; on the others the
+		 * kernel drops whatever fds come, unread. */
+		ssize_t n = cn->memfd ? bh_recv_fds(cn->watch.fd, cn->in.data + cn->in.len, room,
+						    &cn->fdq)
+				      : recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
+		if (n < 0 && cn->memfd)
+			errno = (int)-n;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -572,6 +769,13 @@ static void conn_readable(struct bh_conn *cn)
 				break;
 			conn_close(cn);
 			return;
+		}
+		if (cn->fdq.overflow) {
+			report(cn, BH_E_BAD_REQUEST, "more than %d fds sent ahead of the requests that "
+			       "use them; closing the connection", BH_FDQ_MAX);
+			cn->closing = true;
+			schedule_flush(cn);
+			break;
 		}
 		if (n == 0) {
 			/* Half-closed: answer what was asked, then close. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/proto.h"
 #include "list.h"
 #include "loop.h"
@@ -30,6 +31,12 @@ struct bh_report_bucket {
 	uint64_t suppressed; /* lines dropped since the last one logged */
 };
 
+/* Responses with a memfd attached waiting in a connection's output, at most. */
+#define BH_CONN_OUT_FDS 8
+/* Calls of one connection holding the memfd of their params, at most: each holds an
+ * fd of the daemon's until it is done. */
+#define BH_CONN_PASSED_MAX 64
+
 struct bh_conn {
 	struct bh_daemon *d;
 	struct bh_list link;      /* d->conns */
@@ -45,6 +52,18 @@ struct bh_conn {
 	uint32_t n_outstanding;   /* calls not yet answered */
 	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
 	uint32_t notes;           /* BH_NOTE_*: what it asked for with bulkhead.hello */
+	/* bulkhead.hello {"memfd": true}: large params and results may travel as sealed
+	 * memfds (bulkhead/bulk.h, BH_BULK_MEMFD). fdq holds the fds received and not yet
+	 * claimed; out_fd the memfds to send, each with the first byte of its response
+	 * (at: offset in out). */
+	bool memfd;
+	unsigned n_passed;        /* its calls holding a params memfd */
+	struct bh_fdq fdq;
+	struct {
+		size_t at;
+		int fd;
+	} out_fd[BH_CONN_OUT_FDS];
+	unsigned n_out_fd;
 	bool want_flush;
 	struct bh_list flush_link;
 	bool closing;             /* close once out is flushed */
@@ -60,6 +79,12 @@ void bh_conn_accept(struct bh_daemon *d, int fd);
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len);
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A result of len bytes written in place: begin queues the response's envelope and
+ * returns where the result goes (and *mark), NULL when c is answered, its client gone
+ * or no room; end with ok makes the response whole and marks c answered, without
+ * drops it. Nothing may be queued on the connection in between. */
+uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark);
+void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok);
 /* A call of cn's (request or notification) stops counting against cn's budget of held
  * request bytes (freed, answered as a notification, or its connection detached). */
 void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "bulkhead/bulk.h"
 #include "bulkhead/error.h"
 #include "bulkhead/proto.h"
 #include "bulkhead/value.h"
@@ -292,7 +293,6 @@ static void write_notes(bh_writer *w, uint32_t mask)
 	uint32_t n = 0;
 	for (size_t k = 0; k < N_NOTES; k++)
 		n += (mask & notes[k].bit) != 0;
-	bh_write_map(w, 1);
 	bh_write_cstr(w, "notifications");
 	bh_write_array(w, n);
 	for (size_t k = 0; k < N_NOTES; k++)
@@ -300,12 +300,51 @@ static void write_notes(bh_writer *w, uint32_t mask)
 			bh_write_cstr(w, notes[k].method);
 }
 
+/* Large params and results as sealed memfds (bulkhead/bulk.h, BH_BULK_MEMFD): only
+ * with a payload ceiling above the threshold. */
+static bool memfd_supported(const struct bh_daemon *d)
+{
+	return d->cfg->max_payload >= BH_BULK_THRESHOLD;
+}
+
+/* "memfd": true or false; false when the daemon cannot. */
+static int hello_memfd(const struct bh_daemon *d, const bh_value *v, bool *ret)
+{
+	if (!v || v->type != BH_BOOL)
+		return -EINVAL;
+	*ret = v->as.b && memfd_supported(d);
+	return 0;
+}
+
+static void write_options(bh_writer *w, const struct bh_daemon *d)
+{
+	bool memfd = memfd_supported(d);
+	bh_write_map(w, memfd ? 2 : 1);
+	write_notes(w, ~0u);
+	if (!memfd)
+		return;
+	bh_write_cstr(w, "memfd");
+	bh_write_map(w, 3);
+	bh_write_cstr(w, "threshold");
+	bh_write_uint(w, BH_BULK_THRESHOLD);
+	bh_write_cstr(w, "max_payload");
+	bh_write_uint(w, d->cfg->max_payload);
+	bh_write_cstr(w, "max_fds");
+	bh_write_uint(w, BH_FDQ_MAX);
+}
+
+static bool hello_known(const bh_value *key)
+{
+	return bh_value_str_eq(key, "notifications") || bh_value_str_eq(key, "memfd");
+}
+
 /* Options a hello names are set, the others keep their value; options this daemon
  * does not know are ignored and listed in the reply, so that a newer client can
  * still talk to it. The reply:
  *   {"protocol": 1, "server": "bulkhead VERSION",
- *    "options": {"notifications": [every one this daemon can send]},
- *    "enabled": {"notifications": [those this connection now gets]},
+ *    "options": {"notifications": [every one this daemon can send],
+ *                "memfd": {"threshold": 65536, "max_payload": N, "max_fds": 8}},
+ *    "enabled": {"notifications": [those this connection now gets], "memfd": bool},
  *    "ignored": [option names not understood]} */
 static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
 {
@@ -313,17 +352,22 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	if (p->len > 1 || (o && o->type != BH_MAP))
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello expects [] or [{options}]");
 	uint32_t mask = c->conn->notes, n_ignored = 0;
+	bool memfd = c->conn->memfd;
 	for (uint32_t i = 0; o && i < o->len; i++) {
 		const bh_value *key = &o->as.items[2 * i], *val = &o->as.items[2 * i + 1];
 		if (key->type != BH_STR)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: option names are strings");
-		if (!bh_value_str_eq(key, "notifications"))
+		if (!hello_known(key))
 			n_ignored++;
-		else if (hello_notifications(val, &mask) < 0)
+		else if (bh_value_str_eq(key, "memfd") && hello_memfd(d, val, &memfd) < 0)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"memfd\" is a boolean");
+		else if (bh_value_str_eq(key, "notifications") &&
+			 hello_notifications(val, &mask) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS,
 					    "hello: \"notifications\" is a list of method names");
 	}
 	c->conn->notes = mask;
+	c->conn->memfd = memfd;
 
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -333,13 +377,16 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	bh_write_uint(&w, CLIENT_PROTOCOL);
 	write_kv_str(&w, "server", "bulkhead " BH_VERSION);
 	bh_write_cstr(&w, "options");
-	write_notes(&w, ~0u);
+	write_options(&w, d);
 	bh_write_cstr(&w, "enabled");
+	bh_write_map(&w, 2);
 	write_notes(&w, mask);
+	bh_write_cstr(&w, "memfd");
+	bh_write_bool(&w, memfd);
 	bh_write_cstr(&w, "ignored");
 	bh_write_array(&w, n_ignored);
 	for (uint32_t i = 0; o && i < o->len; i++)
-		if (!bh_value_str_eq(&o->as.items[2 * i], "notifications"))
+		if (!hello_known(&o->as.items[2 * i]))
 			bh_write_value(&w, &o->as.items[2 * i]);
 	reply_scratch(d, c, &w);
 }

@@ -49,6 +49,9 @@ struct bh_daemon {
 	 * (at most what was sent: draining a backlog stays linear). */
 	struct bh_output_stats {
 		uint64_t client_sent, client_moved;
+		/* bytes of large results copied into the daemon's own buffer before being
+		 * queued for their client (bulk.c: only when no client waits directly) */
+		uint64_t result_staged;
 	} output;
 	struct bh_list flush_insts, flush_conns;
 	uint64_t next_serial;

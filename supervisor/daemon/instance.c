@@ -879,7 +879,7 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 	if (rpc.type == BH_RPC_RESPONSE) {
 		if (inst->state == BH_INST_STARTING)
 			return protocol_violation(inst, "response before $hello");
-		if (bh_bulk_result(inst, &rpc.result, &rpc.result_len, &why) < 0)
+		if (bh_bulk_result(inst, &rpc, &why) < 0)
 			return protocol_violation(inst, why);
 		handle_response(inst, &rpc);
 		return bh_bulk_result_done(inst);

@@ -274,9 +274,10 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "channel_bytes_scanned", d->input.channel_scanned);
 	kv_uint(w, "output_bytes_read", d->input.output_read);
 	bh_write_cstr(w, "output");
-	bh_write_map(w, 2);
+	bh_write_map(w, 3);
 	kv_uint(w, "client_bytes_sent", d->output.client_sent);
 	kv_uint(w, "client_bytes_moved", d->output.client_moved);
+	kv_uint(w, "result_bytes_staged", d->output.result_staged);
 	/* The watches for close replies (spin_us): what they caught and cost. */
 	bh_write_cstr(w, "reply_watch");
 	bh_write_map(w, 5);

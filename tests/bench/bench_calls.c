@@ -7,7 +7,9 @@
  *      relay:      the same through a minimal epoll relay process, store-and-forward:
  *                  the floor for one routing hop on this machine;
  *   2. routed:     synchronous bh_call("echo.echo", [bin]) through a real bulkheadd to
- *                  the example echo plugin, one call in flight, the same payload sizes,
+ *                  the example echo plugin, one call in flight, the same payload sizes
+ *                  (up to 1 MiB; memfd: the same from a client with
+ *                  bh_client_use_memfd, 64 MiB too, with the GB/s beside raw's),
  *                  and the routed/raw ratio of the medians; for every path also the
  *                  on-CPU time per call of each process (/proc/PID/schedstat), which
  *                  separates work from waiting for wake-ups;
@@ -32,7 +34,7 @@
  * the run's description on lines that start with '#' (tests/bench/compare.sh reads it).
  *
  * Usage: bench_calls [--quick] [--tsv] [--daemon PATH] [--plugin PATH] [--no-sandbox]
- *                    [--only raw,relay,routed,tput,cold,swap] [--sizes 64,4K,1M]
+ *                    [--only raw,relay,routed,tput,cold,swap] [--sizes 64,4K,1M,64M]
  *                    [--inflight N] [--pin D,C,S] [--daemon-wrap "CMD ..."]
  *                    (--help explains them)
  */
@@ -72,10 +74,16 @@
 #define BH_BENCH_PLUGIN "echo.so"
 #endif
 
-#define N_SIZES 3
-static const size_t payload_sizes[N_SIZES] = { 64, 4096, 1024 * 1024 };
-static const char *const payload_names[N_SIZES] = { "64 B", "4 KiB", "1 MiB" };
-static const char *const payload_keys[N_SIZES] = { "64B", "4KiB", "1MiB" }; /* --tsv names */
+#define N_SIZES 4
+static const size_t payload_sizes[N_SIZES] = { 64, 4096, 1024 * 1024, 64 * 1024 * 1024 };
+static const char *const payload_names[N_SIZES] = { "64 B", "4 KiB", "1 MiB", "64 MiB" };
+static const char *const payload_keys[N_SIZES] = { "64B", "4KiB", "1MiB",
+						   "64MiB" }; /* --tsv names */
+/* Requests and results of the plain routed paths stay within max_message (16 MiB by
+ * default, the client's and the daemon's): larger payloads go the memfd path only. */
+#define PLAIN_MAX (16u * 1024 * 1024 - 64)
+/* The daemon's limits.max_payload in the bench: the largest payload and its envelope. */
+#define BENCH_MAX_PAYLOAD "80M"
 
 #define MAX_CLIENTS 4
 static const int client_counts[] = { 1, 2, 4 };
@@ -178,7 +186,7 @@ static double pct_us(const uint64_t *sorted, size_t n, double p)
 
 /* One line of the --tsv report: the name (printf-formatted), a tab, the value, a tab,
  * the unit. Names are paths of words without blanks (latency/64B/routed/p50); units
- * are us, ms, calls/s, x (a ratio), calls (a count) or s. */
+ * are us, ms, calls/s, x (a ratio), calls (a count), s or GB/s. */
 static void __attribute__((format(printf, 3, 4)))
 figure(double value, const char *unit, const char *name_fmt, ...)
 {
@@ -342,6 +350,7 @@ static int write_config(const struct daemon_run *dr, const struct options *o)
 		"# written by bench_calls\n"
 		"socket = { path = \"%s\"; };\n"
 		"log_level = \"warn\";\n"
+		"limits = { max_payload = \"" BENCH_MAX_PAYLOAD "\"; };\n"
 		"plugins = (\n"
 		"\t{\n\t\tname = \"echo\";\n\t\tpath = \"%s\";\n\t\tinstances = 1;\n%s%s\t},\n"
 		"\t{\n\t\tname = \"echo2\";\n\t\tpath = \"%s\";\n\t\tinstances = 2;\n%s%s\t}",
@@ -697,11 +706,14 @@ static void relay_stop(int fd, pid_t relay, pid_t echo)
  * routed the default, nospin with spin_us = 0 (every wait for a call sleeps), bare
  * with sandbox = false: what the watch between close calls and the sandbox each cost
  * or buy, in the same run. */
-enum path { P_RAW, P_BLOCK, P_RELAY, P_ROUTED, P_NOSPIN, P_BARE, N_PATHS };
-static const char *const path_names[N_PATHS] = { "raw",	   "relay_b", "relay",
-						  "routed", "nospin",  "bare" };
+/* memfd is routed like routed, from a C client that asked for memfds
+ * (bh_client_use_memfd): payloads of 64 KiB and more travel as sealed memfds. */
+enum path { P_RAW, P_BLOCK, P_RELAY, P_ROUTED, P_NOSPIN, P_BARE, P_MEMFD, N_PATHS };
+static const char *const path_names[N_PATHS] = { "raw",	   "relay_b", "relay", "routed",
+						  "nospin", "bare",    "memfd" };
 static const char *const path_methods[N_PATHS] = {
-	[P_ROUTED] = "echo.echo", [P_NOSPIN] = "echo_nospin.echo", [P_BARE] = "echo_bare.echo"
+	[P_ROUTED] = "echo.echo", [P_NOSPIN] = "echo_nospin.echo", [P_BARE] = "echo_bare.echo",
+	[P_MEMFD] = "echo.echo"
 };
 
 static bool is_routed(enum path p)
@@ -712,6 +724,12 @@ static bool is_routed(enum path p)
 static bool is_relay(enum path p)
 {
 	return p == P_BLOCK || p == P_RELAY;
+}
+
+/* Whether path p can carry payload size k at all. */
+static bool path_fits(enum path p, int k)
+{
+	return !is_routed(p) || p == P_MEMFD || payload_sizes[k] <= PLAIN_MAX;
 }
 
 /* On-CPU time (user + system), summed over the timed blocks: where the time of a
@@ -808,6 +826,7 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		[P_ROUTED] = { .on = o->run_routed, .fd = -1, .middle = daemon },
 		[P_NOSPIN] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 		[P_BARE] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
+		[P_MEMFD] = { .on = o->run_routed, .fd = -1, .middle = daemon },
 	};
 	int ret = -1;
 	uint8_t *frame = NULL, *rbuf = NULL, *payload = NULL;
@@ -840,9 +859,17 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 			fprintf(stderr, "bench_calls: connect %s: %s\n", sock, strerror(-r));
 			goto out;
 		}
+		bh_error err;
+		if (p == P_MEMFD && (r = bh_client_use_memfd(ps[p].c, 0, 5000, &err)) < 0) {
+			/* A daemon from before client memfds: the other paths still run. */
+			fprintf(stderr, "bench_calls: no memfd path: %d %s\n", r, err.message);
+			ps[p].on = false;
+			continue;
+		}
 		/* Check that the echo is exact for every size. */
 		for (int k = 0; k < N_SIZES; k++)
-			if (routed_call(ps[p].c, path_methods[p], payload, payload_sizes[k], true) < 0)
+			if (o->size_on[k] && path_fits(p, k) &&
+			    routed_call(ps[p].c, path_methods[p], payload, payload_sizes[k], true) < 0)
 				goto out;
 	}
 	frame_put_len(frame, 64);
@@ -859,12 +886,13 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		frame_put_len(frame, (uint32_t)len);
 		/* Prime this size everywhere (buffers grow on first use). */
 		for (int p = 0; p < N_PATHS; p++)
-			if (ps[p].on && round_trip(&ps[p], p, frame, rbuf, payload, len) < 0)
+			if (ps[p].on && path_fits(p, k) &&
+			    round_trip(&ps[p], p, frame, rbuf, payload, len) < 0)
 				goto out;
 		/* Rounds alternate the paths so that a drift of the machine moves them all. */
 		for (int round = 0; round < pl->rounds; round++) {
 			for (int p = 0; p < N_PATHS; p++) {
-				if (!ps[p].on || spent[p] >= pl->size_cap_ns)
+				if (!ps[p].on || !path_fits(p, k) || spent[p] >= pl->size_cap_ns)
 					continue;
 				struct cpu_use u0 = cpu_snap(&ps[p], p);
 				uint64_t t_round = now_ns();
@@ -1494,6 +1522,28 @@ static void print_machine(const struct options *o)
 	fflush(stdout);
 }
 
+/* The largest payload, echoed: payload bytes both ways per round trip at the p50, in
+ * GB/s, of the raw stream socket and of the routed C client on the memfd path. */
+static void print_gbps(const struct options *o, const struct latency *lat)
+{
+	const int k = N_SIZES - 1;
+	const struct samples *raw = &lat->s[P_RAW][k], *mfd = &lat->s[P_MEMFD][k];
+	if (!o->size_on[k] || !raw->n || !mfd->n)
+		return;
+	double bytes = 2.0 * (double)payload_sizes[k];
+	double a = bytes / (pct_us(raw->v, raw->n, 0.50) * 1000.0);
+	double b = bytes / (pct_us(mfd->v, mfd->n, 0.50) * 1000.0);
+	if (o->tsv) {
+		figure(a, "GB/s", "bandwidth/%s/raw", payload_keys[k]);
+		figure(b, "GB/s", "bandwidth/%s/memfd", payload_keys[k]);
+		figure(b / a, "x", "bandwidth/%s/memfd/vs_raw", payload_keys[k]);
+		return;
+	}
+	printf("  %s echoed, both ways at the p50: raw stream socket %.2f GB/s, routed C "
+	       "client (memfd) %.2f GB/s: %.2fx raw  %s\n", payload_names[k], a, b, b / a,
+	       b >= a ? "PASS" : "MISS");
+}
+
 static void tsv_latency(const struct options *o, const struct latency *lat)
 {
 	for (int k = 0; k < N_SIZES; k++) {
@@ -1519,6 +1569,7 @@ static void tsv_latency(const struct options *o, const struct latency *lat)
 			figure((double)u->end / n, "us", "latency/%s/%s/cpu_end", size, path);
 		}
 	}
+	print_gbps(o, lat);
 	fflush(stdout);
 }
 
@@ -1533,7 +1584,9 @@ static void print_latency(const struct options *o, const struct latency *lat)
 	       "     relay: the same through a minimal epoll relay process (the floor for one "
 	       "hop);\n"
 	       "     routed: bh_call(\"echo.echo\", [bin]) through bulkheadd to the echo "
-	       "plugin.\n"
+	       "plugin;\n"
+	       "     memfd: the same from a client with bh_client_use_memfd (64 KiB and more "
+	       "as memfds).\n"
 	       "     on-CPU: user + system time per call of the client thread, the middle "
 	       "(relay or\n"
 	       "     bulkheadd) and the far end (echo process or plugin instance).\n");
@@ -1574,6 +1627,7 @@ static void print_latency(const struct options *o, const struct latency *lat)
 		printf("  target: routed 64 B p99 <= %.1fx raw 64 B p99 of this run: %.2fx  %s\n",
 		       RATIO_TARGET, b99 / a99, b99 <= RATIO_TARGET * a99 ? "PASS" : "MISS");
 	}
+	print_gbps(o, lat);
 	printf("\n");
 	fflush(stdout);
 }
@@ -1677,7 +1731,8 @@ static void usage(FILE *f)
 		"                       (the cold-start loads always use the default profile)\n"
 		"  --only LIST          sections to run: raw,relay,routed,tput,cold,swap (default\n"
 		"                       all)\n"
-		"  --sizes LIST         latency payloads: 64,4K,1M (default all)\n"
+		"  --sizes LIST         latency payloads: 64,4K,1M,64M (default all; 64M only\n"
+		"                       on the raw, relay and memfd paths, a few samples)\n"
 		"  --inflight N         pipelined calls per client in the throughput part (32)\n"
 		"  --pin D,C,S          pin the daemon, this program, and the plugin instances\n"
 		"                       plus the raw echo process to CPUs D, C, S (-1: leave)\n"
@@ -1704,7 +1759,7 @@ static int parse_sizes(struct options *o, const char *list)
 		return -ENOMEM;
 	int r = 0;
 	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		static const char *const names[N_SIZES] = { "64", "4K", "1M" };
+		static const char *const names[N_SIZES] = { "64", "4K", "1M", "64M" };
 		int k = 0;
 		while (k < N_SIZES && strcasecmp(w, names[k]) != 0)
 			k++;
@@ -1768,7 +1823,7 @@ int main(int argc, char **argv)
 		.run_raw = true, .run_relay = true, .run_routed = true, .run_tput = true, .run_cold = true,
 		.run_swap = true, .variants = true, .spin_us = -1,
 		.pin_daemon = -1, .pin_client = -1, .pin_shim = -1, .inflight = 32,
-		.size_on = { true, true, true },
+		.size_on = { true, true, true, true },
 	};
 	int opt;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -1790,7 +1845,7 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			if (parse_sizes(&o, optarg) < 0) {
-				fprintf(stderr, "bench_calls: --sizes takes 64,4K,1M\n");
+				fprintf(stderr, "bench_calls: --sizes takes 64,4K,1M,64M\n");
 				return 2;
 			}
 			break;
@@ -1827,12 +1882,12 @@ int main(int argc, char **argv)
 
 	struct plan pl;
 	if (o.quick)
-		pl = (struct plan){ .rounds = 4, .per_round = { 2500, 2000, 60 },
+		pl = (struct plan){ .rounds = 4, .per_round = { 2500, 2000, 60, 1 },
 				    .size_cap_ns = 1000000000ull, .warmup_calls = 1000,
 				    .tput_warm_ns = 150000000ull, .tput_window_ns = 500000000ull,
 				    .cold_loads = 10, .swaps = 10 };
 	else
-		pl = (struct plan){ .rounds = 8, .per_round = { 6000, 5000, 150 },
+		pl = (struct plan){ .rounds = 8, .per_round = { 6000, 5000, 150, 2 },
 				    .size_cap_ns = 4000000000ull, .warmup_calls = 2000,
 				    .tput_warm_ns = 300000000ull, .tput_window_ns = 2000000000ull,
 				    .cold_loads = 30, .swaps = 30 };

@@ -230,7 +230,8 @@ function row(name,    a, b, alo, ahi, blo, bhi, ratio, higher, verdict) {
 	a = stat("A" SUBSEP name); alo = lo; ahi = hi
 	b = stat("B" SUBSEP name); blo = lo; bhi = hi
 	ratio = a != 0 ? sprintf("%.3f", b / a) : "-"
-	higher = unit[name] == "calls/s" || (unit[name] == "x" && name ~ /^throughput/)
+	higher = unit[name] == "calls/s" || unit[name] == "GB/s" ||
+		 (unit[name] == "x" && name ~ /^(throughput|bandwidth)/)
 	if (unit[name] == "calls")
 		verdict = name ~ /failed$/ && (a > 0 || b > 0) ? "FAILED CALLS" : ""
 	else if (rounds < 3)

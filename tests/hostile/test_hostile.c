@@ -150,6 +150,7 @@ struct hx_case {
 	enum hx_ctl ctl;           /* the limit the case is about (v2, notes) */
 	const char *conf_extra;    /* top-level settings added to the daemon's config */
 	bool release_on_answer;    /* killed: release the plugin once its call was answered */
+	bool fds_steady;           /* killed: the daemon holds as many fds after as before */
 };
 
 /* ---- the world of one case -------------------------------------------------------- */
@@ -1408,6 +1409,21 @@ static void flow_attack(struct hx *x)
 	hx_daemon_stop(x, 15000);
 }
 
+/* The fds the daemon holds (/proc/PID/fd), -1 when they cannot be counted. */
+static int hx_daemon_fds(struct hx *x)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)x->daemon);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void flow_killed(struct hx *x)
 {
 	const struct hx_case *c = x->run;
@@ -1418,6 +1434,8 @@ static void flow_killed(struct hx *x)
 	hx_echo_sync(x, 3, "before the attack");
 	hx_ctor_check(x, NULL);
 	hx_baseline(x, &hos0, &sib0);
+	int fds0 = c->fds_steady ? hx_daemon_fds(x) : 0;
+	HX_ASSERT(x, fds0 >= 0, "cannot count the daemon's fds: %s", strerror(errno));
 	/* Without a hold the call's own deadline is what ends it (cpu_spin must time out):
 	 * long enough that the sibling's calls surely overlap the spin. */
 	hx_attack_with_sibling(x, c->hold,
@@ -1462,6 +1480,13 @@ static void flow_killed(struct hx *x)
 	if (c->check)
 		c->check(x, o, false);
 	hx_after(x, killed, &hos0, &sib0, &hos);
+	if (c->fds_steady) {
+		/* The replacement holds what its predecessor held; nothing else stayed. */
+		int fds = hx_daemon_fds(x);
+		HX_ASSERT(x, fds == fds0, "the daemon held %d fds before the attack, %d after",
+			  fds0, fds);
+		hx_note(x, "daemon fds: %d before, %d after", fds0, fds);
+	}
 	if (killed && c->last_exit)
 		HX_ASSERT(x, strstr(hos.last_exit, c->last_exit),
 			  "status' last_exit does not name \"%s\": %s", c->last_exit, hos.last_exit);
@@ -2358,6 +2383,18 @@ static const struct hx_case hx_cases[] = {
 	  .last_exit = "exceeded its deadline (3000 ms)", .call_timeout_ms = 3000,
 	  .release_on_answer = true },
 	{ .name = "claim_chaos", .plugin = "claim_chaos", .flow = HX_CLAIMS },
+
+	/* the result area and the channel's fd passing (bulkhead/bulk.h) */
+	{ .name = "bulk_holes", .plugin = "bulk_holes", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "protocol violation: malformed bulk result" }, .fds_steady = true },
+	{ .name = "bulk_beyond", .plugin = "bulk_beyond", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "protocol violation: bulk result beyond its result area" },
+	  .fds_steady = true },
+	{ .name = "bulk_fds", .plugin = "bulk_fds", .flow = HX_KILLED, .hold = HX_HOLD_BEFORE,
+	  .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL }, .death = { "protocol violation" },
+	  .log_has = "bulk_fds: fds sent on the channel", .fds_steady = true },
 	{ .name = "ignore_sigterm", .plugin = "ignore_sigterm", .flow = HX_UNLOAD,
 	  .hold = HX_HOLD_AFTER, .ctor_attacks = true, .check = chk_ignore },
 

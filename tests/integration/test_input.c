@@ -4,14 +4,20 @@
  * write must cost scanning work linear in its size, and a message too large must be
  * refused after its header, not after buffering it. Each test checks that the
  * sibling plugin keeps answering with its pid unchanged. */
+#define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "harness.h"
 
 #define ECHO_ENTRY "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }"
@@ -26,6 +32,7 @@
 
 struct input {
 	uint64_t client_read, client_scanned, channel_read, channel_scanned;
+	uint64_t result_staged;
 };
 
 static struct input input_now(bh_client *c)
@@ -37,6 +44,8 @@ static struct input input_now(bh_client *c)
 		.client_scanned = ht_get_uint(in, "client_bytes_scanned"),
 		.channel_read = ht_get_uint(in, "channel_bytes_read"),
 		.channel_scanned = ht_get_uint(in, "channel_bytes_scanned"),
+		.result_staged = ht_get_uint(ht_get(bh_result_value(st), "output"),
+					     "result_bytes_staged"),
 	};
 	bh_result_free(st);
 	return r;
@@ -181,10 +190,335 @@ START_TEST(large_values_travel_as_memfds)
 		uint64_t channel = after.channel_read - before.channel_read;
 		ck_assert_msg(channel < 64 * 1024, "%zu bytes echoed, %llu read from the channel",
 			      sizes[k], (unsigned long long)channel);
+		/* The result goes from the result area straight into the client's output. */
+		ck_assert_msg(after.result_staged == before.result_staged, "%zu bytes echoed, %llu "
+			      "staged in the daemon on the way", sizes[k],
+			      (unsigned long long)(after.result_staged - before.result_staged));
 		free(blob);
 	}
 	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
 	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+/* Bytes the daemon read from and sent to clients, in all. */
+static void client_bytes(bh_client *c, uint64_t *ret_read, uint64_t *ret_sent)
+{
+	bh_result *st = ht_status(c);
+	const bh_value *v = bh_result_value(st);
+	*ret_read = ht_get_uint(ht_get(v, "input"), "client_bytes_read");
+	*ret_sent = ht_get_uint(ht_get(v, "output"), "client_bytes_sent");
+	bh_result_free(st);
+}
+
+/* A C client that asked for memfds (bh_client_use_memfd): 1 MiB and 32 MiB (above
+ * max_message) echoed byte-exact, params and result each in a sealed memfd, so that
+ * the client socket carries only the envelopes. Counted on another connection,
+ * whose own status calls are measured alone first. */
+START_TEST(memfd_client_round_trip)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *mc = ht_connect(&d), *st = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(st, "echo", 0);
+	bh_error err;
+	ht_assert_ok(bh_client_use_memfd(mc, 0, HT_LONG_MS, &err), err);
+	uint64_t r0, s0, r1, s1, r2, s2;
+	client_bytes(st, &r0, &s0);
+	client_bytes(st, &r1, &s1);
+	uint64_t status_read = r1 - r0, status_sent = s1 - s0;
+	static const size_t sizes[] = { 1u << 20, 32u << 20, 1u << 20 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *blob = malloc(sizes[k]);
+		ck_assert_ptr_nonnull(blob);
+		for (size_t i = 0; i < sizes[k]; i++)
+			blob[i] = (uint8_t)(i * 13 + k);
+		client_bytes(st, &r1, &s1);
+		bh_writer *w = bh_client_params(mc);
+		bh_write_array(w, 1);
+		bh_write_bin(w, blob, sizes[k]);
+		bh_result *res = NULL;
+		ht_assert_ok(bh_call(mc, "echo.echo", HT_LONG_MS, &res, &err), err);
+		const bh_value *v = bh_result_value(res);
+		ck_assert_int_eq(v->type, BH_BIN);
+		ck_assert_uint_eq(v->len, sizes[k]);
+		ck_assert(memcmp(v->as.bin, blob, sizes[k]) == 0);
+		bh_result_free(res);
+		client_bytes(st, &r2, &s2);
+		uint64_t read = r2 - r1 - status_read, sent = s2 - s1 - status_sent;
+		ck_assert_msg(read < 1024 && sent < 1024, "%zu bytes echoed: the client socket "
+			      "carried %llu bytes in, %llu out", sizes[k], (unsigned long long)read,
+			      (unsigned long long)sent);
+		free(blob);
+	}
+	ck_assert_uint_eq(ht_instance_pid(st, "echo", 0), echo_pid);
+	bh_client_free(mc);
+	bh_client_free(st);
+	ht_stop(&d);
+}
+END_TEST
+
+/* ---- memfds from a client that is not the C SDK ---- */
+
+#define MFD_LEN (128u * 1024)
+/* BH_CONN_PASSED_MAX (supervisor/daemon/conn.h). */
+#define BH_CONN_PASSED_MAX_TEST 64
+
+static int fd_count(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	ck_assert_msg(dir, "%s: %s", path, strerror(errno));
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir));)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+/* All of p[0 .. n-1], with nfds copies of fd attached to the first byte. */
+static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(16 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)p, n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds > 0) {
+		ck_assert_int_le(nfds, 16);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		for (int i = 0; i < nfds; i++)
+			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+	}
+	ssize_t w = sendmsg(r->fd, &mh, MSG_NOSIGNAL);
+	ck_assert_msg(w == (ssize_t)n, "sendmsg: %zd: %s", w, strerror(errno));
+	if (w < (ssize_t)n)
+		ck_assert_int_eq(ht_raw_send(r, (const uint8_t *)p + w, n - (size_t)w), 0);
+}
+
+/* [0, msgid, "echo.echo", reference to len bytes of a memfd]. */
+static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t len)
+{
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	bh_writer w;
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, msgid);
+	bh_write_cstr(&w, "echo.echo");
+	uint8_t ref[BH_BULK_REF_SIZE];
+	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = len });
+	bh_write_raw(&w, ref, sizeof(ref));
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+	ck_assert_uint_le(b.len, cap);
+	memcpy(out, b.data, b.len);
+	size_t n = b.len;
+	bh_buf_done(&b);
+	return n;
+}
+
+/* A memfd of size bytes holding [bin] (of what fits) in its first `filled` bytes,
+ * with these seals. */
+static int params_memfd(size_t size, size_t filled, unsigned seals)
+{
+	int fd = memfd_create("test-params", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	uint8_t *p = malloc(filled);
+	ck_assert_ptr_nonnull(p);
+	uint32_t bin = (uint32_t)size - 6;
+	uint8_t head[6] = { 0x91, 0xc6, (uint8_t)(bin >> 24), (uint8_t)(bin >> 16),
+			    (uint8_t)(bin >> 8), (uint8_t)bin };
+	memset(p, 0x5a, filled);
+	memcpy(p, head, sizeof(head));
+	ck_assert_int_eq(pwrite(fd, p, filled, 0), (ssize_t)filled);
+	free(p);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)seals), 0);
+	return fd;
+}
+
+static void expect_error(struct ht_raw *r, uint32_t msgid, const char *text)
+{
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, msgid);
+	ck_assert_msg(rep.code != 0 && strstr(rep.message, text), "msgid %u: want an error "
+		      "naming \"%s\", got %d \"%s\"", msgid, text, rep.code, rep.message);
+}
+
+static void raw_hello_memfd(struct ht_raw *r)
+{
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	bh_writer w;
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, 1);
+	bh_write_cstr(&w, "bulkhead.hello");
+	bh_write_array(&w, 1);
+	bh_write_map(&w, 1);
+	bh_write_cstr(&w, "memfd");
+	bh_write_bool(&w, true);
+	ck_assert_int_eq(ht_raw_send(r, b.data, b.len), 0);
+	bh_buf_done(&b);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(r, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	const bh_value *on = ht_get(ht_get(rep.result, "enabled"), "memfd");
+	ck_assert(on && on->type == BH_BOOL && on->as.b);
+	ck_assert_uint_eq(ht_get_uint(ht_get(ht_get(rep.result, "options"), "memfd"),
+				      "max_fds"), BH_FDQ_MAX);
+}
+
+/* A client that asked for memfds and sends bad ones: each request is refused with
+ * the reason (not sealed, sparse, of another size, no fd, not an array), fds that
+ * come with a request that uses none are closed, a good memfd is echoed; a flood of
+ * fds ahead of any request closes the connection; a client that did not ask gets
+ * its fds dropped by the kernel. The daemon holds as many fds after as before. */
+START_TEST(memfd_client_hostile)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *good = ht_connect(&d);
+	uint64_t echo_pid = ht_instance_pid(good, "echo", 0);
+	/* A large call first: the instance's pool buffer exists before the count. */
+	uint8_t *blob = calloc(1, MFD_LEN);
+	ck_assert_ptr_nonnull(blob);
+	bh_writer *pw = bh_client_params(good);
+	bh_write_array(pw, 1);
+	bh_write_bin(pw, blob, MFD_LEN);
+	free(blob);
+	bh_error err;
+	ht_assert_ok(bh_call(good, "echo.echo", HT_LONG_MS, NULL, &err), err);
+	int fds0 = fd_count(d.pid);
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	const unsigned all = BH_MEMFD_SEALS_HOSTILE;
+	uint8_t msg[64];
+	size_t n;
+	int fd;
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, F_SEAL_SHRINK | F_SEAL_GROW);
+	n = memfd_request(msg, sizeof(msg), 2, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 2, "not sealed");
+
+	fd = params_memfd(MFD_LEN, 4096, all);
+	n = memfd_request(msg, sizeof(msg), 3, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 3, "pages missing");
+
+	fd = params_memfd(2 * MFD_LEN, 2 * MFD_LEN, all);
+	n = memfd_request(msg, sizeof(msg), 4, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 4, "size is not the length announced");
+
+	n = memfd_request(msg, sizeof(msg), 5, MFD_LEN);
+	send_fds(&r, msg, n, -1, 0);
+	expect_error(&r, 5, "without its fd");
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, all);
+	ck_assert_int_eq(pwrite(fd, "\xc4", 1, 0), -1); /* sealed: cannot be rewritten */
+	close(fd);
+	fd = params_memfd(MFD_LEN, MFD_LEN, 0);
+	ck_assert_int_eq(pwrite(fd, "\xc0", 1, 0), 1); /* nil, not an array */
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)all), 0);
+	n = memfd_request(msg, sizeof(msg), 6, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	expect_error(&r, 6, "not exactly one MessagePack array");
+
+	/* A plain request with fds it does not use: answered, the fds closed. */
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	ht_req_str(&b, 7, "echo.echo", "plain");
+	send_fds(&r, b.data, b.len, 2, 3);
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 7);
+	ck_assert_int_eq(rep.code, 0);
+	bh_buf_done(&b);
+
+	fd = params_memfd(MFD_LEN, MFD_LEN, all);
+	n = memfd_request(msg, sizeof(msg), 8, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	close(fd);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 8);
+	ck_assert_msg(rep.code == 0, "a good memfd refused: %s", rep.message);
+
+	/* More fds than the queue holds, ahead of a request begun and never ended. */
+	send_fds(&r, "\x94", 1, 2, BH_FDQ_MAX + 1);
+	ht_raw_expect_eof(&r);
+	ht_raw_close(&r);
+
+	/* A client that did not ask for memfds: its fds never reach the daemon. */
+	ht_raw_open(&r, &d);
+	bh_buf_init(&b, 0);
+	ht_req_str(&b, 9, "echo.echo", "plain");
+	send_fds(&r, b.data, b.len, 2, 16);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_buf_done(&b);
+	ht_raw_close(&r);
+
+	ck_assert_uint_eq(ht_instance_pid(good, "echo", 0), echo_pid);
+	int fds = fd_count(d.pid);
+	ck_assert_msg(fds == fds0, "the daemon held %d fds before, %d after", fds0, fds);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
+/* Calls that hold the memfd of their params are capped per connection: with the one
+ * echo instance asleep, BH_CONN_PASSED_MAX calls wait with theirs, the next is refused
+ * as overloaded at once. */
+START_TEST(memfd_calls_capped)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	/* [2000] in a sealed memfd: echo.sleep_ms(2000). */
+	int fd = memfd_create("test-sleep", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\x91\xcd\x07\xd0", 4, 0), 4);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)BH_MEMFD_SEALS_HOSTILE), 0);
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	for (uint32_t i = 0; i <= BH_CONN_PASSED_MAX_TEST; i++) {
+		bh_writer w;
+		b.len = 0;
+		bh_writer_init(&w, &b);
+		bh_write_array(&w, 4);
+		bh_write_int(&w, 0);
+		bh_write_uint(&w, 100 + i);
+		bh_write_cstr(&w, "echo.sleep_ms");
+		uint8_t ref[BH_BULK_REF_SIZE];
+		bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = 4 });
+		bh_write_raw(&w, ref, sizeof(ref));
+		send_fds(&r, b.data, b.len, fd, 1);
+	}
+	close(fd);
+	expect_error(&r, 100 + BH_CONN_PASSED_MAX_TEST, "calls with params in a memfd");
+	bh_buf_done(&b);
+	ht_raw_close(&r);
 	ht_stop(&d);
 }
 END_TEST
@@ -330,6 +664,9 @@ int main(void)
 	tcase_add_test(tc, client_drip_is_linear);
 	tcase_add_test(tc, large_nil_result_is_linear);
 	tcase_add_test(tc, large_values_travel_as_memfds);
+	tcase_add_test(tc, memfd_client_round_trip);
+	tcase_add_test(tc, memfd_client_hostile);
+	tcase_add_test(tc, memfd_calls_capped);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);

@@ -41,7 +41,7 @@ START_TEST(ref_roundtrip)
 	ck_assert_int_eq(bh_bulk_ref_get(other_ext, sizeof(other_ext), &got), -ENOENT);
 	uint8_t bad[BH_BULK_REF_SIZE];
 	memcpy(bad, p, sizeof(p));
-	bad[3] = BH_BULK_SLOTS; /* slot out of range */
+	bad[3] = BH_BULK_MAPS; /* slot out of range */
 	ck_assert_int_eq(bh_bulk_ref_get(bad, sizeof(bad), &got), -EPROTO);
 	memcpy(bad, p, sizeof(p));
 	bad[2] = 9; /* unknown kind */

@@ -116,6 +116,18 @@ typedef void (*bh_report_fn)(void *userdata, const bh_error *err);
 int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *userdata,
 			bh_error *err);
 
+/* Large values without copies through the socket (bulkhead.hello {"memfd": true}):
+ * from now on, params of at least `threshold` bytes (never less than the daemon's
+ * threshold, 64 KiB; 0: the daemon's) go to the daemon as a sealed memfd passed with
+ * SCM_RIGHTS, up to the daemon's payload ceiling (limits.max_payload, which then
+ * replaces max_message for params), and large results come back the same way: the
+ * result's bin / str values then point into a read-only mapping that the bh_result
+ * owns (bh_result_free unmaps it; a callback's values are valid during the callback).
+ * Every memfd received is checked (sealed, of the size announced, no holes) before
+ * it is mapped. Blocks like bh_call(). 0, or -EOPNOTSUPP when the daemon does not
+ * take memfds (the connection keeps working as before), or as bh_call(). */
+int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err);
+
 #ifdef __cplusplus
 }
 #endif

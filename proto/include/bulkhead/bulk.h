@@ -12,6 +12,10 @@
  *   BH_BULK_AREA_NEW  ($init params[1]) the message carries the instance's result
  *                     area, len bytes: the shim maps it read-write and keeps it
  *   BH_BULK_AREA      (a response's result) the value is at the start of the area
+ *   BH_BULK_MEMFD     (client socket, a connection that asked for it with
+ *                     bulkhead.hello {"memfd": true}) the value is the whole content
+ *                     of the memfd the message carries, len bytes, sealed by its
+ *                     sender with BH_MEMFD_SEALS_HOSTILE
  * A message carries at most one fd, sent with its first byte; the receiver takes it
  * from its queue of received fds when the reference asks for one. Every fd received
  * and not asked for by the message it came with is closed, and is a protocol error.
@@ -42,6 +46,11 @@ extern "C" {
 #define BH_BULK_THRESHOLD (64u * 1024)
 /* Pool buffers per instance (daemon -> shim). */
 #define BH_BULK_SLOTS 4
+/* One more slot, POOL_NEW only: params that came in a client's sealed memfd, passed
+ * on to the shim as they are (no copy). The shim maps each call's memfd there, in
+ * the order the requests come, replacing the previous one. */
+#define BH_BULK_SLOT_PASSED BH_BULK_SLOTS
+#define BH_BULK_MAPS (BH_BULK_SLOTS + 1)
 /* Bytes before the data in the result area: a page whose first word (a uint32) the
  * shim sets when it sends a result in the area and the daemon clears once it has
  * copied the result out; the shim writes the next one there only once it is clear. */
@@ -54,11 +63,12 @@ enum bh_bulk_kind {
 	BH_BULK_POOL_NEW = 2,
 	BH_BULK_AREA_NEW = 3,
 	BH_BULK_AREA = 4,
+	BH_BULK_MEMFD = 5,
 };
 
 struct bh_bulk_ref {
 	uint8_t kind; /* enum bh_bulk_kind */
-	uint8_t slot; /* POOL, POOL_NEW: < BH_BULK_SLOTS */
+	uint8_t slot; /* POOL: < BH_BULK_SLOTS; POOL_NEW: < BH_BULK_MAPS */
 	uint32_t len; /* bytes of the value (AREA_NEW: of the area's data) */
 };
 
@@ -85,6 +95,14 @@ int bh_memfd_new(const char *name, size_t size, bool populate, int *ret_fd, void
 int bh_memfd_seal_readonly(int fd);
 /* Seal fd against any change of size: F_SEAL_SHRINK | GROW | SEAL (a shared area). */
 int bh_memfd_seal_size(int fd);
+
+/* A new memfd holding a copy of p[0 .. len-1], sealed with BH_MEMFD_SEALS_HOSTILE
+ * and F_SEAL_SEAL: one that can be handed to a peer that must not be able to change
+ * it. 0 and *ret_fd, or -errno. */
+int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd);
+/* Map a memfd that bh_memfd_check accepted (len bytes, len > 0) read-only: 0 and
+ * *ret, or -errno. munmap(*ret, len) when done. */
+int bh_memfd_map(int fd, size_t len, const uint8_t **ret);
 
 /* Seals a hostile sender must have set before the receiver maps its memfd. */
 /* F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW, spelled out so that this header needs

@@ -350,11 +350,14 @@ static int write_config(const struct daemon_run *dr, const struct options *o)
 		"# written by bench_calls\n"
 		"socket = { path = \"%s\"; };\n"
 		"log_level = \"warn\";\n"
-		"limits = { max_payload = \"" BENCH_MAX_PAYLOAD "\"; };\n"
+		"%s"
 		"plugins = (\n"
 		"\t{\n\t\tname = \"echo\";\n\t\tpath = \"%s\";\n\t\tinstances = 1;\n%s%s\t},\n"
 		"\t{\n\t\tname = \"echo2\";\n\t\tpath = \"%s\";\n\t\tinstances = 2;\n%s%s\t}",
-		dr->sock, o->plugin, sb, spin, o->plugin, sb, spin);
+		dr->sock,
+		/* Settings an older daemon does not know come only with the variants. */
+		o->variants ? "limits = { max_payload = \"" BENCH_MAX_PAYLOAD "\"; };\n" : "",
+		o->plugin, sb, spin, o->plugin, sb, spin);
 	if (o->variants)
 		fprintf(f,
 			",\n\t{\n\t\tname = \"echo_nospin\";\n\t\tpath = \"%s\";\n\t\tspin_us = 0;\n%s\t},\n"
@@ -1742,8 +1745,8 @@ static void usage(FILE *f)
 		"on-CPU columns\n"
 		"                       then count the wrapper too\n"
 		"  --no-variants        leave out the routed nospin (spin_us = 0) and bare\n"
-		"                       (sandbox = false) paths, e.g. for a daemon that does\n"
-		"                       not know spin_us\n"
+		"                       (sandbox = false) paths and the max_payload setting,\n"
+		"                       e.g. for a daemon that knows neither\n"
 		"  --spin-us N          spin_us of the echo and echo2 plugins (default: the\n"
 		"                       daemon's default)\n"
 		"  -h, --help           this text\n",

@@ -13,8 +13,8 @@
  *
  * Watching pays only while the supervisor runs on another CPU: a watch ends as soon
  * as the supervisor says it runs on ours (it needs this CPU to write the call), so
- * nothing is watched when everything shares one CPU. The shim says where it runs, so that
- * the supervisor watches for its reply only when it may (claims.h). */
+ * nothing is watched when everything shares one CPU. The shim says where it runs,
+ * so that the supervisor watches for its reply only when it may (claims.h). */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <time.h>
@@ -29,15 +29,6 @@ static uint64_t mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
 }
 
 /* This thread's CPU + 1; 0 when unknown. */
@@ -74,7 +65,7 @@ static bool watch_bell(struct shim *s, uint64_t start)
 		for (int i = 0; i < 32; i++) {
 			if (bh_bell_read(&bell->posted) != s->seen_posted)
 				return true;
-			cpu_relax();
+			bh_cpu_relax();
 		}
 		uint64_t now = mono_ns();
 		if (now - start >= s->spin_ns)

@@ -1,13 +1,14 @@
 /* Event loop: epoll + timer heap + deferred frees. See loop.h. */
 #include "loop.h"
 
-#define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bulkhead/claims.h"
 
 #define BATCH 64
 /* While watching bells, poll the fds and give the CPU away this often. */
@@ -256,26 +257,16 @@ static bool bell_rang(const struct bh_loop *l)
 	return false;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
-/* epoll_wait, after watching the bells (if any) until one rings or their time is up.
- * The fds are polled every BELL_POLL_NS meanwhile, so other traffic waits at most
- * that long, and sched_yield lets a process queued on this CPU (often the one we
- * wait for) run. Timers are late by at most the watch. */
 const struct bh_loop_bell_stats *bh_loop_bell_stats(const struct bh_loop *l)
 {
 	return &l->bell_stats;
 }
 
-/* Watch the bells until one rings, their time is up, or an fd has an event. The
- * number of events found (in events), 0 when the wait is still to be done. */
+/* Watch the bells until one rings, their time is up, or an fd has an event. The fds
+ * are polled every BELL_POLL_NS meanwhile, so other traffic waits at most that long,
+ * and sched_yield lets a process queued on this CPU run. Timers are late by at most
+ * the watch. The number of events found (in events), 0 when the wait is still to be
+ * done. */
 static int watch_bells(struct bh_loop *l, struct epoll_event *events)
 {
 	struct bh_loop_bell_stats *st = &l->bell_stats;
@@ -292,7 +283,7 @@ static int watch_bells(struct bh_loop *l, struct epoll_event *events)
 		uint64_t poll_at = now + BELL_POLL_NS;
 		while (!bell_rang(l) && now < poll_at && now < l->bells_until_ns) {
 			for (int i = 0; i < 32; i++)
-				cpu_relax();
+				bh_cpu_relax();
 			now = bh_now_ns();
 		}
 		if (bell_rang(l)) {

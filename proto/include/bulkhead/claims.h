@@ -100,6 +100,16 @@ static inline uint32_t bh_bell_read(_Atomic uint32_t *counter)
 	return atomic_load_explicit(counter, memory_order_acquire);
 }
 
+/* In a watch loop: tell the CPU we spin (and, on a VM, the hypervisor). */
+static inline void bh_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
 /* The CPUs in the doorbell: a side's CPU + 1 (0: none). */
 static inline void bh_bell_set_cpu(_Atomic uint32_t *where, uint32_t cpu_plus_1)
 {

@@ -266,6 +266,11 @@ static bool result_ok(const struct bh_instance *inst, const uint8_t *p, size_t l
 {
 	struct bh_limits lim = inst->d->cfg->limits;
 	struct bh_scan sc;
+	struct bh_bulk_ref ref;
+	/* A result that is itself a bulk reference would pose, to a memfd client, as one
+	 * of ours and take another response's fd. */
+	if (bh_bulk_ref_get(p, len, &ref) != -ENOENT)
+		return false;
 	lim.max_message = lim.max_bytes = (uint32_t)len;
 	lim.max_depth = lim.max_depth > 1 ? lim.max_depth - 1 : 1;
 	return bh_scan(p, len, &lim, &sc) == 0 && sc.size == len;
@@ -295,6 +300,10 @@ int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **wh
 	}
 	if (b->area_fd < 0 || ref.len > b->area_len) {
 		*why = "bulk result beyond its result area";
+		return -EPROTO;
+	}
+	if (ref.len < BH_BULK_THRESHOLD) {
+		*why = "bulk result under the threshold (it goes inline)";
 		return -EPROTO;
 	}
 	*why = "malformed bulk result";

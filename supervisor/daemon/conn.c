@@ -276,8 +276,10 @@ static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *re
 		append_or_drop(cn, r);
 		return true;
 	}
-	if (!cn->memfd || len < BH_BULK_THRESHOLD || len > cn->d->cfg->max_payload ||
-	    cn->n_out_fd >= BH_CONN_OUT_FDS)
+	/* A memfd of ours (fd >= 0) was checked when it was made, against the limits of
+	 * its instance's start: it goes out even if a reload lowered max_payload since. */
+	if (fd < 0 && (!cn->memfd || len < BH_BULK_THRESHOLD || len > cn->d->cfg->max_payload ||
+		       cn->n_out_fd >= BH_CONN_OUT_FDS))
 		return false;
 	if (fd < 0 && bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
 		return false;
@@ -563,8 +565,17 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	const char *m = rpc->method;
 	size_t mlen = rpc->method_len;
 
+	/* Params that came in a memfd: its fd is taken first, whatever becomes of the
+	 * request, so that a refused request never leaves its fd to the next one. */
+	int passed_fd = -1;
+	size_t passed_len = 0;
+	const char *why = NULL;
+	int mr = memfd_params(cn, rpc, &passed_fd, &passed_len, &why);
+
 #define REJECT(code, ...)                                                                  \
 	do {                                                                               \
+		if (passed_fd >= 0)                                                        \
+			close(passed_fd);                                                  \
 		refuse(cn, rpc, code, __VA_ARGS__);                                        \
 		return;                                                                    \
 	} while (0)
@@ -582,8 +593,9 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	const char *meth = dot + 1;
 	size_t methlen = mlen - plen - 1;
 
+	if (mr < 0)
+		REJECT(BH_E_BAD_REQUEST, "%s", why);
 	uint32_t timeout_ms = 0;
-	const char *why = NULL;
 	if (parse_options(d, rpc, &timeout_ms, &why) < 0)
 		REJECT(BH_E_BAD_REQUEST, "%s", why);
 
@@ -591,10 +603,6 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	 * fixed-width id): it must still fit the limit the shim enforces. Params that came
 	 * in a memfd stay there, within the payload ceiling (memfd_params), and go on to
 	 * the child in it. */
-	int passed_fd = -1;
-	size_t passed_len = 0;
-	if (memfd_params(cn, rpc, &passed_fd, &passed_len, &why) < 0)
-		REJECT(BH_E_BAD_REQUEST, "%s", why);
 	struct bh_call *c = NULL;
 	if (passed_fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
 		refuse(cn, rpc, BH_E_OVERLOADED, "%u calls with params in a memfd outstanding on "
@@ -676,6 +684,10 @@ static void handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
 			  : bh_rpc_parse(msg, len, &rpc, &why);
 	if (r < 0) {
 		uint32_t msgid;
+		/* Whatever fd it brought must not go to a later request: drop the queue (a
+		 * later memfd request then finds none and is refused, never mixed up). */
+		if (cn->memfd)
+			bh_fdq_clear(&cn->fdq);
 		if (bh_rpc_request_msgid(msg, len, &msgid) == 0) {
 			char text[200];
 			snprintf(text, sizeof(text), "bad message: %s", why);

@@ -278,8 +278,8 @@ static int fd_count(pid_t pid)
 	return n;
 }
 
-/* All of p[0 .. n-1], with nfds copies of fd attached to the first byte. */
-static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds)
+/* All of p[0 .. n-1], with fds[0 .. nfds-1] attached to the first byte. */
+static void send_fd_list(struct ht_raw *r, const void *p, size_t n, const int *fds, int nfds)
 {
 	union {
 		char buf[CMSG_SPACE(16 * sizeof(int))];
@@ -295,8 +295,7 @@ static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
 		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-		for (int i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 	}
 	ssize_t w = sendmsg(r->fd, &mh, MSG_NOSIGNAL);
 	ck_assert_msg(w == (ssize_t)n, "sendmsg: %zd: %s", w, strerror(errno));
@@ -304,8 +303,19 @@ static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds
 		ck_assert_int_eq(ht_raw_send(r, (const uint8_t *)p + w, n - (size_t)w), 0);
 }
 
-/* [0, msgid, "echo.echo", reference to len bytes of a memfd]. */
-static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t len)
+/* The same with nfds copies of fd. */
+static void send_fds(struct ht_raw *r, const void *p, size_t n, int fd, int nfds)
+{
+	int fds[16];
+	ck_assert_int_le(nfds, 16);
+	for (int i = 0; i < nfds; i++)
+		fds[i] = fd;
+	send_fd_list(r, p, n, fds, nfds);
+}
+
+/* [0, msgid, method, reference to len bytes of a memfd]. */
+static size_t memfd_request_to(uint8_t *out, size_t cap, uint32_t msgid, const char *method,
+			       uint32_t len)
 {
 	struct bh_buf b;
 	bh_buf_init(&b, 0);
@@ -314,7 +324,7 @@ static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t l
 	bh_write_array(&w, 4);
 	bh_write_int(&w, 0);
 	bh_write_uint(&w, msgid);
-	bh_write_cstr(&w, "echo.echo");
+	bh_write_cstr(&w, method);
 	uint8_t ref[BH_BULK_REF_SIZE];
 	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = len });
 	bh_write_raw(&w, ref, sizeof(ref));
@@ -324,6 +334,11 @@ static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t l
 	size_t n = b.len;
 	bh_buf_done(&b);
 	return n;
+}
+
+static size_t memfd_request(uint8_t *out, size_t cap, uint32_t msgid, uint32_t len)
+{
+	return memfd_request_to(out, cap, msgid, "echo.echo", len);
 }
 
 /* A memfd of size bytes holding [bin] (of what fits) in its first `filled` bytes,
@@ -380,6 +395,38 @@ static void raw_hello_memfd(struct ht_raw *r)
 	ck_assert_uint_eq(ht_get_uint(ht_get(ht_get(rep.result, "options"), "memfd"),
 				      "max_fds"), BH_FDQ_MAX);
 }
+
+/* A request refused before its params are looked at (a method without a dot) still
+ * takes its memfd: the next request, read with it, gets its own (100 and 200 bytes,
+ * so the echo says which). On the old code the second took the first's memfd. */
+START_TEST(memfd_refused_request_takes_its_fd)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	int fds[2] = { params_memfd(100, 100, BH_MEMFD_SEALS_HOSTILE),
+		       params_memfd(200, 200, BH_MEMFD_SEALS_HOSTILE) };
+	uint8_t msg[128];
+	size_t n = memfd_request_to(msg, sizeof(msg), 2, "nodot", 100);
+	n += memfd_request_to(msg + n, sizeof(msg) - n, 3, "echo.echo", 200);
+	send_fd_list(&r, msg, n, fds, 2);
+	close(fds[0]);
+	close(fds[1]);
+	expect_error(&r, 2, "plugin.method");
+	struct ht_reply rep;
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 3);
+	ck_assert_msg(rep.code == 0, "the second request failed: %s", rep.message);
+	const uint8_t *bin;
+	size_t len;
+	ck_assert_int_eq(bh_value_get_bin(rep.result, &bin, &len), 0);
+	ck_assert_uint_eq(len, 200 - 6);
+	ht_raw_close(&r);
+	ht_stop(&d);
+}
+END_TEST
 
 /* A client that asked for memfds and sends bad ones: each request is refused with
  * the reason (not sealed, sparse, of another size, no fd, not an array), fds that
@@ -666,6 +713,7 @@ int main(void)
 	tcase_add_test(tc, large_values_travel_as_memfds);
 	tcase_add_test(tc, memfd_client_round_trip);
 	tcase_add_test(tc, memfd_client_hostile);
+	tcase_add_test(tc, memfd_refused_request_takes_its_fd);
 	tcase_add_test(tc, memfd_calls_capped);
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);

@@ -15,31 +15,12 @@ struct hb_area {
 
 static H_UNUSED bool hb_find(struct h_out *o, struct hb_area *a)
 {
-	static char maps[65536];
 	memset(a, 0, sizeof(*a));
 	o->attempted = true;
-	ssize_t n = h_read_file("/proc/self/maps", maps, sizeof(maps));
-	if (n < 0) {
-		h_blocked(o, "/proc/self/maps", (int)-n);
+	if (!h_find_mapping(o, "memfd:bulkhead-result", &a->start, &a->end))
 		return false;
-	}
-	for (char *line = maps; *line;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = 0;
-		unsigned long s, e;
-		if (strstr(line, "memfd:bulkhead-result") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
-			a->start = s;
-			a->end = e;
-			h_note(o, "result area of %lu bytes", e - s);
-			return true;
-		}
-		if (!nl)
-			break;
-		line = nl + 1;
-	}
-	h_note(o, "no result area mapped");
-	return false;
+	h_note(o, "result area of %lu bytes", (unsigned long)(a->end - a->start));
+	return true;
 }
 
 /* [1, 0xdeadbeef, nil, reference to len bytes of the result area]. */

@@ -30,32 +30,13 @@ static H_UNUSED uint64_t hc_pack(uint32_t id, uint32_t st)
 /* Find the table in /proc/self/maps; false (with a note) when there is none. */
 static H_UNUSED bool hc_find(struct h_out *o, struct hc_table *t)
 {
-	static char maps[65536];
 	memset(t, 0, sizeof(*t));
-	ssize_t n = h_read_file("/proc/self/maps", maps, sizeof(maps));
-	if (n < 0) {
-		h_blocked(o, "/proc/self/maps", (int)-n);
-		return false;
-	}
-	for (char *line = maps; *line;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = 0;
-		unsigned long s, e;
-		if (strstr(line, "memfd:bulkhead-claims") && sscanf(line, "%lx-%lx", &s, &e) == 2) {
-			t->start = s;
-			t->end = e;
-			t->e = (struct hc_entry *)(s + HC_BELL_SIZE);
-			t->n = (e - s - HC_BELL_SIZE) / sizeof(struct hc_entry);
-			return true;
-		}
-		if (!nl)
-			break;
-		line = nl + 1;
-	}
 	o->attempted = true;
-	h_note(o, "no claim table mapped");
-	return false;
+	if (!h_find_mapping(o, "memfd:bulkhead-claims", &t->start, &t->end))
+		return false;
+	t->e = (struct hc_entry *)(t->start + HC_BELL_SIZE);
+	t->n = (t->end - t->start - HC_BELL_SIZE) / sizeof(struct hc_entry);
+	return true;
 }
 
 /* The entry of the call running now: the one STARTED entry (the shim is serial and

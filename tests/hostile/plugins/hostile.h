@@ -221,6 +221,35 @@ static H_UNUSED ssize_t h_read_file(const char *path, char *buf, size_t len)
 	return total;
 }
 
+/* The first mapping of this process whose /proc/self/maps line contains `name`:
+ * true with its bounds; false, with a note, when there is none or maps is refused. */
+static H_UNUSED bool h_find_mapping(struct h_out *o, const char *name, uintptr_t *start,
+				    uintptr_t *end)
+{
+	static char maps[65536];
+	ssize_t n = h_read_file("/proc/self/maps", maps, sizeof(maps));
+	if (n < 0) {
+		h_blocked(o, "/proc/self/maps", (int)-n);
+		return false;
+	}
+	for (char *line = maps; *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		unsigned long s, e;
+		if (strstr(line, name) && sscanf(line, "%lx-%lx", &s, &e) == 2) {
+			*start = s;
+			*end = e;
+			return true;
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	h_note(o, "no %s mapped", name);
+	return false;
+}
+
 static void h_status_field(const char *status, const char *key, char *out, size_t len)
 {
 	const char *p = strstr(status, key);

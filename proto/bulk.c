@@ -67,6 +67,7 @@ int bh_memfd_new(const char *name, size_t size, bool populate, int *ret_fd, void
 	void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (map == MAP_FAILED)
 		goto fail;
+	(void)madvise(map, size, MADV_DONTFORK); /* see bh_memfd_map */
 	*ret_fd = fd;
 	*ret_map = map;
 	return 0;
@@ -120,6 +121,9 @@ int bh_memfd_map(int fd, size_t len, const uint8_t **ret)
 	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
+	/* A supervisor holds such mappings per instance and forks every new instance; no
+	 * child needs them, and each one inherited is one more area to copy per fork. */
+	(void)madvise(map, len, MADV_DONTFORK);
 	*ret = map;
 	return 0;
 }

@@ -34,6 +34,10 @@ static int map(struct bh_claims *t, int fd, uint32_t n)
 	void *p = mmap(NULL, table_size(n), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/* A supervisor holds one table per instance and forks every new instance: each
+	 * mapping a child inherits is one more area to copy per fork. No child needs it
+	 * (the shim maps the fd it is given). */
+	(void)madvise(p, table_size(n), MADV_DONTFORK);
 	t->bell = p;
 	t->entries = (struct bh_claim *)(t->bell + 1);
 	t->n = n;

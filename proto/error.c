@@ -25,6 +25,7 @@ static const char *const code_names[] = {
 	[BH_E_LIMIT] = "limit",
 	[BH_E_CONFLICT] = "conflict",
 	[BH_E_SWAP_FAILED] = "swap_failed",
+	[BH_E_CHAIN_TOO_DEEP] = "chain_too_deep",
 };
 
 #define NCODES ((int32_t)(sizeof code_names / sizeof code_names[0]))

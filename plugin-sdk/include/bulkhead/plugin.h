@@ -71,6 +71,34 @@ struct bh_plugin {
 	void *reserved[8]; /* zero */
 };
 
+/* ---- Calling out ----
+ *
+ * From inside a callback (a method, init or restore) a plugin may call
+ *   - "plugin.method": a method of a plugin, itself included;
+ *   - "ns.method": a method of a host service, a client that provides namespace ns;
+ *   - the caller: a method of the client at the root of the call chain, or a
+ *     notification to it (progress, partial results);
+ * each only when its configuration grants it (`calls`, `callback`; README "Calling
+ * out"). The call travels through the supervisor like a client's: routing, queueing,
+ * deadlines (at most what remains of the calling call's), crash handling and swaps
+ * apply. It is synchronous: bh_callout returns when the answer is there. While it
+ * waits, calls of the same chain that come back to this plugin (A -> B -> A) run on
+ * this thread, nested, and may change the plugin's state; calls of other chains wait.
+ *
+ * Params: bh_callout_params() gives a writer for the next call's params; write one
+ * array (none written: []). The result *ret is valid until the next call out or until
+ * the callback returns. Each returns 0, or -1 with err filled with the typed code of
+ * the failure (the callee's own error code, BH_E_TIMEOUT, BH_E_PLUGIN_CRASHED,
+ * BH_E_PERMISSION_DENIED, BH_E_CHAIN_TOO_DEEP...), never a crash of the caller. Outside
+ * a callback they fail with BH_E_BAD_REQUEST. Provided by the shim, like bh_write_*. */
+bh_writer *bh_callout_params(void);
+int bh_callout(const char *method, const bh_value **ret, bh_error *err);
+/* A method of the client at the root of the chain (a chain a client started with a
+ * request, on a connection that enabled callbacks), and a notification to it: nil once
+ * queued for the client, BH_E_OVERLOADED when the client is not reading. */
+int bh_callout_caller(const char *method, const bh_value **ret, bh_error *err);
+int bh_notify_caller(const char *method, bh_error *err);
+
 #define BH_PLUGIN_EXPORT __attribute__((visibility("default")))
 
 /* Declares the exported descriptor: BH_PLUGIN_DEFINE = { .name = ..., ... };

@@ -26,6 +26,25 @@
  *  5. supervisor -> shim:  [2, "$stop", []]: the shim calls the plugin's shutdown and
  *     exits 0. End of file on the channel means the supervisor is gone: the shim
  *     exits at once (status 0) without calling into the plugin again.
+ *  6. calls out (plugin.h, bh_callout), made from inside a call the shim runs, $init
+ *     or $restore included:
+ *       shim -> supervisor:  [0, oid, target, params, {"in": iid}]
+ *                            [0, oid, target, params, {"in": iid, "notify": true}]
+ *     target is "plugin.method", "ns.method" (a host service) or "$caller.method"
+ *     (the client at the root of the call chain; "notify" only there); iid is the id
+ *     of the call it is made from, which the shim started and has not answered; oid
+ *     is the shim's own id, unique among its requests not yet answered.
+ *       supervisor -> shim:  [1, oid, error, result], exactly once per request; for
+ *     "notify" the result is nil once the notification is queued for the caller.
+ *     While a call waits for that answer, the supervisor writes to the shim only
+ *     answers and the calls of the same chain that come back to this instance,
+ *     marked with the options map BH_CH_REENTER_OPTS:
+ *       supervisor -> shim:  [0, id, method, params, {"reenter": true}]
+ *     which the shim claims and runs at once, nested on the waiting call (and which
+ *     may call out in turn). Whatever else it reads meanwhile (calls written before
+ *     the wait began, $stop) it keeps, in order, and handles only once the waiting
+ *     call has returned: a kept call is claimed then, so the supervisor may still
+ *     take it back and give it to another instance.
  */
 #ifndef BULKHEAD_CHANNEL_H
 #define BULKHEAD_CHANNEL_H
@@ -38,6 +57,12 @@
 #define BH_CH_SNAPSHOT "$snapshot"
 #define BH_CH_RESTORE "$restore"
 #define BH_CH_STOP "$stop"
+/* Step 6: the target prefix of a call to the caller, and the options the supervisor
+ * puts on a re-entering call: {"reenter": b} with b at the last byte (0xc3 true,
+ * 0xc2 false), fixed so that it can be flipped in place. */
+#define BH_CH_CALLER "$caller"
+#define BH_CH_REENTER_OPTS "\x81\xa7reenter\xc3"
+#define BH_CH_REENTER_OPTS_LEN 10
 
 /* Exit status of a shim that could not load its plugin (after sending $fatal). */
 #define BH_SHIM_EXIT_LOAD_FAILED 2

@@ -34,6 +34,7 @@ enum bh_code {
 	BH_E_LIMIT = 15,            /* the instance was killed by a resource limit */
 	BH_E_CONFLICT = 16,         /* an operation on that plugin is already running */
 	BH_E_SWAP_FAILED = 17,      /* the new version did not take over; the old one serves */
+	BH_E_CHAIN_TOO_DEEP = 18,   /* a call out would pass limits.max_call_depth */
 	BH_E_APPLICATION_MIN = 1000,
 };
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bulkhead/channel.h"
 #include "bulkhead/error.h"
 #include "bulkhead/proto.h"
 #include "conn.h"
@@ -17,6 +18,7 @@
 #include "instance.h"
 #include "list.h"
 #include "loop.h"
+#include "outcall.h"
 #include "slot.h"
 #include "swap.h"
 
@@ -28,10 +30,10 @@ void bh_call_set_iid(struct bh_call *c, uint32_t iid)
 
 static void deadline_fired(struct bh_timer *t);
 
-struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
-			    const uint8_t *params, size_t params_len)
+static struct bh_call *call_new(struct bh_daemon *d, const char *method, size_t method_len,
+				const uint8_t *params, size_t params_len, size_t extra)
 {
-	size_t len = bh_rpc_request_size(method_len, params_len);
+	size_t len = bh_rpc_request_size(method_len, params_len) + extra;
 	struct bh_call *c = malloc(sizeof(*c) + len);
 	if (!c)
 		return NULL;
@@ -39,6 +41,7 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	c->d = d;
 	bh_list_init(&c->conn_link);
 	bh_list_init(&c->link);
+	bh_list_init(&c->outcalls);
 	bh_timer_init(&c->timer, deadline_fired);
 	c->start_ns = bh_now_ns();
 	c->req_len = c->full_len = len;
@@ -46,6 +49,28 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	c->bulk_slot = -1; /* BH_BULK_NONE */
 	c->passed_fd = c->reply_fd = -1;
 	bh_rpc_request_put(c->req, 0, method, method_len, params, params_len, &c->iid_off);
+	return c;
+}
+
+struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
+			    const uint8_t *params, size_t params_len)
+{
+	return call_new(d, method, method_len, params, params_len, 0);
+}
+
+struct bh_call *bh_call_new_chained(struct bh_daemon *d, const char *method, size_t method_len,
+				    const uint8_t *params, size_t params_len)
+{
+	struct bh_call *c = call_new(d, method, method_len, params, params_len,
+				     BH_CH_REENTER_OPTS_LEN);
+	if (!c)
+		return NULL;
+	/* The fixarray of four becomes one of five: the options map follows params. */
+	c->req[0] = 0x95;
+	uint8_t *opts = c->req + c->req_len - BH_CH_REENTER_OPTS_LEN;
+	memcpy(opts, BH_CH_REENTER_OPTS, BH_CH_REENTER_OPTS_LEN);
+	c->reenter_off = c->req_len - 1;
+	c->req[c->reenter_off] = 0xc2; /* false until it goes to a waiting instance */
 	return c;
 }
 
@@ -142,6 +167,7 @@ void bh_call_free(struct bh_call *c)
 		return;
 	bh_timer_disarm(c->d->loop, &c->timer);
 	leave(c);
+	bh_outcall_call_gone(c);
 	bh_list_del(&c->conn_link);
 	if (c->conn && !c->answered)
 		c->conn->n_outstanding--;
@@ -200,6 +226,7 @@ void bh_call_detach_conn(struct bh_call *c)
 	c->conn = NULL;
 	c->answered = true;
 	bh_list_del(&c->conn_link);
+	bh_outcall_abandon(c, BH_E_UNAVAILABLE, "the client of the call it was made for left");
 	if (bh_call_take_back(c))
 		bh_call_free(c);
 }
@@ -237,6 +264,7 @@ static void deadline_fired(struct bh_timer *t)
 	/* It runs: answer now, keep the call until the child replies or the grace period
 	 * runs out. */
 	bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + bh_ms_to_ns(grace));
+	bh_outcall_abandon(c, BH_E_TIMEOUT, msg);
 	if (c->kind == BH_CALL_INTERNAL)
 		internal_done(c, BH_E_TIMEOUT, msg);
 	else

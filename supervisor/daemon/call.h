@@ -20,6 +20,7 @@ struct bh_daemon;
 struct bh_conn;
 struct bh_slot;
 struct bh_instance;
+struct bh_outcall;
 
 enum bh_call_kind {
 	BH_CALL_CLIENT,   /* a client's request */
@@ -75,8 +76,19 @@ struct bh_call {
 	 * reply_len bytes (bulk.c): sent as it is; -1 otherwise. */
 	int reply_fd;
 	size_t reply_len;
-	/* The request as the child will see it: [0, iid, method, params], iid encoded
-	 * at iid_off in its fixed 5-byte form so a re-dispatch can patch it. */
+	/* Calls out (outcall.h). origin: the plugin's request this call answers (NULL: a
+	 * client's or internal call, or one whose caller gave up); depth: its place in
+	 * its chain (a client's call is 0); outcalls: the requests its plugin made from
+	 * it that are not answered yet; reenter_off: where the byte of its "reenter"
+	 * option is in req (0: a call no plugin made, which has none). */
+	struct bh_outcall *origin;
+	bool gave_up;           /* nobody waits for it any more: its calls out fail */
+	uint32_t depth;
+	struct bh_list outcalls;
+	size_t reenter_off;
+	/* The request as the child will see it: [0, iid, method, params] (a call a
+	 * plugin made: [0, iid, method, params, {"reenter": b}]), iid encoded at iid_off
+	 * in its fixed 5-byte form so a re-dispatch can patch it. */
 	size_t iid_off;
 	size_t sent;            /* bytes of req already written to the channel */
 	size_t req_len;
@@ -85,6 +97,9 @@ struct bh_call {
 
 struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
 			    const uint8_t *params, size_t params_len);
+/* The same for a call a plugin made, with its "reenter" option (false). */
+struct bh_call *bh_call_new_chained(struct bh_daemon *d, const char *method, size_t method_len,
+				    const uint8_t *params, size_t params_len);
 void bh_call_free(struct bh_call *c);
 /* Set the channel id in the encoded request. */
 void bh_call_set_iid(struct bh_call *c, uint32_t iid);

@@ -25,7 +25,6 @@
 /* A config file is a few kilobytes; refuse what cannot be one. */
 #define CONFIG_FILE_MAX (4u << 20)
 
-#define RESERVED_NAME "bulkhead" /* the daemon's own control namespace */
 #define MS_MAX	      BH__CFG_MS_MAX
 
 /* ---- defaults, copies, destructors -------------------------------------------------- */
@@ -76,7 +75,36 @@ void bh_plugin_conf_done(struct bh_plugin_conf *p)
 	free(p->config_msgpack);
 	bh__cfg_acl_done(&p->call_acl);
 	free_strv(p->sandbox.extra_syscalls, p->sandbox.n_extra_syscalls);
+	free_strv(p->calls, p->n_calls);
 	memset(p, 0, sizeof(*p));
+}
+
+/* A copy of v[0..n), NULL when n is 0. 0, or -ENOMEM (nothing left allocated). */
+static int strv_copy(char ***ret, char *const *v, size_t n)
+{
+	*ret = NULL;
+	if (!n)
+		return 0;
+	char **c = calloc(n, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(c[i] = strdup(v[i]))) {
+			free_strv(c, i);
+			return -ENOMEM;
+		}
+	*ret = c;
+	return 0;
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
 }
 
 int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf *src)
@@ -87,6 +115,8 @@ int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf 
 	p.call_acl = (struct bh_acl){0};
 	p.sandbox.extra_syscalls = NULL;
 	p.sandbox.n_extra_syscalls = 0;
+	p.calls = NULL;
+	p.n_calls = 0;
 
 	if (src->path && !(p.path = strdup(src->path)))
 		goto nomem;
@@ -100,19 +130,13 @@ int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf 
 	}
 	if (bh__cfg_acl_copy(&p.call_acl, &src->call_acl) < 0)
 		goto nomem;
-	if (src->sandbox.n_extra_syscalls) {
-		p.sandbox.extra_syscalls =
-			calloc(src->sandbox.n_extra_syscalls, sizeof(*p.sandbox.extra_syscalls));
-		if (!p.sandbox.extra_syscalls)
-			goto nomem;
-		for (size_t i = 0; i < src->sandbox.n_extra_syscalls; i++) {
-			p.sandbox.n_extra_syscalls = i;
-			p.sandbox.extra_syscalls[i] = strdup(src->sandbox.extra_syscalls[i]);
-			if (!p.sandbox.extra_syscalls[i])
-				goto nomem;
-		}
-		p.sandbox.n_extra_syscalls = src->sandbox.n_extra_syscalls;
-	}
+	if (strv_copy(&p.sandbox.extra_syscalls, src->sandbox.extra_syscalls,
+		      src->sandbox.n_extra_syscalls) < 0)
+		goto nomem;
+	p.sandbox.n_extra_syscalls = src->sandbox.n_extra_syscalls;
+	if (strv_copy(&p.calls, src->calls, src->n_calls) < 0)
+		goto nomem;
+	p.n_calls = src->n_calls;
 	*dst = p;
 	return 0;
 nomem:
@@ -134,12 +158,10 @@ static bool sandbox_equal(const struct bh_sandbox_conf *a, const struct bh_sandb
 	    a->cpu_percent != b->cpu_percent || a->nofile != b->nofile ||
 	    a->fsize_bytes != b->fsize_bytes || a->tmp_bytes != b->tmp_bytes ||
 	    a->tmp_inodes != b->tmp_inodes ||
-	    a->require_limits != b->require_limits || a->n_extra_syscalls != b->n_extra_syscalls)
+	    a->require_limits != b->require_limits)
 		return false;
-	for (size_t i = 0; i < a->n_extra_syscalls; i++)
-		if (strcmp(a->extra_syscalls[i], b->extra_syscalls[i]) != 0)
-			return false;
-	return true;
+	return strv_equal(a->extra_syscalls, a->n_extra_syscalls, b->extra_syscalls,
+			  b->n_extra_syscalls);
 }
 
 bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin_conf *b)
@@ -152,7 +174,8 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       a->drain_timeout_ms == b->drain_timeout_ms && a->spin_us == b->spin_us &&
 	       a->config_len == b->config_len &&
 	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
-	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox);
+	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox) &&
+	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls);
 }
 
 void bh_config_free(struct bh_config *c)
@@ -192,6 +215,7 @@ static struct bh_config *config_new(void)
 	c->max_clients = 256;
 	c->max_client_pending = 1024;
 	c->max_payload = UINT64_C(64) << 20;
+	c->max_call_depth = 8;
 	c->output_rate = 16u << 20;
 	c->output_flood_ms = 10000;
 	c->shutdown_timeout_ms = 5000;
@@ -230,7 +254,7 @@ static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL
 static const char *const limits_keys[] = {
 	"max_message", "max_depth", "max_items", "max_bytes",
 	"max_clients", "max_client_pending", "output_rate", "output_flood_ms", "max_payload",
-	NULL,
+	"max_call_depth", NULL,
 };
 static const char *const restart_keys[] = {
 	"backoff_min_ms", "backoff_max_ms", "quarantine_crashes", "quarantine_window_ms", NULL,
@@ -240,7 +264,7 @@ static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
 	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
-	"access", "config", "sandbox"
+	"access", "config", "sandbox", "calls", "callback"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
@@ -338,7 +362,8 @@ static int parse_limits(struct bh__cfg *x, const config_setting_t *g, struct bh_
 			      &c->output_rate)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "output_flood_ms", 1000, MS_MAX, &c->output_flood_ms)) < 0 ||
 	    /* 0: off. Below 4 GiB: a length on the channel is a uint32. */
-	    (r = bh__cfg_size(x, g, "max_payload", 0, UINT64_C(1) << 31, &c->max_payload)) < 0)
+	    (r = bh__cfg_size(x, g, "max_payload", 0, UINT64_C(1) << 31, &c->max_payload)) < 0 ||
+	    (r = bh__cfg_u32(x, g, "max_call_depth", 1, 64, &c->max_call_depth)) < 0)
 		return r;
 	return 0;
 }
@@ -361,6 +386,62 @@ static int parse_restart(struct bh__cfg *x, const config_setting_t *g, struct bh
 				    "backoff_min_ms %u is greater than backoff_max_ms %u",
 				    c->restart_backoff_min_ms, c->restart_backoff_max_ms);
 	}
+	return 0;
+}
+
+/* Resolved against the seccomp tables when the sandbox is built; here only what
+ * cannot be a syscall name at all. NULL when fine, else why not. */
+static const char *syscall_name_error(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len)
+		return "is not a syscall name";
+	return NULL;
+}
+
+/* A grant of `calls`: "ns", "ns.*" or "ns.method", identifiers; control methods one by
+ * one. NULL when fine, else why not. */
+static const char *grant_error(const char *g)
+{
+	const char *dot = strchr(g, '.');
+	size_t ns = dot ? (size_t)(dot - g) : strlen(g);
+	if (!bh_name_valid(g, ns))
+		return "does not start with a plugin or namespace name";
+	if (dot && strcmp(dot + 1, "*") != 0 && !bh_name_valid(dot + 1, strlen(dot + 1)))
+		return "is not of the form name, name.* or name.method";
+	if (ns == strlen(BH_CONTROL_NS) && memcmp(g, BH_CONTROL_NS, ns) == 0 &&
+	    (!dot || strcmp(dot + 1, "*") == 0))
+		return "grants control methods only one by one (\"bulkhead.status\")";
+	return NULL;
+}
+
+/* A list of strings, each checked by error_of, into a new *ret (the old one freed). */
+static int parse_strv(struct bh__cfg *x, const config_setting_t *list,
+		      const char *(*error_of)(const char *), char ***ret, size_t *ret_n)
+{
+	int r = bh__cfg_strings(x, list);
+	if (r < 0)
+		return r;
+	size_t n = (size_t)config_setting_length(list);
+	char **v = n ? calloc(n, sizeof(*v)) : NULL;
+	if (n && !v)
+		return bh__cfg_nomem(x);
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *s = config_setting_get_string(e);
+		const char *why = error_of(s);
+		if (why) {
+			free_strv(v, i);
+			return bh__cfg_fail(x, e, "\"%.40s\" %s", s, why);
+		}
+		if (!(v[i] = strdup(s))) {
+			free_strv(v, i);
+			return bh__cfg_nomem(x);
+		}
+	}
+	free_strv(*ret, *ret_n);
+	*ret = v;
+	*ret_n = n;
 	return 0;
 }
 
@@ -457,34 +538,9 @@ static int parse_sandbox(struct bh__cfg *x, const config_setting_t *s, struct bh
 	}
 
 	const config_setting_t *list = config_setting_get_member(s, "syscalls");
-	if (!list)
-		return 0;
-	if ((r = bh__cfg_strings(x, list)) < 0)
-		return r;
-	size_t n = (size_t)config_setting_length(list);
-	char **v = n ? calloc(n, sizeof(*v)) : NULL;
-	if (n && !v)
-		return bh__cfg_nomem(x);
-	for (size_t i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
-		const char *name = config_setting_get_string(e);
-		size_t len = strlen(name);
-		/* Resolved against the seccomp tables when the sandbox is built; here only
-		 * what cannot be a syscall name at all. */
-		if (len == 0 || len > 64 ||
-		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
-			free_strv(v, i);
-			return bh__cfg_fail(x, e, "\"%.40s\" is not a syscall name", name);
-		}
-		if (!(v[i] = strdup(name))) {
-			free_strv(v, i);
-			return bh__cfg_nomem(x);
-		}
-	}
-	free_strv(sb->extra_syscalls, sb->n_extra_syscalls);
-	sb->extra_syscalls = v;
-	sb->n_extra_syscalls = n;
-	return 0;
+	return list ? parse_strv(x, list, syscall_name_error, &sb->extra_syscalls,
+				 &sb->n_extra_syscalls)
+		    : 0;
 }
 
 static const char *const restart_names[] = {"always", "on-failure", "never", NULL};
@@ -521,7 +577,7 @@ static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_
 				       "%s.name \"%.64s\": not an identifier (letters, digits, "
 				       "'_', '-')",
 				       where, name);
-	if (strcmp(name, RESERVED_NAME) == 0)
+	if (strcmp(name, BH_CONTROL_NS) == 0)
 		return bh__cfg_fail_at(x, s,
 				       "%s.name \"%s\": reserved for the daemon's control "
 				       "namespace",
@@ -554,9 +610,13 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 	    (r = bh__cfg_u32(x, g, "max_queue", 0, UINT32_C(1) << 20, &p->max_queue)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "drain_timeout_ms", 0, MS_MAX, &p->drain_timeout_ms)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "spin_us", 0, 1000, &p->spin_us)) < 0 ||
-	    (r = bh__cfg_bool(x, g, "auto_reload", &p->auto_reload)) < 0)
+	    (r = bh__cfg_bool(x, g, "auto_reload", &p->auto_reload)) < 0 ||
+	    (r = bh__cfg_bool(x, g, "callback", &p->callback)) < 0)
 		return r;
 	p->restart = (enum bh_restart_policy)restart;
+	if ((s = config_setting_get_member(g, "calls")) &&
+	    (r = parse_strv(x, s, grant_error, &p->calls, &p->n_calls)) < 0)
+		return r;
 
 	const config_setting_t *acc;
 	if ((r = bh__cfg_group(x, g, "access", &acc)) < 0)

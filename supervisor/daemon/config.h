@@ -60,6 +60,12 @@ struct bh_plugin_conf {
 	bool auto_reload;        /* swap when the .so changes on disk */
 	uint32_t drain_timeout_ms; /* swap/unload drain deadline; default 5000 */
 	uint32_t spin_us;        /* an instance's watch for the next close call; default 50 */
+	/* Calls out (outcall.h), default deny: what it may call ("plugin", "plugin.*",
+	 * "plugin.method", the same for host service namespaces, "bulkhead.method"), and
+	 * whether it may call the client at the root of its chain. */
+	char **calls;
+	size_t n_calls;
+	bool callback;
 };
 
 /* Host ids for confined instances (see ids.c). The default range lies above every
@@ -75,6 +81,9 @@ struct bh_sandbox_ids {
 	bool subordinate;        /* unprivileged: use /etc/subuid through newuidmap; default true */
 };
 
+/* The daemon's own namespace of control methods: no plugin may be called so. */
+#define BH_CONTROL_NS "bulkhead"
+
 struct bh_config {
 	char *path;              /* the file this came from (absolute), or NULL */
 	char *socket_path;       /* default BH_DEFAULT_SOCKET */
@@ -88,6 +97,7 @@ struct bh_config {
 	 * its own ceiling beside limits.max_message, the size of each instance's result
 	 * area; 0 turns bulk transfer off. Default 64 MiB. */
 	uint64_t max_payload;
+	uint32_t max_call_depth; /* calls in a chain below a client's; default 8 */
 	uint32_t max_clients;    /* default 256 */
 	uint32_t max_client_pending; /* calls outstanding per connection; default 1024 */
 	uint64_t output_rate;    /* bytes/s read from one child stream; default 16 MiB */

@@ -37,6 +37,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "outcall.h"
 #include "router.h"
 #include "slot.h"
 #include "spare.h"
@@ -146,6 +147,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	bh_buf_init(&cn->out, 0);
 	bh_fdq_init(&cn->fdq);
 	bh_list_init(&cn->calls);
+	bh_list_init(&cn->callbacks_waiting);
 	bh_list_init(&cn->notifications);
 	bh_list_init(&cn->flush_link);
 	cn->watch = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = conn_event};
@@ -302,6 +304,8 @@ static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *re
 
 void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 {
+	if (c->origin)
+		return bh_outcall_result(c, result, len);
 	struct bh_conn *cn = c->conn;
 	if (c->answered || !cn)
 		return;
@@ -316,7 +320,7 @@ void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 uint8_t *bh_conn_reply_begin(struct bh_call *c, size_t len, size_t *mark)
 {
 	struct bh_conn *cn = c->conn;
-	if (c->answered || !cn || cn->dead)
+	if (c->answered || !cn || cn->dead || c->origin)
 		return NULL;
 	size_t at = cn->out.len;
 	struct bh_writer w;
@@ -348,13 +352,15 @@ void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok)
 void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 {
 	struct bh_conn *cn = c->notifier ? c->notifier : c->conn;
-	if (!c->notifier && (c->answered || !cn))
+	if (!c->notifier && !c->origin && (c->answered || !cn))
 		return;
 	char msg[BH_ERROR_MESSAGE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (c->origin)
+		return bh_outcall_error(c, code, msg);
 	if (c->notifier) {
 		bh_conn_unhold(cn, c);
 		c->notifier = NULL; /* one report per notification */
@@ -365,6 +371,33 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 	mark_answered(c);
 	if (!cn->dead)
 		send_error(cn, c->client_msgid, code, msg);
+}
+
+static bool callback_room(const struct bh_conn *cn)
+{
+	return !cn->dead && out_waiting(cn) <= BH_CONN_CALLBACK_OUT_MAX;
+}
+
+bool bh_conn_send_request(struct bh_conn *cn, uint32_t cid, const char *method, size_t len,
+			  const uint8_t *params, size_t params_len)
+{
+	if (!callback_room(cn))
+		return false;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	append_or_drop(cn, bh_rpc_write_request(&w, cid, method, len, params, params_len));
+	return !cn->dead;
+}
+
+bool bh_conn_send_notify(struct bh_conn *cn, const char *method, size_t len,
+			 const uint8_t *params, size_t params_len)
+{
+	if (!callback_room(cn))
+		return false;
+	struct bh_writer w;
+	bh_writer_init(&w, &cn->out);
+	append_or_drop(cn, bh_rpc_write_notify(&w, method, len, params, params_len));
+	return !cn->dead;
 }
 
 /* Send what the socket takes. The sent prefix is dropped only once it is at least half
@@ -704,8 +737,9 @@ static void handle_message(struct bh_conn *cn, const uint8_t *msg, size_t len)
 		handle_request(cn, &rpc);
 		return;
 	default:
-		report(cn, BH_E_PROTOCOL, "dropped a response (msgid %u): the daemon sends "
-		       "clients no requests", rpc.msgid);
+		if (!bh_callback_response(cn, &rpc))
+			report(cn, BH_E_PROTOCOL, "dropped a response (msgid %u) to no request "
+			       "the daemon sent it", rpc.msgid);
 		return;
 	}
 }
@@ -818,6 +852,7 @@ static void conn_close(struct bh_conn *cn)
 		struct bh_call *c = bh_container_of(pos, struct bh_call, conn_link);
 		bh_call_detach_conn(c);
 	}
+	bh_callback_conn_gone(cn);
 	/* Its notifications still run; there is just nobody left to report to. */
 	bh_list_for_each_safe(pos, tmp, &cn->notifications)
 	{

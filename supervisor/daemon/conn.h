@@ -64,6 +64,13 @@ struct bh_conn {
 		int fd;
 	} out_fd[BH_CONN_OUT_FDS];
 	unsigned n_out_fd;
+	/* bulkhead.hello {"callbacks": true}: it serves requests (callback.c) from
+	 * plugins in its chains and to the namespaces it provides; those waiting for its
+	 * answer, and the next id. */
+	bool callbacks;
+	struct bh_list callbacks_waiting;
+	uint32_t n_callbacks, next_cid;
+	uint32_t n_provided;      /* namespaces it provides */
 	bool want_flush;
 	struct bh_list flush_link;
 	bool closing;             /* close once out is flushed */
@@ -88,6 +95,14 @@ void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok);
 /* A call of cn's (request or notification) stops counting against cn's budget of held
  * request bytes (freed, answered as a notification, or its connection detached). */
 void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);
+/* A request [0, cid, method, params] or notification [2, method, params] for cn
+ * (callback.c): false when cn is gone or has more than BH_CONN_CALLBACK_OUT_MAX bytes
+ * waiting unread. */
+#define BH_CONN_CALLBACK_OUT_MAX (4u << 20)
+bool bh_conn_send_request(struct bh_conn *cn, uint32_t cid, const char *method, size_t len,
+			  const uint8_t *params, size_t params_len);
+bool bh_conn_send_notify(struct bh_conn *cn, const char *method, size_t len,
+			 const uint8_t *params, size_t params_len);
 void bh_conn_flush_all(struct bh_daemon *d);
 void bh_conn_close_all(struct bh_daemon *d);
 

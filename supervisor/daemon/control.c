@@ -19,6 +19,8 @@
 #include "conn.h"
 #include "daemon.h"
 #include "gen.h"
+#include "log.h"
+#include "outcall.h"
 #include "reload.h"
 #include "slot.h"
 #include "status.h"
@@ -319,8 +321,12 @@ static int hello_memfd(const struct bh_daemon *d, const bh_value *v, bool *ret)
 static void write_options(bh_writer *w, const struct bh_daemon *d)
 {
 	bool memfd = memfd_supported(d);
-	bh_write_map(w, memfd ? 2 : 1);
+	bh_write_map(w, memfd ? 3 : 2);
 	write_notes(w, ~0u);
+	bh_write_cstr(w, "callbacks");
+	bh_write_map(w, 1);
+	bh_write_cstr(w, "max_call_depth");
+	bh_write_uint(w, d->cfg->max_call_depth);
 	if (!memfd)
 		return;
 	bh_write_cstr(w, "memfd");
@@ -335,7 +341,8 @@ static void write_options(bh_writer *w, const struct bh_daemon *d)
 
 static bool hello_known(const bh_value *key)
 {
-	return bh_value_str_eq(key, "notifications") || bh_value_str_eq(key, "memfd");
+	return bh_value_str_eq(key, "notifications") || bh_value_str_eq(key, "memfd") ||
+	       bh_value_str_eq(key, "callbacks");
 }
 
 /* Options a hello names are set, the others keep their value; options this daemon
@@ -352,7 +359,7 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	if (p->len > 1 || (o && o->type != BH_MAP))
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello expects [] or [{options}]");
 	uint32_t mask = c->conn->notes, n_ignored = 0;
-	bool memfd = c->conn->memfd;
+	bool memfd = c->conn->memfd, callbacks = c->conn->callbacks;
 	for (uint32_t i = 0; o && i < o->len; i++) {
 		const bh_value *key = &o->as.items[2 * i], *val = &o->as.items[2 * i + 1];
 		if (key->type != BH_STR)
@@ -361,13 +368,19 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 			n_ignored++;
 		else if (bh_value_str_eq(key, "memfd") && hello_memfd(d, val, &memfd) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"memfd\" is a boolean");
+		else if (bh_value_str_eq(key, "callbacks") && bh_value_get_bool(val, &callbacks) < 0)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"callbacks\" is a boolean");
 		else if (bh_value_str_eq(key, "notifications") &&
 			 hello_notifications(val, &mask) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS,
 					    "hello: \"notifications\" is a list of method names");
 	}
+	if (!callbacks && (c->conn->n_callbacks || c->conn->n_provided))
+		return bh_call_fail(c, BH_E_CONFLICT, "hello: callbacks cannot be turned off "
+				    "while the connection provides a namespace or owes answers");
 	c->conn->notes = mask;
 	c->conn->memfd = memfd;
+	c->conn->callbacks = callbacks;
 
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -379,16 +392,39 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	bh_write_cstr(&w, "options");
 	write_options(&w, d);
 	bh_write_cstr(&w, "enabled");
-	bh_write_map(&w, 2);
+	bh_write_map(&w, 3);
 	write_notes(&w, mask);
 	bh_write_cstr(&w, "memfd");
 	bh_write_bool(&w, memfd);
+	bh_write_cstr(&w, "callbacks");
+	bh_write_bool(&w, callbacks);
 	bh_write_cstr(&w, "ignored");
 	bh_write_array(&w, n_ignored);
 	for (uint32_t i = 0; o && i < o->len; i++)
 		if (!hello_known(&o->as.items[2 * i]))
 			bh_write_value(&w, &o->as.items[2 * i]);
 	reply_scratch(d, c, &w);
+}
+
+/* ---- bulkhead.provide [{"namespace": ns}]: a host service (callback.c) ---- */
+
+static void control_provide(struct bh_call *c, const bh_value *p)
+{
+	const bh_value *o = bh_value_at(p, 0);
+	const char *ns;
+	size_t len;
+	if (p->len != 1 || !o || o->type != BH_MAP ||
+	    bh_value_get_str(bh_value_find(o, "namespace"), &ns, &len) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "provide expects [{\"namespace\": name}]");
+	char why[200];
+	if (bh_provider_register(c->conn, ns, len, why, sizeof(why)) < 0)
+		return bh_call_fail(c, BH_E_CONFLICT, why);
+	bh_info("client %llu (pid %d uid %u) provides namespace %.*s",
+		(unsigned long long)c->conn->serial, (int)c->conn->pid, (unsigned)c->conn->uid,
+		(int)len, ns);
+	static const uint8_t nil = 0xc0;
+	bh_conn_reply_result(c, &nil, 1);
+	bh_call_free(c);
 }
 
 static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
@@ -412,7 +448,7 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 	if (IS("hello"))
 		return control_hello(d, c, p);
 	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
-			    IS("rollback");
+			    IS("rollback") || IS("provide");
 	if (!admin_method) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no control method \"bulkhead.%.*s\"",
@@ -433,6 +469,8 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 		return control_promote(d, c, p);
 	if (IS("rollback"))
 		return control_rollback(d, c, p);
+	if (IS("provide"))
+		return control_provide(c, p);
 	return control_unload(d, c, p);
 #undef IS
 }

@@ -103,6 +103,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_list_init(&d->slots);
 	bh_names_init(&d->slot_names);
 	bh_list_init(&d->conns);
+	bh_list_init(&d->providers);
 	bh_list_init(&d->flush_insts);
 	bh_list_init(&d->flush_conns);
 	bh_arena_init(&d->arena);

@@ -36,6 +36,7 @@ struct bh_daemon {
 	struct bh_list spawn_wait;
 	struct bh_timer spawn_timer;
 	struct bh_list conns;
+	struct bh_list providers; /* host services (callback.c) */
 	uint32_t n_conns;
 	/* Work spent on input, for status and tests: bytes read from clients and
 	 * channels and bytes their scanners examined (linear: a small multiple of what

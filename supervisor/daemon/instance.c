@@ -36,6 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "memwatch.h"
+#include "outcall.h"
 #include "slot.h"
 #include "spare.h"
 #include "swap.h"
@@ -204,6 +205,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	inst->child.pidfd = -1;
 	bh_list_init(&inst->sent);
 	bh_list_init(&inst->sending);
+	bh_list_init(&inst->outcalls);
 	bh_buf_init(&inst->tail, 0);
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
@@ -407,6 +409,8 @@ int bh_instance_attach(struct bh_instance *inst, struct bh_call *c)
 	uint32_t iid = inst->next_iid++;
 	inst->pending[iid & mask] = c;
 	bh_call_set_iid(c, iid);
+	if (c->reenter_off) /* the shim runs it at once only when it re-enters */
+		c->req[c->reenter_off] = bh_outcall_reenters(c, inst) ? 0xc3 : 0xc2;
 	bh_claim_offer(&inst->claims, iid, bh_call_deadline_ns(c));
 	c->inst = inst;
 	c->sent = 0;
@@ -462,6 +466,35 @@ bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_ca
 		return false;
 	enum bh_claim_state st = bh_claim_state(&inst->claims, c->iid);
 	return st != BH_CLAIM_OFFERED && st != BH_CLAIM_EXPIRED && st != BH_CLAIM_REVOKED;
+}
+
+int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size_t len)
+{
+	/* The tail goes out first, whole: so the rest of a call half-written goes there
+	 * before the message (the call then counts as written), and the calls after it
+	 * follow the message. */
+	size_t rest = 0;
+	struct bh_call *head = NULL;
+	if (!bh_list_empty(&inst->sending)) {
+		head = bh_container_of(inst->sending.next, struct bh_call, link);
+		if (head->sent > 0)
+			rest = head->req_len - head->sent;
+		else
+			head = NULL;
+	}
+	if (bh_buf_reserve(&inst->tail, rest + len) < 0)
+		return -ENOMEM;
+	if (head) {
+		memcpy(inst->tail.data + inst->tail.len, head->req + head->sent, rest);
+		inst->tail.len += rest;
+		head->sent = head->req_len;
+		bh_list_del(&head->link);
+		bh_list_add_tail(&inst->sent, &head->link);
+	}
+	memcpy(inst->tail.data + inst->tail.len, msg, len);
+	inst->tail.len += len;
+	schedule_flush(inst);
+	return 0;
 }
 
 /* The channel refused a write: the child closed its end, so it is dying or broken.
@@ -676,6 +709,11 @@ static void protocol_violation(struct bh_instance *inst, const char *what)
 	bh_watch_close(inst->d->loop, &inst->chan);
 }
 
+void bh_instance_protocol_violation(struct bh_instance *inst, const char *what)
+{
+	protocol_violation(inst, what);
+}
+
 static void act_violation(struct bh_instance *inst, const void *arg)
 {
 	(void)arg;
@@ -883,6 +921,12 @@ static void handle_message(struct bh_instance *inst, const uint8_t *msg, size_t 
 			return protocol_violation(inst, why);
 		handle_response(inst, &rpc);
 		return bh_bulk_result_done(inst);
+	}
+	if (rpc.type == BH_RPC_REQUEST) {
+		if (inst->state != BH_INST_INIT && inst->state != BH_INST_READY &&
+		    inst->state != BH_INST_STOPPING)
+			return protocol_violation(inst, "a call out before $init");
+		return bh_outcall_request(inst, &rpc);
 	}
 	if (rpc.type == BH_RPC_NOTIFY && rpc.method_len == strlen(BH_CH_HELLO) &&
 	    memcmp(rpc.method, BH_CH_HELLO, rpc.method_len) == 0)
@@ -1137,6 +1181,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	}
 	inst->dying = true;
 	judge_held_calls(inst, c == BH_EXIT_LIMIT ? BH_E_LIMIT : BH_E_PLUGIN_CRASHED, reason);
+	bh_outcall_instance_gone(inst);
 	if (bh_child_release(&inst->child) < 0 && inst->has_id) {
 		/* Its cgroup still holds a task: the id stays out of use for good rather
 		 * than go to a new instance beside it. */

@@ -78,6 +78,10 @@ struct bh_instance {
 	struct bh_list flush_link;
 	struct bh_claims claims;  /* shared with the child: which calls started */
 	struct bh_inst_bulk bulk; /* large params and results (bulk.c) */
+	/* Requests its plugin made (outcall.h) and not yet answered: while there is one,
+	 * only calls of their chains are written to it. */
+	struct bh_list outcalls;
+	uint32_t n_outcalls;
 	struct bh_call **pending; /* by iid & (pending_cap - 1), like the claim table */
 	uint32_t pending_cap;     /* power of two > max in flight */
 	uint32_t inflight;        /* calls at the instance (client and internal) */
@@ -111,10 +115,15 @@ void bh_instance_detach(struct bh_instance *inst, struct bh_call *c);
 bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c);
 bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_call *c);
 bool bh_instance_has_room(const struct bh_instance *inst);
+/* Queue a whole message for the child (an answer to a request it made), after the
+ * call being written, if any, and before the calls not yet written. 0, or -ENOMEM. */
+int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size_t len);
 void bh_instance_flush_all(struct bh_daemon *d);
 /* Kill with SIGKILL, recording why (the first cause given wins). */
 void bh_instance_kill(struct bh_instance *inst, enum bh_exit_cause cause, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* It broke the channel protocol: killed, nothing more it wrote is read. */
+void bh_instance_protocol_violation(struct bh_instance *inst, const char *what);
 /* Stop taking calls; stop once the calls in flight are done. */
 void bh_instance_retire(struct bh_instance *inst);
 /* Graceful stop: $stop, then SIGKILL after a deadline. */

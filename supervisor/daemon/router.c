@@ -12,6 +12,7 @@
 #include "gen.h"
 #include "instance.h"
 #include "list.h"
+#include "outcall.h"
 #include "slot.h"
 #include "swap.h"
 
@@ -22,7 +23,9 @@ static struct bh_instance *least_busy(struct bh_slot *s, const struct bh_gen *g)
 	bh_list_for_each_safe(pos, tmp, &s->instances)
 	{
 		struct bh_instance *i = bh_container_of(pos, struct bh_instance, link);
-		if (i->state != BH_INST_READY || i->gen != g || !bh_instance_has_room(i))
+		/* One that waits for a call it made takes only its chain's (outcall.h). */
+		if (i->state != BH_INST_READY || i->gen != g || !bh_instance_has_room(i) ||
+		    i->n_outcalls > 0)
 			continue;
 		if (!best || i->inflight < best->inflight)
 			best = i;
@@ -79,7 +82,9 @@ static void move_calls(struct bh_instance *from, struct bh_instance *idle)
 			if (want == 0 || !bh_instance_has_room(idle))
 				return;
 			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
-			if (c->kind != BH_CALL_CLIENT || !bh_call_take_back(c))
+			/* A call that re-enters from stays with the ancestor waiting there. */
+			if (c->kind != BH_CALL_CLIENT || bh_outcall_reenters(c, from) ||
+			    !bh_call_take_back(c))
 				continue;
 			bh_call_submit(c, idle);
 			idle->slot->moved++;

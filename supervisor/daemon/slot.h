@@ -66,6 +66,7 @@ struct bh_slot {
 	uint64_t *crash_times;   /* ring of quarantine_crashes timestamps */
 	uint32_t n_crashes, crash_head, crash_cap;
 	uint64_t restarts, calls, errors;
+	uint64_t outcalls;        /* requests its plugin made (outcall.h) */
 	uint64_t exits[BH_EXIT_N]; /* instances ended, by cause */
 	uint64_t moved;           /* calls moved off a busy instance to an idle one */
 	/* Spawns that failed for lack of a resource (fds, memory, ids, a cgroup removed

@@ -18,6 +18,7 @@
 #include "list.h"
 #include "loop.h"
 #include "memwatch.h"
+#include "outcall.h"
 #include "slot.h"
 #include "swap.h"
 
@@ -177,9 +178,24 @@ static void write_exits(bh_writer *w, const struct bh_slot *s)
 			kv_uint(w, bh_exit_cause_name((enum bh_exit_cause)c), s->exits[c]);
 }
 
+/* What its plugin may call (outcall.h), and how many calls it made. */
+static void write_grants(bh_writer *w, const struct bh_slot *s)
+{
+	bh_write_cstr(w, "grants");
+	bh_write_map(w, 3);
+	bh_write_cstr(w, "calls");
+	bh_write_array(w, (uint32_t)s->conf->n_calls);
+	for (size_t i = 0; i < s->conf->n_calls; i++)
+		bh_write_cstr(w, s->conf->calls[i]);
+	bh_write_cstr(w, "callback");
+	bh_write_bool(w, s->conf->callback);
+	kv_uint(w, "calls_made", s->outcalls);
+}
+
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 19);
+	bh_write_map(w, 20);
+	write_grants(w, s);
 	bh_write_cstr(w, "generations");
 	write_generations(w, s);
 	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");
@@ -256,11 +272,19 @@ static void write_buffers(bh_writer *w, const struct bh_daemon *d)
 	kv_uint(w, "log_lines", lines);
 }
 
+static void write_provider(void *w, const char *ns, const struct bh_conn *cn)
+{
+	bh_write_map(w, 3);
+	kv_str(w, "namespace", ns);
+	kv_uint(w, "client", cn->serial);
+	kv_uint(w, "pid", (uint64_t)cn->pid);
+}
+
 int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
 	const struct bh_loop_bell_stats *bell = bh_loop_bell_stats(d->loop);
-	bh_write_map(w, 11);
+	bh_write_map(w, 12);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
@@ -297,6 +321,9 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "max_starting", d->max_starting);
 	kv_uint(w, "waiting", n);
 	write_buffers(w, d);
+	bh_write_cstr(w, "providers");
+	bh_write_array(w, bh_provider_count(d));
+	bh_provider_each(d, write_provider, w);
 	bh_write_cstr(w, "plugins");
 	n = 0;
 	bh_list_for_each_safe(pos, tmp, &d->slots) n++;

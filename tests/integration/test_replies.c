@@ -334,7 +334,7 @@ START_TEST(hello_reply)
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 1);
 	bh_write_map(w, 2);
-	bh_write_cstr(w, "callbacks");
+	bh_write_cstr(w, "events");
 	bh_write_bool(w, true);
 	bh_write_cstr(w, "notifications");
 	bh_write_array(w, 1);
@@ -350,7 +350,9 @@ START_TEST(hello_reply)
 	const bh_value *on = ht_get(ht_get(v, "enabled"), "notifications");
 	ck_assert(on->len == 1 && bh_value_str_eq(bh_value_at(on, 0), "bulkhead.error"));
 	const bh_value *ign = ht_get(v, "ignored");
-	ck_assert(ign->len == 1 && bh_value_str_eq(bh_value_at(ign, 0), "callbacks"));
+	ck_assert(ign->len == 1 && bh_value_str_eq(bh_value_at(ign, 0), "events"));
+	ck_assert(ht_get(ht_get(v, "enabled"), "callbacks")->type == BH_BOOL &&
+		  !ht_get(ht_get(v, "enabled"), "callbacks")->as.b);
 	bh_result_free(res);
 
 	/* [] asks and changes nothing. */

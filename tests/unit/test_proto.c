@@ -232,13 +232,13 @@ START_TEST(test_code_names)
 		"ok", "unknown_plugin", "unknown_method", "bad_request", "invalid_params",
 		"timeout", "plugin_crashed", "plugin_error", "overloaded", "unavailable",
 		"too_large", "permission_denied", "shutting_down", "internal", "protocol",
-		"limit", "conflict", "swap_failed",
+		"limit", "conflict", "swap_failed", "chain_too_deep",
 	};
 	for (int32_t code = 0; code < (int32_t)(sizeof names / sizeof names[0]); code++) {
 		ck_assert_str_eq(bh_code_name(code), names[code]);
 		ck_assert_int_eq(bh_code_from_name(names[code]), code);
 	}
-	ck_assert_str_eq(bh_code_name(BH_E_SWAP_FAILED + 1), "unknown");
+	ck_assert_str_eq(bh_code_name(BH_E_CHAIN_TOO_DEEP + 1), "unknown");
 	ck_assert_str_eq(bh_code_name(999), "unknown");
 	ck_assert_str_eq(bh_code_name(-1), "unknown");
 	ck_assert_str_eq(bh_code_name(INT32_MIN), "unknown");

@@ -150,6 +150,8 @@ START_TEST(test_full)
 		 "    init_timeout_ms = 3000; restart = \"always\"; max_inflight = 8; max_queue = "
 		 "0;\n"
 		 "    drain_timeout_ms = 700; spin_us = 0; auto_reload = true;\n"
+		 "    calls = [ \"inventory\", \"prices.quote\", \"app.*\", \"bulkhead.status\" ];\n"
+		 "    callback = true;\n"
 		 "    access = { call = [ \"uid:1000\", \"gid:100\" ]; };\n"
 		 "    config = { greeting = \"hello\"; shards = 4; big = 5000000000L; neg = -7; "
 		 "ratio = 0.5;\n"
@@ -217,6 +219,10 @@ START_TEST(test_full)
 	ck_assert_uint_eq(p->drain_timeout_ms, 700);
 	ck_assert_uint_eq(p->spin_us, 0);
 	ck_assert(p->auto_reload);
+	ck_assert_uint_eq(p->n_calls, 4);
+	ck_assert_str_eq(p->calls[1], "prices.quote");
+	ck_assert_str_eq(p->calls[2], "app.*");
+	ck_assert(p->callback);
 	ck_assert(!p->call_acl.anyone);
 	ck_assert_uint_eq(p->call_acl.n_uids, 1);
 	ck_assert_uint_eq(p->call_acl.uids[0], 1000);
@@ -337,6 +343,8 @@ static void check_plugin_defaults(const struct bh_plugin_conf *p)
 	ck_assert(!p->auto_reload);
 	ck_assert_uint_eq(p->drain_timeout_ms, 5000);
 	ck_assert_uint_eq(p->spin_us, 50);
+	ck_assert_uint_eq(p->n_calls, 0); /* calling out: default deny */
+	ck_assert(!p->callback);
 	ck_assert(!p->call_acl.anyone);
 	ck_assert_uint_eq(p->call_acl.n_uids + p->call_acl.n_gids, 0);
 	ck_assert(p->sandbox.enabled);
@@ -631,6 +639,15 @@ static const struct err_case err_cases[] = {
 	 "plugins[1].instances: must be 1..64, got 0"},
 	{P0 "    instances = 65; #!\n" END, "plugins[0].instances: must be 1..64, got 65"},
 	{P0 "    spin_us = 1001; #!\n" END, "plugins[0].spin_us: must be 0..1000, got 1001"},
+	{P0 "    calls = [ \"b.m\", \"x y\" ]; #!\n" END,
+	 "\"x y\" does not start with a plugin or namespace name"},
+	{P0 "    calls = [ \"b.m.n\" ]; #!\n" END,
+	 "\"b.m.n\" is not of the form name, name.* or name.method"},
+	{P0 "    calls = [ \"bulkhead.*\" ]; #!\n" END,
+	 "grants control methods only one by one"},
+	{P0 "    calls = \"b\"; #!\n" END, "a list of strings"},
+	{P0 "    callback = 1; #!\n" END, "plugins[0].callback"},
+	{"limits = { max_call_depth = 0; }; #!\n", "limits.max_call_depth: must be 1..64, got 0"},
 	{"plugins = ( { name = \"a.b\"; path = \"echo.so\"; } ); #!\n",
 	 "plugins[0].name \"a.b\": not an identifier (letters, digits, '_', '-')"},
 	{"plugins = ( { name = \"\"; path = \"echo.so\"; } ); #!\n",

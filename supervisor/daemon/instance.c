@@ -468,11 +468,22 @@ bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_ca
 	return st != BH_CLAIM_OFFERED && st != BH_CLAIM_EXPIRED && st != BH_CLAIM_REVOKED;
 }
 
+/* What may wait for a child beside one message of limits.max_message. */
+#define INST_TAIL_SLACK (1u << 20)
+
 int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size_t len)
 {
 	/* The tail goes out first, whole: so the rest of a call half-written goes there
 	 * before the message (the call then counts as written), and the calls after it
 	 * follow the message. */
+	/* A plugin answered synchronously holds at most one answer per level of nesting
+	 * here; one that keeps asking without reading would make it grow for ever. */
+	size_t waiting = inst->tail.len - inst->tail_sent;
+	if (waiting + len > inst->d->cfg->limits.max_message + INST_TAIL_SLACK) {
+		bh_instance_kill(inst, BH_EXIT_PROTOCOL, "it does not read the answers to its "
+				 "calls out (%zu bytes waiting)", waiting);
+		return 0;
+	}
 	size_t rest = 0;
 	struct bh_call *head = NULL;
 	if (!bh_list_empty(&inst->sending)) {

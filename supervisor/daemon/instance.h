@@ -116,7 +116,8 @@ bool bh_instance_revoke(struct bh_instance *inst, struct bh_call *c);
 bool bh_instance_call_started(const struct bh_instance *inst, const struct bh_call *c);
 bool bh_instance_has_room(const struct bh_instance *inst);
 /* Queue a whole message for the child (an answer to a request it made), after the
- * call being written, if any, and before the calls not yet written. 0, or -ENOMEM. */
+ * call being written, if any, and before the calls not yet written. 0, or -ENOMEM.
+ * A child that lets more than one message's worth of them pile up unread is killed. */
 int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size_t len);
 void bh_instance_flush_all(struct bh_daemon *d);
 /* Kill with SIGKILL, recording why (the first cause given wins). */

@@ -1377,6 +1377,10 @@ static int memfd_answer(bh_client *c, const bh_value *v, size_t threshold)
 static int hello_enable(bh_client *c, const char *option, int timeout_ms, bh_result **ret,
 			bh_error *err)
 {
+	if (!c) {
+		bh_fail(err, BH_E_UNAVAILABLE, "no client");
+		return -EINVAL;
+	}
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 1);
 	bh_write_map(w, 1);

@@ -1851,6 +1851,8 @@ START_TEST(test_enable_callbacks)
 	ck_assert_str_eq(err.message, "the daemon does not serve callbacks");
 	ck_assert_int_eq(bh_call(c, "t.echo", 0, NULL, &err), 0);
 	bh_client_free(c);
+	ck_assert_int_eq(bh_client_enable_callbacks(NULL, 0, &err), -EINVAL);
+	ck_assert_int_eq(bh_client_handle(NULL, "x", nothing, NULL), -EINVAL);
 	fake_stop(f);
 }
 END_TEST

@@ -143,7 +143,10 @@ int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error
  *   - by the handler registered for its method, else by the fallback handler;
  *   - with no handler, by {"code": 2 (unknown_method), ...};
  * a notification goes to its handler (nothing is answered), and is ignored without
- * one. Answers queue behind the client's requests, under the same ceilings.
+ * one (bulkhead.error goes to bh_client_on_report's callback when there is one).
+ * Answers queue behind the client's requests, under the same ceiling: one that does
+ * not fit (4 x 16 MiB waiting), even once the socket took what it could, is answered
+ * BH_E_OVERLOADED instead.
  *
  * A handler returns 0 after writing the result, ONE value, to `result` (nothing
  * written: nil), or nonzero after bh_fail(err, code, ...) (err is zeroed before; a
@@ -152,10 +155,11 @@ int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error
  * (BH_E_INTERNAL, BH_E_TOO_LARGE); a notification's result is discarded. method is
  * NUL-terminated; method and params are borrowed, valid during the call only.
  * Handlers run like reply callbacks: they may start calls with bh_call_start() and
- * change the registrations, but a blocking bh_call(), bh_client_step() or
- * bh_client_wait_all() on the same client fails (-EDEADLK, "not supported from inside
- * a callback") instead of consuming the input the borrowed values point into; a
- * handler must not free the client. */
+ * change the registrations, but re-entering the client is not supported: a blocking
+ * bh_call(), bh_client_step() or bh_client_wait_all() on the same client fails with
+ * -EDEADLK (bh_call's err: "bh_call() from inside a callback or handler of the same
+ * client is not supported") instead of consuming the input the borrowed values point
+ * into; a handler must not free the client. */
 typedef int (*bh_handler_fn)(void *userdata, const char *method, const bh_value *params,
 			     bh_writer *result, bh_error *err);
 

@@ -23,11 +23,18 @@
  * queue buffer) behind a separately encoded envelope: arguments are never copied.
  * Buffers keep their memory between calls, up to KEEP_BYTES.
  *
- * Reentrancy: callbacks run from inside bh_client_step() / bh_call() /
- * bh_client_wait_all() / bh_client_free(). They may start calls with bh_call_start();
- * bh_call(), bh_client_step() and bh_client_wait_all() from a callback fail with
- * -EDEADLK, since they would consume the input the callback's borrowed values point
- * into. A callback must not free the client.
+ * The daemon's own requests (callbacks, host services) are served from the same
+ * read path, so they are answered inside a blocking bh_call() as from
+ * bh_client_step(): the handler's result is built in `reply`, checked (one value,
+ * within max_message) and queued in out behind the client's requests. A response
+ * costs the calls nothing: the response path of handle_message is the first test.
+ *
+ * Reentrancy: callbacks (reply callbacks, report callbacks and request handlers) run
+ * from inside bh_client_step() / bh_call() / bh_client_wait_all() / bh_client_free().
+ * They may start calls with bh_call_start(); bh_call(), bh_client_step() and
+ * bh_client_wait_all() from a callback fail with -EDEADLK, since they would consume
+ * the input the callback's borrowed values point into. A callback must not free the
+ * client.
  *
  * A local failure is never reported as -EBADF (-9), so a caller can tell it from a
  * remote BH_E_UNAVAILABLE (9) by comparing bh_call's return value with -err->code. */
@@ -82,6 +89,14 @@ struct call {
 	void *userdata;
 };
 
+/* A handler of the daemon's requests for one method (bh_client_handle). */
+struct handler {
+	char *method; /* owned; NULL for the fallback */
+	size_t method_len;
+	bh_handler_fn fn;
+	void *userdata;
+};
+
 /* What bh_call() waits for; lives on its stack. */
 struct sync_wait {
 	bool done;
@@ -130,6 +145,13 @@ struct bh_client {
 
 	bh_report_fn report_fn; /* bh_client_on_report: bulkhead.error notifications */
 	void *report_userdata;
+
+	/* bh_client_handle: the daemon's requests and notifications, by method (a short
+	 * list searched linearly), else the fallback. reply: a response being built. */
+	struct handler *handlers;
+	uint32_t n_handlers;
+	struct handler fallback_handler;
+	struct bh_buf reply;
 
 	/* bh_client_use_memfd: params of memfd_threshold bytes or more go as sealed
 	 * memfds, each sent with the first byte of its request (out_fd: at is an offset
@@ -493,13 +515,9 @@ static int protocol_error(bh_client *c, const char *what, const char *why)
 
 #define REPORT_METHOD "bulkhead.error"
 
-/* [2, "bulkhead.error", [error map]] goes to the report callback; other notifications
- * are ignored, which keeps older clients working with newer daemons. */
-static int handle_notification(bh_client *c, const struct bh_rpc *rpc)
+/* [2, "bulkhead.error", [error map]] goes to the report callback. */
+static int handle_report(bh_client *c, const struct bh_rpc *rpc)
 {
-	if (!c->report_fn || rpc->method_len != strlen(REPORT_METHOD) ||
-	    memcmp(rpc->method, REPORT_METHOD, rpc->method_len) != 0)
-		return 0;
 	bh_error e;
 	/* The daemon writes the params as a fixarray of one element: 0x91, then the map. */
 	if (rpc->params_len < 2 || rpc->params[0] != 0x91 ||
@@ -511,6 +529,157 @@ static int handle_notification(bh_client *c, const struct bh_rpc *rpc)
 	return 0;
 }
 
+/* ---- the daemon's requests and notifications ---------------------------------------- */
+
+/* The output queue (I/O, below). */
+static int flush(bh_client *c, bool defer);
+static void buf_trim(struct bh_buf *b);
+static void queue_reclaim(bh_client *c, size_t n);
+
+static struct handler *handler_find(bh_client *c, const char *method, size_t len)
+{
+	for (uint32_t i = 0; i < c->n_handlers; i++) {
+		struct handler *h = &c->handlers[i];
+		if (h->method_len == len && memcmp(h->method, method, len) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+/* Queue the response built in c->reply behind whatever waits to be sent, under the
+ * queue's ceiling: when it does not fit, what the socket takes now is sent first;
+ * when it still does not fit, the request is answered `overloaded` instead; when not
+ * even that fits, the daemon reads none of its answers and the connection ends. */
+static int queue_reply(bh_client *c, uint32_t cid)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (attempt == 1 && !c->deferred)
+			(void)flush(c, true);
+		if (attempt == 2) {
+			struct bh_writer w;
+			c->reply.len = 0;
+			bh_writer_init(&w, &c->reply);
+			bh_rpc_write_error(&w, cid, BH_E_OVERLOADED,
+					   "the client's output queue is full");
+		}
+		queue_reclaim(c, c->reply.len);
+		if (bh_buf_append(&c->out, c->reply.data, c->reply.len) == 0) {
+			c->reply.len = 0;
+			buf_trim(&c->reply);
+			return 0;
+		}
+	}
+	c->reply.len = 0;
+	return conn_break(c, -ENOBUFS, BH_E_OVERLOADED,
+			  "the daemon does not read the answers to its requests");
+}
+
+/* The answer to request cid when the handler's result cannot be sent: err, or code
+ * and message when err has no code. */
+static int reply_error(bh_client *c, uint32_t cid, const bh_error *err, int32_t code,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int reply_error(bh_client *c, uint32_t cid, const bh_error *err, int32_t code,
+		       const char *fmt, ...)
+{
+	bh_error e = { .code = code };
+	if (err && err->code > 0) {
+		e = *err;
+	} else {
+		va_list ap;
+		va_start(ap, fmt);
+		(void)vsnprintf(e.message, sizeof e.message, fmt, ap);
+		va_end(ap);
+	}
+	struct bh_writer w;
+	c->reply.len = 0;
+	bh_writer_init(&w, &c->reply);
+	bh_rpc_write_error(&w, cid, e.code, e.message);
+	return queue_reply(c, cid);
+}
+
+/* A request [0, cid, method, params] or a notification [2, method, params] from the
+ * daemon: to its handler. A request is answered exactly once, whatever the handler
+ * does; a notification never. 0 or the -errno that broke the connection. */
+static int serve(bh_client *c, const struct bh_rpc *rpc)
+{
+	bool request = rpc->type == BH_RPC_REQUEST;
+	if (!request && c->report_fn && rpc->method_len == strlen(REPORT_METHOD) &&
+	    memcmp(rpc->method, REPORT_METHOD, rpc->method_len) == 0)
+		return handle_report(c, rpc);
+	char method[BH_HANDLER_METHOD_MAX + 1];
+	const struct handler *h = NULL;
+	if (rpc->method_len <= BH_HANDLER_METHOD_MAX &&
+	    !memchr(rpc->method, '\0', rpc->method_len)) {
+		memcpy(method, rpc->method, rpc->method_len);
+		method[rpc->method_len] = '\0';
+		h = handler_find(c, rpc->method, rpc->method_len);
+		if (!h && c->fallback_handler.fn)
+			h = &c->fallback_handler;
+	}
+	if (!h && !request)
+		return 0; /* ignored: older clients keep working with newer daemons */
+	if (!h) {
+		int shown = rpc->method_len > 128 ? 128 : (int)rpc->method_len;
+		return reply_error(c, rpc->msgid, NULL, BH_E_UNKNOWN_METHOD,
+				   "the client has no handler for %.*s", shown, rpc->method);
+	}
+
+	/* Params come inline (bh_rpc_parse: an array), already scanned with these limits:
+	 * decoding can only run out of memory. */
+	const bh_value *args;
+	int r = bh_decode(rpc->params, rpc->params_len, &c->limits, &c->arena, &args, NULL);
+	if (r < 0 && !request)
+		return 0;
+	if (r < 0)
+		return reply_error(c, rpc->msgid, NULL, BH_E_INTERNAL,
+				   "the client cannot decode the params: %s", bh_proto_strerror(r));
+
+	/* [1, cid, nil, result]: the handler writes the result behind the envelope. */
+	struct bh_writer w;
+	c->reply.len = 0;
+	bh_writer_init(&w, &c->reply);
+	if (request) {
+		bh_write_array(&w, 4);
+		bh_write_uint(&w, BH_RPC_RESPONSE);
+		bh_write_uint(&w, rpc->msgid);
+		bh_write_nil(&w);
+	}
+	size_t start = c->reply.len;
+	bh_handler_fn fn = h->fn; /* h may move: the handler may register others */
+	void *userdata = h->userdata;
+	bh_error e = { .code = BH_OK };
+	c->dispatching++;
+	int failed = fn(userdata, method, args, &w, &e);
+	c->dispatching--;
+	if (!request) {
+		c->reply.len = 0;
+		buf_trim(&c->reply);
+		return 0;
+	}
+
+	if (failed)
+		return reply_error(c, rpc->msgid, &e, BH_E_INTERNAL,
+				   "the client's handler for %s failed without an error", method);
+	r = bh_writer_error(&w);
+	if (r == -EMSGSIZE)
+		return reply_error(c, rpc->msgid, NULL, BH_E_TOO_LARGE,
+				   "the client's answer is larger than %zu bytes",
+				   c->limits.max_message);
+	if (r < 0)
+		return reply_error(c, rpc->msgid, NULL, BH_E_INTERNAL,
+				   "the client cannot build its answer: %s", strerror(-r));
+	if (c->reply.len == start)
+		(void)bh_write_nil(&w); /* fits: the ceiling is max_message, far above */
+	struct bh_scan sc;
+	const uint8_t *result = c->reply.data + start;
+	size_t result_len = c->reply.len - start;
+	if (bh_scan(result, result_len, &c->limits, &sc) < 0 || sc.size != result_len)
+		return reply_error(c, rpc->msgid, NULL, BH_E_INTERNAL,
+				   "the client's handler for %s wrote no single value", method);
+	return queue_reply(c, rpc->msgid);
+}
+
 /* One complete message from the daemon. Returns 0 or the -errno that broke the
  * connection. */
 static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
@@ -519,10 +688,8 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 	const char *why = NULL;
 	if (bh_rpc_parse(msg, len, &rpc, &why) < 0)
 		return protocol_error(c, "malformed message", why);
-	if (rpc.type == BH_RPC_NOTIFY)
-		return handle_notification(c, &rpc);
 	if (rpc.type != BH_RPC_RESPONSE)
-		return protocol_error(c, "the daemon sent a request", NULL);
+		return serve(c, &rpc);
 
 	struct call *k = call_find(c, rpc.msgid);
 	if (!k) {
@@ -616,6 +783,14 @@ static void out_consume(bh_client *c)
 		c->out_fd[i].at -= c->out_off;
 	bh_buf_consume(&c->out, c->out_off);
 	c->out_off = 0;
+}
+
+/* Before n more bytes are queued: the sent front of out still counts against its
+ * ceiling, so drop it when the bytes would not fit beside it (a memmove, only then). */
+static void queue_reclaim(bh_client *c, size_t n)
+{
+	if (c->out_off > 0 && c->hdr.len == 0 && c->out.len + n > c->out.max)
+		out_consume(c);
 }
 
 static int flush(bh_client *c, bool defer)
@@ -905,23 +1080,15 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 			c->hdr.len = 0;
 		}
 	} else {
-		size_t mark = c->out.len;
-		for (int attempt = 0; attempt < 2; attempt++) {
-			memfd_at = c->out.len;
-			bh_writer_init(&w, &c->out);
-			write_head(&w, k->msgid, method, method_len, timeout_ms);
-			bh_write_raw(&w, params, params_len);
-			write_tail(&w, timeout_ms);
-			r = bh_writer_error(&w);
-			if (r != -EMSGSIZE || c->out_off == 0 || c->hdr.len > 0)
-				break;
-			/* Sent bytes still count against the ceiling: drop them, retry. */
-			c->out.len = mark;
-			mark -= c->out_off;
-			out_consume(c);
-		}
+		queue_reclaim(c, method_len + params_len + 32 + TAIL_MAX);
+		memfd_at = c->out.len;
+		bh_writer_init(&w, &c->out);
+		write_head(&w, k->msgid, method, method_len, timeout_ms);
+		bh_write_raw(&w, params, params_len);
+		write_tail(&w, timeout_ms);
+		r = bh_writer_error(&w);
 		if (r < 0)
-			c->out.len = mark;
+			c->out.len = memfd_at;
 		/* The message fits max_message (checked above): the queue is full. */
 		if (r == -EMSGSIZE)
 			r = -ENOBUFS;
@@ -1035,6 +1202,8 @@ int bh_client_connect(const char *path, bh_client **ret)
 	bh_buf_init(&c->params, c->limits.max_message);
 	bh_writer_init(&c->params_w, &c->params);
 	bh_arena_init(&c->arena);
+	/* A response is one message: the handler's result fits max_message with it. */
+	bh_buf_init(&c->reply, c->limits.max_message);
 
 	int r = calls_grow(c);
 	if (r == 0)
@@ -1060,7 +1229,11 @@ void bh_client_free(bh_client *c)
 	bh_buf_done(&c->out);
 	bh_buf_done(&c->in);
 	bh_buf_done(&c->params);
+	bh_buf_done(&c->reply);
 	bh_arena_done(&c->arena);
+	for (uint32_t i = 0; i < c->n_handlers; i++)
+		free(c->handlers[i].method);
+	free(c->handlers);
 	free(c->calls);
 	free(c->heap);
 	free(c);
@@ -1090,7 +1263,8 @@ static int local_failure(bh_client *c, int rc, bh_error *err)
 		rc = -EIO; /* keep the promise at the top of this file */
 	switch (rc) {
 	case -EDEADLK:
-		bh_fail(err, BH_E_UNAVAILABLE, "bh_call() from inside a reply callback");
+		bh_fail(err, BH_E_UNAVAILABLE, "bh_call() from inside a callback or handler "
+					       "of the same client is not supported");
 		break;
 	case -EINVAL:
 		bh_fail(err, BH_E_UNAVAILABLE, "invalid call: bad method name or params "
@@ -1197,25 +1371,94 @@ static int memfd_answer(bh_client *c, const bh_value *v, size_t threshold)
 	return 0;
 }
 
-int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err)
+/* bulkhead.hello [{option: true}]. 0 and the daemon's answer (*ret, free with
+ * bh_result_free) when its "enabled" map says option is on; -EOPNOTSUPP when it is
+ * not, or as bh_call(). */
+static int hello_enable(bh_client *c, const char *option, int timeout_ms, bh_result **ret,
+			bh_error *err)
 {
-	bh_error local;
-	if (!err)
-		err = &local;
+	if (!c) {
+		bh_fail(err, BH_E_UNAVAILABLE, "no client");
+		return -EINVAL;
+	}
 	bh_writer *w = bh_client_params(c);
 	bh_write_array(w, 1);
 	bh_write_map(w, 1);
-	bh_write_cstr(w, "memfd");
+	bh_write_cstr(w, option);
 	bh_write_bool(w, true);
 	bh_result *res = NULL;
 	int r = bh_call(c, "bulkhead.hello", timeout_ms, &res, err);
 	if (r < 0)
 		return r;
-	r = memfd_answer(c, bh_result_value(res), threshold);
-	bh_result_free(res);
-	if (r < 0)
+	const bh_value *on = bh_value_find(bh_value_find(bh_result_value(res), "enabled"), option);
+	if (!on || on->type != BH_BOOL || !on->as.b) {
+		bh_result_free(res);
+		return -EOPNOTSUPP;
+	}
+	*ret = res;
+	return 0;
+}
+
+int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err)
+{
+	bh_error local;
+	if (!err)
+		err = &local;
+	bh_result *res = NULL;
+	int r = hello_enable(c, "memfd", timeout_ms, &res, err);
+	if (r == 0) {
+		r = memfd_answer(c, bh_result_value(res), threshold);
+		bh_result_free(res);
+	}
+	if (r == -EOPNOTSUPP)
 		bh_fail(err, BH_E_UNAVAILABLE, "the daemon does not take memfds");
 	return r;
+}
+
+int bh_client_enable_callbacks(bh_client *c, int timeout_ms, bh_error *err)
+{
+	bh_error local;
+	if (!err)
+		err = &local;
+	bh_result *res = NULL;
+	int r = hello_enable(c, "callbacks", timeout_ms, &res, err);
+	bh_result_free(res);
+	if (r == -EOPNOTSUPP)
+		bh_fail(err, BH_E_UNAVAILABLE, "the daemon does not serve callbacks");
+	return r;
+}
+
+int bh_client_handle(bh_client *c, const char *method, bh_handler_fn fn, void *userdata)
+{
+	if (!c)
+		return -EINVAL;
+	if (!method || strcmp(method, "*") == 0) {
+		c->fallback_handler = (struct handler){ .fn = fn, .userdata = userdata };
+		return 0;
+	}
+	size_t len = strlen(method);
+	if (len == 0 || len > BH_HANDLER_METHOD_MAX)
+		return -EINVAL;
+	struct handler *h = handler_find(c, method, len);
+	if (h && fn) {
+		h->fn = fn;
+		h->userdata = userdata;
+	} else if (h) {
+		free(h->method);
+		*h = c->handlers[--c->n_handlers];
+	} else if (fn) {
+		char *name = strdup(method);
+		struct handler *hs = name ? realloc(c->handlers,
+						   (c->n_handlers + 1) * sizeof *hs) : NULL;
+		if (!hs) {
+			free(name);
+			return -ENOMEM;
+		}
+		c->handlers = hs;
+		hs[c->n_handlers++] = (struct handler){ .method = name, .method_len = len,
+							.fn = fn, .userdata = userdata };
+	}
+	return 0;
 }
 
 int bh_client_fd(const bh_client *c)

@@ -1,5 +1,7 @@
 /* Fuzz target: the client SDK on bytes from the daemon, through a real socket (the
- * daemon's end is this process, so every byte arrives in the pieces written).
+ * daemon's end is this process, so every byte arrives in the pieces written). Requests
+ * in the stream go to a handler that answers with their params (any other method but
+ * "f.fail", which fails), notifications to the same handler.
  *
  * Input, first byte even: the rest is the daemon's byte stream, written in pieces of
  * 1 + data[1] * 61 bytes while two calls are outstanding. No property but "no crash".
@@ -59,6 +61,15 @@ static void record(void *userdata, uint32_t msgid, const bh_value *result, const
 	struct outcome *o = userdata;
 	o->calls++;
 	o->ok = result != NULL;
+}
+
+static int echo_params(void *userdata, const char *method, const bh_value *params,
+		       bh_writer *result, bh_error *err)
+{
+	(void)userdata;
+	if (strcmp(method, "f.fail") == 0)
+		return bh_fail(err, BH_E_APPLICATION_MIN, "failed");
+	return bh_write_value(result, params);
 }
 
 /* Write p[0..n) to the daemon's end, stepping the client until it has read all of it
@@ -125,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct outcome o[2] = { 0 };
 	uint32_t msgid;
+	FUZZ_CHECK(bh_client_handle(c, "*", echo_params, NULL) == 0);
 	FUZZ_CHECK(bh_call_start(c, "f.one", 0, record, &o[0], &msgid) == 0);
 	FUZZ_CHECK(bh_call_start(c, "f.two", 0, record, &o[1], NULL) == 0);
 

@@ -20,6 +20,16 @@
  *   t.close []          -> the server closes the connection
  *   t.raw []            -> RAW_RESULT below, a value with every awkward corner
  *   t.params [...]      -> the request's params bytes, as a hex string
+ *   t.ask [m, p, n]     -> calls the client back: a notification [2, "t.note", [1]]
+ *                          first when n is true, then the request [0, ASK_CID, m, p];
+ *                          answers with a bin of the first message the client sends
+ *                          next (its answer), so t.ask must be the last request the
+ *                          client sent (nothing pipelined behind it)
+ *   t.flood [n, size]   -> n requests "app.big" [size] to the client in one write,
+ *                          then waits for a byte on the gate pipe (the test writes it
+ *                          once the client handled them all), then reads the n
+ *                          answers: [bins of size bytes, overloaded errors]
+ *   bulkhead.hello [o]  -> {"enabled": o}, or {"enabled": {}} when refuse_hello
  *   bulkhead.status     -> STATUS below
  *   bulkhead.version    -> "bulkhead 9.9.9"
  *   bulkhead.* [...]    -> {"method": name, "params": params}
@@ -30,6 +40,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -66,7 +77,12 @@ struct fake {
 	struct held *held;
 	size_t nheld, capheld;
 	size_t requests; /* seen so far; read by tests after the thread ended */
+	bool refuse_hello; /* set before the client connects */
+	int gate[2];       /* t.flood waits for a byte on gate[0] */
 };
+
+/* The msgid of the fake's requests to the client. */
+#define ASK_CID 0x7a7a7a7au
 
 static void send_all(int fd, const void *p, size_t n)
 {
@@ -197,6 +213,128 @@ static const uint8_t *status_map(struct bh_buf *b)
 	return b->data;
 }
 
+static bool serve_one(struct fake *f, const uint8_t *msg, size_t len);
+
+/* Read until b starts with a whole message; its size. */
+static size_t read_message(struct fake *f, struct bh_buf *b)
+{
+	struct bh_limits lim;
+	bh_limits_default(&lim);
+	struct bh_scan s;
+	while (b->len == 0 || bh_scan(b->data, b->len, &lim, &s) == -EAGAIN) {
+		ck_assert_int_eq(bh_buf_reserve(b, 65536), 0);
+		ssize_t n = recv(f->fd, b->data + b->len, b->cap - b->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_int_gt(n, 0);
+		b->len += (size_t)n;
+	}
+	ck_assert_int_eq(bh_scan(b->data, b->len, &lim, &s), 0);
+	return s.size;
+}
+
+/* Read the client's next answer into b (b->len is its size). The requests it sends
+ * before (calls its handler started) are served on the way. */
+static void read_answer(struct fake *f, struct bh_buf *b)
+{
+	for (;;) {
+		size_t size = read_message(f, b);
+		if (b->data[1] != BH_RPC_REQUEST) {
+			ck_assert_uint_eq(size, b->len); /* nothing behind the answer */
+			return;
+		}
+		ck_assert(serve_one(f, b->data, size));
+		bh_buf_consume(b, size);
+	}
+}
+
+/* t.ask: see the top of the file. */
+static void ask(struct fake *f, uint32_t msgid, const bh_value *params)
+{
+	const char *m;
+	size_t ml;
+	ck_assert_int_eq(bh_value_get_str(bh_value_at(params, 0), &m, &ml), 0);
+	const bh_value *p = bh_value_at(params, 1);
+	bool note = false;
+	(void)bh_value_get_bool(bh_value_at(params, 2), &note);
+
+	struct bh_buf b, pb;
+	struct bh_writer w, pw;
+	bh_buf_init(&b, 0);
+	bh_buf_init(&pb, 0);
+	bh_writer_init(&w, &b);
+	bh_writer_init(&pw, &pb);
+	bh_write_value(&pw, p);
+	ck_assert_int_eq(bh_writer_error(&pw), 0);
+	if (note)
+		bh_rpc_write_notify(&w, "t.note", 6, (const uint8_t *)"\x91\x01", 2);
+	bh_rpc_write_request(&w, ASK_CID, m, ml, pb.data, pb.len);
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+	send_buf(f, &b);
+
+	read_answer(f, &b);
+	pb.len = 0;
+	bh_write_bin(&pw, b.data, b.len);
+	ck_assert_int_eq(bh_writer_error(&pw), 0);
+	reply_raw(f, msgid, pb.data, pb.len);
+	bh_buf_done(&b);
+	bh_buf_done(&pb);
+}
+
+/* t.flood: see the top of the file. */
+static void flood(struct fake *f, uint32_t msgid, const bh_value *params)
+{
+	int64_t n, size;
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(params, 0), &n), 0);
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(params, 1), &size), 0);
+	struct bh_buf b;
+	struct bh_writer w;
+	bh_buf_init(&b, 0);
+	bh_writer_init(&w, &b);
+	for (int64_t i = 0; i < n; i++) {
+		uint8_t p[10] = { 0x91, 0xce, (uint8_t)(size >> 24), (uint8_t)(size >> 16),
+				  (uint8_t)(size >> 8), (uint8_t)size };
+		bh_rpc_write_request(&w, (uint32_t)i, "app.big", 7, p, 6);
+	}
+	send_buf(f, &b);
+	char byte;
+	ck_assert_int_eq(read(f->gate[0], &byte, 1), 1);
+
+	struct bh_limits lim;
+	struct bh_arena arena;
+	bh_limits_default(&lim);
+	bh_arena_init(&arena);
+	int64_t ok = 0, overloaded = 0;
+	for (int64_t i = 0; i < n; i++) {
+		size_t len = read_message(f, &b);
+		struct bh_rpc rpc;
+		bh_error e;
+		const bh_value *v;
+		ck_assert_int_eq(bh_rpc_parse(b.data, len, &rpc, NULL), 0);
+		ck_assert_int_eq(rpc.type, BH_RPC_RESPONSE);
+		ck_assert_uint_eq(rpc.msgid, (uint32_t)i); /* in order, each once */
+		if (bh_error_decode(rpc.error, rpc.error_len, &e) == 1) {
+			ck_assert_int_eq(e.code, BH_E_OVERLOADED);
+			overloaded++;
+		} else {
+			ck_assert_int_eq(bh_decode(rpc.result, rpc.result_len, &lim, &arena, &v,
+						   NULL), 0);
+			ck_assert_int_eq(v->type, BH_BIN);
+			ck_assert_uint_eq(v->len, (uint64_t)size);
+			ok++;
+		}
+		bh_buf_consume(&b, len);
+	}
+	ck_assert_uint_eq(b.len, 0);
+	b.len = 0;
+	bh_write_array(&w, 2);
+	bh_write_int(&w, ok);
+	bh_write_int(&w, overloaded);
+	reply_raw(f, msgid, b.data, b.len);
+	bh_arena_done(&arena);
+	bh_buf_done(&b);
+}
+
 /* Handle one request. Returns false when the connection is to end. */
 static bool serve_one(struct fake *f, const uint8_t *msg, size_t len)
 {
@@ -310,6 +448,18 @@ static bool serve_one(struct fake *f, const uint8_t *msg, size_t len)
 			snprintf(hex + 2 * i, 3, "%02x", rpc.params[i]);
 		bh_write_cstr(&w, hex);
 		reply_raw(f, rpc.msgid, b.data, b.len);
+	} else if (strcmp(method, "t.ask") == 0) {
+		ask(f, rpc.msgid, params);
+	} else if (strcmp(method, "t.flood") == 0) {
+		flood(f, rpc.msgid, params);
+	} else if (strcmp(method, "bulkhead.hello") == 0) {
+		bh_write_map(&w, 1);
+		bh_write_cstr(&w, "enabled");
+		if (f->refuse_hello || !p0)
+			bh_write_map(&w, 0);
+		else
+			bh_write_value(&w, p0);
+		reply_raw(f, rpc.msgid, b.data, b.len);
 	} else if (strcmp(method, "bulkhead.status") == 0) {
 		const uint8_t *st = status_map(&b);
 		reply_raw(f, rpc.msgid, st, b.len);
@@ -386,6 +536,7 @@ static struct fake *fake_start(void)
 	ck_assert_int_ge(f->lfd, 0);
 	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
 	ck_assert_int_eq(listen(f->lfd, 4), 0);
+	ck_assert_int_eq(pipe2(f->gate, O_CLOEXEC), 0);
 	ck_assert_int_eq(pthread_create(&f->thread, NULL, serve, f), 0);
 	return f;
 }
@@ -398,6 +549,8 @@ static void fake_stop(struct fake *f)
 	close(f->lfd);
 	unlink(f->path);
 	rmdir(f->dir);
+	close(f->gate[0]);
+	close(f->gate[1]);
 	free(f);
 }
 
@@ -1323,6 +1476,450 @@ END_TEST
 
 #endif /* BH_CLI_PATH */
 
+/* ---- the daemon's requests: callbacks --------------------------------------------- */
+
+/* The client's answer to t.ask, as the fake received it. */
+struct answer {
+	uint32_t msgid;
+	bool failed;
+	bh_error err;
+	char err_name[32]; /* the error map's "name" */
+	int64_t i;         /* an integer result, else -1 */
+	bool nil;          /* the result is nil */
+};
+
+static void parse_answer(const uint8_t *msg, size_t len, struct answer *a)
+{
+	struct bh_rpc rpc;
+	struct bh_limits lim;
+	struct bh_arena arena;
+	const bh_value *v;
+	bh_limits_default(&lim);
+	bh_arena_init(&arena);
+	*a = (struct answer){ .i = -1 };
+	ck_assert_int_eq(bh_rpc_parse(msg, len, &rpc, NULL), 0);
+	ck_assert_int_eq(rpc.type, BH_RPC_RESPONSE);
+	a->msgid = rpc.msgid;
+	int r = bh_error_decode(rpc.error, rpc.error_len, &a->err);
+	ck_assert_int_ge(r, 0);
+	a->failed = r == 1;
+	if (a->failed) {
+		const char *n;
+		size_t nl;
+		ck_assert_int_eq(bh_decode(rpc.error, rpc.error_len, &lim, &arena, &v, NULL), 0);
+		ck_assert_int_eq(bh_value_get_str(bh_value_find(v, "name"), &n, &nl), 0);
+		snprintf(a->err_name, sizeof a->err_name, "%.*s", (int)nl, n);
+	}
+	ck_assert_int_eq(bh_decode(rpc.result, rpc.result_len, &lim, &arena, &v, NULL), 0);
+	a->nil = v->type == BH_NIL;
+	(void)bh_value_get_int(v, &a->i);
+	bh_arena_done(&arena);
+}
+
+/* t.ask [method, [args...], note]: the fake calls the client back during the call. */
+static void write_ask(bh_client *c, const char *method, bool note, int nargs,
+		      const int64_t *args)
+{
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, method);
+	bh_write_array(w, (uint32_t)nargs);
+	for (int i = 0; i < nargs; i++)
+		bh_write_int(w, args[i]);
+	bh_write_bool(w, note);
+}
+
+static int ask_sync(bh_client *c, const char *method, bool note, int nargs,
+		    const int64_t *args, struct answer *a)
+{
+	write_ask(c, method, note, nargs, args);
+	bh_result *res = NULL;
+	bh_error err;
+	int r = bh_call(c, "t.ask", 0, &res, &err);
+	if (r < 0)
+		return r;
+	const bh_value *bin = bh_result_value(res);
+	ck_assert_int_eq(bin->type, BH_BIN);
+	parse_answer(bin->as.bin, bin->len, a);
+	bh_result_free(res);
+	return 0;
+}
+
+/* What the handlers saw. */
+struct served {
+	int calls, notes;
+	int notes_before_call; /* notes seen when the last call arrived */
+	char method[300];
+	int64_t note_arg;
+	int mode;              /* what misbehave does */
+	bh_client *c;
+	int inner_rc;          /* misbehave's bh_call on its own client */
+	bh_error inner_err;
+	struct outcome started; /* misbehave's bh_call_start */
+};
+
+/* app.add [a, b...] -> their sum. */
+static int add(void *userdata, const char *method, const bh_value *params, bh_writer *result,
+	       bh_error *err)
+{
+	struct served *sv = userdata;
+	sv->calls++;
+	sv->notes_before_call = sv->notes;
+	snprintf(sv->method, sizeof sv->method, "%s", method);
+	int64_t sum = 0;
+	for (uint32_t i = 0; i < params->len; i++) {
+		int64_t v;
+		if (bh_value_get_int(bh_value_at(params, i), &v) < 0)
+			return bh_fail(err, BH_E_INVALID_PARAMS, "integers only");
+		sum += v;
+	}
+	return bh_write_int(result, sum);
+}
+
+static int note(void *userdata, const char *method, const bh_value *params, bh_writer *result,
+		bh_error *err)
+{
+	(void)err;
+	struct served *sv = userdata;
+	ck_assert_str_eq(method, "t.note");
+	sv->notes++;
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(params, 0), &sv->note_arg), 0);
+	return bh_write_cstr(result, "discarded");
+}
+
+START_TEST(test_callback_in_call)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	struct served sv = { 0 };
+	bh_error err;
+	ck_assert_int_eq(bh_client_handle(c, "app.add", add, &sv), 0);
+	ck_assert_int_eq(bh_client_handle(c, "t.note", note, &sv), 0);
+	ck_assert_int_eq(bh_client_enable_callbacks(c, 0, &err), 0);
+
+	/* The fake's notification, then its request, arrive while bh_call waits for
+	 * t.ask: both are handled there, in order; the first message the client sends
+	 * back is the request's answer (the notification is not answered). */
+	struct answer a;
+	ck_assert_int_eq(ask_sync(c, "app.add", true, 3, (int64_t[]){ 2, 3, 4 }, &a), 0);
+	ck_assert_uint_eq(a.msgid, ASK_CID);
+	ck_assert(!a.failed);
+	ck_assert_int_eq(a.i, 9);
+	ck_assert_int_eq(sv.calls, 1);
+	ck_assert_str_eq(sv.method, "app.add");
+	ck_assert_int_eq(sv.notes, 1);
+	ck_assert_int_eq(sv.note_arg, 1);
+	ck_assert_int_eq(sv.notes_before_call, 1);
+
+	/* A handler's own failure: its error map. */
+	ck_assert_int_eq(ask_sync(c, "app.add", false, 0, NULL, &a), 0);
+	ck_assert(!a.failed && a.i == 0);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, "app.add");
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "x");
+	bh_write_bool(w, false);
+	bh_result *res;
+	ck_assert_int_eq(bh_call(c, "t.ask", 0, &res, &err), 0);
+	parse_answer(bh_result_value(res)->as.bin, bh_result_value(res)->len, &a);
+	bh_result_free(res);
+	ck_assert(a.failed);
+	ck_assert_int_eq(a.err.code, BH_E_INVALID_PARAMS);
+	ck_assert_str_eq(a.err_name, "invalid_params");
+	ck_assert_str_eq(a.err.message, "integers only");
+
+	/* The connection goes on. */
+	ck_assert_int_eq(bh_call(c, "t.echo", 0, NULL, &err), 0);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
+
+/* bh_call_start's completion: the client's answer to t.ask, kept. */
+struct kept {
+	bool done;
+	struct answer a;
+};
+
+static void keep_answer(void *userdata, uint32_t msgid, const bh_value *result,
+			const bh_error *err)
+{
+	(void)msgid;
+	struct kept *k = userdata;
+	ck_assert_ptr_null(err);
+	ck_assert_int_eq(result->type, BH_BIN);
+	parse_answer(result->as.bin, result->len, &k->a);
+	k->done = true;
+}
+
+START_TEST(test_callback_from_step)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	struct served sv = { 0 };
+	ck_assert_int_eq(bh_client_handle(c, "app.add", add, &sv), 0);
+	ck_assert_int_eq(bh_client_handle(c, "t.note", note, &sv), 0);
+
+	/* The caller's own event loop: the request is served from bh_client_step. */
+	struct kept k = { 0 };
+	write_ask(c, "app.add", true, 2, (int64_t[]){ 40, 2 });
+	ck_assert_int_eq(bh_call_start(c, "t.ask", 0, keep_answer, &k, NULL), 0);
+	run_loop(c);
+	ck_assert(k.done);
+	ck_assert_uint_eq(k.a.msgid, ASK_CID);
+	ck_assert(!k.a.failed);
+	ck_assert_int_eq(k.a.i, 42);
+	ck_assert_int_eq(sv.calls, 1);
+	ck_assert_int_eq(sv.notes, 1);
+	ck_assert_int_eq(sv.notes_before_call, 1);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_callback_unknown_method)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	struct answer a;
+
+	/* No handler at all: answered unknown_method, and the connection goes on (the
+	 * client used to take any request as a broken protocol). */
+	ck_assert_int_eq(ask_sync(c, "nosuch.x", true, 0, NULL, &a), 0);
+	ck_assert_uint_eq(a.msgid, ASK_CID);
+	ck_assert(a.failed);
+	ck_assert_int_eq(a.err.code, BH_E_UNKNOWN_METHOD);
+	ck_assert_str_eq(a.err_name, "unknown_method");
+	ck_assert_str_eq(a.err.message, "the client has no handler for nosuch.x");
+	ck_assert(a.nil);
+
+	/* The fallback gets every other method; a removed handler's method goes there. */
+	struct served sv = { 0 }, fb = { 0 };
+	ck_assert_int_eq(bh_client_handle(c, "app.add", add, &sv), 0);
+	ck_assert_int_eq(bh_client_handle(c, "*", add, &fb), 0);
+	ck_assert_int_eq(ask_sync(c, "any.thing", false, 1, (int64_t[]){ 7 }, &a), 0);
+	ck_assert(!a.failed && a.i == 7);
+	ck_assert_str_eq(fb.method, "any.thing");
+	ck_assert_int_eq(ask_sync(c, "app.add", false, 1, (int64_t[]){ 8 }, &a), 0);
+	ck_assert(!a.failed && a.i == 8);
+	ck_assert_int_eq(sv.calls, 1);
+	ck_assert_int_eq(bh_client_handle(c, "app.add", NULL, NULL), 0);
+	ck_assert_int_eq(ask_sync(c, "app.add", false, 1, (int64_t[]){ 9 }, &a), 0);
+	ck_assert(!a.failed && a.i == 9);
+	ck_assert_int_eq(sv.calls, 1);
+	ck_assert_int_eq(fb.calls, 2);
+
+	/* A method no handler can have: not even the fallback's. */
+	char longname[BH_HANDLER_METHOD_MAX + 2];
+	memset(longname, 'm', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	ck_assert_int_eq(bh_client_handle(c, longname, add, &sv), -EINVAL);
+	ck_assert_int_eq(bh_client_handle(c, "", add, &sv), -EINVAL);
+	ck_assert_int_eq(ask_sync(c, longname, false, 0, NULL, &a), 0);
+	ck_assert_int_eq(a.err.code, BH_E_UNKNOWN_METHOD);
+	ck_assert_int_eq(fb.calls, 2);
+	longname[BH_HANDLER_METHOD_MAX] = '\0';
+	ck_assert_int_eq(ask_sync(c, longname, false, 0, NULL, &a), 0);
+	ck_assert(!a.failed);
+	ck_assert_int_eq(fb.calls, 3);
+
+	ck_assert_int_eq(bh_client_handle(c, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(ask_sync(c, "any.thing", false, 0, NULL, &a), 0);
+	ck_assert_int_eq(a.err.code, BH_E_UNKNOWN_METHOD);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
+
+static int nothing(void *userdata, const char *method, const bh_value *params,
+		   bh_writer *result, bh_error *err)
+{
+	(void)userdata, (void)method, (void)params, (void)result, (void)err;
+	return 0;
+}
+
+enum { M_FAIL, M_FAIL_SILENT, M_TWO_VALUES, M_TOO_LARGE, M_REENTER };
+
+/* Handlers that fail or misbehave, per sv->mode. */
+static int misbehave(void *userdata, const char *method, const bh_value *params,
+		     bh_writer *result, bh_error *err)
+{
+	(void)method;
+	(void)params;
+	struct served *sv = userdata;
+	sv->calls++;
+	switch (sv->mode) {
+	case M_FAIL:
+		return bh_fail(err, 1234, "no such key: %d", 17);
+	case M_FAIL_SILENT:
+		bh_write_int(result, 1); /* dropped: the handler failed */
+		return -1;
+	case M_TWO_VALUES:
+		bh_write_array(result, 2);
+		bh_write_int(result, 1);
+		return 0;
+	case M_TOO_LARGE: {
+		static uint8_t big[16 << 20];
+		bh_write_bin(result, big, sizeof big);
+		ck_assert_int_eq(bh_writer_error(result), -EMSGSIZE);
+		return 0;
+	}
+	case M_REENTER: {
+		/* A blocking call on the same client fails; an async one is fine. */
+		sv->inner_rc = bh_call(sv->c, "t.echo", 0, NULL, &sv->inner_err);
+		ck_assert_int_eq(bh_client_step(sv->c), -EDEADLK);
+		ck_assert_int_eq(bh_client_wait_all(sv->c, 0), -EDEADLK);
+		bh_writer *w = bh_client_params(sv->c);
+		bh_write_array(w, 1);
+		bh_write_int(w, 77);
+		ck_assert_int_eq(bh_call_start(sv->c, "t.echo", 0, record, &sv->started, NULL),
+				 0);
+		return bh_write_int(result, 42);
+	}
+	}
+	return -1;
+}
+
+START_TEST(test_callback_errors)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	struct served sv = { .c = c };
+	struct answer a;
+	ck_assert_int_eq(bh_client_handle(c, "app.x", misbehave, &sv), 0);
+
+	sv.mode = M_FAIL;
+	ck_assert_int_eq(ask_sync(c, "app.x", false, 0, NULL, &a), 0);
+	ck_assert(a.failed);
+	ck_assert_int_eq(a.err.code, 1234);
+	ck_assert_str_eq(a.err_name, "application");
+	ck_assert_str_eq(a.err.message, "no such key: 17");
+
+	sv.mode = M_FAIL_SILENT;
+	ck_assert_int_eq(ask_sync(c, "app.x", false, 0, NULL, &a), 0);
+	ck_assert_int_eq(a.err.code, BH_E_INTERNAL);
+	ck_assert_str_eq(a.err.message, "the client's handler for app.x failed without an error");
+
+	sv.mode = M_TWO_VALUES;
+	ck_assert_int_eq(ask_sync(c, "app.x", false, 0, NULL, &a), 0);
+	ck_assert_int_eq(a.err.code, BH_E_INTERNAL);
+	ck_assert_str_eq(a.err.message, "the client's handler for app.x wrote no single value");
+
+	sv.mode = M_TOO_LARGE;
+	ck_assert_int_eq(ask_sync(c, "app.x", false, 0, NULL, &a), 0);
+	ck_assert_int_eq(a.err.code, BH_E_TOO_LARGE);
+	ck_assert_str_eq(a.err.message, "the client's answer is larger than 16777216 bytes");
+
+	completions = 0;
+	sv.mode = M_REENTER;
+	ck_assert_int_eq(ask_sync(c, "app.x", false, 0, NULL, &a), 0);
+	ck_assert(!a.failed && a.i == 42);
+	ck_assert_int_eq(sv.inner_rc, -EDEADLK);
+	ck_assert_int_eq(sv.inner_err.code, BH_E_UNAVAILABLE);
+	ck_assert_str_eq(sv.inner_err.message, "bh_call() from inside a callback or handler "
+					       "of the same client is not supported");
+	/* The fake answered the handler's async call before taking the client's answer. */
+	ck_assert_int_eq(sv.started.calls, 1);
+	ck_assert(sv.started.ok);
+	ck_assert_int_eq(sv.started.i, 77);
+	ck_assert_int_eq(sv.calls, 5);
+
+	/* A handler that writes nothing answers nil. */
+	ck_assert_int_eq(bh_client_handle(c, "app.nil", nothing, NULL), 0);
+	ck_assert_int_eq(ask_sync(c, "app.nil", false, 0, NULL, &a), 0);
+	ck_assert(!a.failed && a.nil);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
+
+START_TEST(test_enable_callbacks)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	bh_error err;
+	ck_assert_int_eq(bh_client_enable_callbacks(c, 0, &err), 0);
+	ck_assert_int_eq(err.code, BH_OK);
+	bh_client_free(c);
+
+	/* A daemon that does not enable them: a clear failure, the connection goes on. */
+	f->refuse_hello = true;
+	c = connect_to(f);
+	ck_assert_int_eq(bh_client_enable_callbacks(c, 0, &err), -EOPNOTSUPP);
+	ck_assert_int_eq(err.code, BH_E_UNAVAILABLE);
+	ck_assert_str_eq(err.message, "the daemon does not serve callbacks");
+	ck_assert_int_eq(bh_call(c, "t.echo", 0, NULL, &err), 0);
+	bh_client_free(c);
+	ck_assert_int_eq(bh_client_enable_callbacks(NULL, 0, &err), -EINVAL);
+	ck_assert_int_eq(bh_client_handle(NULL, "x", nothing, NULL), -EINVAL);
+	fake_stop(f);
+}
+END_TEST
+
+/* app.big [n] -> a bin of n bytes. */
+static int big_answer(void *userdata, const char *method, const bh_value *params,
+		      bh_writer *result, bh_error *err)
+{
+	(void)method, (void)err;
+	int *calls = userdata;
+	(*calls)++;
+	int64_t n;
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(params, 0), &n), 0);
+	static uint8_t zeros[16 << 20];
+	ck_assert_int_le(n, (int64_t)sizeof zeros);
+	return bh_write_bin(result, zeros, (size_t)n);
+}
+
+/* t.flood's answer [ok, overloaded] into counts[0..1]; counts[2] counts calls. */
+static void keep_counts(void *userdata, uint32_t msgid, const bh_value *result,
+			const bh_error *err)
+{
+	(void)msgid;
+	int64_t *counts = userdata;
+	ck_assert_ptr_null(err);
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(result, 0), &counts[0]), 0);
+	ck_assert_int_eq(bh_value_get_int(bh_value_at(result, 1), &counts[1]), 0);
+	counts[2]++;
+}
+
+/* Answers queue under the output queue's ceiling (4 x max_message): when a daemon
+ * sends more requests than the queue holds answers for while it does not read, the
+ * ones that do not fit are answered overloaded, each exactly once, in order. */
+START_TEST(test_callback_answers_bounded)
+{
+	enum { N = 14, SIZE = 6 << 20 };
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	int calls = 0;
+	ck_assert_int_eq(bh_client_handle(c, "app.big", big_answer, &calls), 0);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_int(w, N);
+	bh_write_int(w, SIZE);
+	int64_t counts[3] = { -1, -1, 0 };
+	ck_assert_int_eq(bh_call_start(c, "t.flood", 0, keep_counts, counts, NULL), 0);
+	/* Step until the N requests were handled (they come in one write, so one step
+	 * handles them all), then let the fake read. */
+	while (calls < N) {
+		struct pollfd p = { .fd = bh_client_fd(c), .events = POLLIN };
+		ck_assert_int_eq(poll(&p, 1, -1), 1);
+		ck_assert_int_eq(bh_client_step(c), 0);
+	}
+	ck_assert_int_eq(write(f->gate[1], "g", 1), 1);
+	run_loop(c);
+	ck_assert_int_eq(counts[2], 1);
+	ck_assert_int_ge(counts[0], 1);
+	ck_assert_int_ge(counts[1], 1);
+	ck_assert_int_eq(counts[0] + counts[1], N);
+	/* The connection goes on. */
+	bh_error err;
+	ck_assert_int_eq(bh_call(c, "t.echo", 0, NULL, &err), 0);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1342,6 +1939,12 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_reply_fills_buffer);
 	tcase_add_test(tc, test_too_many_pending);
 	tcase_add_test(tc, test_connect_errors);
+	tcase_add_test(tc, test_callback_in_call);
+	tcase_add_test(tc, test_callback_from_step);
+	tcase_add_test(tc, test_callback_unknown_method);
+	tcase_add_test(tc, test_callback_errors);
+	tcase_add_test(tc, test_enable_callbacks);
+	tcase_add_test(tc, test_callback_answers_bounded);
 	suite_add_tcase(s, tc);
 #ifdef BH_CLI_PATH
 	TCase *cli = tcase_create("cli");

@@ -13,6 +13,9 @@
  *     completed calls are delivered to their callbacks from inside bh_client_step()
  *     (and from bh_call(), which steps the connection while it waits).
  *
+ * A client may also serve requests the daemon sends it (bh_client_handle,
+ * bh_client_enable_callbacks): plugins calling it back, or host services it provides.
+ *
  * Errors: functions return 0 or a negative code. Local failures are -errno (e.g.
  * -ECONNREFUSED). A call's outcome is a bh_error (code from enum bh_code): bh_call
  * returns -err->code when the call failed remotely or timed out. A connection that
@@ -127,6 +130,55 @@ int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *use
  * it is mapped. Blocks like bh_call(). 0, or -EOPNOTSUPP when the daemon does not
  * take memfds (the connection keeps working as before), or as bh_call(). */
 int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err);
+
+/* ---- Serving the daemon's requests (callbacks, host services; README "Calling out") ----
+ *
+ * msgpack-rpc is symmetric: a connection that enabled callbacks receives requests
+ * [0, cid, method, params] (a plugin calling back the client whose call it serves, or
+ * a call to a namespace the client provides with bulkhead.provide) and notifications
+ * [2, method, params]. They are served wherever the client reads: bh_client_step(),
+ * and inside a blocking bh_call() (a callback usually arrives while the client waits
+ * for the very call that caused it). Each request is answered exactly once,
+ * [1, cid, error, result]:
+ *   - by the handler registered for its method, else by the fallback handler;
+ *   - with no handler, by {"code": 2 (unknown_method), ...};
+ * a notification goes to its handler (nothing is answered), and is ignored without
+ * one (bulkhead.error goes to bh_client_on_report's callback when there is one).
+ * Answers queue behind the client's requests, under the same ceiling: one that does
+ * not fit (4 x 16 MiB waiting), even once the socket took what it could, is answered
+ * BH_E_OVERLOADED instead.
+ *
+ * A handler returns 0 after writing the result, ONE value, to `result` (nothing
+ * written: nil), or nonzero after bh_fail(err, code, ...) (err is zeroed before; a
+ * failure without a code is answered BH_E_INTERNAL). A result that is not exactly one
+ * value, or larger than a message may be (16 MiB), is answered with an error
+ * (BH_E_INTERNAL, BH_E_TOO_LARGE); a notification's result is discarded. method is
+ * NUL-terminated; method and params are borrowed, valid during the call only.
+ * Handlers run like reply callbacks: they may start calls with bh_call_start() and
+ * change the registrations, but re-entering the client is not supported: a blocking
+ * bh_call(), bh_client_step() or bh_client_wait_all() on the same client fails with
+ * -EDEADLK (bh_call's err: "bh_call() from inside a callback or handler of the same
+ * client is not supported") instead of consuming the input the borrowed values point
+ * into; a handler must not free the client. */
+typedef int (*bh_handler_fn)(void *userdata, const char *method, const bh_value *params,
+			     bh_writer *result, bh_error *err);
+
+/* Methods longer than this match no handler (a request for one: unknown_method). */
+#define BH_HANDLER_METHOD_MAX 255
+
+/* Register fn for requests and notifications of `method` (any string of 1 to
+ * BH_HANDLER_METHOD_MAX bytes, e.g. "ui.confirm" or "app.lookup"); method NULL or "*"
+ * registers the fallback, which gets every method without a handler of its own. A
+ * second registration of a method replaces the first; fn NULL removes it. Takes
+ * effect for the next message read. 0, -EINVAL or -ENOMEM. */
+int bh_client_handle(bh_client *c, const char *method, bh_handler_fn fn, void *userdata);
+
+/* Opt in (bulkhead.hello {"callbacks": true}): from now on the daemon may send this
+ * connection requests and notifications. Register the handlers first: what arrives
+ * after the daemon's answer may be read in the same batch. Blocks like bh_call().
+ * 0, or -EOPNOTSUPP when the daemon did not enable callbacks (err says so; the
+ * connection keeps working as before), or as bh_call(). */
+int bh_client_enable_callbacks(bh_client *c, int timeout_ms, bh_error *err);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -92,6 +93,10 @@ static const int client_counts[] = { 1, 2, 4 };
 #define TPUT_PAYLOAD 64
 #define RAW_HDR 4
 #define RATIO_TARGET 3.0
+/* What the chained latency path's plugin (fwd, callout.so) calls, with the payload. */
+#define CHAINED_TARGET "echo.echo"
+/* The target for the plugin -> plugin call against a client's (issue figure). */
+#define CHAINED_TARGET_X 1.5
 #define SWAP_TARGET_MS 10.0
 
 /* ---- the command line ---- */
@@ -334,6 +339,7 @@ struct daemon_run {
 	char conf[128];
 	char sock[128];
 	char log[128];
+	char callout[PATH_MAX]; /* callout.so, beside the echo plugin */
 	pid_t pid;
 };
 
@@ -361,8 +367,10 @@ static int write_config(const struct daemon_run *dr, const struct options *o)
 	if (o->variants)
 		fprintf(f,
 			",\n\t{\n\t\tname = \"echo_nospin\";\n\t\tpath = \"%s\";\n\t\tspin_us = 0;\n%s\t},\n"
-			"\t{\n\t\tname = \"echo_bare\";\n\t\tpath = \"%s\";\n\t\tsandbox = false;\n\t}",
-			o->plugin, sb, o->plugin);
+			"\t{\n\t\tname = \"echo_bare\";\n\t\tpath = \"%s\";\n\t\tsandbox = false;\n\t},\n"
+			"\t{\n\t\tname = \"fwd\";\n\t\tpath = \"%s\";\n\t\tcalls = [ \"" CHAINED_TARGET
+			"\" ];\n%s%s\t}",
+			o->plugin, sb, o->plugin, dr->callout, sb, spin);
 	fprintf(f, "\n);\n");
 	int r = ferror(f) ? -EIO : 0;
 	if (fclose(f) != 0 && r == 0)
@@ -410,6 +418,9 @@ static int daemon_start(struct daemon_run *dr, const struct options *o)
 	snprintf(dr->conf, sizeof(dr->conf), "%s/bench.conf", dr->dir);
 	snprintf(dr->sock, sizeof(dr->sock), "%s/bulkhead.sock", dr->dir);
 	snprintf(dr->log, sizeof(dr->log), "%s/daemon.log", dr->dir);
+	const char *slash = strrchr(o->plugin, '/');
+	snprintf(dr->callout, sizeof(dr->callout), "%.*scallout.so",
+		 slash ? (int)(slash - o->plugin + 1) : 0, o->plugin);
 	int r = write_config(dr, o);
 	if (r < 0)
 		return r;
@@ -522,11 +533,14 @@ static void daemon_stop(struct daemon_run *dr, bool keep)
 
 /* A synchronous call with one argument that is a bin of len bytes; the result is
  * checked to be that bin. 0 or -1 with a message printed. */
-static int routed_call(bh_client *c, const char *method, const uint8_t *payload, size_t len,
-		       bool compare)
+/* method([payload]), or with a target method([target, payload]). */
+static int routed_call(bh_client *c, const char *method, const char *target,
+		       const uint8_t *payload, size_t len, bool compare)
 {
 	bh_writer *w = bh_client_params(c);
-	bh_write_array(w, 1);
+	bh_write_array(w, target ? 2 : 1);
+	if (target)
+		bh_write_cstr(w, target);
 	bh_write_bin(w, payload, len);
 	bh_result *res = NULL;
 	bh_error err;
@@ -711,17 +725,24 @@ static void relay_stop(int fd, pid_t relay, pid_t echo)
  * or buy, in the same run. */
 /* memfd is routed like routed, from a C client that asked for memfds
  * (bh_client_use_memfd): payloads of 64 KiB and more travel as sealed memfds. */
-enum path { P_RAW, P_BLOCK, P_RELAY, P_ROUTED, P_NOSPIN, P_BARE, P_MEMFD, N_PATHS };
+/* chained is a client's call to the callout plugin (fwd.relay) that calls echo.echo:
+ * a routed call plus a plugin -> plugin call (README "Calling out"). */
+enum path { P_RAW, P_BLOCK, P_RELAY, P_ROUTED, P_NOSPIN, P_BARE, P_MEMFD, P_CHAINED, N_PATHS };
 static const char *const path_names[N_PATHS] = { "raw",	   "relay_b", "relay", "routed",
-						  "nospin", "bare",    "memfd" };
+						  "nospin", "bare",    "memfd", "chained" };
 static const char *const path_methods[N_PATHS] = {
 	[P_ROUTED] = "echo.echo", [P_NOSPIN] = "echo_nospin.echo", [P_BARE] = "echo_bare.echo",
-	[P_MEMFD] = "echo.echo"
+	[P_MEMFD] = "echo.echo", [P_CHAINED] = "fwd.relay"
 };
 
 static bool is_routed(enum path p)
 {
 	return path_methods[p] != NULL;
+}
+
+static const char *chained_target(enum path p)
+{
+	return p == P_CHAINED ? CHAINED_TARGET : NULL;
 }
 
 static bool is_relay(enum path p)
@@ -811,7 +832,8 @@ static int round_trip(const struct path_ctx *p, enum path which, const uint8_t *
 		      uint8_t *rbuf, const uint8_t *payload, size_t len)
 {
 	if (is_routed(which))
-		return routed_call(p->c, path_methods[which], payload, len, false);
+		return routed_call(p->c, path_methods[which], chained_target(which), payload, len,
+				   false);
 	int r = raw_round_trip(p->fd, frame, RAW_HDR + len, rbuf);
 	if (r < 0)
 		fprintf(stderr, "bench_calls: %s round trip: %s\n", path_names[which],
@@ -830,6 +852,7 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		[P_NOSPIN] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 		[P_BARE] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 		[P_MEMFD] = { .on = o->run_routed, .fd = -1, .middle = daemon },
+		[P_CHAINED] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 	};
 	int ret = -1;
 	uint8_t *frame = NULL, *rbuf = NULL, *payload = NULL;
@@ -872,7 +895,8 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		/* Check that the echo is exact for every size. */
 		for (int k = 0; k < N_SIZES; k++)
 			if (o->size_on[k] && path_fits(p, k) &&
-			    routed_call(ps[p].c, path_methods[p], payload, payload_sizes[k], true) < 0)
+			    routed_call(ps[p].c, path_methods[p], chained_target(p), payload,
+					payload_sizes[k], true) < 0)
 				goto out;
 	}
 	frame_put_len(frame, 64);
@@ -1622,6 +1646,14 @@ static void print_latency(const struct options *o, const struct latency *lat)
 		}
 	}
 	const struct samples *raw = &lat->s[P_RAW][0], *rtd = &lat->s[P_ROUTED][0];
+	const struct samples *chn = &lat->s[P_CHAINED][0];
+	if (o->size_on[0] && rtd->n && chn->n) {
+		/* chained = a client's call + a plugin's call out: the second alone. */
+		double r50 = pct_us(rtd->v, rtd->n, 0.50), c50 = pct_us(chn->v, chn->n, 0.50);
+		printf("  plugin -> plugin 64 B (chained - routed): %.1f µs, %.2fx a client's call "
+		       "(target <= %.1fx)  %s\n", c50 - r50, (c50 - r50) / r50, CHAINED_TARGET_X,
+		       c50 - r50 <= CHAINED_TARGET_X * r50 ? "PASS" : "MISS");
+	}
 	if (o->size_on[0] && raw->n && rtd->n) {
 		double a50 = pct_us(raw->v, raw->n, 0.50), b50 = pct_us(rtd->v, rtd->n, 0.50);
 		double a99 = pct_us(raw->v, raw->n, 0.99), b99 = pct_us(rtd->v, rtd->n, 0.99);

@@ -14,7 +14,8 @@
  * Watching pays only while the supervisor runs on another CPU: a watch ends as soon
  * as the supervisor says it runs on ours (it needs this CPU to write the call), so
  * nothing is watched when everything shares one CPU. The shim says where it runs,
- * so that the supervisor watches for its reply only when it may (claims.h). */
+ * so that the supervisor watches for its reply only when it may (claims.h). A call
+ * that waits for the answer to its call out waits the same way. */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <time.h>
@@ -77,19 +78,19 @@ static bool watch_bell(struct shim *s, uint64_t start)
 	}
 }
 
-void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s))
+void shim_hot_wait(struct shim *s, struct bh_buf *b)
 {
 	if (!s->spin_ns) {
-		read_more(s);
+		shim_read_more(s, b, 0);
 		return;
 	}
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t start = mono_ns();
 	if (s->hot && watch_bell(s, start)) {
-		read_more(s); /* the call is there: no sleep */
+		shim_read_more(s, b, 0); /* the call is there: no sleep */
 	} else {
 		bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */
-		read_more(s);
+		shim_read_more(s, b, 0);
 		bh_bell_set_cpu(&bell->shim_cpu, cpu_plus_1());
 	}
 	s->hot = mono_ns() - start <= s->spin_ns;

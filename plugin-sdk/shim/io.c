@@ -42,13 +42,9 @@ int shim_writev_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t blen)
+void shim_sendv(struct shim *s, struct iovec *iov, int n)
 {
-	struct iovec iov[2] = {
-		{ .iov_base = (void *)a, .iov_len = alen },
-		{ .iov_base = (void *)b, .iov_len = blen },
-	};
-	int r = shim_writev_all(s->fd, iov, blen > 0 ? 2 : 1);
+	int r = shim_writev_all(s->fd, iov, n);
 
 	if (r == -EPIPE || r == -ECONNRESET)
 		shim_exit_quietly();
@@ -56,4 +52,13 @@ void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t
 		shim_die(SHIM_EXIT_IO, "writing to the channel: %s", strerror(-r));
 	if (s->use_claims)
 		bh_bell_ring(&s->claims.bell->answered); /* a supervisor may watch for it */
+}
+
+void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t blen)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)a, .iov_len = alen },
+		{ .iov_base = (void *)b, .iov_len = blen },
+	};
+	shim_sendv(s, iov, blen > 0 ? 2 : 1);
 }

@@ -246,11 +246,9 @@ int main(int argc, char **argv)
 
 	bh_buf_init(&s.in, s.limits.max_message);
 	bh_scanner_init(&s.scan);
-	bh_buf_init(&s.out, s.limits.max_message - SHIM_ENVELOPE_SLACK);
 	bh_buf_init(&s.hdr, s.limits.max_message);
-	bh_arena_init(&s.arena);
-	bh_writer_init(&s.out_w, &s.out);
 	bh_writer_init(&s.hdr_w, &s.hdr);
+	shim_callout_init(&s);
 
 	install_seccomp(&s, &sc);
 	shim_load(&s);

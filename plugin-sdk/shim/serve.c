@@ -1,9 +1,13 @@
 /* Serving the channel: read one message, dispatch it, answer it (channel.h steps
  * 2-5). Responses are an envelope built in s->hdr followed, without a copy, by the
- * bytes the plugin wrote into s->out. */
+ * bytes the plugin wrote into its frame's out. A call runs in s->top: frame 0 for
+ * the messages of the stream, a frame of its own for a call that re-enters while
+ * another one waits for its call out (callout.c). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,12 +33,14 @@ static bh_writer *hdr_reset(struct shim *s)
 /* A method's result may go in the result area (bulk.c); anything else not. */
 static bh_writer *out_reset_for(struct shim *s, bool area)
 {
+	struct shim_frame *f = s->top;
+
 	shim_bulk_out(s, area);
-	s->out.len = 0;
-	if (!s->out_in_area)
-		bh_buf_shrink(&s->out, SHIM_BUF_KEEP);
-	bh_writer_init(&s->out_w, &s->out);
-	return &s->out_w;
+	f->out.len = 0;
+	if (!f->out_in_area)
+		bh_buf_shrink(&f->out, SHIM_BUF_KEEP);
+	bh_writer_init(&f->out_w, &f->out);
+	return &f->out_w;
 }
 
 static bh_writer *out_reset(struct shim *s)
@@ -60,7 +66,7 @@ static void send_hdr_and_out(struct shim *s, bool with_out)
 
 	if (r < 0)
 		shim_die(SHIM_EXIT_IO, "encoding a response: %s", strerror(-r));
-	shim_send(s, s->hdr.data, s->hdr.len, s->out.data, with_out ? s->out.len : 0);
+	shim_send(s, s->hdr.data, s->hdr.len, s->top->out.data, with_out ? s->top->out.len : 0);
 }
 
 /* [1, msgid, {code, name, message}, nil] */
@@ -108,12 +114,12 @@ static void send_plugin_error(struct shim *s, uint32_t id, bh_error *err, const 
 		send_error(s, id, code, "%s", err->message);
 }
 
-/* Whether a callback that writes to s->out failed. `return bh_write_x(out, ...)` is
+/* Whether a callback that writes to its out failed. `return bh_write_x(out, ...)` is
  * an idiom: a nonzero return without bh_fail() after a writer error is that writer
  * error, which check_output() reports precisely (e.g. result too large). */
 static bool failed(const struct shim *s, int rc, const bh_error *err)
 {
-	return rc != 0 && !(err->code == BH_OK && bh_writer_error(&s->out_w) < 0);
+	return rc != 0 && !(err->code == BH_OK && bh_writer_error(&s->top->out_w) < 0);
 }
 
 /* A callback returned success: check that it wrote exactly one complete value that
@@ -121,30 +127,31 @@ static bool failed(const struct shim *s, int rc, const bh_error *err)
  * snapshot blob 2). 0, or -1 after answering with an error. */
 static int check_output(struct shim *s, uint32_t id, uint32_t depth, const char *what)
 {
-	int r = bh_writer_error(&s->out_w);
+	const struct shim_frame *f = s->top;
+	int r = bh_writer_error(&f->out_w);
 
 	if (r == -EMSGSIZE) {
 		send_error(s, id, BH_E_TOO_LARGE, "%s produced a result larger than %zu bytes",
-			   what, s->out.max);
+			   what, f->out.max);
 		return -1;
 	}
 	if (r < 0) {
 		send_error(s, id, BH_E_INTERNAL, "%s: out of memory for its result", what);
 		return -1;
 	}
-	if (s->out.len == 0) {
+	if (f->out.len == 0) {
 		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced no result", what);
 		return -1;
 	}
 
 	struct bh_limits lim = s->limits;
 	struct bh_scan sc;
-	lim.max_message = s->out.max;
-	if (s->out_in_area && lim.max_bytes < s->out.max)
-		lim.max_bytes = (uint32_t)s->out.max; /* the area is the bulk ceiling */
+	lim.max_message = f->out.max;
+	if (f->out_in_area && lim.max_bytes < f->out.max)
+		lim.max_bytes = (uint32_t)f->out.max; /* the area is the bulk ceiling */
 	lim.max_depth = lim.max_depth > depth ? lim.max_depth - depth : 1;
-	r = bh_scan(s->out.data, s->out.len, &lim, &sc);
-	if (r == 0 && sc.size == s->out.len)
+	r = bh_scan(f->out.data, f->out.len, &lim, &sc);
+	if (r == 0 && sc.size == f->out.len)
 		return 0;
 	if (r == 0)
 		send_error(s, id, BH_E_PLUGIN_ERROR,
@@ -250,7 +257,7 @@ static void call_method(struct shim *s, uint32_t id, const struct bh_rpc *rpc,
 	if (check_output(s, id, 1, what) < 0)
 		return;
 	struct bh_bulk_ref ref;
-	if (bh_bulk_ref_get(s->out.data, s->out.len, &ref) != -ENOENT) {
+	if (bh_bulk_ref_get(s->top->out.data, s->top->out.len, &ref) != -ENOENT) {
 		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced a result of ext type %d, which "
 			   "the channel reserves", what, BH_EXT_BULK);
 		return;
@@ -268,7 +275,7 @@ static void serve_request(struct shim *s, const struct bh_rpc *rpc, bool bulk)
 	struct bh_limits lim = s->limits;
 	if (bulk) /* params in a pool buffer: their ceiling is the supervisor's max_payload */
 		lim.max_message = lim.max_bytes = (uint32_t)rpc->params_len;
-	int r = bh_decode(rpc->params, rpc->params_len, &lim, &s->arena, &params, &used);
+	int r = bh_decode(rpc->params, rpc->params_len, &lim, &s->top->arena, &params, &used);
 
 	if (r == -ENOMEM) {
 		send_error(s, id, BH_E_INTERNAL, "out of memory decoding the parameters");
@@ -311,8 +318,43 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One complete message, msg[0..len-1]. */
-static void handle(struct shim *s, const uint8_t *msg, size_t len)
+/* A request, in s->top. kept: it was read during a wait and kept (its fd set aside). */
+static void run_request(struct shim *s, struct bh_rpc *rpc, bool kept)
+{
+	/* Resolved even for a call that will not run: it may bring a pool buffer. */
+	bool bulk = shim_bulk_params(s, rpc->params, rpc->params_len, kept, &rpc->params,
+				     &rpc->params_len) > 0;
+	if (s->use_claims && !bh_claim_start(&s->claims, rpc->msgid, now_ns()))
+		return; /* taken back or past its deadline: it never runs, nobody waits */
+	s->top->id = rpc->msgid;
+	serve_request(s, rpc, bulk);
+	shim_frame_done(s->top);
+}
+
+bool shim_is_reentry(const struct bh_rpc *rpc)
+{
+	return rpc->options_len == BH_CH_REENTER_OPTS_LEN &&
+	       memcmp(rpc->options, BH_CH_REENTER_OPTS, BH_CH_REENTER_OPTS_LEN) == 0;
+}
+
+void shim_serve_reentry(struct shim *s, struct bh_rpc *rpc, size_t size)
+{
+	if (s->depth == SHIM_FRAMES_MAX) {
+		shim_bulk_drop(s, rpc);
+		if (!s->use_claims || bh_claim_start(&s->claims, rpc->msgid, now_ns()))
+			send_error(s, rpc->msgid, BH_E_CHAIN_TOO_DEEP,
+				   "plugin %s runs %d calls nested already", s->desc.name,
+				   SHIM_FRAMES_MAX);
+		shim_frame_skip(s, size);
+		return;
+	}
+	shim_frame_push(s, s->top->kept + size);
+	run_request(s, rpc, false);
+	shim_frame_pop(s);
+}
+
+/* One complete message of the stream, msg[0..len-1]; kept: read during a wait. */
+static void handle(struct shim *s, const uint8_t *msg, size_t len, bool kept)
 {
 	struct bh_rpc rpc;
 	const char *why = NULL;
@@ -329,15 +371,15 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 			 why ? why : "malformed envelope");
 	}
 	switch (rpc.type) {
-	case BH_RPC_REQUEST: {
-		/* Resolved even for a call that will not run: it may bring a pool buffer. */
-		bool bulk = shim_bulk_params(s, rpc.params, rpc.params_len, &rpc.params,
-					     &rpc.params_len) > 0;
-		if (s->use_claims && !bh_claim_start(&s->claims, rpc.msgid, now_ns()))
-			return; /* taken back or past its deadline: it never runs, nobody waits */
-		serve_request(s, &rpc, bulk);
+	case BH_RPC_REQUEST:
+		if (rpc.options && shim_is_reentry(&rpc))
+			shim_die(SHIM_EXIT_PROTOCOL, "a re-entering call %" PRIu32 " while no call "
+				 "waits", rpc.msgid);
+		s->frames[0].msg_end = len;
+		s->depth = 1;
+		run_request(s, &rpc, kept);
+		s->depth = 0;
 		return;
-	}
 	case BH_RPC_NOTIFY:
 		if (method_is(&rpc, BH_CH_STOP)) {
 			if (s->ready && s->desc.shutdown)
@@ -351,31 +393,32 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len)
 	}
 }
 
-/* Read more of the current message into s->in. Reads grow with the message, so a
- * large one takes O(log n) reads when the supervisor writes it faster than we read. */
-static void read_more(struct shim *s)
+/* Reads grow with the message being received, so a large one takes O(log n) reads
+ * when the supervisor writes it faster than we read. */
+void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial)
 {
-	size_t room = s->in.max - s->in.len; /* > 0: bh_scan says -EMSGSIZE at max */
-	size_t want = s->in.len > SHIM_READ_MIN ? s->in.len : SHIM_READ_MIN;
+	/* > 0: bh_scan says -EMSGSIZE at max; a wait buffer has none (max 0) */
+	size_t room = b->max ? b->max - b->len : SIZE_MAX - b->len;
+	size_t want = partial > SHIM_READ_MIN ? partial : SHIM_READ_MIN;
 	size_t got;
 
 	if (want > room)
 		want = room;
-	int r = bh_buf_reserve(&s->in, want);
+	int r = bh_buf_reserve(b, want);
 	if (r < 0)
 		shim_die(SHIM_EXIT_IO, "receive buffer: %s", strerror(-r));
-	size_t space = s->in.cap - s->in.len;
+	size_t space = b->cap - b->len;
 	if (space > room)
 		space = room;
 	shim_hot_before_read(s);
-	r = shim_recv(s, s->in.data + s->in.len, space, &got);
+	r = shim_recv(s, b->data + b->len, space, &got);
 	if (r == -ECONNRESET)
 		shim_exit_quietly();
 	if (r < 0)
 		shim_die(SHIM_EXIT_IO, "reading the channel: %s", strerror(-r));
 	if (got == 0)
 		shim_exit_quietly(); /* the supervisor is gone: do not call into the plugin */
-	s->in.len += got;
+	b->len += got;
 }
 
 void shim_serve(struct shim *s)
@@ -388,17 +431,22 @@ void shim_serve(struct shim *s)
 
 		if (r == -EAGAIN) {
 			if (s->in.len == 0)
-				shim_hot_wait(s, read_more);
+				shim_hot_wait(s, &s->in);
 			else
-				read_more(s);
+				shim_read_more(s, &s->in, s->in.len);
 			continue;
 		}
 		if (r < 0)
 			shim_die(SHIM_EXIT_PROTOCOL, "malformed message from the supervisor: %s",
 				 bh_proto_strerror(r));
 		/* The decoded params point into s->in: consume only after answering. */
-		handle(s, s->in.data, sc.size);
+		bool kept = s->in_kept > 0;
+		handle(s, s->in.data, sc.size, kept);
 		bh_buf_consume(&s->in, sc.size);
+		if (kept)
+			s->in_kept -= sc.size;
+		if (s->frames[0].waited)
+			shim_frame_resume(s); /* what the call's waits read comes next */
 		if (s->in.len == 0) {
 			shim_bulk_check_fds(s);
 			bh_buf_shrink(&s->in, SHIM_BUF_KEEP);

@@ -38,6 +38,10 @@ enum {
 #define SHIM_SPIN_US_DEFAULT 50
 #define SHIM_SPIN_US_MAX 1000
 
+/* Calls running at once: the one a message started and those nested on it while
+ * they wait for calls out. A deeper re-entering call is answered chain_too_deep. */
+#define SHIM_FRAMES_MAX 64
+
 /* One entry of the lookup table, sorted by (bytes, length). */
 struct shim_method {
 	const char *name;
@@ -49,6 +53,33 @@ struct shim_method {
 struct shim_bulk_map {
 	uint8_t *p;
 	size_t len;
+};
+
+/* A call that runs, and its calls out (callout.c). Frame 0 runs the calls of the
+ * stream; frame d > 0 a call that re-entered while frame d-1 waited. Everything a
+ * waiting frame's call still references stays where it is while calls nest on it:
+ * its message, its decoded params, its result so far (the plugin holds &out_w). */
+struct shim_frame {
+	uint32_t id;                 /* the call running here: "in" of its calls out */
+	size_t msg_end;              /* its message ends there in the stream buffer below */
+	struct bh_arena arena;       /* its decoded params */
+	struct bh_buf out;           /* what the plugin writes (result, blob) */
+	struct bh_writer out_w;
+	bool out_in_area;            /* out is the area's data; heap_out holds its own */
+	struct bh_buf heap_out;
+	struct shim_bulk_map passed; /* its params in a client's memfd (BH_BULK_SLOT_PASSED) */
+
+	struct bh_buf params;        /* of its next call out: bh_callout_params() */
+	struct bh_writer params_w;
+	struct bh_arena result;      /* its last call out's result, decoded */
+	/* The stream after its message, from its first call out on: wait[0..kept) are
+	 * messages it keeps until it returns (their fds in shim.kept_fds), then the last
+	 * answer (answer bytes: result points into it), then what is not read yet. */
+	struct bh_buf wait;
+	size_t kept;
+	size_t answer;
+	bool waited;                 /* wait holds the stream: merge it back on return */
+	bool ready;                  /* buffers initialised (frames > 0 on first use) */
 };
 
 struct shim {
@@ -71,20 +102,23 @@ struct shim {
 
 	/* Buffers, all reused from message to message. */
 	struct bh_buf in;            /* bytes received, not yet handled */
-	struct bh_scanner scan;      /* over the message at the front of in */
-	struct bh_arena arena;       /* the current call's decoded params */
-	struct bh_buf out;           /* what the plugin writes (result, blob) */
-	struct bh_writer out_w;
-	struct bh_buf hdr;           /* response envelopes, error responses */
+	size_t in_kept;              /* in[0..in_kept): messages kept during a wait */
+	struct bh_scanner scan;      /* over the message at the front of in, or of a wait */
+	struct bh_buf hdr;           /* envelopes: responses, errors, calls out */
 	struct bh_writer hdr_w;
+
+	/* Calls running: frames[0 .. depth-1], top the innermost (frames[0] when none). */
+	struct shim_frame *top;
+	uint32_t depth;
+	uint32_t next_oid;           /* ids of calls out */
+	struct shim_frame frames[SHIM_FRAMES_MAX];
 
 	/* Bulk values (bulk.c). */
 	struct bh_fdq fdq;           /* fds received, not yet claimed by a reference */
-	struct shim_bulk_map pool[BH_BULK_MAPS];
+	struct bh_buf kept_fds;      /* ints: the fds of kept messages, in stream order */
+	struct shim_bulk_map pool[BH_BULK_SLOTS]; /* the passed slot is per frame */
 	uint8_t *area;               /* the result area: busy word, then area_len bytes */
 	size_t area_len;
-	bool out_in_area;            /* out is the area's data; heap_out holds its own */
-	struct bh_buf heap_out;
 };
 
 /* main.c */
@@ -99,16 +133,17 @@ _Noreturn void shim_exit_quietly(void);
 void shim_hot_init(struct shim *s);
 /* Just before a read of the channel: remember the doorbell. */
 void shim_hot_before_read(struct shim *s);
-/* Nothing is buffered: wait for the next message with read_more(), watching the
- * doorbell first when the last wait was short. */
-void shim_hot_wait(struct shim *s, void (*read_more)(struct shim *s));
+/* Nothing is buffered in b: wait for the next message with shim_read_more(),
+ * watching the doorbell first when the last wait was short. */
+void shim_hot_wait(struct shim *s, struct bh_buf *b);
 
 /* io.c */
 /* Write all of iov[0..n-1], retried on EINTR and short writes, without SIGPIPE
  * (the supervisor closing its end shows up as -EPIPE). iov is modified. 0 or -errno. */
 int shim_writev_all(int fd, struct iovec *iov, int n);
 /* Send bytes; a channel that the supervisor closed ends the process quietly, any
- * other failure ends it with SHIM_EXIT_IO. */
+ * other failure ends it with SHIM_EXIT_IO. iov is modified. */
+void shim_sendv(struct shim *s, struct iovec *iov, int n);
 void shim_send(struct shim *s, const void *a, size_t alen, const void *b, size_t blen);
 
 /* load.c */
@@ -130,14 +165,21 @@ int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n);
 
 /* bulk.c */
 /* A request's params v[0 .. len-1]: when they are a bulk reference, 1 and the value's
- * bytes in the pool buffer it names (mapping it first when the message carried it);
- * 0 when they are inline. A bad reference ends the shim. */
-int shim_bulk_params(struct shim *s, const uint8_t *v, size_t len, const uint8_t **ret,
-		     size_t *ret_len);
+ * bytes in the pool buffer it names (mapping it first when the message carried it,
+ * its fd from kept_fds when the message was kept, else from fdq; the passed slot is
+ * s->top's); 0 when they are inline. A bad reference ends the shim. */
+int shim_bulk_params(struct shim *s, const uint8_t *v, size_t len, bool kept,
+		     const uint8_t **ret, size_t *ret_len);
+/* A request that is kept for later: its fd, if it carries one, moves from fdq to
+ * kept_fds, so that calls that run before it take theirs in stream order. */
+void shim_bulk_keep(struct shim *s, const struct bh_rpc *rpc);
+/* A request that will not run (refused before it starts): close its fd. */
+void shim_bulk_drop(struct shim *s, const struct bh_rpc *rpc);
 /* $init params[1], when present: the result area, mapped read-write. */
 void shim_bulk_area(struct shim *s, const bh_value *v);
-/* Make s->out (and s->out_w) the result area's data when want_area and the area is
- * free, the shim's own buffer otherwise. */
+/* Make s->top's out (and out_w) the result area's data when want_area and the area
+ * is free (not busy, and no waiting call's result is in it), the frame's own buffer
+ * otherwise. */
 void shim_bulk_out(struct shim *s, bool want_area);
 /* A result of at least BH_BULK_THRESHOLD bytes in the area: send the response with
  * a reference to it (envelope in s->hdr) and return true; else false. */
@@ -148,5 +190,36 @@ void shim_bulk_check_fds(struct shim *s);
 /* serve.c */
 /* Read, dispatch and answer messages until $stop or end of file; never returns. */
 _Noreturn void shim_serve(struct shim *s);
+/* Read more of a message into b, of which the last `partial` bytes are the part of
+ * it received so far (reads grow with it). End of file ends the process quietly. */
+void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial);
+/* A call that re-entered while s->top waits (rpc points into s->top->wait at
+ * s->top->kept, size bytes): run it nested, in a frame of its own, and answer it. */
+void shim_serve_reentry(struct shim *s, struct bh_rpc *rpc, size_t size);
+/* Whether a request carries the options of a re-entering call. */
+bool shim_is_reentry(const struct bh_rpc *rpc);
+
+/* callout.c: calls out (plugin.h "Calling out"), the frames. */
+/* Make the plugin API find s; frame 0 ready. */
+void shim_callout_init(struct shim *s);
+/* Push a frame for a call whose message ends at msg_end of the stream below. */
+struct shim_frame *shim_frame_push(struct shim *s, size_t msg_end);
+/* A call that re-entered is refused before it starts: cut its message (size bytes
+ * at s->top->kept) out of s->top's wait buffer. */
+void shim_frame_skip(struct shim *s, size_t size);
+/* The call of s->top returned: pop it; what its waits read and did not handle goes
+ * back into the wait buffer below, right after its message, which is cut out. */
+void shim_frame_pop(struct shim *s);
+/* Frame 0's call returned and its message was consumed from s->in (now empty): the
+ * stream its waits read becomes s->in. */
+void shim_frame_resume(struct shim *s);
+/* End of a call in frame f: forget params written and not sent. */
+static inline void shim_frame_done(struct shim_frame *f)
+{
+	if (f->params.len || f->params_w.err) {
+		f->params.len = 0;
+		bh_writer_init(&f->params_w, &f->params);
+	}
+}
 
 #endif

@@ -16,16 +16,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "bulkhead/channel.h"
+#include "bulkhead/claims.h"
 #include "bulkhead/error.h"
 #include "bulkhead/proto.h"
 
 #define DEADLINE_MS 10000
+/* The shim's SHIM_FRAMES_MAX and SHIM_EXIT_PROTOCOL (shim.h), as the tests see them. */
+#define SHIM_FRAMES_MAX_SMOKE 64
+#define SHIM_EXIT_PROTOCOL_SMOKE 3
 
 static const char *shim_path = BH_SMOKE_SHIM;
 static const char *plugin_dir = BH_SMOKE_PLUGINS;
@@ -154,6 +160,7 @@ struct peer {
 	struct bh_rpc rpc;   /* and its envelope */
 	struct bh_buf tx;
 	uint32_t next_id;
+	struct bh_claims *claims; /* started with --claims: calls are offered there */
 };
 
 enum fd3 { FD3_SOCKET, FD3_DEVNULL };
@@ -172,8 +179,10 @@ static bool have_plugin(const char *file)
 }
 
 /* Start the shim on plugin `file` (in plugin_dir, or a literal path if it has a
- * slash), with the options in opts (NULL-terminated, may be NULL). */
-static int peer_spawn(struct peer *p, const char *file, const char *const *opts, enum fd3 mode)
+ * slash), with the options in opts (NULL-terminated, may be NULL), and the claim
+ * table claims_fd on fd 4 when it is not -1. */
+static int peer_spawn_fd4(struct peer *p, const char *file, const char *const *opts,
+			  enum fd3 mode, int claims_fd)
 {
 	char path[4096];
 	int sv[2], out[2];
@@ -207,12 +216,15 @@ static int peer_spawn(struct peer *p, const char *file, const char *const *opts,
 		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 		/* All our fds are >= 3 and close-on-exec; dup2 clears the flag on 0, 1, 3. */
+		int table = claims_fd >= 0 ? fcntl(claims_fd, F_DUPFD_CLOEXEC, 10) : -1;
 		if (ch == BH_CHANNEL_FD)
 			fcntl(ch, F_SETFD, 0);
 		else
 			dup2(ch, BH_CHANNEL_FD);
 		dup2(nul, 0);
 		dup2(out[1], 1);
+		if (table >= 0)
+			dup2(table, BH_CLAIMS_FD);
 		argv[i++] = (char *)shim_path;
 		for (; opts && *opts && i < 14; opts++)
 			argv[i++] = (char *)*opts;
@@ -226,6 +238,27 @@ static int peer_spawn(struct peer *p, const char *file, const char *const *opts,
 	p->fd = sv[0];
 	p->out_fd = out[0];
 	return 0;
+}
+
+static int peer_spawn(struct peer *p, const char *file, const char *const *opts, enum fd3 mode)
+{
+	return peer_spawn_fd4(p, file, opts, mode, -1);
+}
+
+/* With --claims and a table of t's: calls are offered before they are sent. */
+static int peer_start_claims(struct peer *p, const char *file, struct bh_claims *t)
+{
+	static const char *const opts[] = { "--claims", "--spin-us", "0", NULL };
+	int fd;
+
+	if (bh_claims_create(t, 64, &fd) < 0) {
+		perror("bh_claims_create");
+		exit(2);
+	}
+	int r = peer_spawn_fd4(p, file, opts, FD3_SOCKET, fd);
+	close(fd);
+	p->claims = t;
+	return r;
 }
 
 /* With "--max-message max" when max is not NULL. */
@@ -331,6 +364,8 @@ static uint32_t peer_encode_request(struct peer *p, const char *method, const st
 	bh_rpc_write_request(&w, id, method, strlen(method), params->data, params->len);
 	if (bh_writer_error(&w) < 0)
 		abort();
+	if (p->claims)
+		bh_claim_offer(p->claims, id, 0);
 	return id;
 }
 
@@ -355,6 +390,8 @@ static int peer_read_reply(struct peer *p, uint32_t id, struct reply *ret)
 		fprintf(stderr, "%s: expected the response to %" PRIu32 "\n", p->name, id);
 		return -EPROTO;
 	}
+	if (p->claims)
+		bh_claim_release(p->claims, id);
 	memset(ret, 0, sizeof(*ret));
 	r = bh_error_decode(p->rpc.error, p->rpc.error_len, &ret->err);
 	if (r < 0)
@@ -372,6 +409,8 @@ static int peer_call(struct peer *p, const char *method, const struct bh_buf *pa
 	p->tx.len = 0;
 	uint32_t id = peer_encode_request(p, method, params);
 	int r = send_all(p->fd, p->tx.data, p->tx.len);
+
+	p->tx.len = 0;
 
 	if (r < 0) {
 		fprintf(stderr, "%s: sending %s: %s\n", p->name, method, strerror(-r));
@@ -553,6 +592,7 @@ static void stop(struct peer *p, int line)
 	bh_rpc_write_notify(&w, BH_CH_STOP, strlen(BH_CH_STOP), P("A0")->data, P("A0")->len);
 	CHECK(send_all(p->fd, p->tx.data, p->tx.len) == 0, "line %d: %s: sending $stop", line,
 	      p->name);
+	p->tx.len = 0;
 	expect_exit(p, 0, line);
 }
 #define STOP(p) stop(p, __LINE__)
@@ -1074,6 +1114,586 @@ static void test_bad_init(void)
 	peer_free(&p);
 }
 
+/* --- calls out (channel.h step 6), the fake supervisor answering ------------------ */
+
+/* Append [0, id, method, params] to p->tx, with the re-entry mark when reenter;
+ * offered in the claim table when the peer has one. The id. */
+static uint32_t queue_call(struct peer *p, const char *method, const struct bh_buf *params,
+			   bool reenter)
+{
+	struct bh_writer w;
+	uint32_t id = ++p->next_id;
+
+	bh_writer_init(&w, &p->tx);
+	bh_write_array(&w, reenter ? 5 : 4);
+	bh_write_int(&w, BH_RPC_REQUEST);
+	bh_write_uint(&w, id);
+	bh_write_cstr(&w, method);
+	bh_write_raw(&w, params->data, params->len);
+	if (reenter)
+		bh_write_raw(&w, BH_CH_REENTER_OPTS, BH_CH_REENTER_OPTS_LEN);
+	if (bh_writer_error(&w) < 0)
+		abort();
+	if (p->claims)
+		bh_claim_offer(p->claims, id, 0);
+	return id;
+}
+
+/* [1, oid, nil, result] or [1, oid, {code, name, message}, nil] to p->tx. */
+static void queue_answer(struct peer *p, uint32_t oid, const struct bh_buf *result)
+{
+	struct bh_writer w;
+	bh_writer_init(&w, &p->tx);
+	bh_rpc_write_result(&w, oid, result->data, result->len);
+}
+
+static void queue_error(struct peer *p, uint32_t oid, int32_t code, const char *msg)
+{
+	struct bh_writer w;
+	bh_writer_init(&w, &p->tx);
+	bh_rpc_write_error(&w, oid, code, msg);
+}
+
+static void flush(struct peer *p)
+{
+	CHECK(send_all(p->fd, p->tx.data, p->tx.len) == 0, "%s: sending", p->name);
+	p->tx.len = 0;
+}
+
+static uint32_t send_call(struct peer *p, const char *method, const struct bh_buf *params,
+			  bool reenter)
+{
+	uint32_t id = queue_call(p, method, params, reenter);
+	flush(p);
+	return id;
+}
+
+static void answer(struct peer *p, uint32_t oid, const struct bh_buf *result)
+{
+	queue_answer(p, oid, result);
+	flush(p);
+}
+
+/* The next message must be a call out to target with exactly these params, made
+ * from call iid (a notification to the caller when notify). Its oid (0 if not). */
+static uint32_t expect_callout(struct peer *p, const char *target, const struct bh_buf *params,
+			       uint32_t iid, bool notify, int line)
+{
+	int r = peer_recv(p, DEADLINE_MS);
+	if (r < 0) {
+		CHECK(0, "line %d: %s: no call out to %s: %s", line, p->name, target, strerror(-r));
+		return 0;
+	}
+	if (p->rpc.type != BH_RPC_REQUEST || p->rpc.method_len != strlen(target) ||
+	    memcmp(p->rpc.method, target, p->rpc.method_len) != 0) {
+		bh_error e = { 0 };
+		if (p->rpc.type == BH_RPC_RESPONSE)
+			bh_error_decode(p->rpc.error, p->rpc.error_len, &e);
+		CHECK(0, "line %d: %s: expected a call out to %s, got type %d %.*s%s", line, p->name,
+		      target, p->rpc.type, (int)p->rpc.method_len,
+		      p->rpc.method ? p->rpc.method : "", e.message);
+		return 0;
+	}
+	if (p->rpc.params_len != params->len || memcmp(p->rpc.params, params->data, params->len)) {
+		CHECK(0, "line %d: %s: call out to %s: wrong params", line, p->name, target);
+		hexdump("got", p->rpc.params, p->rpc.params_len);
+		hexdump("want", params->data, params->len);
+	}
+	const bh_value *opts = bh_value_at(p->msg, 4);
+	uint64_t in = 0;
+	bool nt = false;
+	CHECK(opts && opts->type == BH_MAP && opts->len == (notify ? 2u : 1u),
+	      "line %d: call out to %s: options are not {in%s}", line, target,
+	      notify ? ", notify" : "");
+	bh_value_get_uint(bh_value_find(opts, "in"), &in);
+	CHECK(in == iid, "line %d: call out to %s: in %" PRIu64 ", want %" PRIu32, line, target,
+	      in, iid);
+	if (notify) {
+		bh_value_get_bool(bh_value_find(opts, "notify"), &nt);
+		CHECK(nt, "line %d: call out to %s: not a notification", line, target);
+	}
+	return p->rpc.msgid;
+}
+#define EXPECT_CALLOUT(p, target, params, iid) expect_callout(p, target, params, iid, false, __LINE__)
+
+/* The next message must be the response to id: the bytes of want. */
+static void expect_reply(struct peer *p, uint32_t id, const struct bh_buf *want, int line)
+{
+	struct reply r;
+	if (peer_read_reply(p, id, &r) < 0) {
+		CHECK(0, "line %d: %s: no response to %" PRIu32, line, p->name, id);
+		return;
+	}
+	if (r.failed) {
+		CHECK(0, "line %d: %s: call %" PRIu32 " failed: %d %s", line, p->name, id,
+		      r.err.code, r.err.message);
+		return;
+	}
+	if (r.len != want->len || memcmp(r.raw, want->data, r.len) != 0) {
+		CHECK(0, "line %d: %s: call %" PRIu32 ": wrong result", line, p->name, id);
+		hexdump("got", r.raw, r.len);
+		hexdump("want", want->data, want->len);
+	}
+}
+#define EXPECT_REPLY(p, id, want) expect_reply(p, id, want, __LINE__)
+
+static void expect_reply_error(struct peer *p, uint32_t id, int32_t code, const char *text,
+			       int line)
+{
+	struct reply r;
+	if (peer_read_reply(p, id, &r) < 0) {
+		CHECK(0, "line %d: %s: no response to %" PRIu32, line, p->name, id);
+		return;
+	}
+	CHECK(r.failed && r.err.code == code && strstr(r.err.message, text),
+	      "line %d: %s: call %" PRIu32 ": got %s %d \"%s\", expected %d containing \"%s\"",
+	      line, p->name, id, r.failed ? "error" : "success", r.err.code, r.err.message, code,
+	      text);
+}
+#define EXPECT_REPLY_ERROR(p, id, code, text) expect_reply_error(p, id, code, text, __LINE__)
+
+static void start_callout(struct peer *p, struct bh_claims *claims)
+{
+	if (claims)
+		peer_start_claims(p, "callout.so", claims);
+	else
+		peer_start(p, "callout.so", NULL, FD3_SOCKET);
+	expect_hello(p, "callout", false);
+	INIT(p, P("A1M0"));
+}
+
+/* One call out and its answer; an error answer; the caller and its notifications;
+ * a call out from outside a callback. */
+static void test_callout_basic(void)
+{
+	struct peer p;
+	uint32_t id, oid;
+	char out[256];
+
+	start_callout(&p, NULL);
+	id = send_call(&p, "relay", P("A3sii", "other.add", 1, 2), false);
+	oid = EXPECT_CALLOUT(&p, "other.add", P("A2ii", 1, 2), id);
+	answer(&p, oid, E("A2si", "sum", 3));
+	EXPECT_REPLY(&p, id, E("A2si", "sum", 3));
+
+	/* no params written: [] */
+	id = send_call(&p, "relay", P("A1s", "other.none"), false);
+	uint32_t oid2 = EXPECT_CALLOUT(&p, "other.none", P("A0"), id);
+	CHECK(oid2 != oid, "two calls out with the same oid %" PRIu32, oid);
+	answer(&p, oid2, E("n"));
+	EXPECT_REPLY(&p, id, E("n"));
+
+	/* errors reach the plugin with their code as sent */
+	id = send_call(&p, "try", P("A1s", "other.slow"), false);
+	oid = EXPECT_CALLOUT(&p, "other.slow", P("A0"), id);
+	queue_error(&p, oid, BH_E_TIMEOUT, "other.slow took too long");
+	flush(&p);
+	EXPECT_REPLY(&p, id, E("M2siss", "code", BH_E_TIMEOUT, "message", "other.slow took too long"));
+	id = send_call(&p, "try", P("A1s", "other.app"), false);
+	oid = EXPECT_CALLOUT(&p, "other.app", P("A0"), id);
+	queue_error(&p, oid, 1234, "no such order");
+	flush(&p);
+	EXPECT_REPLY(&p, id, E("M2siss", "code", 1234, "message", "no such order"));
+	/* a method that fails with it: the code a plugin may use, the message kept */
+	id = send_call(&p, "relay", P("A1s", "other.slow"), false);
+	oid = EXPECT_CALLOUT(&p, "other.slow", P("A0"), id);
+	queue_error(&p, oid, BH_E_TIMEOUT, "other.slow took too long");
+	flush(&p);
+	EXPECT_REPLY_ERROR(&p, id, BH_E_PLUGIN_ERROR, "other.slow took too long");
+
+	/* the caller */
+	id = send_call(&p, "caller", P("A3sis", "ask", 7, "x"), false);
+	oid = EXPECT_CALLOUT(&p, "$caller.ask", P("A2is", 7, "x"), id);
+	answer(&p, oid, E("s", "yes"));
+	EXPECT_REPLY(&p, id, E("s", "yes"));
+	id = send_call(&p, "notify", P("A3ssi", "progress", "half", 50), false);
+	oid = expect_callout(&p, "$caller.progress", P("A2si", "half", 50), id, true, __LINE__);
+	answer(&p, oid, E("n"));
+	EXPECT_REPLY(&p, id, E("t"));
+
+	/* bad names are refused before anything is sent */
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	EXPECT(&p, "try", P("A1s", ""),
+	       E("M2siss", "code", BH_E_INVALID_PARAMS, "message",
+		 "call out: the method name must have 1 to 256 bytes"));
+	EXPECT(&p, "try", P("A1s", longname),
+	       E("M2siss", "code", BH_E_INVALID_PARAMS, "message",
+		 "call out: the method name must have 1 to 256 bytes"));
+
+	/* from the plugin's ELF constructor, outside any callback */
+	EXPECT(&p, "outside", P("A0"),
+	       E("A3isi", BH_E_BAD_REQUEST, "call out: only from inside a callback", -EPERM));
+	STOP(&p);
+	peer_stdout(&p, out, sizeof(out));
+	char want[64];
+	snprintf(want, sizeof(want), "shutdown call out: %d\n", BH_E_BAD_REQUEST);
+	CHECK(strstr(out, want), "shutdown's call out: stdout \"%s\"", out);
+	peer_free(&p);
+}
+
+/* A call that re-enters while the outer one waits runs nested, sees and changes the
+ * plugin's state, and is answered first; the outer call's result so far survives. */
+static void test_callout_reenter(void)
+{
+	struct peer p;
+	uint32_t id, oid, rid;
+
+	start_callout(&p, NULL);
+	id = send_call(&p, "wrap", P("A2ss", "other.x", "v"), false);
+	oid = EXPECT_CALLOUT(&p, "other.x", P("A1s", "v"), id);
+	rid = send_call(&p, "bump", P("A1i", 5), true);
+	EXPECT_REPLY(&p, rid, E("i", 5));
+	rid = send_call(&p, "bump", P("A1i", 2), true);
+	EXPECT_REPLY(&p, rid, E("i", 7));
+	answer(&p, oid, E("s", "r"));
+	EXPECT_REPLY(&p, id, E("A3sss", "v", "r", "v"));
+	EXPECT(&p, "counter", P("A0"), E("i", 7));
+
+	/* two levels: chain(2) -> chain(1) -> chain(0), each re-entering */
+	const char *t = "callout.chain";
+	id = send_call(&p, "chain", P("A2is", 2, t), false);
+	oid = EXPECT_CALLOUT(&p, t, P("A2is", 1, t), id);
+	uint32_t r1 = send_call(&p, "chain", P("A2is", 1, t), true);
+	uint32_t oid1 = EXPECT_CALLOUT(&p, t, P("A2is", 0, t), r1); /* in: the innermost */
+	uint32_t r2 = send_call(&p, "chain", P("A2is", 0, t), true);
+	EXPECT_REPLY(&p, r2, E("i", 9));
+	answer(&p, oid1, E("i", 9));
+	EXPECT_REPLY(&p, r1, E("i", 10));
+	answer(&p, oid, E("i", 10));
+	EXPECT_REPLY(&p, id, E("i", 11));
+
+	/* as deep as the frames go: the call beyond is refused, not run */
+	int depth = 0;
+	uint32_t ids[SHIM_FRAMES_MAX_SMOKE + 1], oids[SHIM_FRAMES_MAX_SMOKE + 1];
+	ids[0] = send_call(&p, "chain", P("A2is", 100, t), false);
+	for (;;) {
+		oids[depth] = EXPECT_CALLOUT(&p, t, P("A2is", 99 - depth, t), ids[depth]);
+		if (!oids[depth] || depth == SHIM_FRAMES_MAX_SMOKE)
+			break;
+		ids[depth + 1] = send_call(&p, "chain", P("A2is", 99 - depth, t), true);
+		depth++;
+		if (depth == SHIM_FRAMES_MAX_SMOKE) {
+			EXPECT_REPLY_ERROR(&p, ids[depth], BH_E_CHAIN_TOO_DEEP, "64 calls nested");
+			depth--;
+			break;
+		}
+	}
+	CHECK(depth == SHIM_FRAMES_MAX_SMOKE - 1, "nested %d calls", depth);
+	for (; depth >= 0; depth--) {
+		queue_error(&p, oids[depth], BH_E_CHAIN_TOO_DEEP, "too deep");
+		flush(&p);
+		EXPECT_REPLY_ERROR(&p, ids[depth], BH_E_PLUGIN_ERROR, "too deep");
+	}
+	EXPECT(&p, "counter", P("A0"), E("i", 9 + SHIM_FRAMES_MAX_SMOKE));
+
+	/* an answer nobody waits for, while one waits: a protocol error */
+	id = send_call(&p, "relay", P("A1s", "other.x"), false);
+	oid = EXPECT_CALLOUT(&p, "other.x", P("A0"), id);
+	answer(&p, oid + 1, E("n"));
+	EXPECT_EXIT(&p, SHIM_EXIT_PROTOCOL_SMOKE);
+	peer_free(&p);
+
+	/* a re-entering call while nothing waits: the same */
+	start_callout(&p, NULL);
+	rid = send_call(&p, "counter", P("A0"), true);
+	EXPECT_EXIT(&p, SHIM_EXIT_PROTOCOL_SMOKE);
+	peer_free(&p);
+
+	/* the supervisor gone while a call waits: a quiet exit */
+	start_callout(&p, NULL);
+	id = send_call(&p, "relay", P("A1s", "other.x"), false);
+	EXPECT_CALLOUT(&p, "other.x", P("A0"), id);
+	shutdown(p.fd, SHUT_WR);
+	EXPECT_EXIT(&p, 0);
+	peer_free(&p);
+}
+
+/* Calls that are not marked are kept until the waiting call returned: not claimed
+ * meanwhile (a revoked one is skipped), then run in stream order. */
+static void test_callout_kept(void)
+{
+	struct peer p;
+	struct bh_claims t;
+	uint32_t id, oid, k1, k2, k3, rid;
+
+	start_callout(&p, &t);
+	/* k1 follows the outer call in the same write: in the shim's buffer already */
+	id = queue_call(&p, "relay", P("A1s", "other.x"), false);
+	k1 = queue_call(&p, "bump", P("A1i", 10), false);
+	flush(&p);
+	oid = EXPECT_CALLOUT(&p, "other.x", P("A0"), id);
+	k2 = send_call(&p, "bump", P("A1i", 100), false);
+	k3 = send_call(&p, "bump", P("A1i", 1000), false);
+	rid = send_call(&p, "counter", P("A0"), true); /* read after k1..k3 */
+	EXPECT_REPLY(&p, rid, E("i", 0));
+	CHECK(bh_claim_state(&t, k1) == BH_CLAIM_OFFERED, "kept k1 claimed during the wait");
+	CHECK(bh_claim_state(&t, k2) == BH_CLAIM_OFFERED, "kept k2 claimed during the wait");
+	CHECK(bh_claim_revoke(&t, k2) == BH_CLAIM_OFFERED, "k2 cannot be taken back");
+	/* the answer, and a call right behind it in the same write */
+	queue_answer(&p, oid, E("s", "done"));
+	uint32_t k4 = queue_call(&p, "counter", P("A0"), false);
+	flush(&p);
+	EXPECT_REPLY(&p, id, E("s", "done"));
+	EXPECT_REPLY(&p, k1, E("i", 10));
+	EXPECT_REPLY(&p, k3, E("i", 1010)); /* k2 taken back: skipped, never answered */
+	EXPECT_REPLY(&p, k4, E("i", 1010));
+	bh_claim_release(&t, k2);
+
+	/* a kept call that calls out in turn, with more kept behind it */
+	id = send_call(&p, "relay", P("A1s", "other.a"), false);
+	oid = EXPECT_CALLOUT(&p, "other.a", P("A0"), id);
+	k1 = queue_call(&p, "relay", P("A1s", "other.b"), false);
+	k2 = queue_call(&p, "bump", P("A0"), false);
+	queue_answer(&p, oid, E("i", 1));
+	flush(&p);
+	EXPECT_REPLY(&p, id, E("i", 1));
+	oid = EXPECT_CALLOUT(&p, "other.b", P("A0"), k1);
+	CHECK(bh_claim_state(&t, k2) == BH_CLAIM_OFFERED, "kept k2 claimed during k1's wait");
+	k3 = send_call(&p, "bump", P("A0"), false);
+	answer(&p, oid, E("i", 2));
+	EXPECT_REPLY(&p, k1, E("i", 2));
+	EXPECT_REPLY(&p, k2, E("i", 1011));
+	EXPECT_REPLY(&p, k3, E("i", 1012));
+
+	/* $stop during a wait: kept, the waiting call finishes first */
+	id = send_call(&p, "relay", P("A1s", "other.x"), false);
+	oid = EXPECT_CALLOUT(&p, "other.x", P("A0"), id);
+	struct bh_writer w;
+	bh_writer_init(&w, &p.tx);
+	bh_rpc_write_notify(&w, BH_CH_STOP, strlen(BH_CH_STOP), (const uint8_t *)"\x90", 1);
+	flush(&p);
+	rid = send_call(&p, "counter", P("A0"), true);
+	EXPECT_REPLY(&p, rid, E("i", 1012));
+	answer(&p, oid, E("i", 3));
+	EXPECT_REPLY(&p, id, E("i", 3));
+	EXPECT_EXIT(&p, 0);
+	peer_free(&p);
+	bh_claims_unmap(&t);
+}
+
+/* init calls out; a call that re-enters before init is done finds it not ready. */
+static void test_callout_init(void)
+{
+	struct peer p;
+
+	peer_start(&p, "callout.so", NULL, FD3_SOCKET);
+	expect_hello(&p, "callout", false);
+	uint32_t id = send_call(&p, BH_CH_INIT, P("A1M1ss", "init_call", "seed.get"), false);
+	uint32_t oid = EXPECT_CALLOUT(&p, "seed.get", P("A0"), id);
+	uint32_t rid = send_call(&p, "counter", P("A0"), true);
+	EXPECT_REPLY_ERROR(&p, rid, BH_E_UNAVAILABLE, "not initialized");
+	answer(&p, oid, E("i", 41));
+	EXPECT_REPLY(&p, id, E("n"));
+	EXPECT(&p, "init_result", P("A0"), E("i", 41));
+	STOP(&p);
+	peer_free(&p);
+
+	/* init fails with its call out's error */
+	peer_start(&p, "callout.so", NULL, FD3_SOCKET);
+	expect_hello(&p, "callout", false);
+	id = send_call(&p, BH_CH_INIT, P("A1M1ss", "init_call", "seed.get"), false);
+	oid = EXPECT_CALLOUT(&p, "seed.get", P("A0"), id);
+	queue_error(&p, oid, BH_E_PERMISSION_DENIED, "callout may not call seed.get");
+	flush(&p);
+	EXPECT_REPLY_ERROR(&p, id, BH_E_PLUGIN_ERROR, "callout may not call seed.get");
+	STOP(&p);
+	peer_free(&p);
+}
+
+/* Values larger than a read, everywhere at once: the outer call's params and result
+ * so far, a nested call's, both calls out and their answers, and calls kept behind. */
+static void test_callout_large(void)
+{
+	struct peer p;
+	struct bh_buf x, y, r1, r2, want;
+	size_t nx = 200000, ny = 300000, n1 = 150000, n2 = 250000;
+	uint8_t *m = malloc(ny);
+
+	for (size_t i = 0; i < ny; i++)
+		m[i] = (uint8_t)(i * 13 + 7);
+	bh_buf_init(&x, 0);
+	bh_buf_init(&y, 0);
+	bh_buf_init(&r1, 0);
+	bh_buf_init(&r2, 0);
+	bh_buf_init(&want, 0);
+	pack(&x, "b", m, nx);
+	pack(&y, "b", m + 1, ny - 1);
+	pack(&r1, "A2sb", "r1", m + 2, n1);
+	pack(&r2, "A2sb", "r2", m + 3, n2);
+
+	start_callout(&p, NULL);
+	uint32_t id = queue_call(&p, "wrap", P("A2sr", "other.x", x.data, x.len), false);
+	uint32_t k = queue_call(&p, "echo_missing", P("A1r", y.data, y.len), false);
+	flush(&p);
+	uint32_t oid = EXPECT_CALLOUT(&p, "other.x", P("A1r", x.data, x.len), id);
+	uint32_t rid = send_call(&p, "wrap", P("A2sr", "other.y", y.data, y.len), true);
+	uint32_t oid2 = EXPECT_CALLOUT(&p, "other.y", P("A1r", y.data, y.len), rid);
+	uint32_t k2 = send_call(&p, "relay", P("A2sr", "other.z", x.data, x.len), false);
+	answer(&p, oid2, &r2);
+	pack(&want, "A3rrr", y.data, y.len, r2.data, r2.len, y.data, y.len);
+	EXPECT_REPLY(&p, rid, &want);
+	answer(&p, oid, &r1);
+	pack(&want, "A3rrr", x.data, x.len, r1.data, r1.len, x.data, x.len);
+	EXPECT_REPLY(&p, id, &want);
+	EXPECT_REPLY_ERROR(&p, k, BH_E_UNKNOWN_METHOD, "echo_missing");
+	oid = EXPECT_CALLOUT(&p, "other.z", P("A1r", x.data, x.len), k2);
+	answer(&p, oid, &r2);
+	EXPECT_REPLY(&p, k2, &r2);
+	STOP(&p);
+	peer_free(&p);
+	bh_buf_done(&x);
+	bh_buf_done(&y);
+	bh_buf_done(&r1);
+	bh_buf_done(&r2);
+	bh_buf_done(&want);
+	free(m);
+}
+
+/* Send msg with fd attached to its first byte. */
+static void send_with_fd(struct peer *p, const struct bh_buf *msg, int fd)
+{
+	struct iovec iov = { .iov_base = msg->data, .iov_len = msg->len };
+	ssize_t r = bh_send_fd(p->fd, &iov, 1, fd, MSG_NOSIGNAL);
+	CHECK(r > 0, "%s: sending with an fd: %zd", p->name, r);
+	if (r > 0 && (size_t)r < msg->len)
+		CHECK(send_all(p->fd, msg->data + r, msg->len - (size_t)r) == 0, "%s: sending",
+		      p->name);
+}
+
+/* A memfd holding data[0..len-1] (the mapping dropped): its fd. */
+static int memfd_with(const void *data, size_t len)
+{
+	int fd;
+	void *map;
+	if (bh_memfd_new("smoke", len, false, &fd, &map) < 0)
+		abort();
+	memcpy(map, data, len);
+	munmap(map, len);
+	return fd;
+}
+
+/* A call whose params come in a memfd of their own (the passed slot, as for a
+ * client's memfd), marked when reenter. Its id. */
+static uint32_t send_call_memfd(struct peer *p, const char *method, const struct bh_buf *params,
+				bool reenter)
+{
+	uint8_t ref[BH_BULK_REF_SIZE];
+	struct bh_buf msg;
+	struct bh_writer w;
+	uint32_t id = ++p->next_id;
+	int fd = memfd_with(params->data, params->len);
+
+	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_POOL_NEW,
+						    .slot = BH_BULK_SLOT_PASSED,
+						    .len = (uint32_t)params->len });
+	bh_buf_init(&msg, 0);
+	bh_writer_init(&w, &msg);
+	bh_write_array(&w, reenter ? 5 : 4);
+	bh_write_int(&w, BH_RPC_REQUEST);
+	bh_write_uint(&w, id);
+	bh_write_cstr(&w, method);
+	bh_write_raw(&w, ref, sizeof(ref));
+	if (reenter)
+		bh_write_raw(&w, BH_CH_REENTER_OPTS, BH_CH_REENTER_OPTS_LEN);
+	send_with_fd(p, &msg, fd);
+	close(fd);
+	bh_buf_done(&msg);
+	return id;
+}
+
+/* Bulk values while calls nest: params in memfds of the passed slot (a nested call's
+ * must not replace the waiting call's, a kept call's fd is its own), and the result
+ * area (a nested call must not write into the result the waiting call is writing). */
+static void test_callout_bulk(void)
+{
+	struct peer p;
+	struct bh_buf x, y, big, want, init;
+	size_t area_len = 1 << 20;
+	uint8_t *m = malloc(200000);
+
+	for (size_t i = 0; i < 200000; i++)
+		m[i] = (uint8_t)(i * 31 + 5);
+	bh_buf_init(&x, 0);
+	bh_buf_init(&y, 0);
+	bh_buf_init(&big, 0);
+	bh_buf_init(&want, 0);
+	bh_buf_init(&init, 0);
+
+	/* $init with a result area */
+	int afd;
+	void *amap;
+	if (bh_memfd_new("area", BH_BULK_AREA_HEAD + area_len, false, &afd, &amap) < 0)
+		abort();
+	uint8_t aref[BH_BULK_REF_SIZE];
+	bh_bulk_ref_put(aref, &(struct bh_bulk_ref){ .kind = BH_BULK_AREA_NEW,
+						     .len = (uint32_t)area_len });
+	peer_start(&p, "callout.so", NULL, FD3_SOCKET);
+	expect_hello(&p, "callout", false);
+	uint32_t id = ++p.next_id;
+	struct bh_writer w;
+	bh_writer_init(&w, &init);
+	const struct bh_buf *ip = P("A2M0r", aref, sizeof(aref));
+	bh_rpc_write_request(&w, id, BH_CH_INIT, strlen(BH_CH_INIT), ip->data, ip->len);
+	send_with_fd(&p, &init, afd);
+	close(afd);
+	EXPECT_REPLY(&p, id, E("n"));
+
+	pack(&x, "A2sb", "other.x", m, (size_t)150000);
+	pack(&y, "A2sb", "other.y", m + 1, (size_t)120000);
+	id = send_call_memfd(&p, "wrap", &x, false);
+	uint32_t oid = EXPECT_CALLOUT(&p, "other.x", P("A1b", m, (size_t)150000), id);
+	uint32_t k = send_call_memfd(&p, "relay", P("A2sb", "other.k", m + 2, (size_t)70000), false);
+	uint32_t rid = send_call_memfd(&p, "wrap", &y, true);
+	uint32_t oid2 = EXPECT_CALLOUT(&p, "other.y", P("A1b", m + 1, (size_t)120000), rid);
+	pack(&big, "b", m + 3, (size_t)100000);
+	answer(&p, oid2, &big);
+	/* the nested result is inline: the area holds the waiting call's result so far */
+	pack(&want, "A3brb", m + 1, (size_t)120000, big.data, big.len, m + 1, (size_t)120000);
+	EXPECT_REPLY(&p, rid, &want);
+	answer(&p, oid, E("s", "r"));
+	struct reply r;
+	pack(&want, "A3bsb", m, (size_t)150000, "r", m, (size_t)150000);
+	struct bh_bulk_ref ref;
+	if (peer_read_reply(&p, id, &r) == 0 && !r.failed &&
+	    bh_bulk_ref_get(r.raw, r.len, &ref) == 0 && ref.kind == BH_BULK_AREA) {
+		CHECK(ref.len == want.len &&
+			      memcmp((uint8_t *)amap + BH_BULK_AREA_HEAD, want.data, want.len) == 0,
+		      "the waiting call's result in the area is wrong");
+		__atomic_store_n((uint32_t *)amap, 0, __ATOMIC_RELEASE);
+	} else {
+		CHECK(0, "the waiting call's result did not come in the area");
+	}
+	/* the kept call, with its own memfd */
+	oid = EXPECT_CALLOUT(&p, "other.k", P("A1b", m + 2, (size_t)70000), k);
+	answer(&p, oid, E("i", 1));
+	EXPECT_REPLY(&p, k, E("i", 1));
+	STOP(&p);
+	peer_free(&p);
+	munmap(amap, BH_BULK_AREA_HEAD + area_len);
+	bh_buf_done(&x);
+	bh_buf_done(&y);
+	bh_buf_done(&big);
+	bh_buf_done(&want);
+	bh_buf_done(&init);
+	free(m);
+}
+
+static void test_callout(void)
+{
+	if (!have_plugin("callout.so")) {
+		CHECK(0, "%s/callout.so not built", plugin_dir);
+		return;
+	}
+	test_callout_basic();
+	test_callout_reenter();
+	test_callout_kept();
+	test_callout_init();
+	test_callout_large();
+	test_callout_bulk();
+}
+
 /* Round trips of a trivial call, for a feel of the per-call cost (not a check). */
 static void bench_ping(void)
 {
@@ -1120,6 +1740,7 @@ int main(int argc, char **argv)
 	test_greeter();
 	test_stats();
 	test_bad_init();
+	test_callout();
 	bench_ping();
 
 	bh_buf_done(&pbuf);

@@ -61,6 +61,11 @@ show "$bh" call bytes.sha256 '["abc"]'
 show "$bh" call greeter.greet '["newcomer"]'
 show "$bh" call stats.describe '[[3, 1, 4, 1, 5, 9, 2, 6]]'
 
+step "A plugin calls other plugins through the daemon, under its grants"
+show "$bh" call callout.relay '["kv.incr", "visits"]'
+show "$bh" call callout.chain '[3, "callout.chain"]'     # callout -> callout -> ... (re-entry)
+show "$bh" call callout.relay '["echo.ping"]'            # not granted: permission_denied
+
 step "Errors are typed: name (code): message"
 show "$bh" call echo.nope
 show "$bh" call nope.echo

@@ -543,6 +543,88 @@ START_TEST(host_service_namespace)
 }
 END_TEST
 
+/* ---- operations on plugins of a chain in progress ---- */
+
+/* Start b.relay("echo.sleep_ms", ms) on x and return once b waits for echo. */
+static void start_b_waiting(bh_client *x, bh_client *probe, struct ht_outcome *o, int64_t ms)
+{
+	bh_writer *w = bh_client_params(x);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "echo.sleep_ms");
+	bh_write_int(w, ms);
+	ck_assert_int_eq(bh_call_start(x, "b.relay", HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
+	for (;;) {
+		ck_assert_int_ge(bh_client_step(x), 0);
+		bh_result *st = ht_status(probe);
+		const bh_value *b = ht_status_plugin(bh_result_value(st), "b");
+		uint64_t made = ht_get_uint(ht_get(b, "grants"), "calls_made");
+		bh_result_free(st);
+		if (made >= 1)
+			return;
+	}
+}
+
+START_TEST(swap_and_unload_during_a_chain)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	bh_client *x = ht_connect(&d), *admin = ht_connect(&d);
+	bh_result *res;
+	bh_error err;
+	/* Swap b while it waits in a chain: the chain's call finishes on the old
+	 * generation, the swap completes, nothing fails. */
+	struct ht_outcome o = {0};
+	start_b_waiting(x, admin, &o, 300);
+	bh_writer *w = bh_client_params(admin);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "b");
+	struct ht_outcome swap = {0};
+	ck_assert_int_eq(bh_call_start(admin, "bulkhead.swap", HT_LONG_MS, ht_outcome_cb, &swap,
+				       NULL), 0);
+	bh_client *cs[] = {x, admin};
+	ht_run_clients(cs, 2, HT_LONG_MS);
+	ck_assert_int_eq(ht_outcome_int(&o, "b.relay"), 300);
+	ck_assert_int_eq(swap.answered, 1);
+	ck_assert_msg(swap.code == 0, "swap: %s", swap.message);
+	ck_assert_int_eq(counter(x, "b"), 0);
+	/* Unload b while it waits: the call in flight is answered, then b is gone. */
+	memset(&o, 0, sizeof(o));
+	start_b_waiting(x, admin, &o, 300);
+	ht_assert_ok(call_strs(admin, "bulkhead.unload", HT_LONG_MS, &res, &err, STRS("b"), -1),
+		     err);
+	bh_result_free(res);
+	bh_client *one[] = {x};
+	ht_run_clients(one, 1, HT_LONG_MS);
+	ck_assert_int_eq(ht_outcome_int(&o, "b.relay"), 300);
+	ht_assert_err(call_strs(x, "b.counter", HT_LONG_MS, &res, &err, NULL, 0, -1), err,
+		      BH_E_UNKNOWN_PLUGIN, NULL);
+	bh_client_free(admin);
+	bh_client_free(x);
+	ht_stop(&d);
+}
+END_TEST
+
+START_TEST(shutdown_with_a_chain_in_flight)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	bh_client *x = ht_connect(&d), *probe = ht_connect(&d);
+	struct ht_outcome o = {0};
+	start_b_waiting(x, probe, &o, 300);
+	ht_sigterm(&d);
+	bh_client *cs[] = {x};
+	ht_run_clients(cs, 1, HT_LONG_MS);
+	/* Answered exactly once: its result (the drain let it finish) or shutting_down. */
+	ck_assert_int_eq(o.answered, 1);
+	ck_assert_msg(o.code == 0 || o.code == BH_E_SHUTTING_DOWN, "%d %s", o.code, o.message);
+	int st = ht_wait(&d);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
+	bh_client_free(probe);
+	bh_client_free(x);
+	ht_cleanup(&d);
+}
+END_TEST
+
 /* ---- the C client and Python clients serving callbacks ---- */
 
 static int serve_ask(void *userdata, const char *method, const bh_value *params,
@@ -674,6 +756,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, callbacks_to_the_caller);
 	tcase_add_test(tc, host_service_namespace);
 	tcase_add_test(tc, c_client_serves_callbacks);
+	tcase_add_test(tc, swap_and_unload_during_a_chain);
+	tcase_add_test(tc, shutdown_with_a_chain_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }

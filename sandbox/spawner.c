@@ -29,6 +29,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -220,31 +221,41 @@ static int parse(const struct bh__spawn_req *q, size_t len, const int *fds, size
 	return 0;
 }
 
-/* One request: receive, check, clone, reply, close what came. Returns false at end
- * of file (the daemon closed its end or is gone). */
-static bool serve_one(int sock)
-{
-	static union {
+/* What one request is parsed into, in memory mapped afresh for it. After a clone,
+ * every page the helper writes is a copy-on-write fault with a TLB flush on the
+ * other CPUs while the newest child, which waits for its release, still shares it;
+ * a fresh mapping is shared with no child yet. The child reads its request from
+ * here until it execs. Page-aligned: a page shared with the previous job would be
+ * shared with the previous child too. */
+struct job {
+	union {
 		struct bh__spawn_req q;
 		char bytes[sizeof(struct bh__spawn_req) + BH__SPAWN_STRINGS_MAX];
 	} msg;
-	static char *argv[BH__SPAWN_ARGS_MAX + 1];
+	char *argv[BH__SPAWN_ARGS_MAX + 1];
+	struct bh__plan pl;
+} __attribute__((aligned(4096)));
+/* Jobs per mapping: unmapping one takes a TLB flush, so they go 16 at a time
+ * (about 1.6 MiB of address space, a few pages of it touched per job). */
+#define JOBS_PER_MAP 16
+
+/* One request: receive, check, clone, reply, close what came. Returns false at end
+ * of file (the daemon closed its end or is gone). no_caps: an empty capability
+ * state for every child. */
+static bool serve_one(int sock, struct job *j, cap_t no_caps)
+{
 	int fds[BH__SF_N], cgroup = -1, pidfd = -1;
 	size_t n_fds = 0;
-	ssize_t n = recv_fds(sock, &msg, sizeof(msg), fds, BH__SF_N, &n_fds);
+	ssize_t n = recv_fds(sock, &j->msg, sizeof(j->msg), fds, BH__SF_N, &n_fds);
 	if (n == 0 || (n < 0 && n != -EMSGSIZE))
 		return false;
 	struct bh__spawn_reply rep = {.pid = -EPROTO};
-	struct bh__plan pl;
-	if (n > 0 && parse(&msg.q, (size_t)n, fds, n_fds, argv, &pl, &cgroup) == 0) {
-		pl.no_caps = cap_init(); /* all three sets empty */
+	if (n > 0 && parse(&j->msg.q, (size_t)n, fds, n_fds, j->argv, &j->pl, &cgroup) == 0) {
+		j->pl.no_caps = no_caps;
 		pid_t pid = -1;
-		int r = pl.no_caps ? clone_child(&pl, msg.q.clone_flags | CLONE_PARENT, cgroup,
-						 &pid, &pidfd)
-				   : -ENOMEM;
+		int r = clone_child(&j->pl, j->msg.q.clone_flags | CLONE_PARENT, cgroup, &pid,
+				    &pidfd);
 		rep.pid = r < 0 ? r : pid;
-		if (pl.no_caps)
-			cap_free(pl.no_caps);
 	}
 	close_all(fds, n_fds); /* before the reply: the daemon may count on it */
 	int r = send_fds(sock, &rep, sizeof(rep), &pidfd, pidfd >= 0 ? 1 : 0);
@@ -263,9 +274,19 @@ static _Noreturn void helper_main(int sock, pid_t daemon)
 	if ((sock > 0 && syscall(SYS_close_range, 0, sock - 1, 0) < 0) ||
 	    syscall(SYS_close_range, sock + 1, ~0U, 0) < 0)
 		_exit(1);
-	while (serve_one(sock))
-		;
-	_exit(0);
+	cap_t no_caps = cap_init(); /* all three sets empty */
+	if (!no_caps)
+		_exit(1);
+	for (;;) {
+		struct job *jobs = mmap(NULL, JOBS_PER_MAP * sizeof(*jobs), PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (jobs == MAP_FAILED) /* the daemon finds us gone and clones itself */
+			_exit(1);
+		for (int i = 0; i < JOBS_PER_MAP; i++)
+			if (!serve_one(sock, &jobs[i], no_caps))
+				_exit(0);
+		munmap(jobs, JOBS_PER_MAP * sizeof(*jobs));
+	}
 }
 
 /* ---- the daemon's side --------------------------------------------------------- */

@@ -100,10 +100,11 @@ static void close_all(int *fds, size_t n)
 }
 
 /* One message and the fds attached to it (at most max_fds; close-on-exec). The
- * byte count, 0 at end of file, or -errno: -EMSGSIZE for a message or fds that did
- * not fit, which are discarded. */
+ * byte count, 0 at end of file, or -errno. *ret_truncated: the message or its fds
+ * did not fit (the fds that came are closed then, and *ret_n_fds is 0); the kernel
+ * also cuts the fds short when the receiver has no free fd left. */
 static ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
-			size_t *ret_n_fds)
+			size_t *ret_n_fds, bool *ret_truncated)
 {
 	char ctl[CMSG_SPACE(sizeof(int) * BH__SF_N)] __attribute__((aligned(8)));
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
@@ -126,10 +127,10 @@ static ssize_t recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fd
 		got += k;
 	}
 	*ret_n_fds = got;
-	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	*ret_truncated = m.msg_flags & (MSG_TRUNC | MSG_CTRUNC);
+	if (*ret_truncated) {
 		close_all(fds, got);
 		*ret_n_fds = 0;
-		return -EMSGSIZE;
 	}
 	return n;
 }
@@ -246,11 +247,12 @@ static bool serve_one(int sock, struct job *j, cap_t no_caps)
 {
 	int fds[BH__SF_N], cgroup = -1, pidfd = -1;
 	size_t n_fds = 0;
-	ssize_t n = recv_fds(sock, &j->msg, sizeof(j->msg), fds, BH__SF_N, &n_fds);
-	if (n == 0 || (n < 0 && n != -EMSGSIZE))
+	bool truncated;
+	ssize_t n = recv_fds(sock, &j->msg, sizeof(j->msg), fds, BH__SF_N, &n_fds, &truncated);
+	if (n <= 0)
 		return false;
 	struct bh__spawn_reply rep = {.pid = -EPROTO};
-	if (n > 0 && parse(&j->msg.q, (size_t)n, fds, n_fds, j->argv, &j->pl, &cgroup) == 0) {
+	if (!truncated && parse(&j->msg.q, (size_t)n, fds, n_fds, j->argv, &j->pl, &cgroup) == 0) {
 		j->pl.no_caps = no_caps;
 		pid_t pid = -1;
 		int r = clone_child(&j->pl, j->msg.q.clone_flags | CLONE_PARENT, cgroup, &pid,
@@ -444,11 +446,21 @@ static int ask_helper(const struct bh__plan *pl, uint64_t flags, int cgroup, pid
 	struct bh__spawn_reply rep;
 	int pidfd[1];
 	size_t n_pidfd = 0;
-	ssize_t n = recv_fds(helper.sock, &rep, sizeof(rep), pidfd, 1, &n_pidfd);
+	bool truncated;
+	ssize_t n = recv_fds(helper.sock, &rep, sizeof(rep), pidfd, 1, &n_pidfd, &truncated);
 	if (n == sizeof(rep) && rep.pid > 0 && n_pidfd == 1) {
 		*ret_pid = rep.pid;
 		*ret_pidfd = pidfd[0];
 		return 0;
+	}
+	if (n == sizeof(rep) && rep.pid > 0 && truncated) {
+		/* We had no fd left for the pidfd. The child is ours and not reaped, so
+		 * its pid is still its own: end it, and let the caller retry later. */
+		kill(rep.pid, SIGKILL);
+		while (waitpid(rep.pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		bh__set_err(errbuf, errlen, "no free fd for the child's pidfd");
+		return -EMFILE;
 	}
 	if (n == sizeof(rep) && rep.pid < 0 && n_pidfd == 0) {
 		if (rep.pid == -EPROTO)

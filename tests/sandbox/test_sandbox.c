@@ -1521,6 +1521,60 @@ START_TEST(spawner_fallback)
 }
 END_TEST
 
+/* No fd left for the child's pidfd when the reply comes: the spawn fails as a
+ * shortage (the child ended and reaped, nothing left behind), and the helper,
+ * which did nothing wrong, stays. */
+START_TEST(spawner_no_fd)
+{
+	spawner_setup();
+	pid_t helper = bh_sandbox_spawner_pid();
+	int sv[2], o[2], e[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(e, O_CLOEXEC), 0);
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int fill[64], n = 0, fd;
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fill[n++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+	char *argv[] = {"sandbox-probe", "info", NULL};
+	struct bh_spawn_args a = {.exe = PROBE, .argv = argv, .channel_fd = sv[1],
+				  .stdout_fd = o[1], .stderr_fd = e[1], .name = "nofd"};
+	struct bh_child c;
+	char err[256];
+	ck_assert_int_eq(bh_sandbox_spawn(&a, &c, err, sizeof(err)), -EMFILE);
+	ck_assert_msg(strstr(err, "pidfd"), "%s", err);
+	ck_assert_int_eq(bh_sandbox_spawner_pid(), helper);
+	/* Our only child is the helper: the one cloned was reaped. */
+	siginfo_t si = {0};
+	ck_assert_int_eq(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+	ck_assert_int_eq(si.si_pid, 0);
+	char path[64], kids[64] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (int i = 0; i < n; i++)
+		close(fill[i]);
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(kids, sizeof(kids), f));
+	fclose(f);
+	char want[32];
+	snprintf(want, sizeof(want), "%d ", (int)helper);
+	ck_assert_str_eq(kids, want);
+	close(sv[0]), close(sv[1]), close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+	/* With fds again, the helper serves. */
+	struct proc pr;
+	start_ok(&pr, NULL, (const char *const[]){"info", NULL});
+	ck_assert(pr.c.via_spawner);
+	read_until(&pr, "\nready\n");
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+}
+END_TEST
+
 /* A request as the library would build it for the unconfined probe, then spoiled as
  * variant v says. fds: channel, stdout, stderr (twice: also the error fd). */
 enum bad_req {
@@ -1698,6 +1752,7 @@ int main(int argc, char **argv)
 		{"spawner", spawner, true},
 		{"spawner_fallback", spawner_fallback, true},
 		{"spawner_malformed", spawner_malformed, true},
+		{"spawner_no_fd", spawner_no_fd, true},
 	};
 	skip_reason = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (skip_reason == MAP_FAILED)

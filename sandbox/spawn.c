@@ -279,8 +279,8 @@ int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *
 	const struct bh_sandbox_profile *p = a->profile;
 	bool confined = p && p->enabled;
 	if (confined && (!a->plugin_path || a->exe[0] != '/' || a->plugin_path[0] != '/')) {
-		bh__set_err(errbuf, errlen, "bh_sandbox_spawn: the shim and the plugin need absolute "
-			"paths");
+		bh__set_err(errbuf, errlen,
+			    "bh_sandbox_spawn: the shim and the plugin need absolute paths");
 		return -EINVAL;
 	}
 	int r = bh__check_required(p, errbuf, errlen);

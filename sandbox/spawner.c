@@ -10,14 +10,17 @@
  *
  * Only the clone moves here. The daemon still does everything around it (cgroup
  * leaves, detached mount trees, rlimit plan, id maps, the release through the pipe)
- * and sends the helper the plan, flattened (struct bh__spawn_req in internal.h, then its strings), with the
- * fds the child needs (SCM_RIGHTS) over a SOCK_SEQPACKET socketpair. The helper
- * clones with CLONE_PARENT: the instance is the daemon's child as before (the daemon
- * reaps it through its pidfd, its parent-death signal follows the daemon, getppid()
- * names the daemon, its exit signal is the helper's own, SIGCHLD) and runs
- * bh__child_run with the helper's fd numbers. The reply is the pid with the pidfd
- * attached, or -errno. One request at a time; the daemon waits for the reply, which
- * takes one clone3 of a small process.
+ * and sends the helper the plan, flattened (struct bh__spawn_req in internal.h, then
+ * its strings), with the fds the child needs (SCM_RIGHTS) over a SOCK_SEQPACKET
+ * socketpair. The helper clones with CLONE_PARENT: the instance is the daemon's child
+ * as before (the daemon reaps it through its pidfd, its parent-death signal follows
+ * the daemon, getppid() names the daemon, its exit signal is the helper's own,
+ * SIGCHLD; the kernel refuses CLONE_PARENT only to an init, which the helper never
+ * is, even under a daemon that is pid 1 of its namespace) and runs bh__child_run with
+ * the helper's fd numbers. The reply is the pid with the pidfd attached, or -errno.
+ * One request at a time; the daemon waits for the reply, which takes one clone3 of a
+ * small process. The children inherit what the helper had when it was forked:
+ * limits, signal mask, cgroup, CPU affinity.
  *
  * Without a helper (never started, e.g. a program calling bh_sandbox_spawn alone, or
  * dead), the caller clones itself as before. A dead helper is not restarted: a new
@@ -166,12 +169,13 @@ static bool has_nul(const char *s, size_t len)
 
 /* The plan of a request, checked: every size, count and string. Points into q, fds
  * and argv (BH__SPAWN_ARGS_MAX + 1 entries). 0 or -EPROTO. */
-static int parse(const struct bh__spawn_req *q, size_t len, const int *fds, size_t n_fds, char **argv,
-		 struct bh__plan *pl, int *ret_cgroup)
+static int parse(const struct bh__spawn_req *q, size_t len, const int *fds, size_t n_fds,
+		 char **argv, struct bh__plan *pl, int *ret_cgroup)
 {
 	if (len < sizeof(*q) || len - sizeof(*q) > BH__SPAWN_STRINGS_MAX)
 		return -EPROTO;
-	if ((q->clone_flags & ~(uint64_t)BH__SPAWN_CLONE_FLAGS) || !(q->clone_flags & CLONE_PIDFD) ||
+	if ((q->clone_flags & ~(uint64_t)BH__SPAWN_CLONE_FLAGS) ||
+	    !(q->clone_flags & CLONE_PIDFD) ||
 	    (q->fds >> BH__SF_N) || (q->fds & BH__SF_NEEDED) != BH__SF_NEEDED ||
 	    (size_t)__builtin_popcount(q->fds) != n_fds ||
 	    !(q->clone_flags & CLONE_INTO_CGROUP) != !(q->fds & 1u << BH__SF_CGROUP) ||
@@ -358,8 +362,9 @@ int bh__spawner_fd(void)
 }
 
 /* The request for pl, in a buffer the caller frees. 0 or -E2BIG. */
-static int build_req(const struct bh__plan *pl, uint64_t flags, int cgroup, struct bh__spawn_req **ret,
-		     size_t *ret_len, int fds[BH__SF_N], size_t *ret_n_fds)
+static int build_req(const struct bh__plan *pl, uint64_t flags, int cgroup,
+		     struct bh__spawn_req **ret, size_t *ret_len, int fds[BH__SF_N],
+		     size_t *ret_n_fds)
 {
 	const char *head[3] = {pl->exe, pl->shim.host_path ? pl->shim.host_path : "",
 			       pl->plugin.host_path ? pl->plugin.host_path : ""};
@@ -376,7 +381,8 @@ static int build_req(const struct bh__plan *pl, uint64_t flags, int cgroup, stru
 	*q = (struct bh__spawn_req){
 		.clone_flags = flags,
 		.bits = (pl->confined ? BH__SR_CONFINED : 0) | (pl->network ? BH__SR_NETWORK : 0) |
-			(pl->privileged ? BH__SR_PRIVILEGED : 0) | (pl->drop_groups ? BH__SR_DROP_GROUPS : 0),
+			(pl->privileged ? BH__SR_PRIVILEGED : 0) |
+			(pl->drop_groups ? BH__SR_DROP_GROUPS : 0),
 		.parent_pid = pl->parent_pid,
 		.argc = (uint32_t)argc,
 		.n_rl = (uint32_t)pl->n_rl,

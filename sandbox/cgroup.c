@@ -862,6 +862,7 @@ void bh__cg_limit_cause(const struct bh_sandbox_cgroup *cg, const struct bh_sand
 
 void bh_sandbox_host_done(void)
 {
+	bh_sandbox_spawner_stop(); /* out of the supervisor cgroup before move_back */
 	if (!host.ready)
 		return;
 	retry_stragglers();

@@ -172,4 +172,66 @@ int bh__mounts_prepare_source(struct bh__source *s, const char *what, bool exec,
 void bh__rlimits_plan(struct bh__plan *pl, const struct bh_sandbox_profile *p,
 		      const enum bh__cg_mode mode[BH__CTL_N]);
 
+/* ---- the spawn helper (spawner.c) ------------------------------------------------ */
+
+/* The wire between the daemon and its spawn helper (SOCK_SEQPACKET, one message
+ * each way per spawn). Both ends are the same build, so the layout is the
+ * compiler's; the helper checks every size, count and string all the same.
+ *
+ * A request is struct bh__spawn_req, then exe, the shim's host path, the plugin's
+ * host path ("" for none) and argv[0..argc), each NUL-terminated, nothing after;
+ * with the fds of the plan attached (SCM_RIGHTS) in the order of enum bh__spawn_fd,
+ * bit f of fds saying whether the fd of role f is there. The reply is struct
+ * bh__spawn_reply: the pid (> 0) with the pidfd attached, or -errno (-EPROTO: a
+ * request refused) with nothing attached. */
+enum bh__spawn_fd {
+	BH__SF_CHANNEL, BH__SF_STDOUT, BH__SF_STDERR, BH__SF_CLAIMS, BH__SF_ERR,
+	BH__SF_SYNC_RD, BH__SF_SYNC_WR, BH__SF_PARENT, BH__SF_V1_MEMORY, BH__SF_V1_PIDS,
+	BH__SF_V1_CPU, BH__SF_SHIM_TREE, BH__SF_PLUGIN_TREE, BH__SF_CGROUP, BH__SF_N
+};
+_Static_assert(BH__SF_V1_CPU - BH__SF_V1_MEMORY + 1 == BH__CTL_N, "a v1 tasks fd per controller");
+/* Every request has these; a confined one the release pipe too. */
+#define BH__SF_NEEDED                                                                     \
+	(1u << BH__SF_CHANNEL | 1u << BH__SF_STDOUT | 1u << BH__SF_STDERR | 1u << BH__SF_ERR)
+#define BH__SF_CONFINED_NEEDED (1u << BH__SF_SYNC_RD | 1u << BH__SF_SYNC_WR)
+
+enum { BH__SR_CONFINED = 1, BH__SR_NETWORK = 2, BH__SR_PRIVILEGED = 4,
+       BH__SR_DROP_GROUPS = 8, BH__SR_ALL = 15 };
+
+/* What a request may ask clone3 for (<linux/sched.h>); the helper adds CLONE_PARENT. */
+#define BH__SPAWN_CLONE_FLAGS (CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWPID | CLONE_INTO_CGROUP)
+
+/* Far above what an instance needs: its argv is the shim's options and one
+ * "--allow-syscall NAME" per granted system call. */
+#define BH__SPAWN_ARGS_MAX 2048
+#define BH__SPAWN_STRINGS_MAX (64 * 1024)
+
+struct bh__spawn_req {
+	uint64_t clone_flags;
+	uint32_t fds;               /* bit f: the fd of role f is attached */
+	uint32_t bits;              /* BH__SR_* */
+	int32_t parent_pid;
+	uint32_t argc;
+	uint32_t n_rl;
+	struct bh__rlimit rl[BH__MAX_RLIMITS];
+	char tmp_opts[sizeof(((struct bh__plan *)0)->tmp_opts)];
+	char shim_target[PATH_MAX], plugin_target[PATH_MAX];
+};
+
+struct bh__spawn_reply {
+	int32_t pid;
+};
+
+/* clone3 with flags (and the cgroup fd when CLONE_INTO_CGROUP), the child running
+ * bh__child_run(pl): by the spawn helper when there is one, else by the caller
+ * itself. 0 with the pid, the pidfd (O_CLOEXEC) and who cloned; or -errno with
+ * errbuf filled (-EAGAIN: the helper died while it had the request). */
+int bh__spawner_clone(const struct bh__plan *pl, uint64_t flags, int cgroup, pid_t *ret_pid,
+		      int *ret_pidfd, bool *ret_via_helper, char *errbuf, size_t errlen);
+/* The daemon's end of the helper's socket, or -1 (for tests). */
+int bh__spawner_fd(void);
+
+void bh__set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

@@ -3,8 +3,9 @@
  *
  * The parent's part is short and never waits for the child: prepare everything
  * (cgroup leaves, the detached trees of the shim and plugin, the child's plan),
- * clone3, write the child's id maps into /proc, release the child through a pipe. The child does the rest alone
- * (child.c); a failure there is reported on its stderr pipe. */
+ * clone3 (done by the spawn helper when there is one: spawner.c), write the child's
+ * id maps into /proc, release the child through a pipe. The child does the rest
+ * alone (child.c); a failure there is reported on its stderr pipe. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -101,9 +102,7 @@ const char *bh_sandbox_plugin_path(const struct bh_sandbox_profile *p, const cha
 	return buf;
 }
 
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+void bh__set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	if (!errlen)
 		return;
@@ -111,11 +110,6 @@ static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errbuf, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static long do_clone3(struct clone_args *ca)
-{
-	return syscall(SYS_clone3, ca, sizeof(*ca));
 }
 
 /* ---- unconfined ------------------------------------------------------------------- */
@@ -129,22 +123,14 @@ static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char
 		.err_fd = a->stderr_fd, .sync_rd = -1, .sync_wr = -1, .parent_pidfd = -1,
 		.v1_tasks = {-1, -1, -1}, .parent_pid = getpid(), .exe = a->exe, .argv = a->argv,
 	};
-	int pidfd = -1;
-	struct clone_args ca = {
-		.flags = CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
-	};
-	long pid = do_clone3(&ca);
-	if (pid < 0) {
-		int r = -errno;
-		set_err(errbuf, errlen, "clone3: %s", strerror(-r));
+	pid_t pid;
+	int pidfd;
+	int r = bh__spawner_clone(&pl, CLONE_PIDFD, -1, &pid, &pidfd, &ret->via_spawner, errbuf,
+				  errlen);
+	if (r < 0)
 		return r;
-	}
-	if (pid == 0)
-		bh__child_run(&pl);
-	ret->pid = (pid_t)pid;
-	ret->pidfd = pidfd; /* clone3 makes it close-on-exec */
+	ret->pid = pid;
+	ret->pidfd = pidfd;
 	ret->cg = NULL;
 	return 0;
 }
@@ -164,7 +150,7 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	const struct bh_sandbox_profile *p = a->profile;
 	struct bh_sandbox_cgroup *cg = NULL;
 	int sync[2] = {-1, -1}, pidfd = -1, r;
-	long pid = -1;
+	pid_t pid = -1;
 	struct bh__plan pl = {
 		.channel_fd = a->channel_fd, .stdout_fd = a->stdout_fd, .stderr_fd = a->stderr_fd,
 		.claims_fd = a->claims_fd > 2 ? a->claims_fd : -1,
@@ -205,12 +191,12 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	pl.no_caps = cap_init(); /* all three sets empty */
 	if (!pl.no_caps) {
 		r = -ENOMEM;
-		set_err(errbuf, errlen, "cap_init: %s", strerror(ENOMEM));
+		bh__set_err(errbuf, errlen, "cap_init: %s", strerror(ENOMEM));
 		goto out;
 	}
 	if (pipe2(sync, O_CLOEXEC) < 0) {
 		r = -errno;
-		set_err(errbuf, errlen, "pipe2: %s", strerror(-r));
+		bh__set_err(errbuf, errlen, "pipe2: %s", strerror(-r));
 		goto out;
 	}
 	pl.sync_rd = sync[0];
@@ -218,7 +204,7 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	pl.parent_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pl.parent_pidfd < 0) {
 		r = -errno;
-		set_err(errbuf, errlen, "pidfd_open (self): %s", strerror(-r));
+		bh__set_err(errbuf, errlen, "pidfd_open (self): %s", strerror(-r));
 		goto out;
 	}
 
@@ -229,30 +215,19 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	 * namespace all the same. The cgroup namespace comes last, once the child is in
 	 * all its cgroups (child.c). */
 	uint64_t flags = CLONE_PIDFD | CLONE_NEWUSER | CLONE_NEWPID;
-	struct clone_args ca = {
-		.pidfd = (uint64_t)(uintptr_t)&pidfd,
-		.exit_signal = SIGCHLD,
-	};
+	int cgroup = -1;
 	if (cg && cg->v2_fd >= 0) {
 		flags |= CLONE_INTO_CGROUP;
-		ca.cgroup = (uint64_t)cg->v2_fd;
+		cgroup = cg->v2_fd;
 	}
-	ca.flags = flags;
-	pid = do_clone3(&ca);
-	if (pid < 0) {
-		r = -errno;
-		set_err(errbuf, errlen, "clone3: %s%s", strerror(-r),
-			r == -EPERM || r == -ENOSPC
-				? " (are user namespaces allowed for this user?)" : "");
+	if ((r = bh__spawner_clone(&pl, flags, cgroup, &pid, &pidfd, &ret->via_spawner, errbuf,
+				   errlen)) < 0)
 		goto out;
-	}
-	if (pid == 0)
-		bh__child_run(&pl);
 
 	close_fd(&sync[0]);
 	for (int c = 0; c < BH__CTL_N; c++)
 		close_fd(&pl.v1_tasks[c]);
-	if ((r = bh__userns_write_maps((pid_t)pid, p, pl.privileged, errbuf, errlen)) < 0)
+	if ((r = bh__userns_write_maps(pid, p, pl.privileged, errbuf, errlen)) < 0)
 		goto kill;
 	ssize_t w;
 	do
@@ -260,10 +235,10 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 	while (w < 0 && errno == EINTR);
 	if (w != 1) {
 		r = w < 0 ? -errno : -EIO;
-		set_err(errbuf, errlen, "releasing the child: %s", strerror(-r));
+		bh__set_err(errbuf, errlen, "releasing the child: %s", strerror(-r));
 		goto kill;
 	}
-	ret->pid = (pid_t)pid;
+	ret->pid = pid;
 	ret->pidfd = pidfd;
 	ret->cg = cg;
 	cg = NULL;
@@ -298,14 +273,14 @@ int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *
 		errbuf[0] = '\0';
 	if (!a || !ret || !a->exe || !a->argv || !a->argv[0] || a->channel_fd < 0 ||
 	    a->stdout_fd < 0 || a->stderr_fd < 0) {
-		set_err(errbuf, errlen, "bh_sandbox_spawn: missing arguments");
+		bh__set_err(errbuf, errlen, "bh_sandbox_spawn: missing arguments");
 		return -EINVAL;
 	}
 	const struct bh_sandbox_profile *p = a->profile;
 	bool confined = p && p->enabled;
 	if (confined && (!a->plugin_path || a->exe[0] != '/' || a->plugin_path[0] != '/')) {
-		set_err(errbuf, errlen, "bh_sandbox_spawn: the shim and the plugin need absolute "
-			"paths");
+		bh__set_err(errbuf, errlen,
+			    "bh_sandbox_spawn: the shim and the plugin need absolute paths");
 		return -EINVAL;
 	}
 	int r = bh__check_required(p, errbuf, errlen);

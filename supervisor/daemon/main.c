@@ -124,6 +124,8 @@ int main(int argc, char **argv)
 	r = bh_sandbox_host_init(err, sizeof(err));
 	if (err[0])
 		bh_warn("sandbox: %s", err);
+	if (bh_sandbox_spawner_start(err, sizeof(err)) < 0)
+		bh_warn("sandbox: %s; the daemon clones every instance itself", err);
 	if (bh_sandbox_userns_check(err, sizeof(err)) < 0)
 		bh_warn("sandbox: %s: plugins with the sandbox enabled cannot start; "
 			"\"sandbox = false;\" runs a plugin unconfined", err);

@@ -283,7 +283,8 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The processes whose parent is pid, sorted. */
+/* The processes whose parent is pid, sorted; but for the daemon's spawn helper
+ * (bh-spawner), which is no instance. */
 static size_t children_of(pid_t pid, uint64_t *out, size_t max)
 {
 	DIR *dir = opendir("/proc");
@@ -308,6 +309,8 @@ static size_t children_of(pid_t pid, uint64_t *out, size_t max)
 		const char *rp = strrchr(buf, ')');
 		int ppid;
 		char state;
+		if (strstr(buf, " (bh-spawner) "))
+			continue;
 		if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == pid) {
 			ck_assert_uint_lt(n, max);
 			out[n++] = (uint64_t)p;

@@ -1,14 +1,17 @@
 /* Tests of libbulkhead-sandbox: real confined children, checked from inside (the
  * probe reports what it sees) and from outside (/proc, cgroupfs, wait status).
  *
- *     test_sandbox [CASE]
+ *     test_sandbox [CASE [--spawner]]
  * Without CASE every case runs and a skipped one counts as passed (its reason is
  * printed). With CASE only that one runs and the exit status is 77 when it was
- * skipped: ctest registers one test per case with SKIP_RETURN_CODE 77.
+ * skipped: ctest registers one test per case with SKIP_RETURN_CODE 77. --spawner
+ * runs the case with the spawn helper started (as the daemon does): its children
+ * are cloned by the helper, not by this process.
  *
  * Every wait has a deadline (poll on the pipes and the pidfd); nothing sleeps. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -28,10 +31,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sched.h>
 #include <linux/securebits.h>
 
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
+#include "internal.h" /* the spawn helper's wire, for the malformed requests */
 
 #define PROBE BH_TEST_PROBE
 #define SHIM BH_TEST_SHIM
@@ -43,6 +48,9 @@
 /* Shared with the forked test processes: a case that cannot run here leaves its
  * reason, main() turns it into exit status 77. */
 static char *skip_reason;
+
+/* --spawner: the fixtures start the spawn helper. */
+static bool use_spawner;
 
 #define SKIP(...)                                                                          \
 	do {                                                                               \
@@ -107,6 +115,9 @@ static int start_exe(struct proc *pr, const struct bh_sandbox_profile *p, const 
 		.name = name,
 	};
 	int r = bh_sandbox_spawn(&a, &pr->c, pr->spawn_err, sizeof(pr->spawn_err));
+	/* A helper still running after the spawn cloned the child (one found dead
+	 * is forgotten, and the child cloned here). */
+	ck_assert(r < 0 || pr->c.via_spawner == (bh_sandbox_spawner_pid() > 0));
 	close(sv[1]);
 	close(o[1]);
 	close(e[1]);
@@ -271,9 +282,19 @@ static void proc_status(pid_t pid, const char *field, char *out, size_t len)
 
 static char host_note[1024];
 
+static void spawner_setup(void)
+{
+	char err[256];
+	int r = bh_sandbox_spawner_start(err, sizeof(err));
+	ck_assert_msg(r == 0, "%s", err);
+	ck_assert_int_gt(bh_sandbox_spawner_pid(), 0);
+}
+
 static void host_setup(void)
 {
 	ck_assert_int_eq(bh_sandbox_host_init(host_note, sizeof(host_note)), 0);
+	if (use_spawner)
+		spawner_setup();
 }
 
 static void host_teardown(void)
@@ -1294,6 +1315,8 @@ START_TEST(unprivileged)
 	}
 	char note[1024];
 	ck_assert_int_eq(bh_sandbox_host_init(note, sizeof(note)), 0);
+	if (use_spawner) /* as this user: forked after the change */
+		spawner_setup();
 	struct bh_sandbox_profile p = full_profile();
 	struct proc pr;
 	int r = start(&pr, &p, (const char *const[]){"info", NULL});
@@ -1374,6 +1397,310 @@ START_TEST(unprivileged)
 }
 END_TEST
 
+/* ---- the spawn helper ------------------------------------------------------------------- */
+
+/* Field n (1-based, as in proc(5)) of /proc/PID/stat. */
+static long stat_field(pid_t pid, int n)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	char *p = strrchr(line, ')'); /* the name may hold spaces */
+	ck_assert_ptr_nonnull(p);
+	p += 2;
+	for (int i = 3; i < n && p; i++)
+		p = strchr(p, ' '), p = p ? p + 1 : NULL;
+	ck_assert_ptr_nonnull(p);
+	return strtol(p, NULL, 10);
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Cloned by the helper, the child is ours all the same: our pid is its parent's,
+ * its exit signal SIGCHLD (the pidfd waits below reap it with its real status). */
+static void ck_our_child(struct proc *pr)
+{
+	char ppid[32], want[32];
+	proc_status(pr->c.pid, "PPid", ppid, sizeof(ppid));
+	snprintf(want, sizeof(want), "%d", (int)getpid());
+	ck_assert_str_eq(ppid, want);
+	ck_assert_int_eq(stat_field(pr->c.pid, 38), SIGCHLD);
+}
+
+static void ck_reaped(pid_t pid)
+{
+	siginfo_t si;
+	errno = 0;
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+}
+
+static int helper_fds(pid_t helper);
+
+START_TEST(spawner)
+{
+	spawner_setup();
+	pid_t helper = bh_sandbox_spawner_pid();
+	struct bh_sandbox_profile p = full_profile();
+	struct proc pr;
+	start_ok(&pr, &p, (const char *const[]){"info", NULL});
+	ck_assert(pr.c.via_spawner);
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "fds", "0,1,2,3");
+	ck_kv(&pr, "uid", "1000,1000,1000");
+	ck_kv(&pr, "pid", "1");
+	ck_our_child(&pr);
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+
+	start_ok(&pr, NULL, (const char *const[]){"info", NULL});
+	ck_assert(pr.c.via_spawner);
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "fds", "0,1,2,3");
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)pr.c.pid);
+	ck_kv(&pr, "pid", pid);
+	ck_our_child(&pr);
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+
+	/* A failure in the child before exec: its status and its line on stderr. */
+	char *argv[] = {"missing", NULL};
+	ck_assert_int_eq(start_exe(&pr, NULL, "/nonexistent/program", NULL, argv), 0);
+	ck_assert(pr.c.via_spawner);
+	finish(&pr);
+	ck_exited(&pr, BH_SANDBOX_EXIT_EXEC);
+	ck_assert_msg(strstr(pr.ebuf, "sandbox: /nonexistent/program: No such file"), "stderr: %s",
+		      pr.ebuf);
+	release(&pr);
+
+	/* Between requests the helper holds its socket and nothing else. */
+	ck_assert_int_eq(helper_fds(helper), 1);
+	bh_sandbox_spawner_stop();
+	ck_assert_int_eq(bh_sandbox_spawner_pid(), -1);
+	ck_reaped(helper);
+}
+END_TEST
+
+START_TEST(spawner_fallback)
+{
+	spawner_setup();
+	pid_t helper = bh_sandbox_spawner_pid();
+	ck_assert_int_eq(kill(helper, SIGKILL), 0);
+	/* Dead, its socket closed, not reaped: the library reaps it when it finds out. */
+	siginfo_t si;
+	ck_assert_int_eq(waitid(P_PID, (id_t)helper, &si, WEXITED | WNOWAIT), 0);
+	struct bh_sandbox_profile p = full_profile();
+	struct proc pr;
+	start_ok(&pr, &p, (const char *const[]){"info", NULL});
+	ck_assert(!pr.c.via_spawner);
+	ck_assert_int_eq(bh_sandbox_spawner_pid(), -1);
+	ck_reaped(helper);
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "fds", "0,1,2,3");
+	ck_our_child(&pr);
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+}
+END_TEST
+
+/* No fd left for the child's pidfd when the reply comes: the spawn fails as a
+ * shortage (the child ended and reaped, nothing left behind), and the helper,
+ * which did nothing wrong, stays. */
+START_TEST(spawner_no_fd)
+{
+	spawner_setup();
+	pid_t helper = bh_sandbox_spawner_pid();
+	int sv[2], o[2], e[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(e, O_CLOEXEC), 0);
+	struct rlimit rl;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 64;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int fill[64], n = 0, fd;
+	while (n < 64 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		fill[n++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+	char *argv[] = {"sandbox-probe", "info", NULL};
+	struct bh_spawn_args a = {.exe = PROBE, .argv = argv, .channel_fd = sv[1],
+				  .stdout_fd = o[1], .stderr_fd = e[1], .name = "nofd"};
+	struct bh_child c;
+	char err[256];
+	ck_assert_int_eq(bh_sandbox_spawn(&a, &c, err, sizeof(err)), -EMFILE);
+	ck_assert_msg(strstr(err, "pidfd"), "%s", err);
+	ck_assert_int_eq(bh_sandbox_spawner_pid(), helper);
+	/* Our only child is the helper: the one cloned was reaped. */
+	siginfo_t si = {0};
+	ck_assert_int_eq(waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+	ck_assert_int_eq(si.si_pid, 0);
+	char path[64], kids[64] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (int i = 0; i < n; i++)
+		close(fill[i]);
+	FILE *f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(kids, sizeof(kids), f));
+	fclose(f);
+	char want[32];
+	snprintf(want, sizeof(want), "%d ", (int)helper);
+	ck_assert_str_eq(kids, want);
+	close(sv[0]), close(sv[1]), close(o[0]), close(o[1]), close(e[0]), close(e[1]);
+	/* With fds again, the helper serves. */
+	struct proc pr;
+	start_ok(&pr, NULL, (const char *const[]){"info", NULL});
+	ck_assert(pr.c.via_spawner);
+	read_until(&pr, "\nready\n");
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+}
+END_TEST
+
+/* A request as the library would build it for the unconfined probe, then spoiled as
+ * variant v says. fds: channel, stdout, stderr (twice: also the error fd). */
+enum bad_req {
+	GOOD, SHORT, HUGE, UNTERMINATED, TRAILING, NO_ARGS, TOO_MANY_ARGS, FDS_MISSING,
+	FDS_EXTRA, CLONE_VM_ASKED, CGROUP_WITHOUT_FD, UNKNOWN_BIT, CONFINED_NO_PIPE,
+	TOO_MANY_RLIMITS, OPTS_UNTERMINATED, EMPTY_EXE, BAD_REQ_N
+};
+
+static int send_req(int sock, enum bad_req v, const int fds3[3])
+{
+	static union {
+		struct bh__spawn_req q;
+		char bytes[sizeof(struct bh__spawn_req) + BH__SPAWN_STRINGS_MAX + 64];
+	} m;
+	memset(&m, 0, sizeof(m));
+	struct bh__spawn_req *q = &m.q;
+	q->clone_flags = CLONE_PIDFD;
+	q->fds = BH__SF_NEEDED;
+	q->parent_pid = getpid();
+	q->argc = 2;
+	static const char strings[] = PROBE "\0\0\0sandbox-probe\0info"; /* + final NUL */
+	memcpy(q + 1, strings, sizeof(strings));
+	size_t len = sizeof(*q) + sizeof(strings);
+	int fds[5] = {fds3[0], fds3[1], fds3[2], fds3[2], fds3[2]};
+	size_t n_fds = 4;
+	switch (v) {
+	case GOOD: case BAD_REQ_N: break;
+	case SHORT: len = 1; break;
+	case HUGE: len = sizeof(m); break;
+	case UNTERMINATED: len--; break;
+	case TRAILING: len++; break;
+	case NO_ARGS: q->argc = 0; break;
+	case TOO_MANY_ARGS: q->argc = BH__SPAWN_ARGS_MAX + 1; break;
+	case FDS_MISSING: n_fds = 3; break;
+	case FDS_EXTRA: n_fds = 5; break;
+	case CLONE_VM_ASKED: q->clone_flags |= CLONE_VM; break;
+	case CGROUP_WITHOUT_FD: q->clone_flags |= CLONE_INTO_CGROUP; break;
+	case UNKNOWN_BIT: q->bits = BH__SR_ALL + 1; break;
+	case CONFINED_NO_PIPE: q->bits = BH__SR_CONFINED; break;
+	case TOO_MANY_RLIMITS: q->n_rl = BH__MAX_RLIMITS + 1; break;
+	case OPTS_UNTERMINATED: memset(q->tmp_opts, 'x', sizeof(q->tmp_opts)); break;
+	case EMPTY_EXE: memmove((char *)(q + 1), (char *)(q + 1) + strlen(PROBE), sizeof(strings));
+		len -= strlen(PROBE); break;
+	}
+	char ctl[CMSG_SPACE(sizeof(fds))] __attribute__((aligned(8))) = {0};
+	struct iovec iov = {.iov_base = &m, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * n_fds)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
+}
+
+/* The reply: the pid (with *ret_pidfd) or -errno. */
+static int recv_reply(int sock, int *ret_pidfd)
+{
+	struct bh__spawn_reply rep;
+	char ctl[CMSG_SPACE(sizeof(int) * 4)] __attribute__((aligned(8)));
+	struct iovec iov = {.iov_base = &rep, .iov_len = sizeof(rep)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = sizeof(ctl)};
+	ck_assert_int_eq(recvmsg(sock, &mh, MSG_CMSG_CLOEXEC), sizeof(rep));
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	*ret_pidfd = -1;
+	if (c) {
+		ck_assert_int_eq(c->cmsg_len, CMSG_LEN(sizeof(int)));
+		memcpy(ret_pidfd, CMSG_DATA(c), sizeof(int));
+	}
+	ck_assert_int_eq(rep.pid > 0, *ret_pidfd >= 0);
+	return rep.pid;
+}
+
+/* The fds the helper holds once it has answered everything: it closes a pidfd
+ * right after sending it, so a refused request's reply comes first. */
+static int helper_fds(pid_t helper)
+{
+	int fds3[3] = {0, 1, 2}, pidfd;
+	ck_assert_int_eq(send_req(bh__spawner_fd(), SHORT, fds3), 0);
+	ck_assert_int_eq(recv_reply(bh__spawner_fd(), &pidfd), -EPROTO);
+	return count_fds(helper);
+}
+
+START_TEST(spawner_malformed)
+{
+	spawner_setup();
+	pid_t helper = bh_sandbox_spawner_pid();
+	int sock = bh__spawner_fd();
+	struct proc pr;
+	memset(&pr, 0, sizeof(pr));
+	int sv[2], o[2], e[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(e, O_CLOEXEC), 0);
+	const int fds3[3] = {sv[1], o[1], e[1]};
+	/* Every spoiled request is refused, whatever it carried, and the helper goes on. */
+	for (enum bad_req v = SHORT; v < BAD_REQ_N; v++) {
+		int pidfd;
+		ck_assert_int_eq(send_req(sock, v, fds3), 0);
+		int r = recv_reply(sock, &pidfd);
+		ck_assert_msg(r == -EPROTO, "variant %d: reply %d", (int)v, r);
+		ck_assert_int_eq(count_fds(helper), 1);
+	}
+	/* The same request unspoiled starts the probe, which is ours (so the variants
+	 * above were refused for what they spoiled). */
+	ck_assert_int_eq(send_req(sock, GOOD, fds3), 0);
+	pr.c.pid = recv_reply(sock, &pr.c.pidfd);
+	ck_assert_int_gt(pr.c.pid, 0);
+	close(sv[1]);
+	close(o[1]);
+	close(e[1]);
+	pr.chan = sv[0];
+	pr.out = o[0];
+	pr.err = e[0];
+	read_until(&pr, "\nready\n");
+	ck_kv(&pr, "fds", "0,1,2,3");
+	ck_our_child(&pr);
+	finish(&pr);
+	ck_exited(&pr, 0);
+	release(&pr);
+	ck_assert_int_eq(helper_fds(helper), 1);
+}
+END_TEST
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 struct tcase_def {
@@ -1422,12 +1749,17 @@ int main(int argc, char **argv)
 		{"shim_plugins", shim_plugins, true},
 		{"shim_bad_syscall_name", shim_bad_syscall_name, true},
 		{"unprivileged", unprivileged, false},
+		{"spawner", spawner, true},
+		{"spawner_fallback", spawner_fallback, true},
+		{"spawner_malformed", spawner_malformed, true},
+		{"spawner_no_fd", spawner_no_fd, true},
 	};
 	skip_reason = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (skip_reason == MAP_FAILED)
 		return 1;
 	skip_reason[0] = '\0';
 	const char *only = argc > 1 ? argv[1] : NULL;
+	use_spawner = argc > 2 && strcmp(argv[2], "--spawner") == 0;
 	char why[256];
 	if (bh_sandbox_userns_check(why, sizeof(why)) < 0) {
 		/* Every sandboxed child starts in a user namespace. */

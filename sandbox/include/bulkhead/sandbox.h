@@ -9,6 +9,7 @@
  *
  * A daemon's life with it:
  *   bh_sandbox_host_init()            once at start (detects cgroups, makes the subtree)
+ *   bh_sandbox_spawner_start()        right after it, while the daemon is small
  *   bh_sandbox_spawn()                per instance; argv from bh_sandbox_plugin_path(),
  *                                     and for an enabled profile the shim options
  *                                     "--seccomp" plus "--allow-syscall NAME" for each
@@ -17,7 +18,8 @@
  *   bh_child_limit_cause()            why, if a cgroup limit did it
  *   bh_child_release()                removes the instance's cgroups
  *   bh_sandbox_host_done()            at exit (a daemon killed before it leaves its
- *                                     subtree; the next host_init removes it)
+ *                                     subtree; the next host_init removes it); stops
+ *                                     the spawn helper too
  *
  * Confined (profile->enabled), the child runs as uid/gid 1000 inside new user, pid
  * (it is pid 1), mount, ipc, uts, cgroup and (unless network) network namespaces,
@@ -123,6 +125,7 @@ struct bh_child {
 	int pidfd;                  /* O_CLOEXEC; readable when the child exited */
 	struct bh_sandbox_cgroup *cg; /* NULL when no cgroup was used */
 	struct bh_enforcement enforced;
+	bool via_spawner;           /* cloned by the spawn helper (else by the caller) */
 };
 
 /* Host-wide preparation, once per daemon: detect cgroup v2/v1 controllers, create
@@ -132,6 +135,24 @@ struct bh_child {
 int bh_sandbox_host_init(char *errbuf, size_t errlen);
 /* Remove the daemon's cgroup subtree (all instances released first). */
 void bh_sandbox_host_done(void);
+
+/* The spawn helper: a small process forked from the caller, which then makes the
+ * clone3 of every bh_sandbox_spawn in its place, so that a large daemon never copies
+ * its own address space per instance. The child is still the caller's (CLONE_PARENT):
+ * reaped by it through the pidfd, its parent-death signal following it. Start it
+ * early, while the caller is small, from the thread that will call bh_sandbox_spawn
+ * (after raising its own limits, blocking its signals and joining its cgroup: the
+ * helper keeps what the caller had then, and hands it on to every child). 0 (also
+ * when it already runs) or -errno with errbuf filled; without a helper, or once it
+ * died, bh_sandbox_spawn clones in the caller as before. A dead helper is not
+ * restarted. */
+int bh_sandbox_spawner_start(char *errbuf, size_t errlen);
+/* End the helper and reap it (SIGKILL; the children it made are the caller's and
+ * live on). Does nothing without one. */
+void bh_sandbox_spawner_stop(void);
+/* The helper's pid, or -1 when there is none (never started, stopped, or found
+ * dead by a spawn). */
+pid_t bh_sandbox_spawner_pid(void);
 
 /* Whether a user namespace, which every sandbox needs, can be created here (forks a
  * child that tries). 0, or -errno with the reason and a hint in why. */

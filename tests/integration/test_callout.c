@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "harness.h"
 
 #define CALLOUT HT_PLUGIN("callout")
@@ -659,6 +660,90 @@ static int python_main(bool pynvim)
 	return ht_main(s);
 }
 
+/* ---- clients that answer badly ---- */
+
+/* A client's answer to a callback that poses as a bulk reference (the shape the shim
+ * reads as "the result lies in shared memory") is refused by the daemon: the plugin
+ * gets a typed error, its instance lives on. */
+START_TEST(callback_answer_posing_as_bulk_reference)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("callback = true;", ""));
+	bh_client *c = ht_connect(&d);
+	uint64_t pid = ht_instance_pid(c, "a", 0);
+	struct ht_raw r;
+	raw_serving(&r, &d);
+	struct ht_reply rep;
+	uint32_t cid;
+	raw_request(&r, 2, "a.caller", p_strs, (const char *const[]){"ask", NULL});
+	raw_expect_request(&r, "ask", &cid);
+	uint8_t msg[3 + 5 + BH_BULK_REF_SIZE] = {0x94, BH_RPC_RESPONSE, 0xce, 0, 0, 0, 0, 0xc0};
+	bh_patch_u32(msg + 2, cid);
+	struct bh_bulk_ref ref = {.kind = BH_BULK_AREA, .len = 1u << 20};
+	bh_bulk_ref_put(msg + 8, &ref);
+	ck_assert_int_eq(ht_raw_send(&r, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 2);
+	/* The plugin fails its call with what it heard: a code of its own. */
+	ck_assert_msg(rep.code == BH_E_PLUGIN_ERROR && strstr(rep.message, "bulk reference"),
+		      "%d %s", rep.code, rep.message);
+	ck_assert_uint_eq(ht_instance_pid(c, "a", 0), pid);
+	ck_assert_int_eq(counter(c, "a"), 0);
+	ht_raw_close(&r);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+static void p_load(bh_writer *w, const void *arg)
+{
+	bh_write_array(w, 2);
+	bh_write_cstr(w, arg);
+	bh_write_cstr(w, ECHO);
+}
+
+/* A namespace a connection provides is not taken over by a plugin loaded later under
+ * that name: the load is refused, the host service keeps its calls. */
+START_TEST(load_refuses_a_provided_namespace)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	raw_request(&p, 3, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "provides it already"),
+		      "%s", rep.message);
+	raw_request(&p, 4, "bulkhead.load", p_load, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "host service"), "%d %s",
+		      rep.code, rep.message);
+
+	/* a's call of app.lookup still reaches the provider. */
+	bh_client *c = ht_connect(&d);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "app.lookup");
+	struct ht_outcome o = {0};
+	ck_assert_int_eq(bh_call_start(c, "a.relay", HT_LONG_MS, ht_outcome_cb, &o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	raw_answer_str(&p, cid, NULL, "host");
+	bh_client *cs[] = {c};
+	ht_run_clients(cs, 1, HT_LONG_MS);
+	ck_assert_int_eq(o.answered, 1);
+	ck_assert_int_eq(o.code, 0);
+	ht_raw_close(&p);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("callout");
@@ -674,6 +759,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, callbacks_to_the_caller);
 	tcase_add_test(tc, host_service_namespace);
 	tcase_add_test(tc, c_client_serves_callbacks);
+	tcase_add_test(tc, callback_answer_posing_as_bulk_reference);
+	tcase_add_test(tc, load_refuses_a_provided_namespace);
 	suite_add_tcase(s, tc);
 	return s;
 }

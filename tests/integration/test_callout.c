@@ -744,6 +744,99 @@ START_TEST(load_refuses_a_provided_namespace)
 }
 END_TEST
 
+static void start_relay(bh_client *c, const char *plugin, const char *target,
+			struct ht_outcome *o)
+{
+	char m[32];
+	snprintf(m, sizeof(m), "%s.relay", plugin);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, target);
+	ck_assert_int_eq(bh_call_start(c, m, HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+}
+
+/* SIGTERM while chains wait: on a host service that does not answer, on a plugin that
+ * hangs, and a call of another chain queued behind the waiting instance. Each call is
+ * answered once, the daemon exits 0 (the sanitized build: nothing leaks). */
+START_TEST(shutdown_with_chains_in_flight)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", "shutdown_timeout_ms = 1000;"));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_client *c = ht_connect(&d), *c2 = ht_connect(&d);
+	struct ht_outcome o[3] = {{0}};
+	start_relay(c, "a", "app.lookup", &o[0]);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	start_relay(c2, "b", "echo.hang", &o[1]);
+	ht_start_ints(c2, "a.counter", HT_LONG_MS, &o[2], NULL, 0);
+	ht_sigterm(&d);
+	bh_client *cs[] = {c, c2};
+	ht_run_clients(cs, 2, HT_LONG_MS);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(o[i].answered == 1, "call %d answered %d times", i, o[i].answered);
+	ck_assert_int_ne(o[0].code, 0);
+	ck_assert_int_ne(o[1].code, 0);
+	int st = ht_wait(&d);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char *log = ht_read_log(&d);
+		ck_abort_msg("bulkheadd exited with wait status 0x%x; log:\n%s", st, log);
+	}
+	ht_raw_close(&p);
+	bh_client_free(c);
+	bh_client_free(c2);
+	ht_cleanup(&d);
+}
+END_TEST
+
+/* A -> B -> A -> host service, and the client of A's outer call leaves while the
+ * re-entered A waits for the host service: the answer to the outer call out comes
+ * while a deeper one still waits. The plugin takes both in turn; its instance lives. */
+START_TEST(outer_answer_while_a_nested_call_waits)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_client *watcher = ht_connect(&d);
+	uint64_t pid = ht_instance_pid(watcher, "a", 0);
+
+	bh_client *c = ht_connect(&d);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, "b.relay");
+	bh_write_cstr(w, "a.relay");
+	bh_write_cstr(w, "app.lookup");
+	struct ht_outcome o = {0};
+	ck_assert_int_eq(bh_call_start(c, "a.relay", HT_LONG_MS, ht_outcome_cb, &o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	bh_client_free(c); /* the outer call out is answered "unavailable" now */
+	/* The daemon has seen the client leave once it answers another of its calls. */
+	ck_assert_int_eq(ht_call_int_ok(watcher, "echo.sleep_ms", (int64_t[]){0}, 1), 0);
+	raw_answer_str(&p, cid, NULL, "late");
+
+	/* The chain unwinds on the same instance, which then takes other calls. */
+	ck_assert_int_eq(counter(watcher, "a"), 0);
+	ck_assert_uint_eq(ht_instance_pid(watcher, "a", 0), pid);
+	ck_assert(!ht_log_has(&d, "does not wait"));
+	ht_raw_close(&p);
+	bh_client_free(watcher);
+	ht_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("callout");
@@ -761,6 +854,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, c_client_serves_callbacks);
 	tcase_add_test(tc, callback_answer_posing_as_bulk_reference);
 	tcase_add_test(tc, load_refuses_a_provided_namespace);
+	tcase_add_test(tc, shutdown_with_chains_in_flight);
+	tcase_add_test(tc, outer_answer_while_a_nested_call_waits);
 	suite_add_tcase(s, tc);
 	return s;
 }

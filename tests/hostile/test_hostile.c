@@ -2071,6 +2071,17 @@ static void chk_tmp_inodes(struct hx *x, const struct hx_outcome *o, bool in_cto
 		  o->count, HX_TMP_INODES);
 }
 
+/* callout_probe: every call out refused with its defined error (16 probes and the
+ * recursion), the recursion stopped one level past limits.max_call_depth (8). */
+static void chk_callout_probe(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	if (in_ctor)
+		return;
+	HX_ASSERT(x, o->count == 17, "%lld of 17 calls out refused as they must be: %s",
+		  o->count, o->detail);
+	HX_ASSERT(x, o->extra == 9, "the recursion reached depth %lld, not 9", o->extra);
+}
+
 static void chk_flood(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
 	(void)o;
@@ -2240,6 +2251,8 @@ static void chk_claim_sigbus(struct hx *x, const struct hx_outcome *o, bool in_c
 	{ .name = n, .plugin = n, .flow = HX_CTOR_DEATH, .sigsys_ok = (sigsys),                \
 	  .errs = E_SECCOMP, .death = { (d0), (d1) } }
 
+/* callout_probe reports EPERM once every call out was refused. */
+static const int E_CALLOUT[] = { EPERM, 0 };
 static const int E_SETNS[] = { EPERM, EACCES, ENOENT, ENOSYS, 0 };
 static const int E_MKNOD[] = { EPERM, EACCES, EROFS, ENOSYS, 0 };
 /* EINVAL: uid 0 is not mapped in the plugin's user namespace. */
@@ -2373,6 +2386,11 @@ static const struct hx_case hx_cases[] = {
 	  .last_exit = "does not read the answers to its calls out",
 	  .conf_extra = "limits = { max_message = \"1M\"; };",
 	  .plugin_extra = "calls = [ \"echo\" ];" },
+	{ .name = "callout_probe", .plugin = "callout_probe", .flow = HX_ATTACK,
+	  .hold = HX_HOLD_AFTER, .errs = E_CALLOUT, .check = chk_callout_probe,
+	  .plugin_extra = "calls = [ \"echo\", \"hostile\", \"bulkhead.load\", "
+			  "\"bulkhead.unload\", \"bulkhead.provide\", \"bulkhead.hello\", "
+			  "\"bulkhead.swap\" ];" },
 
 	/* the log and the operator's terminal */
 	{ .name = "log_inject", .plugin = "log_inject", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,

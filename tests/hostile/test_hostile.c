@@ -2386,6 +2386,10 @@ static const struct hx_case hx_cases[] = {
 	  .last_exit = "does not read the answers to its calls out",
 	  .conf_extra = "limits = { max_message = \"1M\"; };",
 	  .plugin_extra = "calls = [ \"echo\" ];" },
+	{ .name = "callout_forge", .plugin = "callout_forge", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "a call out from a call it does not run" },
+	  .plugin_extra = "calls = [ \"echo\" ];" },
 	{ .name = "callout_probe", .plugin = "callout_probe", .flow = HX_ATTACK,
 	  .hold = HX_HOLD_AFTER, .errs = E_CALLOUT, .check = chk_callout_probe,
 	  .plugin_extra = "calls = [ \"echo\", \"hostile\", \"bulkhead.load\", "

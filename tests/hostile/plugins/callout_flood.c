@@ -8,6 +8,7 @@
 #define H_CTOR H_CTOR_NONE
 #include "hostile.h"
 #include "chan.h"
+#include "callout_req.h"
 #include "claim_table.h"
 
 #define HF_PARAM 60000
@@ -15,39 +16,6 @@
 #define HF_REQUESTS 4000
 
 static unsigned char hf_msg[HF_PARAM + 64];
-
-static unsigned char *hf_u32(unsigned char *p, uint32_t v)
-{
-	*p++ = 0xce;
-	*p++ = (unsigned char)(v >> 24);
-	*p++ = (unsigned char)(v >> 16);
-	*p++ = (unsigned char)(v >> 8);
-	*p++ = (unsigned char)v;
-	return p;
-}
-
-static size_t hf_request(uint32_t oid, uint32_t iid)
-{
-	unsigned char *p = hf_msg;
-	*p++ = 0x95;
-	*p++ = 0x00;
-	p = hf_u32(p, oid);
-	*p++ = 0xa9;
-	memcpy(p, "echo.echo", 9);
-	p += 9;
-	*p++ = 0x91;
-	*p++ = 0xda;
-	*p++ = (unsigned char)(HF_PARAM >> 8);
-	*p++ = (unsigned char)HF_PARAM;
-	memset(p, 'x', HF_PARAM);
-	p += HF_PARAM;
-	*p++ = 0x81;
-	*p++ = 0xa2;
-	*p++ = 'i';
-	*p++ = 'n';
-	p = hf_u32(p, iid);
-	return (size_t)(p - hf_msg);
-}
 
 static void h_attack(struct h_out *o, const struct h_args *a)
 {
@@ -58,7 +26,7 @@ static void h_attack(struct h_out *o, const struct h_args *a)
 		return;
 	long long sent = 0;
 	for (uint32_t oid = 1; oid <= HF_REQUESTS; oid++) {
-		size_t len = hf_request(oid, iid), done = 0;
+		size_t len = hc_request(hf_msg, oid, "echo.echo", HF_PARAM, iid), done = 0;
 		while (done < len) {
 			ssize_t n = write(H_CHANNEL_FD, hf_msg + done, len - done);
 			if (n < 0 && errno == EINTR)

@@ -722,6 +722,18 @@ START_TEST(load_refuses_a_provided_namespace)
 	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
 	ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "host service"), "%d %s",
 		      rep.code, rep.message);
+	/* 16 namespaces a connection, the 17th refused. */
+	for (int i = 1; i <= 16; i++) {
+		char ns[16];
+		snprintf(ns, sizeof(ns), "ns%d", i);
+		raw_request(&p, 10 + (uint32_t)i, "bulkhead.provide", p_namespace, ns);
+		ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+		if (i < 16)
+			ck_assert_msg(rep.code == 0, "%s: %s", ns, rep.message);
+		else
+			ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "the most"),
+				      "%s: %d %s", ns, rep.code, rep.message);
+	}
 
 	/* a's call of app.lookup still reaches the provider. */
 	bh_client *c = ht_connect(&d);

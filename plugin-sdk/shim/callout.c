@@ -67,6 +67,7 @@ void shim_callout_init(struct shim *s)
 	s->top = &s->frames[0];
 	frame_init(s, s->top);
 	bh_buf_init(&s->kept_fds, 0);
+	bh_buf_init(&s->early, 0);
 }
 
 struct shim_frame *shim_frame_push(struct shim *s, size_t msg_end)
@@ -167,12 +168,49 @@ static void begin_wait(struct shim *s, struct shim_frame *f)
 	f->waited = true;
 }
 
+/* Whether a frame below f waits for the answer to oid. */
+static bool outer_waits(const struct shim *s, const struct shim_frame *f, uint32_t oid)
+{
+	for (const struct shim_frame *o = s->frames; o < f; o++)
+		if (o->waiting && o->oid == oid)
+			return true;
+	return false;
+}
+
+/* The answer to oid, if it came early (s->early), goes to f->wait[f->kept ..], where
+ * wait_answer reads next. Only between messages: the scanner holds none half read. */
+static void take_early(struct shim *s, struct shim_frame *f, uint32_t oid)
+{
+	struct bh_buf *e = &s->early, *w = &f->wait;
+	for (size_t at = 0; at < e->len;) {
+		struct bh_scan sc;
+		struct bh_rpc rpc;
+		if (bh_scan(e->data + at, e->len - at, &s->limits, &sc) < 0 ||
+		    bh_rpc_parse_bulk(e->data + at, sc.size, &rpc, NULL) < 0)
+			shim_die(SHIM_EXIT_PROTOCOL, "the answers kept for outer calls out are corrupt");
+		if (rpc.msgid != oid) {
+			at += sc.size;
+			continue;
+		}
+		if (bh_buf_reserve(w, sc.size) < 0)
+			shim_die(SHIM_EXIT_IO, "out of memory");
+		memmove(w->data + f->kept + sc.size, w->data + f->kept, w->len - f->kept);
+		memcpy(w->data + f->kept, e->data + at, sc.size);
+		w->len += sc.size;
+		cut(e, at, sc.size);
+		return;
+	}
+}
+
 /* Read on until the answer to oid; run the calls that re-enter meanwhile, keep the
  * rest. The answer's envelope in *ret, its bytes at f->wait[f->kept ..]. */
 static void wait_answer(struct shim *s, struct shim_frame *f, uint32_t oid, struct bh_rpc *ret)
 {
 	struct bh_buf *w = &f->wait;
 
+	f->waiting = true;
+	f->oid = oid;
+	take_early(s, f, oid);
 	for (;;) {
 		struct bh_scan sc;
 		size_t at = f->kept;
@@ -200,16 +238,24 @@ static void wait_answer(struct shim *s, struct shim_frame *f, uint32_t oid, stru
 			f->kept += sc.size; /* answered with its error once its turn comes */
 			continue;
 		}
-		if (rpc.type == BH_RPC_RESPONSE) {
-			if (rpc.msgid != oid)
+		if (rpc.type == BH_RPC_RESPONSE && rpc.msgid != oid) {
+			if (!outer_waits(s, f, rpc.msgid))
 				shim_die(SHIM_EXIT_PROTOCOL, "an answer to call out %" PRIu32
 					 ", which does not wait (%" PRIu32 " does)", rpc.msgid, oid);
+			if (bh_buf_append(&s->early, w->data + at, sc.size) < 0)
+				shim_die(SHIM_EXIT_IO, "out of memory");
+			cut(w, at, sc.size);
+			continue;
+		}
+		if (rpc.type == BH_RPC_RESPONSE) {
+			f->waiting = false;
 			f->answer = sc.size;
 			*ret = rpc;
 			return;
 		}
 		if (rpc.type == BH_RPC_REQUEST && rpc.options && shim_is_reentry(&rpc)) {
 			shim_serve_reentry(s, &rpc, sc.size);
+			take_early(s, f, oid);
 			continue;
 		}
 		shim_bulk_keep(s, &rpc);

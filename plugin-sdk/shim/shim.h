@@ -79,6 +79,8 @@ struct shim_frame {
 	size_t kept;
 	size_t answer;
 	bool waited;                 /* wait holds the stream: merge it back on return */
+	bool waiting;                /* in wait_answer, for oid */
+	uint32_t oid;
 	bool ready;                  /* buffers initialised (frames > 0 on first use) */
 };
 
@@ -111,6 +113,10 @@ struct shim {
 	struct shim_frame *top;
 	uint32_t depth;
 	uint32_t next_oid;           /* ids of calls out */
+	/* Answers to calls out of outer frames, read while a frame nested on them waited
+	 * for its own (the supervisor answers an outer one early when its call ends:
+	 * deadline, client gone, callee crashed): whole messages, at most one per frame. */
+	struct bh_buf early;
 	struct shim_frame frames[SHIM_FRAMES_MAX];
 
 	/* Bulk values (bulk.c). */

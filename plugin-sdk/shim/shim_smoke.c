@@ -1395,10 +1395,19 @@ static void test_callout_reenter(void)
 	EXPECT_EXIT(&p, SHIM_EXIT_PROTOCOL_SMOKE);
 	peer_free(&p);
 
-	/* a re-entering call while nothing waits: the same */
+	/* a re-entering call that comes after the answer that ended the wait it was
+	 * meant for: run once the waiting call returned, like any other */
 	start_callout(&p, NULL);
+	id = send_call(&p, "relay", P("A1s", "other.x"), false);
+	oid = EXPECT_CALLOUT(&p, "other.x", P("A0"), id);
+	queue_error(&p, oid, BH_E_UNAVAILABLE, "the call it was made from has ended");
+	rid = queue_call(&p, "bump", P("A1i", 3), true);
+	flush(&p);
+	EXPECT_REPLY_ERROR(&p, id, BH_E_PLUGIN_ERROR, "has ended");
+	EXPECT_REPLY(&p, rid, E("i", 3));
 	rid = send_call(&p, "counter", P("A0"), true);
-	EXPECT_EXIT(&p, SHIM_EXIT_PROTOCOL_SMOKE);
+	EXPECT_REPLY(&p, rid, E("i", 3));
+	STOP(&p);
 	peer_free(&p);
 
 	/* the supervisor gone while a call waits: a quiet exit */

@@ -4,14 +4,17 @@
  * callbacks (bulkhead.hello); each request waits for its answer in the connection's
  * table, under the deadline of the call it was made from, at most
  * BH_CONN_CALLBACKS_MAX at a time. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/bulk.h"
 #include "call.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "log.h"
 #include "outcall.h"
 #include "slot.h"
 
@@ -126,9 +129,18 @@ bool bh_callback_response(struct bh_conn *cn, const struct bh_rpc *rpc)
 			continue;
 		bh_callback_abandon(oc);
 		bh_error err = {0};
+		struct bh_bulk_ref ref;
 		int r = bh_error_decode(rpc->error, rpc->error_len, &err);
 		if (r < 0) {
 			fail(oc, BH_E_PROTOCOL, "the client answered with an undecodable error");
+		} else if (r == 0 && bh_bulk_ref_get(rpc->result, rpc->result_len, &ref) != -ENOENT) {
+			/* The shim reads that shape as a result in shared memory: from a
+			 * client it can only be an attack on the plugin. */
+			bh_warn("client %llu (pid %d uid %u) answered callback %u with a bulk "
+				"reference", (unsigned long long)cn->serial, (int)cn->pid,
+				(unsigned)cn->uid, rpc->msgid);
+			fail(oc, BH_E_PROTOCOL, "the client answered with a bulk reference, "
+			     "which only the daemon may send");
 		} else if (r > 0) {
 			/* What a client says failed is its own error, never the daemon's. */
 			err.code = bh_code_from_plugin(err.code);
@@ -214,7 +226,8 @@ int bh_provider_register(struct bh_conn *cn, const char *ns, size_t len, char *w
 	else if (bh_slot_find(d, ns, len))
 		problem = "a plugin has that name";
 	else if (provider_find(d, ns, len))
-		problem = "another connection provides it";
+		problem = provider_find(d, ns, len)->conn == cn ? "this connection provides it already"
+							   : "another connection provides it";
 	else if (cn->n_provided >= BH_CONN_PROVIDES_MAX)
 		problem = "this connection provides the most namespaces it may already";
 	struct bh_provider *p = problem ? NULL : calloc(1, sizeof(*p));

@@ -93,6 +93,12 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 		snprintf(msg, sizeof(msg), "a plugin named \"%s\" is already loaded", name);
 		return bh_call_fail(c, BH_E_CONFLICT, msg);
 	}
+	if (bh_provider_find(d, name, strlen(name))) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "a connection provides the host service \"%s\": a "
+			 "plugin of that name would take its calls", name);
+		return bh_call_fail(c, BH_E_CONFLICT, msg);
+	}
 	/* Borrowed: bh_slot_create copies it. */
 	struct bh_plugin_conf conf = conf_entry ? *conf_entry : d->cfg->plugin_defaults;
 	snprintf(conf.name, sizeof(conf.name), "%s", name);

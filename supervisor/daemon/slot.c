@@ -28,6 +28,7 @@
 #include "log.h"
 #include "names.h"
 #include "loop.h"
+#include "outcall.h"
 #include "router.h"
 #include "swap.h"
 #include "watch.h"
@@ -620,6 +621,12 @@ static void reload_fired(struct bh_timer *t)
 
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struct bh_slot **ret)
 {
+	/* The name is a host service's (callback.c): the plugin would take its calls. */
+	if (bh_provider_find(d, conf->name, strlen(conf->name))) {
+		bh_warn("%s: not loaded: a connection provides the host service of that name",
+			conf->name);
+		return -EEXIST;
+	}
 	struct bh_slot *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -88,6 +88,8 @@ struct bh_slot {
 };
 
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);
+/* 0 and *ret; -EEXIST (logged) when a connection provides a host service of that
+ * name, -ENOMEM. */
 int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf,
 		   struct bh_slot **ret);
 /* Events from the instances. */

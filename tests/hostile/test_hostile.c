@@ -149,6 +149,7 @@ struct hx_case {
 	const char *log_has;       /* once the daemon exited, its log must contain this */
 	enum hx_ctl ctl;           /* the limit the case is about (v2, notes) */
 	const char *conf_extra;    /* top-level settings added to the daemon's config */
+	const char *plugin_extra;  /* settings added to the hostile plugin's entry */
 	bool release_on_answer;    /* killed: release the plugin once its call was answered */
 	bool fds_steady;           /* killed: the daemon holds as many fds after as before */
 };
@@ -605,11 +606,12 @@ static void hx_write_conf(struct hx *x, const char *plugin_path, unsigned quaran
 		"  { name = \"echo\"; path = \"%s\"; timeout_ms = %d; grace_ms = %d;\n"
 		"    sandbox = { " HX_LIMITS " }; },\n"
 		"  { name = \"hostile\"; path = \"%s\"; timeout_ms = %d; grace_ms = %d;\n"
-		"    init_timeout_ms = %u; drain_timeout_ms = 500;\n"
+		"    init_timeout_ms = %u; drain_timeout_ms = 500; %s\n"
 		"    sandbox = { %s }; }%s\n",
 		x->sock, quarantine, x->run->conf_extra ? x->run->conf_extra : "", HX_ECHO,
-		HX_TIMEOUT_MS, HX_GRACE_MS, plugin_path,
-		HX_TIMEOUT_MS, HX_GRACE_MS, init_timeout_ms, sandbox, second_copy ? "," : "");
+		HX_TIMEOUT_MS, HX_GRACE_MS, plugin_path, HX_TIMEOUT_MS, HX_GRACE_MS,
+		init_timeout_ms, x->run->plugin_extra ? x->run->plugin_extra : "", sandbox,
+		second_copy ? "," : "");
 	if (second_copy)
 		fprintf(f,
 			"  { name = \"hostile2\"; path = \"%s\"; timeout_ms = %d; grace_ms = %d;\n"
@@ -2069,6 +2071,17 @@ static void chk_tmp_inodes(struct hx *x, const struct hx_outcome *o, bool in_cto
 		  o->count, HX_TMP_INODES);
 }
 
+/* callout_probe: every call out refused with its defined error (16 probes and the
+ * recursion), the recursion stopped one level past limits.max_call_depth (8). */
+static void chk_callout_probe(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	if (in_ctor)
+		return;
+	HX_ASSERT(x, o->count == 17, "%lld of 17 calls out refused as they must be: %s",
+		  o->count, o->detail);
+	HX_ASSERT(x, o->extra == 9, "the recursion reached depth %lld, not 9", o->extra);
+}
+
 static void chk_flood(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 {
 	(void)o;
@@ -2238,6 +2251,8 @@ static void chk_claim_sigbus(struct hx *x, const struct hx_outcome *o, bool in_c
 	{ .name = n, .plugin = n, .flow = HX_CTOR_DEATH, .sigsys_ok = (sigsys),                \
 	  .errs = E_SECCOMP, .death = { (d0), (d1) } }
 
+/* callout_probe reports EPERM once every call out was refused. */
+static const int E_CALLOUT[] = { EPERM, 0 };
 static const int E_SETNS[] = { EPERM, EACCES, ENOENT, ENOSYS, 0 };
 static const int E_MKNOD[] = { EPERM, EACCES, EROFS, ENOSYS, 0 };
 /* EINVAL: uid 0 is not mapped in the plugin's user namespace. */
@@ -2363,6 +2378,23 @@ static const struct hx_case hx_cases[] = {
 	  .death = { "output flood: stderr over 1 MiB/s for 2000 ms" },
 	  .last_exit = "output flood: stderr over 1 MiB/s for 2000 ms",
 	  .conf_extra = HX_STORM_CONF, .check = chk_storm },
+
+	/* calling out (README "Calling out") */
+	{ .name = "callout_flood", .plugin = "callout_flood", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "does not read the answers to its calls out" },
+	  .last_exit = "does not read the answers to its calls out",
+	  .conf_extra = "limits = { max_message = \"1M\"; };",
+	  .plugin_extra = "calls = [ \"echo\" ];" },
+	{ .name = "callout_forge", .plugin = "callout_forge", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "a call out from a call it does not run" },
+	  .plugin_extra = "calls = [ \"echo\" ];" },
+	{ .name = "callout_probe", .plugin = "callout_probe", .flow = HX_ATTACK,
+	  .hold = HX_HOLD_AFTER, .errs = E_CALLOUT, .check = chk_callout_probe,
+	  .plugin_extra = "calls = [ \"echo\", \"hostile\", \"bulkhead.load\", "
+			  "\"bulkhead.unload\", \"bulkhead.provide\", \"bulkhead.hello\", "
+			  "\"bulkhead.swap\" ];" },
 
 	/* the log and the operator's terminal */
 	{ .name = "log_inject", .plugin = "log_inject", .flow = HX_ATTACK, .hold = HX_HOLD_AFTER,

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bulkhead/bulk.h"
 #include "harness.h"
 
 #define CALLOUT HT_PLUGIN("callout")
@@ -267,29 +268,34 @@ START_TEST(deadline_flows_down)
 }
 END_TEST
 
+/* Start b.relay("echo.sleep_ms", ms) on x and return once b waits for echo. */
+static void start_b_waiting(bh_client *x, bh_client *probe, struct ht_outcome *o, int64_t ms)
+{
+	bh_writer *w = bh_client_params(x);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "echo.sleep_ms");
+	bh_write_int(w, ms);
+	ck_assert_int_eq(bh_call_start(x, "b.relay", HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
+	for (;;) {
+		ck_assert_int_ge(bh_client_step(x), 0);
+		bh_result *st = ht_status(probe);
+		const bh_value *b = ht_status_plugin(bh_result_value(st), "b");
+		uint64_t made = ht_get_uint(ht_get(b, "grants"), "calls_made");
+		bh_result_free(st);
+		if (made >= 1)
+			return;
+	}
+}
+
 START_TEST(abandoned_calls_never_start)
 {
 	struct ht_daemon d;
 	ht_start(&d, CONF("", ""));
 	bh_client *x = ht_connect(&d), *y = ht_connect(&d);
-	/* x's chain holds b: b waits for echo.sleep_ms. */
-	bh_writer *w = bh_client_params(x);
-	bh_write_array(w, 2);
-	bh_write_cstr(w, "echo.sleep_ms");
-	bh_write_int(w, 1500);
+	/* x's chain holds b: b waits for echo.sleep_ms. Then y's chain calls b.bump: it
+	 * waits for b behind x's chain, and y gives up first. */
 	struct ht_outcome ox = {0};
-	ck_assert_int_eq(bh_call_start(x, "b.relay", HT_LONG_MS, ht_outcome_cb, &ox, NULL), 0);
-	/* Once b waits (its status counts the call out), y's chain calls b.bump: it waits
-	 * for b behind x's chain, and y gives up first. */
-	for (;;) {
-		ck_assert_int_ge(bh_client_step(x), 0);
-		bh_result *st = ht_status(y);
-		const bh_value *b = ht_status_plugin(bh_result_value(st), "b");
-		uint64_t made = ht_get_uint(ht_get(b, "grants"), "calls_made");
-		bh_result_free(st);
-		if (made == 1)
-			break;
-	}
+	start_b_waiting(x, y, &ox, 1500);
 	bh_result *res;
 	bh_error err;
 	ht_assert_err(call_strs(y, "a.relay", 300, &res, &err, STRS("b.bump"), 1), err,
@@ -545,25 +551,6 @@ END_TEST
 
 /* ---- operations on plugins of a chain in progress ---- */
 
-/* Start b.relay("echo.sleep_ms", ms) on x and return once b waits for echo. */
-static void start_b_waiting(bh_client *x, bh_client *probe, struct ht_outcome *o, int64_t ms)
-{
-	bh_writer *w = bh_client_params(x);
-	bh_write_array(w, 2);
-	bh_write_cstr(w, "echo.sleep_ms");
-	bh_write_int(w, ms);
-	ck_assert_int_eq(bh_call_start(x, "b.relay", HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
-	for (;;) {
-		ck_assert_int_ge(bh_client_step(x), 0);
-		bh_result *st = ht_status(probe);
-		const bh_value *b = ht_status_plugin(bh_result_value(st), "b");
-		uint64_t made = ht_get_uint(ht_get(b, "grants"), "calls_made");
-		bh_result_free(st);
-		if (made >= 1)
-			return;
-	}
-}
-
 START_TEST(swap_and_unload_during_a_chain)
 {
 	struct ht_daemon d;
@@ -604,26 +591,6 @@ START_TEST(swap_and_unload_during_a_chain)
 }
 END_TEST
 
-START_TEST(shutdown_with_a_chain_in_flight)
-{
-	struct ht_daemon d;
-	ht_start(&d, CONF("", ""));
-	bh_client *x = ht_connect(&d), *probe = ht_connect(&d);
-	struct ht_outcome o = {0};
-	start_b_waiting(x, probe, &o, 300);
-	ht_sigterm(&d);
-	bh_client *cs[] = {x};
-	ht_run_clients(cs, 1, HT_LONG_MS);
-	/* Answered exactly once: its result (the drain let it finish) or shutting_down. */
-	ck_assert_int_eq(o.answered, 1);
-	ck_assert_msg(o.code == 0 || o.code == BH_E_SHUTTING_DOWN, "%d %s", o.code, o.message);
-	int st = ht_wait(&d);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "daemon exit status %d", st);
-	bh_client_free(probe);
-	bh_client_free(x);
-	ht_cleanup(&d);
-}
-END_TEST
 
 /* ---- the C client and Python clients serving callbacks ---- */
 
@@ -741,6 +708,195 @@ static int python_main(bool pynvim)
 	return ht_main(s);
 }
 
+/* ---- clients that answer badly ---- */
+
+/* A client's answer to a callback that poses as a bulk reference (the shape the shim
+ * reads as "the result lies in shared memory") is refused by the daemon: the plugin
+ * gets a typed error, its instance lives on. */
+START_TEST(callback_answer_posing_as_bulk_reference)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("callback = true;", ""));
+	bh_client *c = ht_connect(&d);
+	uint64_t pid = ht_instance_pid(c, "a", 0);
+	struct ht_raw r;
+	raw_serving(&r, &d);
+	struct ht_reply rep;
+	uint32_t cid;
+	raw_request(&r, 2, "a.caller", p_strs, (const char *const[]){"ask", NULL});
+	raw_expect_request(&r, "ask", &cid);
+	uint8_t msg[3 + 5 + BH_BULK_REF_SIZE] = {0x94, BH_RPC_RESPONSE, 0xce, 0, 0, 0, 0, 0xc0};
+	bh_patch_u32(msg + 2, cid);
+	struct bh_bulk_ref ref = {.kind = BH_BULK_AREA, .len = 1u << 20};
+	bh_bulk_ref_put(msg + 8, &ref);
+	ck_assert_int_eq(ht_raw_send(&r, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_uint_eq(rep.msgid, 2);
+	/* The plugin fails its call with what it heard: a code of its own. */
+	ck_assert_msg(rep.code == BH_E_PLUGIN_ERROR && strstr(rep.message, "bulk reference"),
+		      "%d %s", rep.code, rep.message);
+	ck_assert_uint_eq(ht_instance_pid(c, "a", 0), pid);
+	ck_assert_int_eq(counter(c, "a"), 0);
+	ht_raw_close(&r);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+static void p_load(bh_writer *w, const void *arg)
+{
+	bh_write_array(w, 2);
+	bh_write_cstr(w, arg);
+	bh_write_cstr(w, ECHO);
+}
+
+/* A namespace a connection provides is not taken over by a plugin loaded later under
+ * that name: the load is refused, the host service keeps its calls. */
+START_TEST(load_refuses_a_provided_namespace)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	raw_request(&p, 3, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "provides it already"),
+		      "%s", rep.message);
+	raw_request(&p, 4, "bulkhead.load", p_load, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "host service"), "%d %s",
+		      rep.code, rep.message);
+	/* 16 namespaces a connection, the 17th refused. */
+	for (int i = 1; i <= 16; i++) {
+		char ns[16];
+		snprintf(ns, sizeof(ns), "ns%d", i);
+		raw_request(&p, 10 + (uint32_t)i, "bulkhead.provide", p_namespace, ns);
+		ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+		if (i < 16)
+			ck_assert_msg(rep.code == 0, "%s: %s", ns, rep.message);
+		else
+			ck_assert_msg(rep.code == BH_E_CONFLICT && strstr(rep.message, "the most"),
+				      "%s: %d %s", ns, rep.code, rep.message);
+	}
+
+	/* a's call of app.lookup still reaches the provider. */
+	bh_client *c = ht_connect(&d);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "app.lookup");
+	struct ht_outcome o = {0};
+	ck_assert_int_eq(bh_call_start(c, "a.relay", HT_LONG_MS, ht_outcome_cb, &o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	raw_answer_str(&p, cid, NULL, "host");
+	bh_client *cs[] = {c};
+	ht_run_clients(cs, 1, HT_LONG_MS);
+	ck_assert_int_eq(o.answered, 1);
+	ck_assert_int_eq(o.code, 0);
+	ht_raw_close(&p);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+static void start_relay(bh_client *c, const char *plugin, const char *target,
+			struct ht_outcome *o)
+{
+	char m[32];
+	snprintf(m, sizeof(m), "%s.relay", plugin);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, target);
+	ck_assert_int_eq(bh_call_start(c, m, HT_LONG_MS, ht_outcome_cb, o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+}
+
+/* SIGTERM while chains wait: on a host service that does not answer, on a plugin that
+ * hangs, and a call of another chain queued behind the waiting instance. Each call is
+ * answered once, the daemon exits 0 (the sanitized build: nothing leaks). */
+START_TEST(shutdown_with_chains_in_flight)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", "shutdown_timeout_ms = 1000;"));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_client *c = ht_connect(&d), *c2 = ht_connect(&d);
+	struct ht_outcome o[3] = {{0}};
+	start_relay(c, "a", "app.lookup", &o[0]);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	start_relay(c2, "b", "echo.hang", &o[1]);
+	ht_start_ints(c2, "a.counter", HT_LONG_MS, &o[2], NULL, 0);
+	ht_sigterm(&d);
+	bh_client *cs[] = {c, c2};
+	ht_run_clients(cs, 2, HT_LONG_MS);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(o[i].answered == 1, "call %d answered %d times", i, o[i].answered);
+	ck_assert_int_ne(o[0].code, 0);
+	ck_assert_int_ne(o[1].code, 0);
+	int st = ht_wait(&d);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		char *log = ht_read_log(&d);
+		ck_abort_msg("bulkheadd exited with wait status 0x%x; log:\n%s", st, log);
+	}
+	ht_raw_close(&p);
+	bh_client_free(c);
+	bh_client_free(c2);
+	ht_cleanup(&d);
+}
+END_TEST
+
+/* A -> B -> A -> host service, and the client of A's outer call leaves while the
+ * re-entered A waits for the host service: the answer to the outer call out comes
+ * while a deeper one still waits. The plugin takes both in turn; its instance lives. */
+START_TEST(outer_answer_while_a_nested_call_waits)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	struct ht_raw p;
+	struct ht_reply rep;
+	raw_serving(&p, &d);
+	raw_request(&p, 2, "bulkhead.provide", p_namespace, "app");
+	ck_assert_int_eq(ht_raw_recv(&p, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	bh_client *watcher = ht_connect(&d);
+	uint64_t pid = ht_instance_pid(watcher, "a", 0);
+
+	bh_client *c = ht_connect(&d);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, "b.relay");
+	bh_write_cstr(w, "a.relay");
+	bh_write_cstr(w, "app.lookup");
+	struct ht_outcome o = {0};
+	ck_assert_int_eq(bh_call_start(c, "a.relay", HT_LONG_MS, ht_outcome_cb, &o, NULL), 0);
+	ck_assert_int_ge(bh_client_step(c), 0);
+	uint32_t cid;
+	raw_expect_request(&p, "app.lookup", &cid);
+	bh_client_free(c); /* the outer call out is answered "unavailable" now */
+	/* The daemon has seen the client leave once it answers another of its calls. */
+	ck_assert_int_eq(ht_call_int_ok(watcher, "echo.sleep_ms", (int64_t[]){0}, 1), 0);
+	raw_answer_str(&p, cid, NULL, "late");
+
+	/* The chain unwinds on the same instance, which then takes other calls. */
+	ck_assert_int_eq(counter(watcher, "a"), 0);
+	ck_assert_uint_eq(ht_instance_pid(watcher, "a", 0), pid);
+	ck_assert(!ht_log_has(&d, "does not wait"));
+	ht_raw_close(&p);
+	bh_client_free(watcher);
+	ht_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("callout");
@@ -757,7 +913,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, host_service_namespace);
 	tcase_add_test(tc, c_client_serves_callbacks);
 	tcase_add_test(tc, swap_and_unload_during_a_chain);
-	tcase_add_test(tc, shutdown_with_a_chain_in_flight);
+	tcase_add_test(tc, callback_answer_posing_as_bulk_reference);
+	tcase_add_test(tc, load_refuses_a_provided_namespace);
+	tcase_add_test(tc, shutdown_with_chains_in_flight);
+	tcase_add_test(tc, outer_answer_while_a_nested_call_waits);
 	suite_add_tcase(s, tc);
 	return s;
 }

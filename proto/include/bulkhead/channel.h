@@ -44,7 +44,11 @@
  *     may call out in turn). Whatever else it reads meanwhile (calls written before
  *     the wait began, $stop) it keeps, in order, and handles only once the waiting
  *     call has returned: a kept call is claimed then, so the supervisor may still
- *     take it back and give it to another instance.
+ *     take it back and give it to another instance. Answers need not come in the
+ *     order of the waits: the supervisor answers a request early when the call it was
+ *     made from ends (its deadline, its client gone, its callee crashed), also while
+ *     a call nested on it waits, and a call marked re-entering may come after the
+ *     answer that ended the wait it was meant for (it then runs like any other).
  */
 #ifndef BULKHEAD_CHANNEL_H
 #define BULKHEAD_CHANNEL_H

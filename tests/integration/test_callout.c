@@ -475,6 +475,52 @@ START_TEST(callbacks_to_the_caller)
 }
 END_TEST
 
+static void p_callbacks_and_errors(bh_writer *w, const void *arg)
+{
+	(void)arg;
+	bh_write_array(w, 1);
+	bh_write_map(w, 2);
+	bh_write_cstr(w, "callbacks");
+	bh_write_bool(w, true);
+	bh_write_cstr(w, "notifications");
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "bulkhead.error");
+}
+
+/* A chain a notification started has no caller: the plugin's call back fails with the
+ * reason, which reaches the client as the notification's failure report. */
+START_TEST(notification_chain_has_no_caller)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("callback = true;", ""));
+	struct ht_raw r;
+	struct ht_reply rep;
+	ht_raw_open(&r, &d);
+	raw_request(&r, 1, "bulkhead.hello", p_callbacks_and_errors, NULL);
+	ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+	ck_assert_int_eq(rep.code, 0);
+	struct bh_buf out;
+	bh_writer w;
+	bh_buf_init(&out, 0);
+	bh_writer_init(&w, &out);
+	bh_write_array(&w, 3);
+	bh_write_uint(&w, BH_RPC_NOTIFY);
+	bh_write_cstr(&w, "a.caller");
+	bh_write_array(&w, 1);
+	bh_write_cstr(&w, "ask");
+	ck_assert_int_eq(ht_raw_send(&r, out.data, out.len), 0);
+	bh_buf_done(&out);
+	const bh_value *m;
+	ck_assert_int_eq(ht_raw_recv_any(&r, &m), 1);
+	ck_assert(m->len == 3 && bh_value_str_eq(bh_value_at(m, 1), "bulkhead.error"));
+	const bh_value *e = bh_value_at(bh_value_at(m, 2), 0);
+	ck_assert_msg(ht_str_has(ht_get(e, "message"), "started by a notification"),
+		      "the report does not say why");
+	ht_raw_close(&r);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(host_service_namespace)
 {
 	struct ht_daemon d;
@@ -911,6 +957,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, control_methods_from_a_plugin);
 	tcase_add_test(tc, callbacks_to_the_caller);
 	tcase_add_test(tc, host_service_namespace);
+	tcase_add_test(tc, notification_chain_has_no_caller);
 	tcase_add_test(tc, c_client_serves_callbacks);
 	tcase_add_test(tc, swap_and_unload_during_a_chain);
 	tcase_add_test(tc, callback_answer_posing_as_bulk_reference);

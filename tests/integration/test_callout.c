@@ -556,8 +556,6 @@ START_TEST(host_service_namespace)
 	const bh_value *args = raw_expect_request(&p, "app.lookup", &cid);
 	ck_assert(bh_value_str_eq(bh_value_at(args, 0), "k"));
 	raw_answer_str(&p, cid, NULL, "value");
-	bh_result *res;
-	bh_error err;
 	bh_client *cs[] = {c};
 	ht_run_clients(cs, 1, HT_LONG_MS);
 	ck_assert_int_eq(o.answered, 1);
@@ -587,8 +585,6 @@ START_TEST(host_service_namespace)
 	raw_answer_str(&p, cid, NULL, "again");
 	ht_run_clients(cs, 1, HT_LONG_MS);
 	ck_assert_int_eq(o.answered, 2);
-	(void)res;
-	(void)err;
 	ht_raw_close(&p);
 	bh_client_free(c);
 	ht_stop(&d);

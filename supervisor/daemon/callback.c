@@ -29,24 +29,17 @@ struct bh_provider {
 	char ns[BH_NAME_MAX + 1];
 };
 
-static void fail(struct bh_outcall *oc, int32_t code, const char *msg)
-{
-	bh_error err = {.code = code};
-	snprintf(err.message, sizeof(err.message), "%s", msg);
-	bh_outcall_answer(oc, &err, NULL, 0);
-}
-
 /* The request goes out as [0, cid, method, params] and waits in cn's table. */
 static int send_request(struct bh_outcall *oc, struct bh_conn *cn, const char *method,
 			size_t len, const uint8_t *params, size_t params_len)
 {
 	if (cn->n_callbacks >= BH_CONN_CALLBACKS_MAX) {
-		fail(oc, BH_E_OVERLOADED, "the client has too many callbacks to answer already");
+		bh_outcall_fail(oc, BH_E_OVERLOADED, "the client has too many callbacks to answer already");
 		return -1;
 	}
 	uint32_t cid = ++cn->next_cid;
 	if (!bh_conn_send_request(cn, cid, method, len, params, params_len)) {
-		fail(oc, BH_E_OVERLOADED, "the client is not reading what it is sent");
+		bh_outcall_fail(oc, BH_E_OVERLOADED, "the client is not reading what it is sent");
 		return -1;
 	}
 	oc->conn = cn;
@@ -84,17 +77,17 @@ int bh_callback_to_caller(struct bh_outcall *oc, const char *method, size_t len,
 	const char *why;
 	struct bh_conn *cn = chain_caller(oc->parent, &why);
 	if (!cn) {
-		fail(oc, BH_E_UNAVAILABLE, why);
+		bh_outcall_fail(oc, BH_E_UNAVAILABLE, "%s", why);
 		return -1;
 	}
 	if (!bh_name_valid(method, len)) {
-		fail(oc, BH_E_BAD_REQUEST, "a method of the caller is an identifier");
+		bh_outcall_fail(oc, BH_E_BAD_REQUEST, "a method of the caller is an identifier");
 		return -1;
 	}
 	if (!notify)
 		return send_request(oc, cn, method, len, params, params_len);
 	if (!bh_conn_send_notify(cn, method, len, params, params_len)) {
-		fail(oc, BH_E_OVERLOADED, "the client is not reading what it is sent");
+		bh_outcall_fail(oc, BH_E_OVERLOADED, "the client is not reading what it is sent");
 		return -1;
 	}
 	static const uint8_t nil = 0xc0;
@@ -132,14 +125,14 @@ bool bh_callback_response(struct bh_conn *cn, const struct bh_rpc *rpc)
 		struct bh_bulk_ref ref;
 		int r = bh_error_decode(rpc->error, rpc->error_len, &err);
 		if (r < 0) {
-			fail(oc, BH_E_PROTOCOL, "the client answered with an undecodable error");
+			bh_outcall_fail(oc, BH_E_PROTOCOL, "the client answered with an undecodable error");
 		} else if (r == 0 && bh_bulk_ref_get(rpc->result, rpc->result_len, &ref) != -ENOENT) {
 			/* The shim reads that shape as a result in shared memory: from a
 			 * client it can only be an attack on the plugin. */
 			bh_warn("client %llu (pid %d uid %u) answered callback %u with a bulk "
 				"reference", (unsigned long long)cn->serial, (int)cn->pid,
 				(unsigned)cn->uid, rpc->msgid);
-			fail(oc, BH_E_PROTOCOL, "the client answered with a bulk reference, "
+			bh_outcall_fail(oc, BH_E_PROTOCOL, "the client answered with a bulk reference, "
 			     "which only the daemon may send");
 		} else if (r > 0) {
 			/* What a client says failed is its own error, never the daemon's. */
@@ -159,7 +152,7 @@ void bh_callback_conn_gone(struct bh_conn *cn)
 		struct bh_outcall *oc = bh_container_of(bh_list_first(&cn->callbacks_waiting),
 							struct bh_outcall, conn_link);
 		bh_callback_abandon(oc);
-		fail(oc, BH_E_UNAVAILABLE, "the client left before it answered");
+		bh_outcall_fail(oc, BH_E_UNAVAILABLE, "the client left before it answered");
 	}
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &cn->d->providers)

@@ -85,9 +85,7 @@ void bh_outcall_answer(struct bh_outcall *oc, const bh_error *err, const uint8_t
 	oc_free(oc);
 }
 
-static void answer_error(struct bh_outcall *oc, int32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void answer_error(struct bh_outcall *oc, int32_t code, const char *fmt, ...)
+void bh_outcall_fail(struct bh_outcall *oc, int32_t code, const char *fmt, ...)
 {
 	bh_error err = {.code = code};
 	va_list ap;
@@ -112,7 +110,7 @@ void bh_outcall_error(struct bh_call *c, int32_t code, const char *msg)
 	c->origin = NULL;
 	c->answered = true;
 	oc->callee = NULL;
-	answer_error(oc, code, "%s", msg);
+	bh_outcall_fail(oc, code, "%s", msg);
 }
 
 /* ---- giving up ---- */
@@ -141,7 +139,7 @@ void bh_outcall_abandon(struct bh_call *c, int32_t code, const char *msg)
 		struct bh_outcall *oc =
 			bh_container_of(bh_list_first(&c->outcalls), struct bh_outcall, parent_link);
 		abandon_target(oc);
-		answer_error(oc, code, "%s", msg);
+		bh_outcall_fail(oc, code, "%s", msg);
 	}
 }
 
@@ -168,7 +166,7 @@ static void deadline_fired(struct bh_timer *t)
 {
 	struct bh_outcall *oc = bh_container_of(t, struct bh_outcall, timer);
 	abandon_target(oc);
-	answer_error(oc, BH_E_TIMEOUT, "the client did not answer within the deadline");
+	bh_outcall_fail(oc, BH_E_TIMEOUT, "the client did not answer within the deadline");
 }
 
 /* ---- chains ---- */
@@ -280,22 +278,22 @@ static void call_plugin(struct bh_outcall *oc, struct bh_slot *s, const char *m,
 	struct bh_daemon *d = oc->d;
 	struct bh_call *parent = oc->parent;
 	if (!bh_name_valid(m, m_len) || !bh_slot_has_method(s, m, m_len))
-		return answer_error(oc, BH_E_UNKNOWN_METHOD, "plugin %s has no method \"%.*s\"",
+		return bh_outcall_fail(oc, BH_E_UNKNOWN_METHOD, "plugin %s has no method \"%.*s\"",
 				    s->conf->name, (int)(m_len > 64 ? 64 : m_len), m);
 	if (m_len + rpc->params_len + 32 > d->cfg->limits.max_message)
-		return answer_error(oc, BH_E_TOO_LARGE, "call too large: %zu bytes of params "
+		return bh_outcall_fail(oc, BH_E_TOO_LARGE, "call too large: %zu bytes of params "
 				    "(limits.max_message %zu)", rpc->params_len,
 				    d->cfg->limits.max_message);
 	uint32_t timeout = s->conf->timeout_ms;
 	int64_t left = remaining_ms(parent);
 	if (left < 0)
-		return answer_error(oc, BH_E_TIMEOUT, "the deadline of the call it was made "
+		return bh_outcall_fail(oc, BH_E_TIMEOUT, "the deadline of the call it was made "
 				    "from has passed");
 	if (left > 0 && (uint64_t)left < timeout)
 		timeout = (uint32_t)left;
 	struct bh_call *c = bh_call_new_chained(d, m, m_len, rpc->params, rpc->params_len);
 	if (!c)
-		return answer_error(oc, BH_E_INTERNAL, "out of memory");
+		return bh_outcall_fail(oc, BH_E_INTERNAL, "out of memory");
 	c->kind = BH_CALL_CLIENT;
 	c->slot = s;
 	c->origin = oc;
@@ -318,12 +316,12 @@ static void control_call(struct bh_outcall *oc, const char *m, size_t m_len,
 	bool open = (m_len == 6 && memcmp(m, "status", 6) == 0) ||
 		    (m_len == 7 && memcmp(m, "version", 7) == 0);
 	if (!open)
-		return answer_error(oc, BH_E_PERMISSION_DENIED, "bulkhead.%.*s cannot be called "
+		return bh_outcall_fail(oc, BH_E_PERMISSION_DENIED, "bulkhead.%.*s cannot be called "
 				    "from a plugin (only bulkhead.status and bulkhead.version)",
 				    (int)(m_len > 32 ? 32 : m_len), m);
 	struct bh_call *c = bh_call_new_chained(oc->d, m, m_len, rpc->params, rpc->params_len);
 	if (!c)
-		return answer_error(oc, BH_E_INTERNAL, "out of memory");
+		return bh_outcall_fail(oc, BH_E_INTERNAL, "out of memory");
 	c->kind = BH_CALL_CLIENT;
 	c->origin = oc;
 	c->depth = oc->parent->depth + 1;
@@ -340,29 +338,29 @@ static void dispatch(struct bh_outcall *oc, const struct bh_rpc *rpc, bool notif
 	size_t len = rpc->method_len, caller_len = strlen(BH_CH_CALLER);
 
 	if (oc->parent->gave_up || oc->parent->deadline_passed)
-		return answer_error(oc, oc->parent->deadline_passed ? BH_E_TIMEOUT : BH_E_UNAVAILABLE,
+		return bh_outcall_fail(oc, oc->parent->deadline_passed ? BH_E_TIMEOUT : BH_E_UNAVAILABLE,
 				    "the call it was made from has ended");
 	if (oc->parent->depth + 1 > d->cfg->max_call_depth)
-		return answer_error(oc, BH_E_CHAIN_TOO_DEEP, "the call chain would be %u calls "
+		return bh_outcall_fail(oc, BH_E_CHAIN_TOO_DEEP, "the call chain would be %u calls "
 				    "deep (limits.max_call_depth %u)", oc->parent->depth + 1,
 				    d->cfg->max_call_depth);
 	if (len > caller_len && memcmp(t, BH_CH_CALLER, caller_len) == 0 && t[caller_len] == '.') {
 		if (!conf->callback)
-			return answer_error(oc, BH_E_PERMISSION_DENIED, "plugin %s may not call its "
+			return bh_outcall_fail(oc, BH_E_PERMISSION_DENIED, "plugin %s may not call its "
 					    "caller (it has no grant callback = true)", name);
 		bh_callback_to_caller(oc, t + caller_len + 1, len - caller_len - 1, rpc->params,
 				      rpc->params_len, notify);
 		return;
 	}
 	if (notify)
-		return answer_error(oc, BH_E_BAD_REQUEST, "only the caller takes notifications");
+		return bh_outcall_fail(oc, BH_E_BAD_REQUEST, "only the caller takes notifications");
 	const char *dot = memchr(t, '.', len);
 	if (!dot || dot == t || dot == t + len - 1 || !bh_name_valid(t, (size_t)(dot - t)))
-		return answer_error(oc, BH_E_BAD_REQUEST, "\"%.*s\" is not of the form "
+		return bh_outcall_fail(oc, BH_E_BAD_REQUEST, "\"%.*s\" is not of the form "
 				    "plugin.method", (int)(len > 64 ? 64 : len), t);
 	size_t ns_len = (size_t)(dot - t), m_len = len - ns_len - 1;
 	if (!granted(conf, t, ns_len, dot + 1, m_len))
-		return answer_error(oc, BH_E_PERMISSION_DENIED, "plugin %s may not call %.*s "
+		return bh_outcall_fail(oc, BH_E_PERMISSION_DENIED, "plugin %s may not call %.*s "
 				    "(not granted by its calls setting)", name,
 				    (int)(len > 96 ? 96 : len), t);
 	if (ns_len == strlen(BH_CONTROL_NS) && memcmp(t, BH_CONTROL_NS, ns_len) == 0)
@@ -375,7 +373,7 @@ static void dispatch(struct bh_outcall *oc, const struct bh_rpc *rpc, bool notif
 		bh_callback_to_provider(oc, provider, t, len, rpc->params, rpc->params_len);
 		return;
 	}
-	answer_error(oc, BH_E_UNKNOWN_PLUGIN, "no plugin or host service named \"%.*s\"",
+	bh_outcall_fail(oc, BH_E_UNKNOWN_PLUGIN, "no plugin or host service named \"%.*s\"",
 		     (int)ns_len, t);
 }
 
@@ -397,7 +395,7 @@ void bh_outcall_request(struct bh_instance *inst, const struct bh_rpc *rpc)
 		return bh_instance_kill(inst, BH_EXIT_KILLED, "out of memory");
 	inst->slot->outcalls++;
 	if (full)
-		return answer_error(oc, BH_E_OVERLOADED, "%u calls out of this instance wait "
+		return bh_outcall_fail(oc, BH_E_OVERLOADED, "%u calls out of this instance wait "
 				    "already (at most %d)", inst->n_outcalls - 1, BH_OUTCALLS_MAX);
 	dispatch(oc, rpc, notify);
 }

@@ -56,6 +56,9 @@ void bh_outcall_request(struct bh_instance *inst, const struct bh_rpc *rpc);
 /* The answer to oc, to its plugin (err NULL: result is the result); frees oc. */
 void bh_outcall_answer(struct bh_outcall *oc, const bh_error *err, const uint8_t *result,
 		       size_t len);
+/* The same with an error (code, printf-style message). */
+void bh_outcall_fail(struct bh_outcall *oc, int32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* c, made by a plugin (c->origin), has its outcome: on to the plugin that waits. */
 void bh_outcall_result(struct bh_call *c, const uint8_t *result, size_t len);
 void bh_outcall_error(struct bh_call *c, int32_t code, const char *msg);

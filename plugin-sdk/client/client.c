@@ -129,6 +129,7 @@ struct bh_client {
 	size_t hdr_off;
 	struct bh_buf out;
 	size_t out_off; /* bytes of out already sent */
+	size_t sndbuf;  /* what the socket takes (bh_sock_fit_sndbuf) */
 	struct bh_buf in;
 	struct bh_scanner scan; /* over the message at the front of in, resumed per read */
 
@@ -795,6 +796,7 @@ static void queue_reclaim(bh_client *c, size_t n)
 
 static int flush(bh_client *c, bool defer)
 {
+	bh_sock_fit_sndbuf(c->fd, c->hdr.len - c->hdr_off + c->out.len - c->out_off, &c->sndbuf);
 	while (out_pending(c)) {
 		struct iovec iov[2];
 		int n_iov = 0;

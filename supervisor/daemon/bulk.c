@@ -220,7 +220,7 @@ static int area_to_memfd(struct bh_inst_bulk *b, size_t len, int *ret_fd)
 	int fd = memfd_create("bulkhead-reply", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	int r = ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+	int r = bh_memfd_allocate(fd, len);
 	loff_t in = BH_BULK_AREA_HEAD, out = 0;
 	while (r == 0 && (size_t)out < len) {
 		ssize_t n = copy_file_range(b->area_fd, &in, fd, &out, len - (size_t)out, 0);

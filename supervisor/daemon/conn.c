@@ -431,6 +431,7 @@ static ssize_t send_some(struct bh_conn *cn)
 
 static void conn_flush(struct bh_conn *cn)
 {
+	bh_sock_fit_sndbuf(cn->watch.fd, out_waiting(cn), &cn->sndbuf);
 	while (out_waiting(cn) > 0) {
 		ssize_t n = send_some(cn);
 		if (n < 0)

@@ -46,6 +46,7 @@ struct bh_conn {
 	pid_t pid;
 	struct bh_buf in, out;     /* in and scan: lent for each read (spare.h) */
 	size_t out_sent;          /* bytes at the front of out already sent */
+	size_t sndbuf;            /* what its socket takes (bh_sock_fit_sndbuf) */
 	size_t held_bytes;        /* request bytes of its calls and notifications held */
 	struct bh_scanner *scan;  /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */

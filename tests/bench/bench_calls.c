@@ -108,7 +108,7 @@ struct options {
 	const char *daemon;
 	const char *plugin;
 	const char *wrap; /* a command line the daemon is started under (perf, strace) */
-	bool run_raw, run_relay, run_routed, run_tput, run_cold, run_swap;
+	bool run_raw, run_relay, run_routed, run_memfd, run_tput, run_cold, run_swap;
 	bool variants; /* the nospin and bare routed paths too */
 	int spin_us;   /* spin_us of echo and echo2; -1: the default */
 	bool size_on[N_SIZES]; /* latency payload sizes to measure */
@@ -851,7 +851,7 @@ static int measure_latency(const struct options *o, const struct plan *pl, const
 		[P_ROUTED] = { .on = o->run_routed, .fd = -1, .middle = daemon },
 		[P_NOSPIN] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 		[P_BARE] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
-		[P_MEMFD] = { .on = o->run_routed, .fd = -1, .middle = daemon },
+		[P_MEMFD] = { .on = o->run_memfd, .fd = -1, .middle = daemon },
 		[P_CHAINED] = { .on = o->run_routed && o->variants, .fd = -1, .middle = daemon },
 	};
 	int ret = -1;
@@ -1764,8 +1764,9 @@ static void usage(FILE *f)
 		"  --plugin PATH        echo.so (default %s)\n"
 		"  --no-sandbox         run the configured echo instances without the sandbox\n"
 		"                       (the cold-start loads always use the default profile)\n"
-		"  --only LIST          sections to run: raw,relay,routed,tput,cold,swap (default\n"
-		"                       all)\n"
+		"  --only LIST          sections to run: raw,relay,routed,memfd,tput,cold,swap\n"
+		"                       (default all; memfd: the routed C client on the memfd\n"
+		"                       path)\n"
 		"  --sizes LIST         latency payloads: 64,4K,1M,64M (default all; 64M only\n"
 		"                       on the raw, relay and memfd paths, a few samples)\n"
 		"  --inflight N         pipelined calls per client in the throughput part (32)\n"
@@ -1809,8 +1810,8 @@ static int parse_sizes(struct options *o, const char *list)
 
 static int parse_only(struct options *o, const char *list)
 {
-	o->run_raw = o->run_relay = o->run_routed = o->run_tput = o->run_cold = false;
-	o->run_swap = false;
+	o->run_raw = o->run_relay = o->run_routed = o->run_memfd = o->run_tput = false;
+	o->run_cold = o->run_swap = false;
 	char *copy = strdup(list), *save = NULL;
 	if (!copy)
 		return -ENOMEM;
@@ -1822,6 +1823,8 @@ static int parse_only(struct options *o, const char *list)
 			o->run_relay = true;
 		else if (strcmp(w, "routed") == 0)
 			o->run_routed = true;
+		else if (strcmp(w, "memfd") == 0)
+			o->run_memfd = true;
 		else if (strcmp(w, "tput") == 0)
 			o->run_tput = true;
 		else if (strcmp(w, "cold") == 0)
@@ -1855,8 +1858,8 @@ int main(int argc, char **argv)
 	};
 	struct options o = {
 		.sandbox = true, .daemon = BH_BENCH_DAEMON, .plugin = BH_BENCH_PLUGIN,
-		.run_raw = true, .run_relay = true, .run_routed = true, .run_tput = true, .run_cold = true,
-		.run_swap = true, .variants = true, .spin_us = -1,
+		.run_raw = true, .run_relay = true, .run_routed = true, .run_memfd = true,
+		.run_tput = true, .run_cold = true, .run_swap = true, .variants = true, .spin_us = -1,
 		.pin_daemon = -1, .pin_client = -1, .pin_shim = -1, .inflight = 32,
 		.size_on = { true, true, true, true },
 	};
@@ -1943,7 +1946,7 @@ int main(int argc, char **argv)
 	struct cold cs = { 0 };
 	struct swap_run sw_idle = { 0 }, sw_load = { 0 };
 	int status = 1;
-	bool need_daemon = o.run_routed || o.run_tput || o.run_cold || o.run_swap;
+	bool need_daemon = o.run_routed || o.run_memfd || o.run_tput || o.run_cold || o.run_swap;
 	if (need_daemon) {
 		if (daemon_start(&dr, &o) < 0)
 			goto out;
@@ -1963,7 +1966,7 @@ int main(int argc, char **argv)
 		pin_daemon_children(dr.pid, o.pin_shim);
 	}
 
-	if (o.run_raw || o.run_relay || o.run_routed) {
+	if (o.run_raw || o.run_relay || o.run_routed || o.run_memfd) {
 		if (measure_latency(&o, &pl, dr.sock, dr.pid, &lat) < 0)
 			goto out;
 		print_latency(&o, &lat);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -121,6 +122,61 @@ START_TEST(memfd_checks)
 }
 END_TEST
 
+/* A memfd sized with its pages: the sparse check of a receiver passes before a byte
+ * is written. */
+START_TEST(memfd_allocate_has_pages)
+{
+	int before = open_fds();
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bh_memfd_allocate(fd, 1 << 20), 0);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, (int)BH_MEMFD_SEALS_HOSTILE), 0);
+	ck_assert_int_eq(bh_memfd_check(fd, 1 << 20, 1 << 20, BH_MEMFD_SEALS_HOSTILE), 0);
+	close(fd);
+	ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
+static size_t sndbuf_of(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+	return (size_t)v;
+}
+
+/* The send buffer grows with the largest message waiting, never shrinks, and stops
+ * at the ceiling; small messages leave the kernel's default alone. */
+START_TEST(sndbuf_grows_with_large_messages)
+{
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	size_t have = 0, dflt = sndbuf_of(sv[0]);
+	bh_sock_fit_sndbuf(sv[0], 64, &have);
+	ck_assert_uint_eq(sndbuf_of(sv[0]), dflt);
+
+	bh_sock_fit_sndbuf(sv[0], 1 << 20, &have);
+	ck_assert_uint_eq(have, 1 << 20);
+	FILE *f = fopen("/proc/sys/net/core/wmem_max", "r");
+	unsigned long wmem_max = 0;
+	if (f) {
+		ck_assert_int_eq(fscanf(f, "%lu", &wmem_max), 1);
+		fclose(f);
+	}
+	/* The kernel doubles what it grants, up to net.core.wmem_max. */
+	size_t granted = wmem_max >= (1 << 20) ? 2u << 20 : 2 * wmem_max;
+	if (f)
+		ck_assert_uint_eq(sndbuf_of(sv[0]), granted);
+
+	bh_sock_fit_sndbuf(sv[0], 4096, &have); /* never shrinks */
+	ck_assert_uint_eq(have, 1 << 20);
+	bh_sock_fit_sndbuf(sv[0], 64u << 20, &have);
+	ck_assert_uint_eq(have, BH_SNDBUF_MAX);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 /* A pooled buffer: the peer cannot write it, the owner still can. */
 START_TEST(memfd_readonly_for_peer)
 {
@@ -215,6 +271,8 @@ int main(void)
 	tcase_add_test(tc, parse_bulk_params);
 	tcase_add_test(tc, memfd_checks);
 	tcase_add_test(tc, memfd_readonly_for_peer);
+	tcase_add_test(tc, memfd_allocate_has_pages);
+	tcase_add_test(tc, sndbuf_grows_with_large_messages);
 	tcase_add_test(tc, fdq_order_and_overflow);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

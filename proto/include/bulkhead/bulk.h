@@ -90,6 +90,9 @@ int bh_rpc_parse_bulk(const uint8_t *msg, size_t len, struct bh_rpc *ret, const 
 /* A new memfd of `size` bytes (close-on-exec, sealing allowed), mapped read-write
  * (shared), its pages faulted in when populate. 0, *ret_fd and *ret_map; or -errno. */
 int bh_memfd_new(const char *name, size_t size, bool populate, int *ret_fd, void **ret_map);
+/* Size a new memfd to len bytes with its pages allocated (ftruncate where fallocate
+ * cannot): 0 or -errno. */
+int bh_memfd_allocate(int fd, size_t len);
 /* Seal fd so that a peer can only read it (buffers the writer keeps reusing through
  * the mapping it already has): F_SEAL_FUTURE_WRITE | SHRINK | GROW | SEAL. */
 int bh_memfd_seal_readonly(int fd);
@@ -141,6 +144,14 @@ ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q);
 /* One sendmsg of iov with fd (or none when fd < 0) attached, MSG_NOSIGNAL |
  * MSG_DONTWAIT as flags say, retried on EINTR. Bytes written, or -errno. */
 ssize_t bh_send_fd(int sock, const struct iovec *iov, int n, int fd, int flags);
+/* A large message goes into a stream socket in one send instead of one per ~200 KiB
+ * the peer reads (a wake-up of both sides each): before queueing `waiting` bytes,
+ * grow sock's send buffer to hold them, up to BH_SNDBUF_MAX (the kernel caps it at
+ * net.core.wmem_max). *have is what the socket is known to take (0 at first): the
+ * buffer only grows, and only once per new high. Kernel memory a slow reader can pin
+ * stays below BH_SNDBUF_MAX (twice that with the kernel's bookkeeping). */
+#define BH_SNDBUF_MAX (4u << 20)
+void bh_sock_fit_sndbuf(int sock, size_t waiting, size_t *have);
 
 #ifdef __cplusplus
 }

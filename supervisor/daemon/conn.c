@@ -34,6 +34,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "events.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -82,6 +83,11 @@ static void schedule_flush(struct bh_conn *cn)
 static size_t out_waiting(const struct bh_conn *cn)
 {
 	return cn->out.len - cn->out_sent;
+}
+
+size_t bh_conn_unread(const struct bh_conn *cn)
+{
+	return out_waiting(cn);
 }
 
 static void update_events(struct bh_conn *cn)
@@ -150,6 +156,7 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 	bh_list_init(&cn->callbacks_waiting);
 	bh_list_init(&cn->notifications);
 	bh_list_init(&cn->flush_link);
+	bh_list_init(&cn->events_link);
 	cn->watch = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = conn_event};
 	if (bh_watch_add(d->loop, &cn->watch) < 0) {
 		close(fd);
@@ -452,6 +459,7 @@ static void conn_flush(struct bh_conn *cn)
 	if (cn->out_sent == cn->out.len) {
 		cn->out.len = cn->out_sent = 0;
 		bh_buf_shrink(&cn->out, BH_BUF_KEEP);
+		bh_events_resume(cn); /* appends, to be sent with the next flush */
 	} else if (cn->out_sent >= cn->out.len / 2) {
 		cn->d->output.client_moved += cn->out.len - cn->out_sent;
 		for (unsigned i = 0; i < cn->n_out_fd; i++)
@@ -854,6 +862,7 @@ static void conn_close(struct bh_conn *cn)
 		bh_call_detach_conn(c);
 	}
 	bh_callback_conn_gone(cn);
+	bh_events_unsubscribe(cn);
 	/* Its notifications still run; there is just nobody left to report to. */
 	bh_list_for_each_safe(pos, tmp, &cn->notifications)
 	{

@@ -47,6 +47,11 @@ struct bh_conn {
 	struct bh_buf in, out;     /* in and scan: lent for each read (spare.h) */
 	size_t out_sent;          /* bytes at the front of out already sent */
 	size_t sndbuf;            /* what its socket takes (bh_sock_fit_sndbuf) */
+	/* bulkhead.subscribe: on d->events.subscribers; events it missed since it last
+	 * kept up (events.h). */
+	bool subscribed;
+	struct bh_list events_link;
+	uint64_t events_dropped;
 	size_t held_bytes;        /* request bytes of its calls and notifications held */
 	struct bh_scanner *scan;  /* over the message at the front of in */
 	struct bh_list calls;     /* calls not yet answered or still at an instance */
@@ -100,6 +105,8 @@ void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c);
  * (callback.c): false when cn is gone or has more than BH_CONN_CALLBACK_OUT_MAX bytes
  * waiting unread. */
 #define BH_CONN_CALLBACK_OUT_MAX (4u << 20)
+/* Bytes queued for cn and not yet taken by its socket. */
+size_t bh_conn_unread(const struct bh_conn *cn);
 bool bh_conn_send_request(struct bh_conn *cn, uint32_t cid, const char *method, size_t len,
 			  const uint8_t *params, size_t params_len);
 bool bh_conn_send_notify(struct bh_conn *cn, const char *method, size_t len,

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "events.h"
 #include "gen.h"
 #include "log.h"
 #include "outcall.h"
@@ -433,6 +434,35 @@ static void control_provide(struct bh_call *c, const bh_value *p)
 	bh_call_free(c);
 }
 
+/* ---- bulkhead.subscribe [] | [false]: lifecycle events as notifications ---- */
+
+static void control_subscribe(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	bool on = true;
+	if (p->type != BH_ARRAY || p->len > 1 ||
+	    (p->len == 1 && bh_value_get_bool(bh_value_at(p, 0), &on) < 0))
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, "subscribe expects [] or [bool]");
+	if (!c->conn)
+		return bh_call_fail(c, BH_E_BAD_REQUEST, "only a client connection subscribes");
+	if (on)
+		bh_events_subscribe(c->conn);
+	else
+		bh_events_unsubscribe(c->conn);
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 3);
+	bh_write_cstr(&w, "subscribed");
+	bh_write_bool(&w, on);
+	bh_write_cstr(&w, "method");
+	bh_write_cstr(&w, BH_EVENT_METHOD);
+	bh_write_cstr(&w, "kinds");
+	bh_write_array(&w, BH_EV_N);
+	for (int k = 0; k < BH_EV_N; k++)
+		bh_write_cstr(&w, bh_event_name((enum bh_event_kind)k));
+	reply_scratch(d, c, &w);
+}
+
 static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method, size_t len,
 		     const uint8_t *params, size_t params_len)
 {
@@ -453,6 +483,8 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 	}
 	if (IS("hello"))
 		return control_hello(d, c, p);
+	if (IS("subscribe"))
+		return control_subscribe(d, c, p);
 	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
 			    IS("rollback") || IS("provide");
 	if (!admin_method) {

@@ -108,6 +108,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_list_init(&d->flush_conns);
 	bh_arena_init(&d->arena);
 	bh_buf_init(&d->scratch, 0);
+	bh_events_init(&d->events);
 	bh_spare_init(&d->spare);
 	bh_timer_init(&d->shutdown_timer, shutdown_deadline);
 	bh_timer_init(&d->mem_timer, bh_memwatch_fired);
@@ -146,6 +147,7 @@ void bh_daemon_done(struct bh_daemon *d)
 	}
 	bh_arena_done(&d->arena);
 	bh_buf_done(&d->scratch);
+	bh_events_done(&d->events);
 	bh_spare_done(&d->spare);
 	bh_ids_done(&d->ids);
 	free(d->socket_path);

@@ -10,6 +10,7 @@
 
 #include "bulkhead/proto.h"
 #include "conn.h"
+#include "events.h"
 #include "ids.h"
 #include "list.h"
 #include "loop.h"
@@ -72,6 +73,7 @@ struct bh_daemon {
 	struct bh_buf scratch;    /* scratch encode space */
 	struct bh_spare spare;    /* the read buffer and scanner lent to each reader */
 	struct bh_report_bucket client_reports;
+	struct bh_events events;  /* lifecycle events and their subscribers */
 };
 
 int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg);

@@ -3,6 +3,7 @@
 # functions it uses, bh_write_* and the codec, are exported from it).
 add_executable(bulkhead
   ${CMAKE_CURRENT_LIST_DIR}/main.c
+  ${CMAKE_CURRENT_LIST_DIR}/events.c
   ${CMAKE_CURRENT_LIST_DIR}/json.c
   ${CMAKE_CURRENT_LIST_DIR}/status.c)
 bh_target_defaults(bulkhead)

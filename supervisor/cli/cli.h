@@ -32,6 +32,11 @@ int cli_json_to_msgpack(const json_t *j, bh_writer *w, char *why, size_t why_len
  * of memory. */
 char *cli_json_dump(const json_t *j, bool pretty);
 
+/* ---- events.c ---- */
+
+/* One event of bulkhead.subscribe as a line: time, kind, fields. 0, or -EIO. */
+int cli_print_event(FILE *out, const bh_value *event);
+
 /* ---- status.c ---- */
 
 /* The human rendering of a bulkhead.status answer. Returns 0, or -EIO when out

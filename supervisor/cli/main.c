@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,6 +383,56 @@ static int cmd_rollback(const struct command *cmd, struct opts *o, int argc, cha
 	return control(o, "bulkhead.rollback", "rolled back", 1, strs);
 }
 
+/* One bulkhead.event notification: [{event}]. */
+static int on_event(void *userdata, const char *method, const bh_value *params,
+		    bh_writer *result, bh_error *err)
+{
+	const struct opts *o = userdata;
+	(void)method, (void)result, (void)err;
+	const bh_value *ev = bh_value_at(params, 0);
+	if (!ev)
+		return 0;
+	if (o->json) {
+		print_json(o, ev);
+		fflush(stdout);
+	} else {
+		cli_print_event(stdout, ev);
+	}
+	return 0;
+}
+
+static int cmd_events(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	(void)cmd, (void)argc, (void)argv;
+	bh_client *c;
+	int status = open_client(o, &c);
+	if (status != CLI_EXIT_OK)
+		return status;
+	bh_error err;
+	int r = bh_client_handle(c, "bulkhead.event", on_event, o);
+	if (r == 0)
+		r = bh_call(c, "bulkhead.subscribe", o->timeout_ms, NULL, &err);
+	else
+		bh_fail(&err, BH_E_INTERNAL, "%s", strerror(-r));
+	if (r < 0) {
+		print_error(err.code, err.message);
+		bh_client_free(c);
+		return r == -err.code ? CLI_EXIT_REMOTE : CLI_EXIT_UNAVAILABLE;
+	}
+	/* Until the daemon goes away (or the reader of stdout does: SIGPIPE). */
+	while (r == 0) {
+		struct pollfd p = { .fd = bh_client_fd(c), .events = POLLIN };
+		if (bh_client_want_write(c))
+			p.events |= POLLOUT;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+		r = bh_client_step(c);
+	}
+	bh_client_free(c);
+	print_error(BH_E_UNAVAILABLE, "the daemon closed the connection");
+	return CLI_EXIT_UNAVAILABLE;
+}
+
 static int cmd_version(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
 	(void)cmd, (void)argc, (void)argv;
@@ -463,6 +514,14 @@ static const struct command commands[] = {
 	  "send all calls to a plugin's canary and retire the old version", NULL },
 	{ "rollback", cmd_rollback, 1, 1, "rollback NAME",
 	  "retire a plugin's canary and keep the old version", NULL },
+	{ "events", cmd_events, 0, 0, "events [--json]",
+	  "print the daemon's lifecycle events as they happen",
+	  "One line per event: local time, kind (instance.started, instance.ready,\n"
+	  "instance.exited, instance.restarted, plugin.loaded, plugin.unloaded,\n"
+	  "plugin.quarantined, swap.phase, swap.done, config.reloaded, limit.hit, ...),\n"
+	  "then its fields. With --json, each event as the daemon sends it, one JSON object\n"
+	  "per line. A reader that falls behind loses events; a \"dropped\" event with a\n"
+	  "count says how many. Runs until the daemon goes away.\n" },
 	{ "version", cmd_version, 0, 0, "version", "show the CLI's and the daemon's versions",
 	  NULL },
 	{ "help", cmd_help, 0, 1, "help [COMMAND]", "show help", NULL },

@@ -216,6 +216,7 @@ static struct bh_config *config_new(void)
 	c->max_client_pending = 1024;
 	c->max_payload = UINT64_C(64) << 20;
 	c->max_call_depth = 8;
+	c->event_backlog = 1u << 20;
 	c->output_rate = 16u << 20;
 	c->output_flood_ms = 10000;
 	c->shutdown_timeout_ms = 5000;
@@ -254,7 +255,7 @@ static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL
 static const char *const limits_keys[] = {
 	"max_message", "max_depth", "max_items", "max_bytes",
 	"max_clients", "max_client_pending", "output_rate", "output_flood_ms", "max_payload",
-	"max_call_depth", NULL,
+	"max_call_depth", "event_backlog", NULL,
 };
 static const char *const restart_keys[] = {
 	"backoff_min_ms", "backoff_max_ms", "quarantine_crashes", "quarantine_window_ms", NULL,
@@ -363,7 +364,9 @@ static int parse_limits(struct bh__cfg *x, const config_setting_t *g, struct bh_
 	    (r = bh__cfg_u32(x, g, "output_flood_ms", 1000, MS_MAX, &c->output_flood_ms)) < 0 ||
 	    /* 0: off. Below 4 GiB: a length on the channel is a uint32. */
 	    (r = bh__cfg_size(x, g, "max_payload", 0, UINT64_C(1) << 31, &c->max_payload)) < 0 ||
-	    (r = bh__cfg_u32(x, g, "max_call_depth", 1, 64, &c->max_call_depth)) < 0)
+	    (r = bh__cfg_u32(x, g, "max_call_depth", 1, 64, &c->max_call_depth)) < 0 ||
+	    (r = bh__cfg_size(x, g, "event_backlog", 4096, UINT64_C(1) << 30,
+			      &c->event_backlog)) < 0)
 		return r;
 	return 0;
 }

@@ -98,6 +98,9 @@ struct bh_config {
 	 * area; 0 turns bulk transfer off. Default 64 MiB. */
 	uint64_t max_payload;
 	uint32_t max_call_depth; /* calls in a chain below a client's; default 8 */
+	/* Events a subscriber has not read (the daemon's buffer and the socket's) past
+	 * which its next ones are dropped and counted; default 1 MiB. */
+	uint64_t event_backlog;
 	uint32_t max_clients;    /* default 256 */
 	uint32_t max_client_pending; /* calls outstanding per connection; default 1024 */
 	uint64_t output_rate;    /* bytes/s read from one child stream; default 16 MiB */

@@ -2,18 +2,17 @@
  * every subscriber that keeps up. */
 #include "events.h"
 
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
+#include "config.h"
 #include "conn.h"
 #include "daemon.h"
 #include "gen.h"
 #include "instance.h"
 #include "slot.h"
-
-/* A subscriber with more than this unread loses events (counted) rather than make
- * the daemon hold more for it: about a thousand events. */
-#define EVENTS_UNREAD_MAX (256u * 1024)
 
 static const char *const names[BH_EV_N] = {
 	[BH_EV_INSTANCE_STARTED] = "instance.started",
@@ -107,10 +106,14 @@ static void encode(struct bh_events *ev, bh_writer *w, const char *kind, const s
 		kv_str(w, "detail", e->detail);
 }
 
-/* Whether cn can take one more event now. */
+/* Whether cn can take one more event now: what it has not read, in the daemon's
+ * buffer and in the socket's (limits.event_backlog), leaves room. */
 static bool keeps_up(const struct bh_conn *cn)
 {
-	return bh_conn_unread(cn) <= EVENTS_UNREAD_MAX;
+	int queued = 0;
+	if (ioctl(cn->watch.fd, SIOCOUTQ, &queued) < 0 || queued < 0)
+		queued = 0;
+	return bh_conn_unread(cn) + (size_t)queued < cn->d->cfg->event_backlog;
 }
 
 static void send_to(struct bh_conn *cn, const struct bh_buf *b)
@@ -125,6 +128,12 @@ void bh_event_emit(struct bh_daemon *d, const struct bh_event *e)
 	struct bh_events *ev = &d->events;
 	if (!ev->n_subscribers)
 		return;
+	struct bh_list *pos, *tmp;
+	bh_list_for_each_safe(pos, tmp, &ev->subscribers)
+	{
+		/* What it missed comes before what it gets next. */
+		bh_events_resume(bh_container_of(pos, struct bh_conn, events_link));
+	}
 	ev->seq++;
 	ev->buf.len = 0;
 	bh_writer w;
@@ -132,12 +141,9 @@ void bh_event_emit(struct bh_daemon *d, const struct bh_event *e)
 	encode(ev, &w, bh_event_name(e->kind), e, 0);
 	if (bh_writer_error(&w) < 0)
 		return;
-	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &ev->subscribers)
 	{
-		struct bh_conn *cn = bh_container_of(pos, struct bh_conn, events_link);
-		bh_events_resume(cn);
-		send_to(cn, &ev->buf);
+		send_to(bh_container_of(pos, struct bh_conn, events_link), &ev->buf);
 	}
 	bh_buf_shrink(&ev->buf, 64 * 1024);
 }

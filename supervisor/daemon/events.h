@@ -1,8 +1,10 @@
 /* Lifecycle events: what happened to plugins and instances, streamed to the clients
  * that subscribed (bulkhead.subscribe) as [2, "bulkhead.event", [{event}]]. Emitting
  * costs nothing while nobody listens. A subscriber that does not read is never waited
- * for: past a bound of unread output its events are dropped and counted, and the
- * count reaches it as a "dropped" event once it reads again. */
+ * for: past limits.event_backlog unread its events are dropped and counted, and once
+ * it has read, the count reaches it as a "dropped" event before the next event it
+ * gets. Every event has a seq, one more than the one emitted before it; a dropped
+ * event carries the seq of the last event it stands for. */
 #ifndef BH_DAEMON_EVENTS_H
 #define BH_DAEMON_EVENTS_H
 

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "events.h"
 #include "gen.h"
 #include "ids.h"
 #include "list.h"
@@ -319,6 +320,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 
 	inst->started_ns = bh_now_ns();
 	inst->state = BH_INST_STARTING;
+	bh_event_instance(inst, BH_EV_INSTANCE_STARTED, NULL, NULL);
 	inst->chan = (struct bh_watch){.fd = sv[0], .events = EPOLLIN, .fn = inst_event};
 	sv[0] = -1;
 	inst->pidfd = (struct bh_watch){.fd = inst->child.pidfd, .events = EPOLLIN,
@@ -849,6 +851,7 @@ static void act_ready(struct bh_instance *inst, const void *arg)
 	bh_info("%s: instance pid %d ready (generation %u, %.1f ms)", inst->slot->conf->name,
 		(int)inst->child.pid, inst->generation,
 		(double)(inst->ready_ns - inst->started_ns) / 1e6);
+	bh_event_instance(inst, BH_EV_INSTANCE_READY, NULL, NULL);
 	bh_slot_instance_ready(inst->slot, inst);
 }
 
@@ -1184,6 +1187,9 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	else
 		bh_debug("%s", reason);
 	s->exits[c]++;
+	if (c == BH_EXIT_LIMIT || c == BH_EXIT_DEADLINE || c == BH_EXIT_FLOOD)
+		bh_event_instance(inst, BH_EV_LIMIT_HIT, bh_exit_cause_name(c), reason);
+	bh_event_instance(inst, BH_EV_INSTANCE_EXITED, bh_exit_cause_name(c), reason);
 
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	if (inst->want_flush) {

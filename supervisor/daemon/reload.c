@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "events.h"
 #include "list.h"
 #include "log.h"
 #include "slot.h"
@@ -57,6 +58,7 @@ void bh_daemon_reload(struct bh_daemon *d)
 	char err[1024];
 	if (bh_config_load(d->cfg->path, &next, err, sizeof(err)) < 0) {
 		bh_err("SIGHUP: configuration rejected, keeping the running one: %s", err);
+		bh_event_emit(d, &(struct bh_event){ .kind = BH_EV_CONFIG_REJECTED, .detail = err });
 		return;
 	}
 	if (keep_socket_settings(next, d->cfg) < 0) {
@@ -114,4 +116,5 @@ void bh_daemon_reload(struct bh_daemon *d)
 		bh_log_threshold = next->log_level;
 	bh_watch_refresh(d);
 	bh_config_free(old);
+	bh_event_emit(d, &(struct bh_event){ .kind = BH_EV_CONFIG_RELOADED, .detail = d->cfg->path });
 }

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "events.h"
 #include "gen.h"
 #include "instance.h"
 #include "list.h"
@@ -250,6 +251,8 @@ static void give_up(struct bh_slot *s, enum bh_slot_state st, const char *reason
 	enter(s, st);
 	snprintf(s->fail_reason, sizeof(s->fail_reason), "%s", reason);
 	bh_err("%s: %s: %s", s->conf->name, bh_slot_state_name(st), reason);
+	if (st == BH_SLOT_QUARANTINED)
+		bh_event_slot(s, BH_EV_QUARANTINED, NULL, reason);
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
 	/* The current generation retires: idle instances stop now, busy ones when their
 	 * calls are done. A swap's new generation is left alone: it may be the fix. */
@@ -328,6 +331,7 @@ static void replace(struct bh_slot *s, bool restart, uint32_t delay_ms)
 	s->restarts++;
 	if (!bh_timer_armed(&s->restart_timer)) {
 		bh_info("%s: restarting in %u ms", s->conf->name, delay_ms);
+		bh_event_slot(s, BH_EV_INSTANCE_RESTARTED, NULL, s->last_exit);
 		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay_ms));
 	}
 	bh_slot_pump(s);
@@ -407,6 +411,7 @@ static void unload_progress(struct bh_slot *s)
 	bh_list_del(&s->link);
 	bh_names_del(&s->d->slot_names, s->conf->name, strlen(s->conf->name));
 	bh_info("%s: unloaded", s->conf->name);
+	bh_event_slot(s, BH_EV_PLUGIN_UNLOADED, NULL, NULL);
 	op_end(s, NULL);
 	bh_watch_slot_removed(s->d, s);
 	bh_loop_defer_free(s->d->loop, (void (*)(void *))bh_slot_free, s);
@@ -661,6 +666,7 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	bh_list_add_tail(&d->slots, &s->link);
 	bh_info("%s: loading %s (%u instance%s)", s->conf->name, s->conf->path, s->conf->instances,
 		s->conf->instances == 1 ? "" : "s");
+	bh_event_slot(s, BH_EV_PLUGIN_LOADED, NULL, s->conf->path);
 	fill_instances(s);
 	*ret = s;
 	return 0;

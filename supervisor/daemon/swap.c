@@ -47,6 +47,7 @@
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
+#include "events.h"
 #include "gen.h"
 #include "instance.h"
 #include "list.h"
@@ -124,6 +125,7 @@ static void enter(struct bh_swap *sw, enum swap_phase p)
 	bh_debug("%s: swap %s -> %s", sw->s->conf->name, phase_names[sw->phase],
 		 phase_names[p]);
 	sw->phase = p;
+	bh_event_slot(sw->s, BH_EV_SWAP_PHASE, phase_names[p], NULL);
 }
 
 /* The swap ends: the slot's operation with it. */
@@ -251,6 +253,7 @@ static void roll_back(struct bh_swap *sw, const struct swap_ev *ev)
 	struct bh_slot *s = sw->s;
 	bh_warn("%s: swap to generation %u rolled back: %s", s->conf->name, sw->new->number,
 		ev->why);
+	bh_event_slot(s, BH_EV_SWAP_DONE, "rolled_back", ev->why);
 	char msg[400];
 	snprintf(msg, sizeof(msg), "swap of %s rolled back, generation %u keeps serving: %s",
 		 s->conf->name, sw->old->number, ev->why);
@@ -313,6 +316,7 @@ static void drain(struct bh_swap *sw, const struct swap_ev *ev)
 		ms_since(sw->t_start, sw->t_cutover), ms_since(sw->t_cutover, bh_now_ns()));
 	snprintf(sw->outcome, sizeof(sw->outcome), "generation %u -> %u in %.1f ms",
 		 sw->old->number, sw->new->number, ms_since(sw->t_start, bh_now_ns()));
+	bh_event_slot(s, BH_EV_SWAP_DONE, "committed", sw->outcome);
 	reply_waiter(sw, "swapped");
 	swap_free(sw);
 }
@@ -470,6 +474,12 @@ static void count_ready(struct bh_swap *sw, const struct swap_ev *ev)
 		bh_timer_disarm(sw->s->d->loop, &sw->timer);
 		bh_info("%s: canary generation %u (%s) takes %u%% of calls", sw->s->conf->name,
 			sw->new->number, sw->new->version, sw->canary_pct);
+		if (bh_events_wanted(sw->s->d)) {
+			char detail[64];
+			snprintf(detail, sizeof(detail), "the canary takes %u%% of calls",
+				 sw->canary_pct);
+			bh_event_slot(sw->s, BH_EV_CANARY, "started", detail);
+		}
 		reply_waiter(sw, "canary started");
 		return;
 	}

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,74 @@ END_TEST
 
 /* ---- the Python example ------------------------------------------------------------- */
 
+/* `bulkhead events` (and --json) prints the events of loads it is subscribed to;
+ * when the daemon goes, it says so and exits 3. Loads are repeated until one shows,
+ * since the CLI subscribes at its own pace; each read is bounded by a deadline. */
+static void cli_events_mode(bool json)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_KV);
+	int out[2];
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	char err_path[HT_PATH_MAX + 16];
+	snprintf(err_path, sizeof err_path, "%s/err", d.dir);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (e < 0 || dup2(out[1], 1) < 0 || dup2(e, 2) < 0)
+			_exit(126);
+		execl(HT_CLI, HT_CLI, "-s", d.sock, "events", json ? "--json" : NULL, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	ck_assert_int_eq(fcntl(out[0], F_SETFL, O_NONBLOCK), 0);
+	bh_client *c = ht_connect(&d);
+	char text[16384] = "";
+	size_t len = 0;
+	const char *want = json ? "\"kind\":\"plugin.loaded\"" : " plugin.loaded plugin=store";
+	for (int i = 0; i < 200 && !strstr(text, want); i++) {
+		struct run r = cli(&d, "load", "store", HT_PLUGIN("kv"));
+		run_free(&r);
+		r = cli(&d, "unload", "store");
+		run_free(&r);
+		struct pollfd p = { .fd = out[0], .events = POLLIN };
+		while (poll(&p, 1, 100) == 1 && len + 1 < sizeof text) {
+			ssize_t n = read(out[0], text + len, sizeof text - 1 - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			text[len] = '\0';
+		}
+	}
+	ck_assert_msg(strstr(text, want), "no %s in: %s", want, text);
+	if (json)
+		ck_assert_msg(strstr(text, "{\"seq\":") && strstr(text, "\"plugin\":\"store\""),
+			      "events --json: %s", text);
+	else /* a date, a time with milliseconds, a zone */
+		ck_assert_msg(text[4] == '-' && text[10] == 'T' && text[19] == '.' &&
+				      (text[23] == '+' || text[23] == '-'),
+			      "events: %s", text);
+	bh_client_free(c);
+	ht_stop(&d);
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	close(out[0]);
+}
+
+START_TEST(cli_events)
+{
+	cli_events_mode(false);
+}
+END_TEST
+
+START_TEST(cli_events_json)
+{
+	cli_events_mode(true);
+}
+END_TEST
+
 START_TEST(python_client)
 {
 	struct ht_daemon d;
@@ -424,6 +493,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, cli_call);
 	tcase_add_test(tc, cli_admin);
 	tcase_add_test(tc, cli_escapes_peer_text);
+	tcase_add_test(tc, cli_events);
+	tcase_add_test(tc, cli_events_json);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

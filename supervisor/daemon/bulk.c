@@ -145,19 +145,28 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 		return attach_passed(c);
 	c->bulk_slot = BH_BULK_NONE;
 	const struct bh_config *cfg = inst->d->cfg;
-	if (c->params_len < BH_BULK_THRESHOLD || c->params_len > cfg->max_payload ||
-	    inst->bulk.area_fd < 0)
-		return; /* small, or beyond the ceiling, or a child without bulk */
-	int k = pick_slot(&inst->bulk, c->params_len);
-	if (k < 0)
+	int k = -1;
+	if (c->params_len >= BH_BULK_THRESHOLD && c->params_len <= cfg->max_payload &&
+	    inst->bulk.area_fd >= 0) /* else small, or beyond the ceiling, or no bulk */
+		k = pick_slot(&inst->bulk, c->params_len);
+	if (k < 0) {
+		bh_call_own_params(c); /* inline */
 		return;
+	}
 	struct bh_bulk_buf *p = &inst->bulk.pool[k];
 	size_t at = c->full_len - c->params_len;
-	memcpy(p->map, c->req + at, c->params_len);
+	if (c->params_src) {
+		/* The one copy of a client's params: the request keeps only the reference. */
+		memcpy(p->map, c->params_src, c->params_len);
+		c->params_src = NULL;
+		c->at_pool_only = true;
+	} else {
+		memcpy(p->map, c->req + at, c->params_len);
+		memcpy(c->bulk_saved, c->req + at, BH_BULK_REF_SIZE);
+	}
 	p->busy = true;
 	c->bulk_slot = k;
 	c->bulk_new = !p->at_child;
-	memcpy(c->bulk_saved, c->req + at, BH_BULK_REF_SIZE);
 	bh_bulk_ref_put(c->req + at,
 			&(struct bh_bulk_ref){ .kind = c->bulk_new ? BH_BULK_POOL_NEW : BH_BULK_POOL,
 					       .slot = (uint8_t)k,
@@ -173,9 +182,16 @@ void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c)
 	}
 	if (c->bulk_slot < 0 || c->bulk_slot >= BH_BULK_SLOTS)
 		return;
-	inst->bulk.pool[c->bulk_slot].busy = false;
+	struct bh_bulk_buf *p = &inst->bulk.pool[c->bulk_slot];
+	p->busy = false;
 	size_t at = c->full_len - c->params_len;
-	memcpy(c->req + at, c->bulk_saved, BH_BULK_REF_SIZE);
+	/* Only the daemon writes a pool buffer (the child's mapping is read-only): what
+	 * is there is the params as they came. */
+	if (c->at_pool_only)
+		memcpy(c->req + at, p->map, c->params_len);
+	else
+		memcpy(c->req + at, c->bulk_saved, BH_BULK_REF_SIZE);
+	c->at_pool_only = false;
 	c->req_len = c->full_len;
 	c->bulk_slot = BH_BULK_NONE;
 	c->bulk_new = false;

@@ -58,6 +58,26 @@ struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t meth
 	return call_new(d, method, method_len, params, params_len, 0);
 }
 
+struct bh_call *bh_call_new_borrowing(struct bh_daemon *d, const char *method,
+				      size_t method_len, const uint8_t *params, size_t params_len)
+{
+	/* The envelope alone: the params follow it, unwritten until owned. */
+	struct bh_call *c = call_new(d, method, method_len, (const uint8_t *)"", 0, params_len);
+	if (!c)
+		return NULL;
+	c->params_len = params_len;
+	c->params_src = params;
+	return c;
+}
+
+void bh_call_own_params(struct bh_call *c)
+{
+	if (!c->params_src)
+		return;
+	memcpy(c->req + c->full_len - c->params_len, c->params_src, c->params_len);
+	c->params_src = NULL;
+}
+
 struct bh_call *bh_call_new_chained(struct bh_daemon *d, const char *method, size_t method_len,
 				    const uint8_t *params, size_t params_len)
 {
@@ -97,6 +117,7 @@ static void leave(struct bh_call *c)
 
 void bh_call_queue(struct bh_call *c, bool front)
 {
+	bh_call_own_params(c); /* it outlives the request's read buffer */
 	leave(c);
 	if (front)
 		bh_list_add_head(&c->slot->queue, &c->link);
@@ -108,6 +129,7 @@ void bh_call_queue(struct bh_call *c, bool front)
 
 void bh_call_hold(struct bh_call *c, struct bh_list *held)
 {
+	bh_call_own_params(c);
 	leave(c);
 	bh_list_add_tail(held, &c->link);
 	c->where = BH_CALL_HELD;
@@ -115,6 +137,7 @@ void bh_call_hold(struct bh_call *c, struct bh_list *held)
 
 void bh_call_park(struct bh_call *c)
 {
+	bh_call_own_params(c);
 	leave(c);
 	c->where = BH_CALL_PARKED;
 }

@@ -67,6 +67,12 @@ struct bh_call {
 	bool bulk_new;
 	size_t params_len, full_len;
 	uint8_t bulk_saved[10];
+	/* A client's large params are copied once, straight from the client's read buffer
+	 * to the pool buffer of the instance they go to: until then they are at
+	 * params_src (valid while the request is being handled) and req has room for
+	 * them; at_pool_only: the pool buffer holds them and req's room does not. */
+	const uint8_t *params_src;
+	bool at_pool_only;
 	/* Params that came in a client's sealed memfd (BH_BULK_MEMFD): the request holds
 	 * the 10-byte reference, passed_fd the memfd of passed_len bytes, which goes on
 	 * to the child as it is; -1 otherwise. */
@@ -97,6 +103,16 @@ struct bh_call {
 
 struct bh_call *bh_call_new(struct bh_daemon *d, const char *method, size_t method_len,
 			    const uint8_t *params, size_t params_len);
+/* The same for a client's request, whose params stay where they are (params_src)
+ * while the call is routed: they are copied into req only where it waits (queued,
+ * held, parked) or goes inline, and straight into a pool buffer where it goes to an
+ * instance as bulk. The caller must not keep the call past the request's handling
+ * without routing it. */
+struct bh_call *bh_call_new_borrowing(struct bh_daemon *d, const char *method,
+				      size_t method_len, const uint8_t *params,
+				      size_t params_len);
+/* Copy borrowed params into req (bh_call_new_borrowing), if still borrowed. */
+void bh_call_own_params(struct bh_call *c);
 /* The same for a call a plugin made, with its "reenter" option (false). */
 struct bh_call *bh_call_new_chained(struct bh_daemon *d, const char *method, size_t method_len,
 				    const uint8_t *params, size_t params_len);

@@ -646,13 +646,18 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	 * in a memfd stay there, within the payload ceiling (memfd_params), and go on to
 	 * the child in it. */
 	struct bh_call *c = NULL;
+	/* Large params of a plugin call are copied once, to where they go (call.h). */
+	bool borrow = rpc->params_len >= BH_BULK_THRESHOLD && passed_fd < 0 &&
+		      !(plen == 8 && memcmp(m, "bulkhead", 8) == 0);
 	if (passed_fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
 		refuse(cn, rpc, BH_E_OVERLOADED, "%u calls with params in a memfd outstanding on "
 		       "this connection (at most %d)", cn->n_passed, BH_CONN_PASSED_MAX);
 	else if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
 		refuse(cn, rpc, BH_E_TOO_LARGE, "request too large: %zu bytes of params "
 		       "(limits.max_message %zu)", rpc->params_len, d->cfg->limits.max_message);
-	else if (!(c = bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
+	else if (!(c = borrow ? bh_call_new_borrowing(d, meth, methlen, rpc->params,
+						      rpc->params_len)
+			      : bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
 		refuse(cn, rpc, BH_E_INTERNAL, "out of memory");
 	if (!c) {
 		if (passed_fd >= 0)

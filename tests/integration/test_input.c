@@ -202,6 +202,77 @@ START_TEST(large_values_travel_as_memfds)
 }
 END_TEST
 
+/* A client's large params are copied once, from the daemon's read buffer to the pool
+ * buffer of the instance they go to; the request itself then holds only a reference.
+ * They must still come whole to wherever the call ends up: queued behind a full
+ * instance (copied into the request then), moved from a busy instance to an idle one
+ * (back from the first instance's pool buffer, into the second's). Every echo comes
+ * back byte-exact, and status shows the moves happened. */
+/* One large echo: what it must come back as, and how it came back. */
+struct echo_check {
+	const uint8_t *want;
+	size_t len;
+	int answered;
+	bool same;
+	char why[BH_ERROR_MESSAGE_MAX];
+};
+
+static void echo_checked(void *userdata, uint32_t msgid, const bh_value *result,
+			 const bh_error *err)
+{
+	struct echo_check *e = userdata;
+	(void)msgid;
+	e->answered++;
+	if (err) {
+		snprintf(e->why, sizeof e->why, "%s", err->message);
+		return;
+	}
+	e->same = result->type == BH_BIN && result->len == e->len &&
+		  memcmp(result->as.bin, e->want, e->len) == 0;
+}
+
+START_TEST(large_params_survive_queues_and_moves)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = ({ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; "
+		     "instances = 2; max_inflight = 3; });");
+	bh_client *c = ht_connect(&d);
+	ck_assert_int_gt(ht_call_int_ok(c, "echo.pid", NULL, 0), 0);
+
+	/* One instance hangs; calls pile up behind it, and past both instances' room,
+	 * in the queue. */
+	struct ht_outcome hang;
+	memset(&hang, 0, sizeof hang);
+	bh_write_array(bh_client_params(c), 0);
+	ck_assert_int_eq(bh_call_start(c, "echo.hang", 3000, ht_outcome_cb, &hang, NULL), 0);
+	enum { N = 10, SIZE = 256 * 1024 };
+	struct echo_check e[N];
+	uint8_t *blob[N];
+	for (int k = 0; k < N; k++) {
+		ck_assert_ptr_nonnull(blob[k] = malloc(SIZE));
+		for (size_t i = 0; i < SIZE; i++)
+			blob[k][i] = (uint8_t)(i * 13 + (size_t)k * 101);
+		bh_writer *w = bh_client_params(c);
+		bh_write_array(w, 1);
+		bh_write_bin(w, blob[k], SIZE);
+		e[k] = (struct echo_check){ .want = blob[k], .len = SIZE };
+		ck_assert_int_eq(bh_call_start(c, "echo.echo", HT_LONG_MS, echo_checked, &e[k],
+					       NULL), 0);
+	}
+	ck_assert_int_eq(bh_client_wait_all(c, HT_LONG_MS), 0);
+	for (int k = 0; k < N; k++) {
+		ck_assert_msg(e[k].answered == 1 && e[k].same, "call %d: answered %d, %s", k,
+			      e[k].answered, e[k].why[0] ? e[k].why : "came back changed");
+		free(blob[k]);
+	}
+	bh_result *st = ht_status(c);
+	ck_assert_uint_gt(ht_get_uint(ht_status_plugin(bh_result_value(st), "echo"), "moved"), 0);
+	bh_result_free(st);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* Bytes the daemon read from and sent to clients, in all. */
 static void client_bytes(bh_client *c, uint64_t *ret_read, uint64_t *ret_sent)
 {
@@ -711,6 +782,7 @@ int main(void)
 	tcase_add_test(tc, client_drip_is_linear);
 	tcase_add_test(tc, large_nil_result_is_linear);
 	tcase_add_test(tc, large_values_travel_as_memfds);
+	tcase_add_test(tc, large_params_survive_queues_and_moves);
 	tcase_add_test(tc, memfd_client_round_trip);
 	tcase_add_test(tc, memfd_client_hostile);
 	tcase_add_test(tc, memfd_refused_request_takes_its_fd);

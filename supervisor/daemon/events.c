@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "gen.h"
 #include "instance.h"
+#include "kv.h"
 #include "slot.h"
 
 static const char *const names[BH_EV_N] = {
@@ -63,18 +64,6 @@ static uint64_t wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void kv_str(bh_writer *w, const char *k, const char *v)
-{
-	bh_write_cstr(w, k);
-	bh_write_cstr(w, v);
-}
-
-static void kv_uint(bh_writer *w, const char *k, uint64_t v)
-{
-	bh_write_cstr(w, k);
-	bh_write_uint(w, v);
 }
 
 /* [{seq, time_ms, kind, ...}]: the params of one notification. */

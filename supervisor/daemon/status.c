@@ -15,6 +15,7 @@
 #include "gen.h"
 #include "ids.h"
 #include "instance.h"
+#include "kv.h"
 #include "list.h"
 #include "loop.h"
 #include "memwatch.h"
@@ -42,18 +43,6 @@ static uint64_t rss_kb(pid_t pid)
 	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
 		return 0;
 	return resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
-}
-
-static void kv_str(bh_writer *w, const char *k, const char *v)
-{
-	bh_write_cstr(w, k);
-	bh_write_cstr(w, v);
-}
-
-static void kv_uint(bh_writer *w, const char *k, uint64_t v)
-{
-	bh_write_cstr(w, k);
-	bh_write_uint(w, v);
 }
 
 static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t now)

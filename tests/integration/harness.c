@@ -389,7 +389,7 @@ int64_t ht_call_int_ok(bh_client *c, const char *method, const int64_t *v, size_
 	return got;
 }
 
-static int64_t now_ms(void)
+int64_t ht_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -398,7 +398,7 @@ static int64_t now_ms(void)
 
 void ht_run_clients(bh_client **cs, size_t n, int deadline_ms)
 {
-	int64_t end = now_ms() + deadline_ms;
+	int64_t end = ht_now_ms() + deadline_ms;
 	struct pollfd pfd[64];
 	bh_client *busy[64];
 	ck_assert_uint_le(n, 64);
@@ -422,7 +422,7 @@ void ht_run_clients(bh_client **cs, size_t n, int deadline_ms)
 		}
 		if (nb == 0)
 			return;
-		int64_t left = end - now_ms();
+		int64_t left = end - ht_now_ms();
 		ck_assert_msg(left > 0, "calls still outstanding after %d ms", deadline_ms);
 		if (timeout < 0 || timeout > left)
 			timeout = (int)left;

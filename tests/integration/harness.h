@@ -92,6 +92,9 @@ char *ht_read_log(const struct ht_daemon *d);
 /* True when the log contains needle. */
 bool ht_log_has(const struct ht_daemon *d, const char *needle);
 
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+int64_t ht_now_ms(void);
+
 /* CPU time (user + system) process pid has used, in milliseconds. */
 uint64_t ht_cpu_ms(pid_t pid);
 

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness.h"
 
@@ -64,19 +63,12 @@ static bh_client *subscriber(const struct ht_daemon *d, struct log *l)
 	return c;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read events until one of kind (for plugin, with cause when given) arrives after
  * index *from; *from moves past it. Fails the test after HT_LONG_MS. */
 static void await(bh_client *c, struct log *l, size_t *from, const char *kind,
 		  const char *plugin, const char *cause)
 {
-	int64_t deadline = now_ms() + HT_LONG_MS;
+	int64_t deadline = ht_now_ms() + HT_LONG_MS;
 	for (;;) {
 		for (size_t i = *from; i < l->n; i++) {
 			const struct seen *s = &l->ev[i];
@@ -86,7 +78,7 @@ static void await(bh_client *c, struct log *l, size_t *from, const char *kind,
 				return;
 			}
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ht_now_ms();
 		ck_assert_msg(left > 0, "no %s event for %s (%zu events seen)", kind, plugin, l->n);
 		struct pollfd p = { .fd = bh_client_fd(c), .events = POLLIN };
 		ck_assert_int_ge(poll(&p, 1, (int)left), 0);

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "memwatch.h"
+#include "metrics.h"
 #include "outcall.h"
 #include "slot.h"
 #include "spare.h"
@@ -1184,6 +1185,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	else
 		bh_debug("%s", reason);
 	s->exits[c]++;
+	bh_metrics_instance_exit(inst);
 
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	if (inst->want_flush) {

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "names.h"
 #include "loop.h"
+#include "metrics.h"
 #include "outcall.h"
 #include "router.h"
 #include "swap.h"
@@ -326,6 +327,7 @@ static void replace(struct bh_slot *s, bool restart, uint32_t delay_ms)
 		return;
 	}
 	s->restarts++;
+	bh_metrics_restart(s);
 	if (!bh_timer_armed(&s->restart_timer)) {
 		bh_info("%s: restarting in %u ms", s->conf->name, delay_ms);
 		bh_timer_arm(s->d->loop, &s->restart_timer, bh_now_ns() + bh_ms_to_ns(delay_ms));
@@ -683,6 +685,7 @@ void bh_slot_free(struct bh_slot *s)
 	bh_timer_disarm(s->d->loop, &s->reload_timer);
 	bh_list_del(&s->spawn_link);
 	free(s->crash_times);
+	bh_metrics_slot_free(s);
 	bh_gen_unref(s->next);
 	bh_gen_unref(s->gen);
 	free(s);

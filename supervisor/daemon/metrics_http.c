@@ -6,9 +6,9 @@
  * timeout MHD asks for (MHD_get_timeout) is due. The page is rendered in the loop
  * from the live state, so nothing is shared between threads, no lock and no
  * snapshot copy is needed, and a scrape sees one consistent moment. The price: a
- * scrape holds the loop while it renders (about 1 ms per 100 instances, see
- * README); MHD then sends the page piecewise as the socket takes it, and never
- * blocks on a slow scraper.
+ * scrape holds the loop while it renders (about 23 ms of CPU for 1000 plugins that
+ * all had calls, see README); MHD then sends the page piecewise as the socket takes
+ * it, and never blocks on a slow scraper.
  *
  * Bounds: at most METRICS_CONNECTIONS connections (more are refused by MHD), each
  * closed after METRICS_TIMEOUT_S idle, requests in MHD's default 32 KiB per

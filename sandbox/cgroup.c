@@ -860,6 +860,31 @@ void bh__cg_limit_cause(const struct bh_sandbox_cgroup *cg, const struct bh_sand
 		snprintf(buf, len, "pids limit reached (%" PRIu32 ")", p->pids_max);
 }
 
+void bh_child_usage(const struct bh_child *c, struct bh_child_usage *ret)
+{
+	ret->memory_bytes = ret->cpu_ns = -1;
+	const struct bh_sandbox_cgroup *cg = c ? c->cg : NULL;
+	if (!cg)
+		return;
+	if (cg->v2_fd >= 0) {
+		/* cpu.stat is in every v2 cgroup, with or without the cpu controller. */
+		int64_t us = bh__cg_read_key(cg->v2_fd, "cpu.stat", "usage_usec");
+		if (us >= 0)
+			ret->cpu_ns = us * 1000;
+	}
+	if (cg->mode[BH__CTL_MEMORY] == BH__CG_V2 && cg->v2_fd >= 0) {
+		ret->memory_bytes = bh__cg_read_num(cg->v2_fd, "memory.current");
+	} else if (cg->mode[BH__CTL_MEMORY] == BH__CG_V1 && cg->v1[BH__CTL_MEMORY]) {
+		int fd = leaf_fd(v1_dirfd(BH__CTL_MEMORY), cg->name);
+		if (fd >= 0) {
+			ret->memory_bytes = bh__cg_read_num(fd, "memory.usage_in_bytes");
+			close(fd);
+		}
+	}
+	if (ret->memory_bytes < 0)
+		ret->memory_bytes = -1;
+}
+
 void bh_sandbox_host_done(void)
 {
 	bh_sandbox_spawner_stop(); /* out of the supervisor cgroup before move_back */

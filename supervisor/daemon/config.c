@@ -186,6 +186,7 @@ void bh_config_free(struct bh_config *c)
 	free(c->socket_path);
 	free(c->shim_path);
 	free(c->plugin_dir);
+	free(c->metrics.listen);
 	bh__cfg_acl_done(&c->call_acl);
 	bh__cfg_acl_done(&c->admin_acl);
 	bh_plugin_conf_done(&c->plugin_defaults);
@@ -248,7 +249,8 @@ int bh_config_default(struct bh_config **ret)
 /* The settings each group may hold; anything else is reported as a typo. */
 static const char *const top_keys[] = {
 	"socket", "shim", "log_level", "limits", "shutdown_timeout_ms",
-	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", "sandbox_ids", NULL,
+	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", "sandbox_ids", "metrics",
+	NULL,
 };
 static const char *const sandbox_ids_keys[] = {"first", "count", "subordinate", NULL};
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
@@ -309,27 +311,9 @@ static int parse_socket(struct bh__cfg *x, const config_setting_t *g, struct bh_
 				    c->socket_path,
 				    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 
-	const config_setting_t *s = config_setting_get_member(g, "mode");
-	if (s) {
-		/* A string, because libconfig reads 0660 as decimal 660. */
-		if (s->type != CONFIG_TYPE_STRING)
-			return bh__cfg_fail(x, s, "expected an octal string like \"0660\", got %s",
-					    bh__cfg_type_name(s->type));
-		const char *v = config_setting_get_string(s);
-		size_t n = strlen(v);
-		unsigned mode = 0;
-		if (n == 0 || n > 5 || strspn(v, "01234567") != n)
-			return bh__cfg_fail(
-				x, s, "expected an octal string like \"0660\", got \"%.40s\"", v);
-		for (size_t i = 0; i < n; i++)
-			mode = mode * 8 + (unsigned)(v[i] - '0');
-		if (mode > 0777)
-			return bh__cfg_fail(x, s,
-					    "\"%s\": only permission bits (at most 0777) apply "
-					    "to a socket",
-					    v);
-		c->socket_mode = (mode_t)mode;
-	}
+	const config_setting_t *s;
+	if ((r = bh__cfg_mode(x, g, "mode", &c->socket_mode)) < 0)
+		return r;
 	if ((s = config_setting_get_member(g, "owner")) &&
 	    (r = bh__cfg_uid(x, s, &c->socket_uid)) < 0)
 		return r;
@@ -739,6 +723,9 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 		return r;
 	if ((r = bh__cfg_group(x, root, "sandbox_ids", &g)) < 0 ||
 	    (g && (r = parse_sandbox_ids(x, g, &c->sandbox_ids)) < 0))
+		return r;
+	if ((r = bh__cfg_group(x, root, "metrics", &g)) < 0 ||
+	    (g && (r = bh__cfg_metrics(x, g, &c->metrics)) < 0))
 		return r;
 	const config_setting_t *plugins = config_setting_get_member(root, "plugins");
 	if (plugins && (r = parse_plugins(x, plugins, c)) < 0)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "bulkhead/proto.h"
@@ -81,6 +82,20 @@ struct bh_sandbox_ids {
 	bool subordinate;        /* unprivileged: use /etc/subuid through newuidmap; default true */
 };
 
+/* The Prometheus endpoint (metrics.h), read at start only. listen NULL: off (the
+ * default); a group without listen gets BH_METRICS_LISTEN, on loopback. */
+#define BH_METRICS_LISTEN "127.0.0.1:9464"
+struct bh_metrics_conf {
+	char *listen;            /* "ADDRESS:PORT" (numeric; [v6]:PORT) or an absolute socket path */
+	mode_t mode;             /* a socket path's permissions; default 0660 */
+};
+
+/* Where listen points: an address (*ret_len its length), or a socket path (family
+ * AF_UNIX). 0, or -EINVAL with why (static) set. */
+struct sockaddr_storage;
+int bh_metrics_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len,
+			    const char **why);
+
 /* The daemon's own namespace of control methods: no plugin may be called so. */
 #define BH_CONTROL_NS "bulkhead"
 
@@ -114,6 +129,7 @@ struct bh_config {
 	struct bh_acl admin_acl; /* default: root and the daemon's own uid */
 	char *plugin_dir;        /* optional directory watch (hot load / unload) */
 	struct bh_sandbox_ids sandbox_ids; /* read at start only */
+	struct bh_metrics_conf metrics;
 	/* Where every plugin's settings start: configured ones, plugin_dir ones and
 	 * runtime loads (name and path unset). */
 	struct bh_plugin_conf plugin_defaults;

@@ -62,6 +62,11 @@ int bh__cfg_size(struct bh__cfg *x, const config_setting_t *g, const char *key, 
 /* A path resolved against the config directory: *ret is replaced (the old value freed)
  * with a malloc'd absolute path. */
 int bh__cfg_path(struct bh__cfg *x, const config_setting_t *g, const char *key, char **ret);
+/* A socket's permission bits: an octal string "0660" (libconfig reads 0660 as decimal
+ * 660), at most 0777. */
+int bh__cfg_mode(struct bh__cfg *x, const config_setting_t *g, const char *key, mode_t *ret);
+/* The metrics group (config_metrics.c). */
+int bh__cfg_metrics(struct bh__cfg *x, const config_setting_t *g, struct bh_metrics_conf *ret);
 /* A group member (or NULL when absent); anything but a group is an error. */
 int bh__cfg_group(struct bh__cfg *x, const config_setting_t *g, const char *key,
 		  const config_setting_t **ret);

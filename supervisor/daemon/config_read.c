@@ -403,6 +403,29 @@ int bh__cfg_path(struct bh__cfg *x, const config_setting_t *g, const char *key, 
 	return 0;
 }
 
+int bh__cfg_mode(struct bh__cfg *x, const config_setting_t *g, const char *key, mode_t *ret)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	if (!s)
+		return 0;
+	if (s->type != CONFIG_TYPE_STRING)
+		return bh__cfg_fail(x, s, "expected an octal string like \"0660\", got %s",
+				    bh__cfg_type_name(s->type));
+	const char *v = config_setting_get_string(s);
+	size_t n = strlen(v);
+	unsigned mode = 0;
+	if (n == 0 || n > 5 || strspn(v, "01234567") != n)
+		return bh__cfg_fail(x, s, "expected an octal string like \"0660\", got \"%.40s\"",
+				    v);
+	for (size_t i = 0; i < n; i++)
+		mode = mode * 8 + (unsigned)(v[i] - '0');
+	if (mode > 0777)
+		return bh__cfg_fail(x, s, "\"%s\": only permission bits (at most 0777) apply to a "
+				    "socket", v);
+	*ret = (mode_t)mode;
+	return 0;
+}
+
 int bh__cfg_group(struct bh__cfg *x, const config_setting_t *g, const char *key,
 		  const config_setting_t **ret)
 {

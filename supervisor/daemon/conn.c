@@ -38,6 +38,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "outcall.h"
 #include "router.h"
 #include "slot.h"
@@ -253,8 +254,9 @@ static void report_notification(struct bh_conn *cn, int32_t code, const char *ms
 	report(cn, code, "a notification failed: %s", msg);
 }
 
-static void mark_answered(struct bh_call *c)
+static void mark_answered(struct bh_call *c, int32_t code)
 {
+	bh_metrics_call_done(c, code);
 	c->answered = true;
 	c->conn->n_outstanding--;
 }
@@ -316,7 +318,7 @@ void bh_conn_reply_result(struct bh_call *c, const uint8_t *result, size_t len)
 	struct bh_conn *cn = c->conn;
 	if (c->answered || !cn)
 		return;
-	mark_answered(c);
+	mark_answered(c, BH_OK);
 	if (cn->dead || reply_memfd(cn, c, result, len))
 		return;
 	struct bh_writer w;
@@ -352,7 +354,7 @@ void bh_conn_reply_end(struct bh_call *c, size_t mark, size_t len, bool ok)
 		return;
 	}
 	cn->out.len += len;
-	mark_answered(c);
+	mark_answered(c, BH_OK);
 	append_or_drop(cn, 0);
 }
 
@@ -375,7 +377,7 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 		report_notification(cn, code, msg);
 		return;
 	}
-	mark_answered(c);
+	mark_answered(c, code);
 	if (!cn->dead)
 		send_error(cn, c->client_msgid, code, msg);
 }

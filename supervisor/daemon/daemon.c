@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "memwatch.h"
+#include "metrics.h"
 #include "reload.h"
 #include "slot.h"
 #include "watch.h"
@@ -139,6 +140,7 @@ void bh_daemon_done(struct bh_daemon *d)
 		bh_slot_free(s);
 	}
 	bh_names_done(&d->slot_names);
+	bh_metrics_stop(d);
 	bh_listener_remove(d);
 	bh_watch_done(d);
 	if (d->loop) {

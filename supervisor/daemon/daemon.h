@@ -19,6 +19,7 @@
 
 struct bh_config;
 struct bh_dirwatch;
+struct bh_metrics;
 
 struct bh_daemon {
 	struct bh_config *cfg;
@@ -74,6 +75,7 @@ struct bh_daemon {
 	struct bh_spare spare;    /* the read buffer and scanner lent to each reader */
 	struct bh_report_bucket client_reports;
 	struct bh_events events;  /* lifecycle events and their subscribers */
+	struct bh_metrics *metrics; /* the metrics endpoint (metrics_http.c), NULL when off */
 };
 
 int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg);

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "loop.h"
 #include "memwatch.h"
+#include "metrics.h"
 #include "outcall.h"
 #include "slot.h"
 #include "spare.h"
@@ -1190,6 +1191,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	if (c == BH_EXIT_LIMIT || c == BH_EXIT_DEADLINE || c == BH_EXIT_FLOOD)
 		bh_event_instance(inst, BH_EV_LIMIT_HIT, bh_exit_cause_name(c), reason);
 	bh_event_instance(inst, BH_EV_INSTANCE_EXITED, bh_exit_cause_name(c), reason);
+	bh_metrics_instance_exit(inst);
 
 	bh_timer_disarm(inst->d->loop, &inst->timer);
 	if (inst->want_flush) {

@@ -15,6 +15,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "slot.h"
 #include "watch.h"
 
@@ -131,6 +132,12 @@ int main(int argc, char **argv)
 			"\"sandbox = false;\" runs a plugin unconfined", err);
 	r = bh_listener_open(&d, err, sizeof(err));
 	if (r < 0) {
+		bh_err("%s", err);
+		bh_daemon_done(&d);
+		bh_config_free(cfg);
+		return 1;
+	}
+	if (bh_metrics_start(&d, err, sizeof(err)) < 0) {
 		bh_err("%s", err);
 		bh_daemon_done(&d);
 		bh_config_free(cfg);

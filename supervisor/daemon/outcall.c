@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "gen.h"
 #include "instance.h"
+#include "metrics.h"
 #include "router.h"
 #include "slot.h"
 
@@ -98,6 +99,7 @@ void bh_outcall_fail(struct bh_outcall *oc, int32_t code, const char *fmt, ...)
 void bh_outcall_result(struct bh_call *c, const uint8_t *result, size_t len)
 {
 	struct bh_outcall *oc = c->origin;
+	bh_metrics_call_done(c, BH_OK);
 	c->origin = NULL;
 	c->answered = true;
 	oc->callee = NULL;
@@ -107,6 +109,7 @@ void bh_outcall_result(struct bh_call *c, const uint8_t *result, size_t len)
 void bh_outcall_error(struct bh_call *c, int32_t code, const char *msg)
 {
 	struct bh_outcall *oc = c->origin;
+	bh_metrics_call_done(c, code);
 	c->origin = NULL;
 	c->answered = true;
 	oc->callee = NULL;

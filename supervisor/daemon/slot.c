@@ -29,6 +29,7 @@
 #include "log.h"
 #include "names.h"
 #include "loop.h"
+#include "metrics.h"
 #include "outcall.h"
 #include "router.h"
 #include "swap.h"
@@ -329,6 +330,7 @@ static void replace(struct bh_slot *s, bool restart, uint32_t delay_ms)
 		return;
 	}
 	s->restarts++;
+	bh_metrics_restart(s);
 	if (!bh_timer_armed(&s->restart_timer)) {
 		bh_info("%s: restarting in %u ms", s->conf->name, delay_ms);
 		bh_event_slot(s, BH_EV_INSTANCE_RESTARTED, NULL, s->last_exit);
@@ -689,6 +691,7 @@ void bh_slot_free(struct bh_slot *s)
 	bh_timer_disarm(s->d->loop, &s->reload_timer);
 	bh_list_del(&s->spawn_link);
 	free(s->crash_times);
+	bh_metrics_slot_free(s);
 	bh_gen_unref(s->next);
 	bh_gen_unref(s->gen);
 	free(s);

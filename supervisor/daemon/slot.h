@@ -15,6 +15,7 @@ struct bh_gen;
 struct bh_plugin_conf;
 struct bh_swap;
 struct bh_call;
+struct bh_slot_metrics;
 
 enum bh_slot_origin {
 	BH_ORIGIN_CONFIG,  /* named by the configuration file */
@@ -85,6 +86,7 @@ struct bh_slot {
 	struct bh_timer reload_timer; /* a change of its source: debounce, then apply */
 	uint32_t last_generation; /* the highest generation number handed out */
 	char last_swap[320];     /* outcome of the last swap, for status */
+	struct bh_slot_metrics *metrics; /* its counters (metrics.c), made on first use */
 };
 
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);

@@ -53,6 +53,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "router.h"
 #include "slot.h"
 
@@ -258,6 +259,7 @@ static void roll_back(struct bh_swap *sw, const struct swap_ev *ev)
 	snprintf(msg, sizeof(msg), "swap of %s rolled back, generation %u keeps serving: %s",
 		 s->conf->name, sw->old->number, ev->why);
 	snprintf(sw->outcome, sizeof(sw->outcome), "rolled back: %s", ev->why);
+	bh_metrics_swap(s, false);
 	fail_waiter(sw, msg);
 	if (sw->phase == SWAP_CANARY && gen_inflight(s, sw->new, NULL) > 0) {
 		/* Client calls are running on the canary: they finish there. Routing
@@ -314,6 +316,7 @@ static void drain(struct bh_swap *sw, const struct swap_ev *ev)
 		s->conf->name, sw->new->number, sw->new->version, ms_since(sw->t_start, sw->t_ready),
 		sw->state_transferred ? ms_since(sw->t_ready, sw->t_state) : 0.0,
 		ms_since(sw->t_start, sw->t_cutover), ms_since(sw->t_cutover, bh_now_ns()));
+	bh_metrics_swap(s, true);
 	snprintf(sw->outcome, sizeof(sw->outcome), "generation %u -> %u in %.1f ms",
 		 sw->old->number, sw->new->number, ms_since(sw->t_start, bh_now_ns()));
 	bh_event_slot(s, BH_EV_SWAP_DONE, "committed", sw->outcome);

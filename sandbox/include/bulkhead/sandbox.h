@@ -179,6 +179,15 @@ int bh_sandbox_spawn(const struct bh_spawn_args *a, struct bh_child *ret, char *
 void bh_child_limit_cause(const struct bh_child *c, const struct bh_sandbox_profile *p,
 			  char *buf, size_t len);
 
+/* What the child's cgroup counts now: memory charged (bytes) and CPU time used (ns),
+ * each -1 where no cgroup of the child counts it (none in use; a controller enforced
+ * otherwise on this host). Reads a file or two, never blocks on I/O. */
+struct bh_child_usage {
+	int64_t memory_bytes;
+	int64_t cpu_ns;
+};
+void bh_child_usage(const struct bh_child *c, struct bh_child_usage *ret);
+
 /* Kill every process of the child's cgroup (cgroup.kill) or the child itself. */
 int bh_child_kill(struct bh_child *c);
 

@@ -1149,7 +1149,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 
-	char status[96], reason[512], limit[160] = "";
+	char status[96], reason[512], limit[160] = "", words[BH_LASTWORDS_MAX];
 	describe_exit(&si, status, sizeof(status));
 	/* A resource limit is the better explanation of a SIGKILL than the signal. */
 	bh_child_limit_cause(&inst->child, &inst->gen->profile, limit, sizeof(limit));
@@ -1171,9 +1171,9 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	if (inst->death_reason[0])
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf->name,
 			 (int)inst->child.pid, status, inst->death_reason);
-	else if (inst->last_stderr[0] && !clean)
-		snprintf(reason, sizeof(reason), "%s instance pid %d %s (last stderr: %s)",
-			 s->conf->name, (int)inst->child.pid, status, inst->last_stderr);
+	else if (!clean && bh_lastwords_pick(&inst->words, words, sizeof(words)) > 0)
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s; its last words: %s",
+			 s->conf->name, (int)inst->child.pid, status, words);
 	else
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf->name,
 			 (int)inst->child.pid, status);

@@ -20,11 +20,14 @@
  * 0 never, default SHIM_SPIN_US_DEFAULT.
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
- * or no channel; 3 the supervisor broke the protocol. */
+ * or no channel; 3 the supervisor broke the protocol; BH_SHIM_EXIT_SIGNALED(sig) (128 + sig)
+ * a shim that is pid 1 of its namespace and raised sig to end itself (abort()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +232,43 @@ static void attach_claims(struct shim *s)
 	close(BH_CLAIMS_FD);
 }
 
+/* Where a death by signal is recorded (the claim table's died_of), or NULL: a signal
+ * handler's only state, hence a global. */
+static _Atomic uint32_t *died_of;
+
+static void die_of_signal(int sig)
+{
+	if (died_of)
+		atomic_store_explicit(died_of, (uint32_t)sig, memory_order_release);
+	_exit(BH_SHIM_EXIT_SIGNALED(sig));
+}
+
+/* As pid 1 of its pid namespace (confined), a signal we send ourselves with the
+ * default action is dropped by the kernel (bulkhead/channel.h): abort() would end in
+ * glibc's last resort, an illegal instruction reported as SIGSEGV. So the signals a
+ * process raises to end itself get a handler that reports them and exits. Before
+ * the plugin's code first runs: its constructors may abort. A plugin that installs
+ * its own handler (the Go runtime, Rust's stack-overflow guard) replaces ours; a
+ * fault it then re-raises is still a fault, which the kernel delivers even to pid 1.
+ * Not pid 1 (unconfined, or started by hand): the kernel's default death is the true
+ * report, and nothing is installed. */
+static void catch_death_signals(struct shim *s)
+{
+	static const int sigs[] = { BH_SHIM_DEATH_SIGNALS };
+	struct sigaction sa;
+
+	if (getpid() != 1)
+		return;
+	if (s->use_claims)
+		died_of = &s->claims.bell->died_of;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = die_of_signal;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			shim_die(SHIM_EXIT_IO, "sigaction(%d): %s", sigs[i], strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct shim s = { .fd = BH_CHANNEL_FD, .spin_ns = SHIM_SPIN_US_DEFAULT * 1000 };
@@ -242,6 +282,7 @@ int main(int argc, char **argv)
 	parse_args(&s, &sc, argc, argv);
 	check_channel(s.fd);
 	attach_claims(&s);
+	catch_death_signals(&s);
 	shim_hot_init(&s);
 
 	bh_buf_init(&s.in, s.limits.max_message);

@@ -1047,6 +1047,26 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 			 si->si_code == CLD_DUMPED ? ", core dumped" : "");
 }
 
+/* A shim that is pid 1 of its pid namespace cannot die of a signal it raises itself:
+ * it records the signal in the claim table and exits with BH_SHIM_EXIT_SIGNALED
+ * (bulkhead/channel.h). An exit with that status and that record is reported as
+ * death by the signal. The record is the child's word: a plugin can make its own
+ * death read as another, nothing more. */
+static void own_signal(const struct bh_instance *inst, siginfo_t *si)
+{
+	static const int sigs[] = { BH_SHIM_DEATH_SIGNALS };
+	if (si->si_code != CLD_EXITED || !inst->claims.bell)
+		return;
+	uint32_t sig = atomic_load_explicit(&inst->claims.bell->died_of, memory_order_acquire);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if ((uint32_t)sigs[i] == sig && si->si_status == BH_SHIM_EXIT_SIGNALED(sigs[i])) {
+			si->si_code = CLD_KILLED;
+			si->si_status = sigs[i];
+			return;
+		}
+	}
+}
+
 /* The calls an instance held when it died. Its claim table says which it had
  * started: those fail with `reason`, whatever their number (one, or a stack of nested
  * calls). Every other one never ran: a client's call or notification that someone
@@ -1141,6 +1161,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 {
 	siginfo_t si = *(const siginfo_t *)arg;
 	struct bh_slot *s = inst->slot;
+	own_signal(inst, &si);
 
 	/* Replies it wrote before dying still count: all of them are read before its
 	 * calls are judged. */

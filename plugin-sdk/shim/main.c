@@ -2,7 +2,7 @@
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
  *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
- *                   [--claims [--spin-us US]] PLUGIN.so
+ *                   [--claims [--spin-us US]] [--env NAME=VALUE]... PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
@@ -18,6 +18,8 @@
  * by hand or by a test). --spin-us: how long a shim whose calls come close together
  * watches the table's doorbell for the next one before it sleeps in read() (hot.c);
  * 0 never, default SHIM_SPIN_US_DEFAULT.
+ * --env NAME=VALUE (repeatable): set in the environment after the filter is in place
+ * and before dlopen (the shim is started with an empty environment).
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
  * or no channel; 3 the supervisor broke the protocol; BH_SHIM_EXIT_SIGNALED(sig) (128 + sig)
@@ -70,7 +72,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
 	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
-	      "                     [--claims [--spin-us US]]\n"
+	      "                     [--claims [--spin-us US]] [--env NAME=VALUE]...\n"
 	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
@@ -105,11 +107,14 @@ static uint64_t option_value(const char *name, const char *arg, uint64_t min, ui
 	return v;
 }
 
-/* The seccomp options: the filter is installed when `on`; `extra` are argv strings. */
+/* The seccomp options: the filter is installed when `on`; `extra` are argv strings.
+ * env: the --env NAME=VALUE argv strings, applied after the filter. */
 struct seccomp_opts {
 	bool on;
 	const char **extra;
 	size_t n_extra;
+	char **env;
+	size_t n_env;
 };
 
 static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char **argv)
@@ -123,6 +128,7 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		{ "allow-syscall", required_argument, NULL, 'a' },
 		{ "claims", no_argument, NULL, 'c' },
 		{ "spin-us", required_argument, NULL, 'p' },
+		{ "env", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -131,7 +137,8 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 
 	/* At most one name per argument. */
 	sc->extra = calloc((size_t)argc, sizeof(*sc->extra));
-	if (!sc->extra)
+	sc->env = calloc((size_t)argc, sizeof(*sc->env));
+	if (!sc->extra || !sc->env)
 		shim_die(SHIM_EXIT_IO, "out of memory");
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -158,6 +165,11 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 			break;
 		case 'c':
 			s->use_claims = true;
+			break;
+		case 'e':
+			if (optarg[0] == '=' || !strchr(optarg, '='))
+				shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--env: want NAME=VALUE");
+			sc->env[sc->n_env++] = optarg;
 			break;
 		case 'p':
 			s->spin_ns = option_value("spin-us", optarg, 0, SHIM_SPIN_US_MAX) * 1000;
@@ -200,6 +212,17 @@ static void install_seccomp(struct shim *s, const struct seccomp_opts *sc)
 			 bad ? " with " : "", bad ? bad : "", strerror(-r));
 		shim_load_fail(s, BH_E_INTERNAL, "%s", msg);
 	}
+}
+
+/* The plugin's environment (its config's env), once confined and before its code
+ * first runs: nothing in it can steer code that runs before the seccomp filter (the
+ * dynamic loader read its variables at our start, with an empty environment). The
+ * daemon refuses the names that would be read only then (SECURITY.md). */
+static void apply_env(const struct seccomp_opts *sc)
+{
+	for (size_t i = 0; i < sc->n_env; i++)
+		if (putenv(sc->env[i]) != 0)
+			shim_die(SHIM_EXIT_IO, "putenv: %s", strerror(errno));
 }
 
 /* The channel must be the stream socket that channel.h promises; anything else
@@ -292,6 +315,7 @@ int main(int argc, char **argv)
 	shim_callout_init(&s);
 
 	install_seccomp(&s, &sc);
+	apply_env(&sc);
 	shim_load(&s);
 	shim_hello(&s);
 	shim_serve(&s);

@@ -241,8 +241,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	snprintf(spin_us, sizeof(spin_us), "%u", gen->conf.spin_us);
 	const struct bh_sandbox_profile *prof = &gen->profile;
 	/* bulkhead-shim --max-message N ... --claims --spin-us N [--seccomp [--allow-syscall NAME]...]
-	 * PLUGIN */
-	size_t argc = 0, max_args = 17 + 2 * prof->n_extra_syscalls;
+	 * [--env NAME=VALUE]... PLUGIN */
+	size_t argc = 0, max_args = 17 + 2 * prof->n_extra_syscalls + 2 * gen->conf.n_env;
 	char **argv = calloc(max_args, sizeof(*argv));
 	if (!argv) {
 		r = -ENOMEM;
@@ -272,6 +272,10 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 			argv[argc++] = "--allow-syscall";
 			argv[argc++] = (char *)prof->extra_syscalls[k];
 		}
+	}
+	for (size_t k = 0; k < gen->conf.n_env; k++) {
+		argv[argc++] = "--env";
+		argv[argc++] = gen->conf.env[k];
 	}
 	argv[argc++] = (char *)bh_sandbox_plugin_path(prof, gen->conf.path, plugin_buf,
 						      sizeof(plugin_buf));

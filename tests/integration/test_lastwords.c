@@ -1,7 +1,8 @@
 /* Integration: when a plugin dies during a call, its caller and the daemon's log learn
  * why in the plugin's own words (a panic message, an uncaught exception's what(), a
  * failed assertion) and of which signal: abort() is SIGABRT, also in the sandbox,
- * where the shim is pid 1 of its pid namespace. Plugins: plugins/dying.c and
+ * where the shim is pid 1 of its pid namespace. And a plugin's env reaches it.
+ * Plugins: plugins/dying.c and
  * plugins/dying_cpp.cpp, which only end their own process. */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -115,6 +116,57 @@ START_TEST(cxx_exception_what)
 }
 END_TEST
 
+/* getenv(name) in the plugin: the string, or "" for nil. */
+static void plugin_getenv(bh_client *c, const char *name, char *buf, size_t len)
+{
+	bh_result *res = NULL;
+	bh_error err = {0};
+	ht_assert_ok(ht_call_str(c, "dying.getenv", HT_LONG_MS, &res, &err, name), err);
+	const bh_value *v = bh_result_value(res);
+	ht_str(v, buf, len);
+	bh_result_free(res);
+}
+
+/* The plugin's env arrives in its instances (confined, the default sandbox), nothing
+ * of the daemon's own environment does, and status shows it. */
+START_TEST(env_reaches_the_plugin)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = ({ name = \"dying\"; path = \"" HT_PLUGIN("dying") "\"; "
+		     "env = { RUST_BACKTRACE = \"1\"; GREETING = \"hello, world = 1\"; "
+		     "EMPTY = \"\"; }; });");
+	bh_client *c = ht_connect(&d);
+	char v[128];
+	plugin_getenv(c, "GREETING", v, sizeof(v));
+	ck_assert_str_eq(v, "hello, world = 1");
+	plugin_getenv(c, "RUST_BACKTRACE", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
+	plugin_getenv(c, "PATH", v, sizeof(v)); /* the daemon's own: not passed on */
+	ck_assert_str_eq(v, "");
+	bh_result *st = ht_status(c);
+	const bh_value *env = ht_get(ht_status_plugin(bh_result_value(st), "dying"), "env");
+	ck_assert_uint_eq(env->len, 3);
+	ck_assert(ht_get_str_is(env, "GREETING", "hello, world = 1"));
+	ck_assert(ht_get_str_is(env, "EMPTY", ""));
+	bh_result_free(st);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+/* A loader variable is a config error at load, with the reason. */
+START_TEST(env_refuses_loader_variables)
+{
+	struct ht_daemon d;
+	ht__setup(&d, __func__, NULL,
+		  "plugins = ({ name = \"dying\"; path = \"" HT_PLUGIN("dying") "\"; "
+		  "env = { LD_PRELOAD = \"/tmp/evil.so\"; }; });");
+	ck_assert(!ht_spawn(&d));
+	ck_assert(ht_log_has(&d, "env.LD_PRELOAD: refused"));
+	ht_cleanup(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lastwords");
@@ -126,6 +178,10 @@ int main(void)
 	tcase_add_test(tc, go_panic_message);
 	tcase_add_test(tc, assertion_message);
 	tcase_add_test(tc, cxx_exception_what);
+	suite_add_tcase(s, tc);
+	tc = ht_tcase("env");
+	tcase_add_test(tc, env_reaches_the_plugin);
+	tcase_add_test(tc, env_refuses_loader_variables);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

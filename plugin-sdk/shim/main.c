@@ -2,7 +2,7 @@
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
  *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
- *                   [--claims [--spin-us US]] PLUGIN.so
+ *                   [--claims [--spin-us US]] [--env NAME=VALUE]... PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
@@ -18,13 +18,18 @@
  * by hand or by a test). --spin-us: how long a shim whose calls come close together
  * watches the table's doorbell for the next one before it sleeps in read() (hot.c);
  * 0 never, default SHIM_SPIN_US_DEFAULT.
+ * --env NAME=VALUE (repeatable): set in the environment after the filter is in place
+ * and before dlopen (the shim is started with an empty environment).
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
  * or out of memory; 2 the plugin could not be loaded ($fatal was sent), bad usage,
- * or no channel; 3 the supervisor broke the protocol. */
+ * or no channel; 3 the supervisor broke the protocol; BH_SHIM_EXIT_SIGNALED(sig) (128 + sig)
+ * a shim that is pid 1 of its namespace and raised sig to end itself (abort()). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +72,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
 	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
-	      "                     [--claims [--spin-us US]]\n"
+	      "                     [--claims [--spin-us US]] [--env NAME=VALUE]...\n"
 	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
@@ -102,11 +107,14 @@ static uint64_t option_value(const char *name, const char *arg, uint64_t min, ui
 	return v;
 }
 
-/* The seccomp options: the filter is installed when `on`; `extra` are argv strings. */
+/* The seccomp options: the filter is installed when `on`; `extra` are argv strings.
+ * env: the --env NAME=VALUE argv strings, applied after the filter. */
 struct seccomp_opts {
 	bool on;
 	const char **extra;
 	size_t n_extra;
+	char **env;
+	size_t n_env;
 };
 
 static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char **argv)
@@ -120,6 +128,7 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		{ "allow-syscall", required_argument, NULL, 'a' },
 		{ "claims", no_argument, NULL, 'c' },
 		{ "spin-us", required_argument, NULL, 'p' },
+		{ "env", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -128,7 +137,8 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 
 	/* At most one name per argument. */
 	sc->extra = calloc((size_t)argc, sizeof(*sc->extra));
-	if (!sc->extra)
+	sc->env = calloc((size_t)argc, sizeof(*sc->env));
+	if (!sc->extra || !sc->env)
 		shim_die(SHIM_EXIT_IO, "out of memory");
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -155,6 +165,11 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 			break;
 		case 'c':
 			s->use_claims = true;
+			break;
+		case 'e':
+			if (optarg[0] == '=' || !strchr(optarg, '='))
+				shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--env: want NAME=VALUE");
+			sc->env[sc->n_env++] = optarg;
 			break;
 		case 'p':
 			s->spin_ns = option_value("spin-us", optarg, 0, SHIM_SPIN_US_MAX) * 1000;
@@ -199,6 +214,17 @@ static void install_seccomp(struct shim *s, const struct seccomp_opts *sc)
 	}
 }
 
+/* The plugin's environment (its config's env), once confined and before its code
+ * first runs: nothing in it can steer code that runs before the seccomp filter (the
+ * dynamic loader read its variables at our start, with an empty environment). The
+ * daemon refuses the names that would be read only then (SECURITY.md). */
+static void apply_env(const struct seccomp_opts *sc)
+{
+	for (size_t i = 0; i < sc->n_env; i++)
+		if (putenv(sc->env[i]) != 0)
+			shim_die(SHIM_EXIT_IO, "putenv: %s", strerror(errno));
+}
+
 /* The channel must be the stream socket that channel.h promises; anything else
  * means we were not started by the supervisor. */
 static void check_channel(int fd)
@@ -229,6 +255,43 @@ static void attach_claims(struct shim *s)
 	close(BH_CLAIMS_FD);
 }
 
+/* Where a death by signal is recorded (the claim table's died_of), or NULL: a signal
+ * handler's only state, hence a global. */
+static _Atomic uint32_t *died_of;
+
+static void die_of_signal(int sig)
+{
+	if (died_of)
+		atomic_store_explicit(died_of, (uint32_t)sig, memory_order_release);
+	_exit(BH_SHIM_EXIT_SIGNALED(sig));
+}
+
+/* As pid 1 of its pid namespace (confined), a signal we send ourselves with the
+ * default action is dropped by the kernel (bulkhead/channel.h): abort() would end in
+ * glibc's last resort, an illegal instruction reported as SIGSEGV. So the signals a
+ * process raises to end itself get a handler that reports them and exits. Before
+ * the plugin's code first runs: its constructors may abort. A plugin that installs
+ * its own handler (the Go runtime, Rust's stack-overflow guard) replaces ours; a
+ * fault it then re-raises is still a fault, which the kernel delivers even to pid 1.
+ * Not pid 1 (unconfined, or started by hand): the kernel's default death is the true
+ * report, and nothing is installed. */
+static void catch_death_signals(struct shim *s)
+{
+	static const int sigs[] = { BH_SHIM_DEATH_SIGNALS };
+	struct sigaction sa;
+
+	if (getpid() != 1)
+		return;
+	if (s->use_claims)
+		died_of = &s->claims.bell->died_of;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = die_of_signal;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			shim_die(SHIM_EXIT_IO, "sigaction(%d): %s", sigs[i], strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct shim s = { .fd = BH_CHANNEL_FD, .spin_ns = SHIM_SPIN_US_DEFAULT * 1000 };
@@ -242,6 +305,7 @@ int main(int argc, char **argv)
 	parse_args(&s, &sc, argc, argv);
 	check_channel(s.fd);
 	attach_claims(&s);
+	catch_death_signals(&s);
 	shim_hot_init(&s);
 
 	bh_buf_init(&s.in, s.limits.max_message);
@@ -251,6 +315,7 @@ int main(int argc, char **argv)
 	shim_callout_init(&s);
 
 	install_seccomp(&s, &sc);
+	apply_env(&sc);
 	shim_load(&s);
 	shim_hello(&s);
 	shim_serve(&s);

@@ -48,12 +48,8 @@ static void emit_line(struct bh_child_log *l)
 		l->window_start_ns = now;
 		l->window_bytes = 0;
 	}
-	if (l == &inst->err) {
-		size_t n = l->len < sizeof(inst->last_stderr) - 1 ? l->len
-								   : sizeof(inst->last_stderr) - 1;
-		memcpy(inst->last_stderr, text, n);
-		inst->last_stderr[n] = 0;
-	}
+	if (l == &inst->err)
+		bh_lastwords_add(&inst->words, text, l->len);
 	if (l->window_bytes + l->len > LOG_BYTES_PER_SEC) {
 		l->suppressed += l->len + 1;
 	} else {

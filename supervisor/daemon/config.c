@@ -76,6 +76,7 @@ void bh_plugin_conf_done(struct bh_plugin_conf *p)
 	bh__cfg_acl_done(&p->call_acl);
 	free_strv(p->sandbox.extra_syscalls, p->sandbox.n_extra_syscalls);
 	free_strv(p->calls, p->n_calls);
+	free_strv(p->env, p->n_env);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -117,6 +118,8 @@ int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf 
 	p.sandbox.n_extra_syscalls = 0;
 	p.calls = NULL;
 	p.n_calls = 0;
+	p.env = NULL;
+	p.n_env = 0;
 
 	if (src->path && !(p.path = strdup(src->path)))
 		goto nomem;
@@ -137,6 +140,9 @@ int bh_plugin_conf_copy(struct bh_plugin_conf *dst, const struct bh_plugin_conf 
 	if (strv_copy(&p.calls, src->calls, src->n_calls) < 0)
 		goto nomem;
 	p.n_calls = src->n_calls;
+	if (strv_copy(&p.env, src->env, src->n_env) < 0)
+		goto nomem;
+	p.n_env = src->n_env;
 	*dst = p;
 	return 0;
 nomem:
@@ -175,7 +181,8 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       a->config_len == b->config_len &&
 	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
 	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox) &&
-	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls);
+	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls) &&
+	       strv_equal(a->env, a->n_env, b->env, b->n_env);
 }
 
 void bh_config_free(struct bh_config *c)
@@ -267,7 +274,7 @@ static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
 	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
-	"access", "config", "sandbox", "calls", "callback"
+	"access", "config", "sandbox", "calls", "callback", "env"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
@@ -626,6 +633,8 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 
 	if ((s = config_setting_get_member(g, "sandbox")) &&
 	    (r = parse_sandbox(x, s, &p->sandbox)) < 0)
+		return r;
+	if ((s = config_setting_get_member(g, "env")) && (r = bh__cfg_env(x, s, &p->env, &p->n_env)) < 0)
 		return r;
 	return 0;
 }

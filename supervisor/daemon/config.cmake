@@ -4,6 +4,7 @@
 add_library(bh_config STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config.c
   ${CMAKE_CURRENT_LIST_DIR}/config_acl.c
+  ${CMAKE_CURRENT_LIST_DIR}/config_env.c
   ${CMAKE_CURRENT_LIST_DIR}/config_read.c
   ${CMAKE_CURRENT_LIST_DIR}/config_metrics.c)
 target_include_directories(bh_config

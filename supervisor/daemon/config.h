@@ -67,7 +67,17 @@ struct bh_plugin_conf {
 	char **calls;
 	size_t n_calls;
 	bool callback;
+	/* Its instances' environment, "NAME=value" each (config_env.c): applied by the
+	 * shim once confined, before the plugin loads. */
+	char **env;
+	size_t n_env;
 };
+
+/* Bounds of a plugin's env. */
+#define BH_ENV_MAX_VARS 64
+#define BH_ENV_MAX_NAME 128
+#define BH_ENV_MAX_VALUE 4096
+#define BH_ENV_MAX_TOTAL 16384
 
 /* Host ids for confined instances (see ids.c). The default range lies above every
  * range a Debian host hands out (users up to 60000, nobody, systemd's dynamic users,

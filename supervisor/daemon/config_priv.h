@@ -44,6 +44,10 @@ const char *bh__cfg_file_of(const struct bh__cfg *x, const char *libconfig_file,
 /* "an integer", "a string", ... for messages. */
 const char *bh__cfg_type_name(int type);
 
+/* A plugin's env group (config_env.c) into *ret ("NAME=value" strings, *ret_n of
+ * them), replacing what was there. */
+int bh__cfg_env(struct bh__cfg *x, const config_setting_t *g, char ***ret, size_t *ret_n);
+
 /* Reject members of group g whose names are not in allowed (NULL-terminated). */
 int bh__cfg_keys(struct bh__cfg *x, const config_setting_t *g, const char *const *allowed);
 

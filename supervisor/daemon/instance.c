@@ -243,8 +243,8 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	snprintf(spin_us, sizeof(spin_us), "%u", gen->conf.spin_us);
 	const struct bh_sandbox_profile *prof = &gen->profile;
 	/* bulkhead-shim --max-message N ... --claims --spin-us N [--seccomp [--allow-syscall NAME]...]
-	 * PLUGIN */
-	size_t argc = 0, max_args = 17 + 2 * prof->n_extra_syscalls;
+	 * [--env NAME=VALUE]... PLUGIN */
+	size_t argc = 0, max_args = 17 + 2 * prof->n_extra_syscalls + 2 * gen->conf.n_env;
 	char **argv = calloc(max_args, sizeof(*argv));
 	if (!argv) {
 		r = -ENOMEM;
@@ -274,6 +274,10 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 			argv[argc++] = "--allow-syscall";
 			argv[argc++] = (char *)prof->extra_syscalls[k];
 		}
+	}
+	for (size_t k = 0; k < gen->conf.n_env; k++) {
+		argv[argc++] = "--env";
+		argv[argc++] = gen->conf.env[k];
 	}
 	argv[argc++] = (char *)bh_sandbox_plugin_path(prof, gen->conf.path, plugin_buf,
 						      sizeof(plugin_buf));
@@ -1051,6 +1055,26 @@ static void describe_exit(const siginfo_t *si, char *buf, size_t len)
 			 si->si_code == CLD_DUMPED ? ", core dumped" : "");
 }
 
+/* A shim that is pid 1 of its pid namespace cannot die of a signal it raises itself:
+ * it records the signal in the claim table and exits with BH_SHIM_EXIT_SIGNALED
+ * (bulkhead/channel.h). An exit with that status and that record is reported as
+ * death by the signal. The record is the child's word: a plugin can make its own
+ * death read as another, nothing more. */
+static void own_signal(const struct bh_instance *inst, siginfo_t *si)
+{
+	static const int sigs[] = { BH_SHIM_DEATH_SIGNALS };
+	if (si->si_code != CLD_EXITED || !inst->claims.bell)
+		return;
+	uint32_t sig = atomic_load_explicit(&inst->claims.bell->died_of, memory_order_acquire);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if ((uint32_t)sigs[i] == sig && si->si_status == BH_SHIM_EXIT_SIGNALED(sigs[i])) {
+			si->si_code = CLD_KILLED;
+			si->si_status = sigs[i];
+			return;
+		}
+	}
+}
+
 /* The calls an instance held when it died. Its claim table says which it had
  * started: those fail with `reason`, whatever their number (one, or a stack of nested
  * calls). Every other one never ran: a client's call or notification that someone
@@ -1145,6 +1169,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 {
 	siginfo_t si = *(const siginfo_t *)arg;
 	struct bh_slot *s = inst->slot;
+	own_signal(inst, &si);
 
 	/* Replies it wrote before dying still count: all of them are read before its
 	 * calls are judged. */
@@ -1153,7 +1178,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 
-	char status[96], reason[512], limit[160] = "";
+	char status[96], reason[512], limit[160] = "", words[BH_LASTWORDS_MAX];
 	describe_exit(&si, status, sizeof(status));
 	/* A resource limit is the better explanation of a SIGKILL than the signal. */
 	bh_child_limit_cause(&inst->child, &inst->gen->profile, limit, sizeof(limit));
@@ -1175,9 +1200,9 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	if (inst->death_reason[0])
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf->name,
 			 (int)inst->child.pid, status, inst->death_reason);
-	else if (inst->last_stderr[0] && !clean)
-		snprintf(reason, sizeof(reason), "%s instance pid %d %s (last stderr: %s)",
-			 s->conf->name, (int)inst->child.pid, status, inst->last_stderr);
+	else if (!clean && bh_lastwords_pick(&inst->words, words, sizeof(words)) > 0)
+		snprintf(reason, sizeof(reason), "%s instance pid %d %s; its last words: %s",
+			 s->conf->name, (int)inst->child.pid, status, words);
 	else
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s", s->conf->name,
 			 (int)inst->child.pid, status);

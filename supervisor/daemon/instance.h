@@ -12,6 +12,7 @@
 #include "bulkhead/sandbox.h"
 #include "bulk.h"
 #include "childlog.h"
+#include "lastwords.h"
 #include "list.h"
 #include "loop.h"
 
@@ -92,7 +93,7 @@ struct bh_instance {
 	 * how long the first reply after a write took last time. */
 	uint64_t flushed_ns, turn_ns;
 	uint64_t calls, errors;
-	char last_stderr[256];    /* last line the child wrote to stderr */
+	struct bh_lastwords words; /* what it said on stderr lately: why it died */
 	enum bh_exit_cause cause; /* set by the first kill, else judged at its exit */
 	char death_reason[256];   /* why we killed it, if we did */
 	uid_t host_uid;           /* its host identity (when has_id) */

@@ -181,10 +181,23 @@ static void write_grants(bh_writer *w, const struct bh_slot *s)
 	kv_uint(w, "calls_made", s->outcalls);
 }
 
+/* Its instances' environment (config env), NAME -> value. */
+static void write_env(bh_writer *w, const struct bh_slot *s)
+{
+	bh_write_cstr(w, "env");
+	bh_write_map(w, (uint32_t)s->conf->n_env);
+	for (size_t i = 0; i < s->conf->n_env; i++) {
+		const char *kv = s->conf->env[i], *eq = strchr(kv, '=');
+		bh_write_str(w, kv, (size_t)(eq - kv));
+		bh_write_cstr(w, eq + 1);
+	}
+}
+
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 20);
+	bh_write_map(w, 21);
 	write_grants(w, s);
+	write_env(w, s);
 	bh_write_cstr(w, "generations");
 	write_generations(w, s);
 	kv_str(w, "swap", s->swap ? bh_swap_phase_name(s->swap) : "none");

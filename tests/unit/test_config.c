@@ -567,7 +567,8 @@ START_TEST(test_copy_and_free)
 	struct bh_config *c = load_ok("plugins = ( { name = \"echo\"; path = \"echo.so\"; access = "
 				      "{ call = [ \"uid:7\", \"gid:8\" ]; };\n"
 				      "  config = { a = 1; }; sandbox = { syscalls = [ \"getcpu\", "
-				      "\"membarrier\" ]; }; } );\n");
+				      "\"membarrier\" ]; };\n"
+				      "  env = { RUST_BACKTRACE = \"1\"; GOMAXPROCS = \"2\"; }; } );\n");
 	struct bh_plugin_conf copy;
 	ck_assert_int_eq(bh_plugin_conf_copy(&copy, &c->plugins[0]), 0);
 	const struct bh_plugin_conf *o = &c->plugins[0];
@@ -584,8 +585,13 @@ START_TEST(test_copy_and_free)
 	ck_assert_uint_eq(copy.sandbox.n_extra_syscalls, 2);
 	ck_assert_ptr_ne(copy.sandbox.extra_syscalls, o->sandbox.extra_syscalls);
 	ck_assert_str_eq(copy.sandbox.extra_syscalls[1], "membarrier");
+	ck_assert_uint_eq(copy.n_env, 2);
+	ck_assert_ptr_ne(copy.env, o->env);
+	ck_assert_str_eq(copy.env[0], "RUST_BACKTRACE=1");
+	ck_assert(bh_plugin_conf_equal(&copy, o));
 	bh_config_free(c); /* the copy outlives the original */
 	ck_assert_str_eq(copy.sandbox.extra_syscalls[0], "getcpu");
+	ck_assert_str_eq(copy.env[1], "GOMAXPROCS=2");
 	bh_plugin_conf_done(&copy);
 	bh_plugin_conf_done(&copy); /* done leaves a zeroed object: twice is fine */
 
@@ -647,6 +653,18 @@ static const struct err_case err_cases[] = {
 	 "grants control methods only one by one"},
 	{P0 "    calls = \"b\"; #!\n" END, "a list of strings"},
 	{P0 "    callback = 1; #!\n" END, "plugins[0].callback"},
+	/* env: names, types, the variables read before it would apply, bounds */
+	{P0 "    env = { LD_PRELOAD = \"/tmp/x.so\"; }; #!\n" END,
+	 "plugins[0].env.LD_PRELOAD: refused: the dynamic loader and the C library read "
+	 "LD_PRELOAD when a process starts"},
+	{P0 "    env = { LD_LIBRARY_PATH = \"/tmp\"; }; #!\n" END, "env.LD_LIBRARY_PATH: refused"},
+	{P0 "    env = { GLIBC_TUNABLES = \"glibc.malloc.check=3\"; }; #!\n" END,
+	 "env.GLIBC_TUNABLES: refused"},
+	{P0 "    env = { MALLOC_ARENA_MAX = \"1\"; }; #!\n" END, "env.MALLOC_ARENA_MAX: refused"},
+	{P0 "    env = { GOMAXPROCS = 2; }; #!\n" END,
+	 "env.GOMAXPROCS: expected a string, got an integer (quote it"},
+	{P0 "    env = { a-b = \"1\"; }; #!\n" END, "env.a-b: not a variable name"},
+	{P0 "    env = [ \"A=1\" ]; #!\n" END, "plugins[0].env: expected a group"},
 	{"limits = { max_call_depth = 0; }; #!\n", "limits.max_call_depth: must be 1..64, got 0"},
 	{"plugins = ( { name = \"a.b\"; path = \"echo.so\"; } ); #!\n",
 	 "plugins[0].name \"a.b\": not an identifier (letters, digits, '_', '-')"},

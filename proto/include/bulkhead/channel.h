@@ -71,4 +71,13 @@
 /* Exit status of a shim that could not load its plugin (after sending $fatal). */
 #define BH_SHIM_EXIT_LOAD_FAILED 2
 
+/* A confined shim is pid 1 of its pid namespace, and the kernel drops every signal
+ * such a process sends itself while its action is the default: abort()'s SIGABRT
+ * (glibc then ends the process with an illegal instruction, a SIGSEGV), a raise()d
+ * SIGSEGV. So a shim that is pid 1 catches these, records the signal in the claim
+ * table (bh_claims_bell.died_of) and exits with BH_SHIM_EXIT_SIGNALED(sig); the
+ * supervisor reports an exit that has both as death by that signal. */
+#define BH_SHIM_DEATH_SIGNALS SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS
+#define BH_SHIM_EXIT_SIGNALED(sig) (128 + (sig))
+
 #endif

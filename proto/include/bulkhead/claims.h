@@ -62,6 +62,9 @@ struct bh_claims_bell {
 	_Atomic uint32_t supervisor_cpu;      /* supervisor: its CPU + 1 at its last write */
 	_Alignas(64) _Atomic uint32_t answered; /* shim: writes of responses */
 	_Atomic uint32_t shim_cpu;            /* shim: its CPU + 1 while it runs, else 0 */
+	/* shim: the signal it is dying of, written once, right before it exits with
+	 * BH_SHIM_EXIT_SIGNALED (channel.h); 0 while it lives. A hint like the rest. */
+	_Atomic uint32_t died_of;
 };
 
 /* Where the shim finds the table (after the channel, fd 3). */

@@ -66,7 +66,12 @@ struct bh_plugin_conf {
 	char **calls;
 	size_t n_calls;
 	bool callback;
+	/* The level of the instance's stdout/stderr lines: BH_LOG_* or
+	 * BH_OUTPUT_LEVEL_AUTO (the default: the level the line announces). */
+	int output_level;
 };
+
+#define BH_OUTPUT_LEVEL_AUTO 4
 
 /* Host ids for confined instances (see ids.c). The default range lies above every
  * range a Debian host hands out (users up to 60000, nobody, systemd's dynamic users,
@@ -92,6 +97,7 @@ struct bh_config {
 	gid_t socket_gid;        /* (gid_t)-1 = leave as created */
 	char *shim_path;         /* NULL = beside the daemon binary, else the installed one */
 	int log_level;           /* BH_LOG_* ; default info */
+	int log_format;          /* BH_LOG_TEXT (default) or BH_LOG_JSON */
 	struct bh_limits limits; /* per message, both sockets */
 	/* One value (call params, method result) that travels as a memfd on the channel:
 	 * its own ceiling beside limits.max_message, the size of each instance's result

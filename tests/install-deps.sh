@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what building and testing bulkhead needs on Debian 12, only what is missing.
 set -euo pipefail
-pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev check uidmap
+pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev check uidmap libsystemd-dev systemd
       libconfig-dev libjansson-dev python3-msgpack python3-pynvim g++
       clang libclang-rt-14-dev) # the fuzz build: libFuzzer's runtime is in libclang-rt
 command -v rustc >/dev/null 2>&1 || pkgs+=(rustc)

@@ -310,17 +310,21 @@ START_TEST(activation_with_systemd_socket_activate)
 	int nfd = notify_open(&d, path, sizeof(path));
 	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", path);
 	const char *argv[] = {launcher, "-l", d.sock, "-E", env, HT_BULKHEADD, "-c", d.conf, NULL};
-	/* The launcher binds, waits for the first connection, then execs the daemon:
-	 * the call is that connection, answered once the daemon serves the socket. */
+	/* The launcher binds and listens, says so on stderr ("Listening on PATH as 3."),
+	 * waits for the first connection, then execs the daemon: the call is that
+	 * connection, answered once the daemon serves the socket. The socket file
+	 * appears at bind, before listen: its line in the log is the sync point. */
+	int lf = open(d.log, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(lf, 0);
+	close(lf);
 	int in = inotify_init1(IN_CLOEXEC);
 	ck_assert_int_ge(in, 0);
-	ck_assert_int_ge(inotify_add_watch(in, d.dir, IN_CREATE), 0);
+	ck_assert_int_ge(inotify_add_watch(in, d.log, IN_MODIFY), 0);
 	launch(&d, &(struct launch){.listen_fd = -1, .argv = argv});
-	struct stat st;
-	while (stat(d.sock, &st) < 0) {
+	while (!ht_log_has(&d, "Listening on")) {
 		char ev[4096];
 		struct pollfd p = {.fd = in, .events = POLLIN};
-		ck_assert_msg(poll(&p, 1, HT_TEST_TIMEOUT * 1000) == 1, "no %s", d.sock);
+		ck_assert_msg(poll(&p, 1, HT_TEST_TIMEOUT * 1000) == 1, "the launcher did not listen");
 		ck_assert_int_gt(read(in, ev, sizeof(ev)), 0);
 	}
 	close(in);

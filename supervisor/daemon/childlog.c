@@ -5,7 +5,11 @@
  * daemon bounded work: each stream is read at most cfg->output_rate bytes per
  * one-second window; once that is read the pipe is left alone until the window ends
  * (the child blocks on it), and a stream held over the rate for cfg->output_flood_ms
- * is an output flood: the instance is killed and replaced, with that reason. */
+ * is an output flood: the instance is killed and replaced, with that reason.
+ *
+ * A line is logged at the plugin's output_level, or with "auto" (the default) at the
+ * level the line itself announces ("error: ...", "[WARN] ...", "<3>...", "panic: ..."),
+ * info when it announces none. */
 #include "childlog.h"
 
 #include <errno.h>
@@ -29,12 +33,22 @@
 /* What is left in a pipe whose writers are gone: its capacity, at most 1 MiB. */
 #define DRAIN_MAX (1024 * 1024)
 
+/* Who wrote the line: the plugin, its instance, the stream. */
+static struct bh_log_fields fields_of(const struct bh_child_log *l)
+{
+	return (struct bh_log_fields){.plugin = l->inst->slot->conf->name,
+				      .pid = (int)l->inst->child.pid,
+				      .generation = l->inst->generation,
+				      .stream = l->stream};
+}
+
 static void report_suppressed(struct bh_child_log *l)
 {
-	if (l->suppressed)
-		bh_warn("[%s pid %d %s] %llu bytes of output suppressed (over %d bytes/s)",
-			l->inst->slot->conf->name, (int)l->inst->child.pid, l->stream,
+	if (l->suppressed) {
+		const struct bh_log_fields f = fields_of(l);
+		bh_logf(BH_LOG_WARN, &f, "%llu bytes of output suppressed (over %d bytes/s)",
 			(unsigned long long)l->suppressed, LOG_BYTES_PER_SEC);
+	}
 	l->suppressed = 0;
 }
 
@@ -56,17 +70,19 @@ static void emit_line(struct bh_child_log *l)
 		/* The line's bytes as they came, NULs included: the logger escapes them, and
 		 * the window counts what the escaped record took (escaping can quadruple). */
 		static const char cut[] = " [line truncated]";
-		char msg[256 + BH_LOG_LINE_MAX + sizeof(cut)];
-		int n = snprintf(msg, 256, "[%s pid %d %s] ", inst->slot->conf->name,
-				 (int)inst->child.pid, l->stream);
-		size_t len = n < 0 ? 0 : (size_t)n < 256 ? (size_t)n : 255;
-		memcpy(msg + len, text, l->len);
-		len += l->len;
+		char msg[BH_LOG_LINE_MAX + sizeof(cut)];
+		memcpy(msg, text, l->len);
+		size_t len = l->len;
 		if (l->truncated) {
 			memcpy(msg + len, cut, sizeof(cut) - 1);
 			len += sizeof(cut) - 1;
 		}
-		size_t took = bh_log_msg(BH_LOG_INFO, msg, len);
+		const struct bh_log_fields f = fields_of(l);
+		/* The plugin's setting, else what the line says it is. */
+		int level = inst->slot->conf->output_level;
+		if (level == BH_OUTPUT_LEVEL_AUTO)
+			level = bh_log_level_of_line(text, l->len, BH_LOG_INFO);
+		size_t took = bh_log_msg(level, &f, msg, len);
 		l->window_bytes += took > l->len + 1 ? took : l->len + 1;
 	}
 	l->len = 0;

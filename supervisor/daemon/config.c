@@ -42,6 +42,7 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p)
 		.drain_timeout_ms = 5000,
 		.spin_us = 50,
 		.auto_reload = false,
+		.output_level = BH_OUTPUT_LEVEL_AUTO,
 		.sandbox =
 			{
 				.enabled = true,
@@ -181,7 +182,8 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       a->config_len == b->config_len &&
 	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
 	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox) &&
-	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls) &&
+	       a->callback == b->callback && a->output_level == b->output_level &&
+	       strv_equal(a->calls, a->n_calls, b->calls, b->n_calls) &&
 	       strv_equal(a->env, a->n_env, b->env, b->n_env);
 }
 
@@ -219,6 +221,7 @@ static struct bh_config *config_new(void)
 	c->socket_uid = (uid_t)-1;
 	c->socket_gid = (gid_t)-1;
 	c->log_level = BH_LOG_INFO;
+	c->log_format = BH_LOG_TEXT;
 	bh_limits_default(&c->limits);
 	c->max_clients = 256;
 	c->max_client_pending = 1024;
@@ -255,7 +258,7 @@ int bh_config_default(struct bh_config **ret)
 /* clang-format off */
 /* The settings each group may hold; anything else is reported as a typo. */
 static const char *const top_keys[] = {
-	"socket", "shim", "log_level", "limits", "shutdown_timeout_ms",
+	"socket", "shim", "log_level", "log_format", "limits", "shutdown_timeout_ms",
 	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", "sandbox_ids", "metrics",
 	NULL,
 };
@@ -274,7 +277,7 @@ static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
 	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
-	"access", "config", "sandbox", "calls", "callback", "env"
+	"access", "config", "sandbox", "calls", "callback", "env", "output_level"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
@@ -544,6 +547,11 @@ _Static_assert(BH_RESTART_ALWAYS == 0 && BH_RESTART_ON_FAILURE == 1 && BH_RESTAR
 static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 				 struct bh_plugin_conf *p);
 
+static const char *const output_level_names[] = {
+	[BH_LOG_ERROR] = "error", [BH_LOG_WARN] = "warn",  [BH_LOG_INFO] = "info",
+	[BH_LOG_DEBUG] = "debug", [BH_OUTPUT_LEVEL_AUTO] = "auto", NULL,
+};
+
 /* plugins[i] into p, which the caller has set to the defaults and owns (freed by
  * bh_config_free on every path). */
 static int parse_plugin(struct bh__cfg *x, const config_setting_t *g, struct bh_plugin_conf *p)
@@ -605,7 +613,8 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 	    (r = bh__cfg_u32(x, g, "drain_timeout_ms", 0, MS_MAX, &p->drain_timeout_ms)) < 0 ||
 	    (r = bh__cfg_u32(x, g, "spin_us", 0, 1000, &p->spin_us)) < 0 ||
 	    (r = bh__cfg_bool(x, g, "auto_reload", &p->auto_reload)) < 0 ||
-	    (r = bh__cfg_bool(x, g, "callback", &p->callback)) < 0)
+	    (r = bh__cfg_bool(x, g, "callback", &p->callback)) < 0 ||
+	    (r = one_of(x, g, "output_level", output_level_names, &p->output_level)) < 0)
 		return r;
 	p->restart = (enum bh_restart_policy)restart;
 	if ((s = config_setting_get_member(g, "calls")) &&
@@ -709,7 +718,9 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 	if (c->shim_path &&
 	    (r = check_file(x, config_setting_get_member(root, "shim"), c->shim_path, true)) < 0)
 		return r;
-	if ((r = one_of(x, root, "log_level", log_names, &c->log_level)) < 0)
+	static const char *const log_formats[] = {[BH_LOG_TEXT] = "text", [BH_LOG_JSON] = "json", NULL};
+	if ((r = one_of(x, root, "log_level", log_names, &c->log_level)) < 0 ||
+	    (r = one_of(x, root, "log_format", log_formats, &c->log_format)) < 0)
 		return r;
 	/* Limits before the plugins: each plugin's config map is checked against them. */
 	if ((r = bh__cfg_group(x, root, "limits", &g)) < 0 ||

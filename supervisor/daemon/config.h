@@ -71,6 +71,9 @@ struct bh_plugin_conf {
 	 * shim once confined, before the plugin loads. */
 	char **env;
 	size_t n_env;
+	/* The level of the instance's stdout/stderr lines: BH_LOG_* or
+	 * BH_OUTPUT_LEVEL_AUTO (the default: the level the line announces). */
+	int output_level;
 };
 
 /* Bounds of a plugin's env. */
@@ -78,6 +81,8 @@ struct bh_plugin_conf {
 #define BH_ENV_MAX_NAME 128
 #define BH_ENV_MAX_VALUE 4096
 #define BH_ENV_MAX_TOTAL 16384
+
+#define BH_OUTPUT_LEVEL_AUTO 4
 
 /* Host ids for confined instances (see ids.c). The default range lies above every
  * range a Debian host hands out (users up to 60000, nobody, systemd's dynamic users,
@@ -117,6 +122,7 @@ struct bh_config {
 	gid_t socket_gid;        /* (gid_t)-1 = leave as created */
 	char *shim_path;         /* NULL = beside the daemon binary, else the installed one */
 	int log_level;           /* BH_LOG_* ; default info */
+	int log_format;          /* BH_LOG_TEXT (default) or BH_LOG_JSON */
 	struct bh_limits limits; /* per message, both sockets */
 	/* One value (call params, method result) that travels as a memfd on the channel:
 	 * its own ceiling beside limits.max_message, the size of each instance's result

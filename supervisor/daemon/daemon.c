@@ -26,6 +26,7 @@
 #include "memwatch.h"
 #include "metrics.h"
 #include "reload.h"
+#include "service.h"
 #include "slot.h"
 #include "watch.h"
 
@@ -34,6 +35,7 @@ static void before_wait(void *ctx)
 	struct bh_daemon *d = ctx;
 	bh_instance_flush_all(d);
 	bh_conn_flush_all(d);
+	bh_service_poll(d);
 }
 
 static void signal_event(struct bh_watch *w, uint32_t events)
@@ -113,6 +115,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_spare_init(&d->spare);
 	bh_timer_init(&d->shutdown_timer, shutdown_deadline);
 	bh_timer_init(&d->mem_timer, bh_memwatch_fired);
+	bh_service_init(d);
 	d->ids.lock_fd = -1;
 	raise_nofile();
 	char why[256];
@@ -141,6 +144,7 @@ void bh_daemon_done(struct bh_daemon *d)
 	}
 	bh_names_done(&d->slot_names);
 	bh_metrics_stop(d);
+	bh_service_done(d);
 	bh_listener_remove(d);
 	bh_watch_done(d);
 	if (d->loop) {
@@ -206,6 +210,7 @@ void bh_daemon_begin_shutdown(struct bh_daemon *d, const char *why)
 		return;
 	bh_info("%s: shutting down (draining for up to %u ms)", why, d->cfg->shutdown_timeout_ms);
 	d->shutting_down = true;
+	bh_service_stopping(d);
 	bh_listener_close(d);
 	bh_timer_arm(d->loop, &d->shutdown_timer,
 		     bh_now_ns() + bh_ms_to_ns(d->cfg->shutdown_timeout_ms));

@@ -15,6 +15,7 @@
 #include "list.h"
 #include "loop.h"
 #include "names.h"
+#include "service.h"
 #include "spare.h"
 
 struct bh_config;
@@ -60,7 +61,11 @@ struct bh_daemon {
 	uint64_t next_serial;
 	uint64_t start_ns;
 	int lock_fd;              /* flock on SOCKET.lock, held for life */
+	bool default_socket;      /* no path configured: its directory may be created */
+	bool socket_activated;    /* the listener came from the service manager */
+	struct bh_service service; /* sd_notify, watchdog (service.c) */
 	bool verbose;             /* -v: the log level is not the config's */
+	bool log_format_forced;   /* --log-format: the format is not the config's */
 	struct bh_watch inotify;  /* auto-reload and the plugin directory */
 	struct bh_dirwatch *dirs; /* inotify watch descriptors and their directories */
 	size_t n_dirs;

@@ -6,7 +6,16 @@
  * holds the lock) and removed. It is a POSIX record lock (F_SETLK), which belongs to
  * the process: children being spawned never hold it, unlike flock(), whose lock an
  * inherited fd would keep alive after the daemon died. The lock file itself is left
- * in place: removing it would reopen the race it closes. */
+ * in place: removing it would reopen the race it closes.
+ *
+ * The directory: the default socket's (/run/bulkhead for root, mode 0755 so that
+ * group members reach the 0660 socket; $XDG_RUNTIME_DIR/bulkhead for a user, 0700)
+ * is created when missing, as systemd's RuntimeDirectory= would. A configured
+ * path's directory is the operator's: a missing one is named, never created.
+ *
+ * Socket activation: a socket passed by the service manager is served as it is;
+ * the manager owns its path, mode and owner (the .socket unit's SocketMode= ...), so
+ * there is no lock, no bind and no unlink at exit. */
 #define _GNU_SOURCE
 #include "listener.h"
 
@@ -27,6 +36,7 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
+#include "service.h"
 
 #define ACCEPT_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100
@@ -97,9 +107,89 @@ static int claim_path(struct bh_daemon *d, const char *path, char *errbuf, size_
 	return 0;
 }
 
+/* The socket's directory exists, or is the default one and has been created. */
+static int socket_dir(const struct bh_daemon *d, const char *path, char *errbuf, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return 0; /* relative to the working directory, or in / */
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		snprintf(errbuf, errlen, "socket %s: %s is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	int r = -errno;
+	if (r == -ENOENT && d->default_socket) {
+		mode_t mode = geteuid() == 0 ? 0755 : 0700;
+		/* chmod: the umask must not narrow it. */
+		if ((mkdir(dir, mode) == 0 && chmod(dir, mode) == 0) || errno == EEXIST) {
+			bh_info("created the socket directory %s (mode %04o)", dir, (unsigned)mode);
+			return 0;
+		}
+		r = -errno;
+		snprintf(errbuf, errlen, "socket %s: cannot create its directory %s: %s", path, dir,
+			 strerror(errno));
+		return r;
+	}
+	if (r == -ENOENT)
+		snprintf(errbuf, errlen,
+			 "socket %s: the directory %s does not exist (create it, or choose "
+			 "another socket.path or -s)",
+			 path, dir);
+	else
+		snprintf(errbuf, errlen, "socket %s: directory %s: %s", path, dir, strerror(errno));
+	return r;
+}
+
+/* A socket the service manager passed: served as it is. */
+static int adopt(struct bh_daemon *d, int fd)
+{
+	struct sockaddr_un sa = {0};
+	socklen_t len = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && len > sizeof(sa_family_t) &&
+	    sa.sun_path[0]) {
+		sa.sun_path[sizeof(sa.sun_path) - 1] = 0;
+		if (strcmp(sa.sun_path, d->cfg->socket_path) != 0 && !d->default_socket)
+			bh_warn("socket activation: serving %s, not the configured %s",
+				sa.sun_path, d->cfg->socket_path);
+		char *path = strdup(sa.sun_path);
+		if (path) {
+			free(d->cfg->socket_path);
+			d->cfg->socket_path = path;
+		}
+	}
+	d->socket_activated = true;
+	return fd;
+}
+
+/* Serve the listening socket fd (owned from here on). */
+static int watch_listener(struct bh_daemon *d, int fd, char *errbuf, size_t errlen)
+{
+	d->listener = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = listener_event};
+	bh_timer_init(&d->accept_timer, accept_resume);
+	int r = bh_watch_add(d->loop, &d->listener);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "epoll: %s", strerror(-r));
+		close(fd);
+		d->listener.fd = -1;
+		return r;
+	}
+	return 0;
+}
+
 int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen)
 {
 	const struct bh_config *cfg = d->cfg;
+	int fd;
+	int r = bh_service_listen_fd(&fd, errbuf, errlen);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return watch_listener(d, adopt(d, fd), errbuf, errlen);
 	const char *path = cfg->socket_path;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -108,10 +198,10 @@ int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	int r = claim_path(d, path, errbuf, errlen);
-	if (r < 0)
+	if ((r = socket_dir(d, path, errbuf, errlen)) < 0 ||
+	    (r = claim_path(d, path, errbuf, errlen)) < 0)
 		return r;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
 		return -errno;
@@ -141,16 +231,7 @@ int bh_listener_open(struct bh_daemon *d, char *errbuf, size_t errlen)
 		close(fd);
 		return r;
 	}
-	d->listener = (struct bh_watch){.fd = fd, .events = EPOLLIN, .fn = listener_event};
-	bh_timer_init(&d->accept_timer, accept_resume);
-	r = bh_watch_add(d->loop, &d->listener);
-	if (r < 0) {
-		snprintf(errbuf, errlen, "epoll: %s", strerror(-r));
-		close(fd);
-		d->listener.fd = -1;
-		return r;
-	}
-	return 0;
+	return watch_listener(d, fd, errbuf, errlen);
 }
 
 void bh_listener_close(struct bh_daemon *d)

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "service.h"
 #include "slot.h"
 #include "watch.h"
 
@@ -28,11 +29,17 @@ static void usage(FILE *f)
 		"  -c, --config FILE   configuration file (see examples/bulkhead.conf)\n"
 		"  -s, --socket PATH   client socket (overrides the config; default %s)\n"
 		"  -v, --verbose       log at debug level (overrides the config)\n"
+		"      --log-format F  text or json (overrides the config's log_format)\n"
 		"      --ready-fd FD   write \"READY\\n\" to FD and close it once listening\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       print the version\n"
 		"\n"
-		"Runs in the foreground and logs to stderr. SIGTERM/SIGINT drain and stop.\n",
+		"Runs in the foreground and logs to stderr (with syslog priorities when that\n"
+		"is the journal). SIGTERM/SIGINT drain and stop, SIGHUP reloads the config.\n"
+		"As root the default socket's directory is created (0755); an unprivileged\n"
+		"daemon's default socket is $XDG_RUNTIME_DIR/bulkhead/bulkhead.sock.\n"
+		"Under systemd: Type=notify (READY=1, RELOADING=1, STOPPING=1, STATUS=),\n"
+		"WatchdogSec= and socket activation (one AF_UNIX stream socket).\n",
 		BH_DEFAULT_SOCKET);
 }
 
@@ -63,17 +70,30 @@ static char *find_shim(const struct bh_config *cfg)
 	return strdup(BH_SHIM_INSTALL_PATH);
 }
 
+/* An unprivileged daemon's default socket: in the user's runtime directory, where
+ * it may create the directory (it cannot create /run/bulkhead). NULL for root, or
+ * without XDG_RUNTIME_DIR (then the system default stands, and a missing directory
+ * is reported). buf holds the path. */
+static const char *user_socket(char *buf, size_t len)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	if (geteuid() == 0 || !run || run[0] != '/')
+		return NULL;
+	int n = snprintf(buf, len, "%s/bulkhead/bulkhead.sock", run);
+	return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
 		{"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {"ready-fd", required_argument, NULL, 'R'},
-		{0},
+		{"log-format", required_argument, NULL, 'F'}, {0},
 	};
 	const char *config_path = NULL, *socket_path = NULL;
 	bool verbose = false;
-	int ready_fd = -1;
+	int ready_fd = -1, log_format = -1;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:s:vhV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -83,6 +103,14 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("bulkheadd %s\n", BH_VERSION); return 0;
 		case 'R': ready_fd = atoi(optarg); break;
+		case 'F':
+			log_format = bh_log_format_from_name(optarg);
+			if (log_format < 0) {
+				fprintf(stderr, "bulkheadd: --log-format: expected text or json, got "
+						"\"%s\"\n", optarg);
+				return 2;
+			}
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -93,18 +121,23 @@ int main(int argc, char **argv)
 	}
 
 	struct bh_config *cfg = NULL;
-	char err[1024];
+	char err[1024], user_path[PATH_MAX];
 	int r = config_path ? bh_config_load(config_path, &cfg, err, sizeof(err))
 			    : bh_config_default(&cfg);
 	if (r < 0) {
 		fprintf(stderr, "bulkheadd: %s\n", config_path ? err : strerror(-r));
 		return 1;
 	}
+	bool default_socket = !socket_path && strcmp(cfg->socket_path, BH_DEFAULT_SOCKET) == 0;
+	if (!socket_path && default_socket)
+		socket_path = user_socket(user_path, sizeof(user_path));
 	if (socket_path) {
 		free(cfg->socket_path);
 		cfg->socket_path = strdup(socket_path);
 	}
+	bh_log_detect_journal();
 	bh_log_threshold = verbose ? BH_LOG_DEBUG : cfg->log_level;
+	bh_log_format = log_format >= 0 ? log_format : cfg->log_format;
 
 	struct bh_daemon d;
 	r = bh_daemon_init(&d, cfg);
@@ -115,6 +148,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.verbose = verbose;
+	d.log_format_forced = log_format >= 0;
+	d.default_socket = default_socket;
 	d.shim_path = find_shim(cfg);
 	if (access(d.shim_path, X_OK) < 0) {
 		bh_err("shim %s: %s", d.shim_path, strerror(errno));
@@ -143,8 +178,11 @@ int main(int argc, char **argv)
 		bh_config_free(cfg);
 		return 1;
 	}
-	bh_info("bulkheadd %s listening on %s (pid %d, shim %s)", BH_VERSION, cfg->socket_path,
-		(int)getpid(), d.shim_path);
+	bh_info("bulkheadd %s listening on %s%s (pid %d, shim %s)", BH_VERSION, cfg->socket_path,
+		d.socket_activated ? " (passed by the service manager)" : "", (int)getpid(),
+		d.shim_path);
+	if (d.default_socket && strcmp(cfg->socket_path, BH_DEFAULT_SOCKET) != 0)
+		bh_info("clients find this socket with %s=%s", BH_SOCKET_ENV, cfg->socket_path);
 	for (size_t i = 0; i < cfg->n_plugins; i++) {
 		struct bh_slot *s;
 		r = bh_slot_create(&d, &cfg->plugins[i], &s);
@@ -154,6 +192,9 @@ int main(int argc, char **argv)
 	r = bh_watch_init(&d);
 	if (r < 0)
 		bh_warn("inotify: %s; auto_reload and plugin_dir are off", strerror(-r));
+	r = bh_service_start(&d);
+	if (r < 0)
+		bh_warn("service manager notifications: %s", strerror(-r));
 	if (ready_fd >= 0) {
 		/* Lets a supervisor or a test start calling without polling the socket. */
 		ssize_t w = write(ready_fd, "READY\n", 6);

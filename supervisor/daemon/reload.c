@@ -16,6 +16,7 @@
 #include "events.h"
 #include "list.h"
 #include "log.h"
+#include "service.h"
 #include "slot.h"
 #include "swap.h"
 #include "watch.h"
@@ -46,10 +47,8 @@ static int keep_socket_settings(struct bh_config *next, const struct bh_config *
 	return 0;
 }
 
-void bh_daemon_reload(struct bh_daemon *d)
+static void reload(struct bh_daemon *d)
 {
-	if (d->shutting_down)
-		return;
 	if (!d->cfg->path) {
 		bh_warn("SIGHUP: started without a configuration file; nothing to reload");
 		return;
@@ -114,7 +113,20 @@ void bh_daemon_reload(struct bh_daemon *d)
 	d->cfg = next;
 	if (!d->verbose)
 		bh_log_threshold = next->log_level;
+	if (!d->log_format_forced)
+		bh_log_format = next->log_format;
 	bh_watch_refresh(d);
 	bh_config_free(old);
 	bh_event_emit(d, &(struct bh_event){ .kind = BH_EV_CONFIG_RELOADED, .detail = d->cfg->path });
+}
+
+/* The service manager sees the reload begin and end (RELOADING=1 ... READY=1), also
+ * when the file is rejected: the daemon is ready either way, on the old settings. */
+void bh_daemon_reload(struct bh_daemon *d)
+{
+	if (d->shutting_down)
+		return;
+	bh_service_reloading(d);
+	reload(d);
+	bh_service_reloaded(d);
 }

@@ -69,6 +69,7 @@
 #include "bulkhead/client.h"
 #include "bulkhead/escape.h"
 #include "hostile_proto.h"
+#include "../log_record.h"
 #include "../raw_control.h"
 
 #ifndef HX_DAEMON
@@ -793,13 +794,12 @@ static void hx_check_no_success_logged(struct hx *x)
 		fclose(f);
 }
 
-/* Every line of the log is one of the daemon's records, "HH:MM:SS.mmm LEVEL message",
+/* Every line of the log is one of the daemon's records, "TIME LEVEL message",
  * with nothing in it that could drive a terminal, and no message is a forged record
  * (log_inject's text: "bulkhead: forged record", "forged again"): whatever a plugin
  * wrote or sent, it reached the log escaped. */
 static void hx_check_log_records(struct hx *x)
 {
-	static const char *const levels[] = { "error ", "warn  ", "info  ", "debug " };
 	FILE *f = fopen(x->log, "re");
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;
@@ -810,16 +810,11 @@ static void hx_check_log_records(struct hx *x)
 		lineno++;
 		HX_ASSERT(x, line[n - 1] == '\n', "log line %zu has no newline: %s", lineno, line);
 		line[--n] = '\0';
-		bool ok = n >= 19 && line[2] == ':' && line[5] == ':' && line[8] == '.' &&
-			  line[12] == ' ';
-		for (int i = 0; ok && i < 12; i++)
-			ok = i == 2 || i == 5 || i == 8 || (line[i] >= '0' && line[i] <= '9');
-		bool level = false;
-		for (size_t i = 0; ok && i < sizeof(levels) / sizeof(levels[0]); i++)
-			level |= strncmp(line + 13, levels[i], 6) == 0;
-		HX_ASSERT(x, ok && level, "log line %zu is not a daemon record: %.300s", lineno, line);
-		HX_ASSERT(x, strncmp(line + 19, "bulkhead: forged", 16) != 0 &&
-				     strncmp(line + 19, "forged again", 12) != 0,
+		HX_ASSERT(x, log_record_prefix(line, (size_t)n),
+			  "log line %zu is not a daemon record: %.300s", lineno, line);
+		const char *msg = line + LOG_RECORD_MSG_AT;
+		HX_ASSERT(x, strncmp(msg, "bulkhead: forged", 16) != 0 &&
+				     strncmp(msg, "forged again", 12) != 0,
 			  "log line %zu is a forged record: %.300s", lineno, line);
 		size_t at;
 		const char *why = raw_control((const unsigned char *)line, (size_t)n, false, &at);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../log_record.h"
 #include "../raw_control.h"
 
 #ifndef HT_CLI
@@ -247,29 +248,21 @@ END_TEST
 			      (s) + from_);                                                \
 	} while (0)
 
-/* Every line of the log is one record of the daemon: "HH:MM:SS.mmm LEVEL " and a
+/* Every line of the log is one record of the daemon: "TIME LEVEL " and a
  * message that is not a forged record (INJ_TEXT's "bulkhead: forged record" and
  * "second forged record" never start a message). */
 static void assert_log_records(const char *log)
 {
-	static const char *const levels[] = { "error ", "warn  ", "info  ", "debug " };
 	size_t lines = 0;
 	for (const char *line = log; *line; lines++) {
 		const char *end = strchr(line, '\n');
 		ck_assert_msg(end, "the log ends without a newline: %s", line);
-		bool prefix = end - line >= 19;
-		for (int i = 0; prefix && i < 12; i++)
-			prefix = i == 2 || i == 5 ? line[i] == ':'
-				 : i == 8	  ? line[i] == '.'
-						  : line[i] >= '0' && line[i] <= '9';
-		bool level = false;
-		for (size_t i = 0; prefix && i < sizeof levels / sizeof levels[0]; i++)
-			level |= strncmp(line + 12, " ", 1) == 0 &&
-				 strncmp(line + 13, levels[i], 6) == 0;
-		ck_assert_msg(prefix && level, "log line %zu is not a daemon record: %.*s", lines + 1,
+		ck_assert_msg(log_record_prefix(line, (size_t)(end - line)),
+			      "log line %zu is not a daemon record: %.*s", lines + 1,
 			      (int)(end - line), line);
-		ck_assert_msg(strncmp(line + 19, "bulkhead: forged", 16) != 0 &&
-				      strncmp(line + 19, "second forged", 13) != 0,
+		const char *msg = line + LOG_RECORD_MSG_AT;
+		ck_assert_msg(strncmp(msg, "bulkhead: forged", 16) != 0 &&
+				      strncmp(msg, "second forged", 13) != 0,
 			      "forged record in the log: %.*s", (int)(end - line), line);
 		line = end + 1;
 	}

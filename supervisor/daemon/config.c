@@ -56,6 +56,7 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p)
 				.require_limits = false,
 			},
 	};
+	bh__cfg_heal_default(p);
 }
 
 static void free_strv(char **v, size_t n)
@@ -175,7 +176,8 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       a->config_len == b->config_len &&
 	       (!a->config_len || memcmp(a->config_msgpack, b->config_msgpack, a->config_len) == 0) &&
 	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox) &&
-	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls);
+	       a->callback == b->callback && strv_equal(a->calls, a->n_calls, b->calls, b->n_calls) &&
+	       bh__cfg_heal_equal(a, b);
 }
 
 void bh_config_free(struct bh_config *c)
@@ -264,7 +266,8 @@ static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
 	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
-	"access", "config", "sandbox", "calls", "callback"
+	"access", "config", "sandbox", "calls", "callback", \
+	"health", "max_calls", "max_rss", "breaker"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
@@ -640,7 +643,7 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 	if ((s = config_setting_get_member(g, "sandbox")) &&
 	    (r = parse_sandbox(x, s, &p->sandbox)) < 0)
 		return r;
-	return 0;
+	return bh__cfg_heal(x, g, p);
 }
 
 static int parse_plugins(struct bh__cfg *x, const config_setting_t *list, struct bh_config *c)

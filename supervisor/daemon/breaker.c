@@ -66,11 +66,18 @@ void bh_breaker_close(struct bh_slot *s, const char *why)
 }
 
 /* The cool-down is over: a few calls may try. A quarantine lifts (the slot starts an
- * instance again). */
+ * instance again). Half-open already (the calls let through ended without an outcome:
+ * their client left), the next calls may try. */
 static void cooled(struct bh_timer *t)
 {
 	struct bh_breaker *b = bh_container_of(t, struct bh_breaker, timer);
 	struct bh_slot *s = bh_container_of(b, struct bh_slot, breaker);
+	bh_timer_arm(s->d->loop, &b->timer,
+		     bh_now_ns() + bh_ms_to_ns(s->conf->breaker.cooldown_ms));
+	if (b->state == BH_BREAKER_HALF_OPEN) {
+		b->admitted = b->passed = 0;
+		return;
+	}
 	b->state = BH_BREAKER_HALF_OPEN;
 	reset_counts(b);
 	bh_info("%s: circuit breaker half-open: %u call%s may try", s->conf->name,

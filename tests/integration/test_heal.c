@@ -230,6 +230,28 @@ static void recycle_under_load(uint32_t instances)
 	ht_stop(&d);
 }
 
+/* An instance whose memory passes max_rss is replaced, its state handed over. */
+START_TEST(recycle_max_rss)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" HEAL_PLUGIN("m", "max_rss = \"160M\"; sandbox = { memory = \"1G\"; }; "
+						  "health = { interval_ms = 50; };") ");");
+	bh_client *c = ht_connect(&d);
+	struct ht_raw ev;
+	events_open(&ev, &d);
+	ck_assert_int_eq(ht_call_int_ok(c, "m.incr", NULL, 0), 1);
+	int64_t born = whoami(c, "m");
+	ck_assert_int_eq(ht_call_int_ok(c, "m.grow", HT_INTS(200)), 200);
+	const bh_value *e = event_wait(&ev, "instance.recycled", "m");
+	ck_assert_msg(ht_get_str_is(e, "cause", "max_rss"), "recycled for max_rss");
+	ck_assert_int_ne(whoami(c, "m"), born);
+	ck_assert_int_eq(ht_call_int_ok(c, "m.incr", NULL, 0), 2); /* the state moved */
+	ht_raw_close(&ev);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(recycle_max_calls_one_instance)
 {
 	recycle_under_load(1);
@@ -323,6 +345,7 @@ static Suite *heal_suite(void)
 #endif
 	tcase_add_test(tc, recycle_max_calls_one_instance);
 	tcase_add_test(tc, recycle_max_calls_two_instances);
+	tcase_add_test(tc, recycle_max_rss);
 	tcase_add_test(tc, breaker_timeouts);
 	tcase_add_test(tc, quarantine_lifts);
 	suite_add_tcase(s, tc);

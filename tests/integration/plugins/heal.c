@@ -8,11 +8,13 @@
  *                     for good: an idle instance whose loop no longer reads its channel
  *   sleep(ms)         ms after sleeping ms
  *   crash()           dies of SIGSEGV
+ *   grow(mb)          allocates and touches mb MiB more, held for the instance's life
  *
  * HEAL_PLAIN=1 builds it without a health callback and without state. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +106,19 @@ static int m_sleep(void *state, const bh_value *args, bh_writer *out, bh_error *
 	return bh_write_int(out, ms);
 }
 
+static int m_grow(void *state, const bh_value *args, bh_writer *out, bh_error *err)
+{
+	int64_t mb;
+	(void)state;
+	if (bh_value_get_int(bh_value_at(args, 0), &mb) < 0 || mb < 1 || mb > 1024)
+		return bh_fail(err, BH_E_INVALID_PARAMS, "grow(mb: 1..1024)");
+	char *p = malloc((size_t)mb << 20);
+	if (!p)
+		return bh_fail(err, BH_E_PLUGIN_ERROR, "out of memory");
+	memset(p, 1, (size_t)mb << 20); /* held: the leak is the point */
+	return bh_write_int(out, mb);
+}
+
 static int m_crash(void *state, const bh_value *args, bh_writer *out, bh_error *err)
 {
 	(void)state, (void)args, (void)out, (void)err;
@@ -140,6 +155,7 @@ static int h_restore(void *state, uint32_t version, const bh_value *blob, bh_err
 static const struct bh_method methods[] = {
 	{ "whoami", m_whoami }, { "incr", m_incr },   { "set_health", m_set_health },
 	{ "wedge", m_wedge },   { "sleep", m_sleep }, { "crash", m_crash },
+	{ "grow", m_grow },
 };
 
 BH_PLUGIN_DEFINE = {

@@ -301,6 +301,31 @@ START_TEST(breaker_timeouts)
 }
 END_TEST
 
+/* plugin_error answers count when breaker.plugin_error is set: half of at least 4
+ * calls failing opens it. */
+START_TEST(breaker_error_rate)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" HEAL_PLUGIN("e", "breaker = { error_pct = 50; min_calls = 4; "
+						  "plugin_error = true; cooldown_ms = 600000; };") ");");
+	bh_client *c = ht_connect(&d);
+	struct ht_raw ev;
+	events_open(&ev, &d);
+	bh_error err = {0};
+	whoami(c, "e");
+	ht_assert_err(bh_call(c, "e.fail", HT_LONG_MS, NULL, &err), err, BH_E_PLUGIN_ERROR, NULL);
+	whoami(c, "e"); /* 1 of 3: closed */
+	ht_assert_err(bh_call(c, "e.fail", HT_LONG_MS, NULL, &err), err, BH_E_PLUGIN_ERROR, NULL);
+	const bh_value *e = event_wait(&ev, "breaker.open", "e");
+	ck_assert_msg(ht_str_has(ht_get(e, "detail"), "2 of 4 calls failed"), "open detail");
+	ht_assert_err(bh_call(c, "e.whoami", HT_LONG_MS, NULL, &err), err, BH_E_UNAVAILABLE,
+		      "circuit breaker open: 2 of 4 calls failed");
+	ht_raw_close(&ev);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 /* Crashes that quarantine the plugin open the breaker; the quarantine lifts by
  * itself after the cool-down, and a call that succeeds closes it. */
 START_TEST(quarantine_lifts)
@@ -348,6 +373,7 @@ static Suite *heal_suite(void)
 	tcase_add_test(tc, recycle_max_rss);
 	tcase_add_test(tc, breaker_timeouts);
 	tcase_add_test(tc, quarantine_lifts);
+	tcase_add_test(tc, breaker_error_rate);
 	suite_add_tcase(s, tc);
 	return s;
 }

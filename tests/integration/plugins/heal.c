@@ -8,6 +8,7 @@
  *                     for good: an idle instance whose loop no longer reads its channel
  *   sleep(ms)         ms after sleeping ms
  *   crash()           dies of SIGSEGV
+ *   fail()            fails with plugin_error
  *   grow(mb)          allocates and touches mb MiB more, held for the instance's life
  *
  * HEAL_PLAIN=1 builds it without a health callback and without state. */
@@ -119,6 +120,12 @@ static int m_grow(void *state, const bh_value *args, bh_writer *out, bh_error *e
 	return bh_write_int(out, mb);
 }
 
+static int m_fail(void *state, const bh_value *args, bh_writer *out, bh_error *err)
+{
+	(void)state, (void)args, (void)out;
+	return bh_fail(err, BH_E_PLUGIN_ERROR, "failing on demand");
+}
+
 static int m_crash(void *state, const bh_value *args, bh_writer *out, bh_error *err)
 {
 	(void)state, (void)args, (void)out, (void)err;
@@ -155,7 +162,7 @@ static int h_restore(void *state, uint32_t version, const bh_value *blob, bh_err
 static const struct bh_method methods[] = {
 	{ "whoami", m_whoami }, { "incr", m_incr },   { "set_health", m_set_health },
 	{ "wedge", m_wedge },   { "sleep", m_sleep }, { "crash", m_crash },
-	{ "grow", m_grow },
+	{ "grow", m_grow },     { "fail", m_fail },
 };
 
 BH_PLUGIN_DEFINE = {

@@ -36,6 +36,7 @@
 #include "instance.h"
 #include "list.h"
 #include "log.h"
+#include "outcall.h"
 #include "router.h"
 #include "slot.h"
 
@@ -303,8 +304,34 @@ void bh_heal_want(struct bh_instance *inst, enum bh_recycle_cause cause)
 	bh_timer_arm(inst->d->loop, &h->act_timer, bh_now_ns());
 }
 
-/* The old instance retires: its calls finish (on it) and it stops; one that does not
- * finish them within the drain deadline is killed. */
+/* The calls old holds and has not started go back to the front of the queue, in
+ * order, for its successor: an instance that no longer reads its channel would keep
+ * them until it is killed. */
+static void requeue_unstarted(struct bh_instance *old)
+{
+	struct bh_list back;
+	bh_list_init(&back);
+	struct bh_list *lists[2] = {&old->sent, &old->sending};
+	for (int l = 0; l < 2; l++) {
+		struct bh_list *pos, *tmp;
+		bh_list_for_each_safe(pos, tmp, lists[l])
+		{
+			struct bh_call *c = bh_container_of(pos, struct bh_call, link);
+			if (c->kind != BH_CALL_CLIENT || bh_outcall_reenters(c, old) ||
+			    !bh_call_take_back(c))
+				continue;
+			bh_list_add_tail(&back, &c->link);
+		}
+	}
+	while (!bh_list_empty(&back)) {
+		struct bh_call *c = bh_container_of(back.prev, struct bh_call, link);
+		bh_list_del(&c->link);
+		bh_call_queue(c, true);
+	}
+}
+
+/* The old instance retires: its calls not started go to its successor, those running
+ * finish on it, then it stops; one still busy at the drain deadline is killed. */
 static void retire_replaced(struct bh_instance *old)
 {
 	struct bh_inst_heal *h = &old->heal;
@@ -314,6 +341,7 @@ static void retire_replaced(struct bh_instance *old)
 		h->probe = NULL;
 		bh_call_free(c);
 	}
+	requeue_unstarted(old);
 	bh_timer_disarm(old->d->loop, &h->probe_timer);
 	bh_instance_retire(old);
 	if (old->state != BH_INST_DEAD)

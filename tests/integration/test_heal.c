@@ -104,19 +104,28 @@ START_TEST(health_hang_replaced)
 END_TEST
 
 /* A plugin without a health callback whose loop is taken by a signal handler while
- * idle: the shim's own answer to the probe is missing, so it is replaced too. */
+ * idle: the shim's own answer to the probe is missing, so it is replaced too. A call
+ * sent to it meanwhile is not left there (the wedged instance is killed only at the
+ * drain deadline, after the call's own): its successor runs it. */
 START_TEST(health_wedged_loop_replaced)
 {
 	struct ht_daemon d;
-	ht_start(&d, "plugins = (" PLAIN_PLUGIN("p", "health = { interval_ms = 50; timeout_ms = 100; "
-						   "failures = 2; };") ");");
+	ht_start(&d, "plugins = (" PLAIN_PLUGIN("p", "drain_timeout_ms = 600000; "
+						   "health = { interval_ms = 50; timeout_ms = 100; "
+						   "failures = 3; };") ");");
 	bh_client *c = ht_connect(&d);
 	struct ht_raw ev;
 	events_open(&ev, &d);
 	int64_t born = whoami(c, "p");
 	ck_assert_int_eq(ht_call_int_ok(c, "p.wedge", NULL, 0), 0);
+	event_wait(&ev, "instance.health_failed", "p"); /* wedged now */
+	struct ht_outcome late = {0};
+	ht_start_ints(c, "p.whoami", 20000, &late, NULL, 0);
+	ck_assert_int_eq(bh_client_step(c), 0); /* sent now, to the wedged instance */
 	const bh_value *e = event_wait(&ev, "instance.recycled", "p");
 	ck_assert_msg(ht_get_str_is(e, "cause", "health"), "recycled for health");
+	ht_run_clients(&c, 1, HT_LONG_MS);
+	ht_outcome_int(&late, "whoami sent while wedged");
 	ck_assert_int_ne(whoami(c, "p"), born);
 	ht_raw_close(&ev);
 	bh_client_free(c);

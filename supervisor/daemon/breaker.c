@@ -114,6 +114,8 @@ void bh_breaker_record(struct bh_slot *s, int32_t code)
 {
 	struct bh_breaker *b = &s->breaker;
 	const struct bh_breaker_conf *conf = &s->conf->breaker;
+	if (b->state == BH_BREAKER_CLOSED && !conf->failures && !conf->error_pct)
+		return; /* nothing to count: no clock read on the way of every reply */
 	bool failed = is_failure(s, code);
 	char why[320];
 	const char *what = code == BH_E_TIMEOUT ? "timeouts" : code == BH_E_PLUGIN_CRASHED

@@ -113,6 +113,7 @@ BH_PLUGIN_DEFINE = {
 	0,                              // state_version
 	nullptr,                        // snapshot
 	nullptr,                        // restore
+	nullptr,                        // health
 	{},                             // reserved
 };
 }

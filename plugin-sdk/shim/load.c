@@ -163,7 +163,8 @@ void shim_load(struct shim *s)
 	if (d->abi_version != BH_PLUGIN_ABI_VERSION)
 		shim_load_fail(s, BH_E_PROTOCOL, "plugin ABI version %u, this shim supports %d",
 			  d->abi_version, BH_PLUGIN_ABI_VERSION);
-	size_t need = offsetof(struct bh_plugin, reserved);
+	/* The first revision of ABI 1 ended before `health` (since taken from reserved). */
+	size_t need = offsetof(struct bh_plugin, health);
 	if (d->struct_size < need)
 		shim_load_fail(s, BH_E_PLUGIN_ERROR,
 			  "plugin descriptor is %u bytes, ABI version %d needs at least %zu",

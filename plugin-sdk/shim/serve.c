@@ -236,6 +236,20 @@ static void do_restore(struct shim *s, uint32_t id, const bh_value *params)
 	send_nil(s, id);
 }
 
+/* [0, id, "$health", []] -> nil, or the plugin's error. Without a health callback the
+ * answer itself is the probe: the loop still reads and writes its channel. */
+static void do_health(struct shim *s, uint32_t id)
+{
+	bh_error err;
+
+	memset(&err, 0, sizeof(err));
+	if (s->desc.health && s->desc.health(s->state, &err) != 0) {
+		send_plugin_error(s, id, &err, "health");
+		return;
+	}
+	send_nil(s, id);
+}
+
 static void call_method(struct shim *s, uint32_t id, const struct bh_rpc *rpc,
 			const bh_value *params)
 {
@@ -291,7 +305,8 @@ static void serve_request(struct shim *s, const struct bh_rpc *rpc, bool bulk)
 		do_init(s, id, params);
 		return;
 	}
-	if (internal && !method_is(rpc, BH_CH_SNAPSHOT) && !method_is(rpc, BH_CH_RESTORE)) {
+	if (internal && !method_is(rpc, BH_CH_SNAPSHOT) && !method_is(rpc, BH_CH_RESTORE) &&
+	    !method_is(rpc, BH_CH_HEALTH)) {
 		send_error(s, id, BH_E_UNKNOWN_METHOD, "the shim has no method %.*s",
 			   quote_len(rpc), rpc->method);
 		return;
@@ -302,6 +317,8 @@ static void serve_request(struct shim *s, const struct bh_rpc *rpc, bool bulk)
 	}
 	if (!internal)
 		call_method(s, id, rpc, params);
+	else if (method_is(rpc, BH_CH_HEALTH))
+		do_health(s, id);
 	else if (!s->has_state)
 		send_error(s, id, BH_E_UNKNOWN_METHOD, "plugin %s has no state to %s",
 			   s->desc.name, method_is(rpc, BH_CH_SNAPSHOT) ? "snapshot" : "restore");

@@ -5,7 +5,8 @@ add_executable(bulkhead
   ${CMAKE_CURRENT_LIST_DIR}/main.c
   ${CMAKE_CURRENT_LIST_DIR}/events.c
   ${CMAKE_CURRENT_LIST_DIR}/json.c
-  ${CMAKE_CURRENT_LIST_DIR}/status.c)
+  ${CMAKE_CURRENT_LIST_DIR}/status.c
+  ${CMAKE_CURRENT_LIST_DIR}/health.c)
 bh_target_defaults(bulkhead)
 target_link_libraries(bulkhead PRIVATE bulkhead-client PkgConfig::JANSSON m)
 target_compile_definitions(bulkhead PRIVATE BH_VERSION="${PROJECT_VERSION}")

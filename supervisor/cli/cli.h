@@ -54,4 +54,10 @@ char *cli_value_text(const bh_value *v);
  * string the caller frees; NULL when out of memory. */
 char *cli_escape(const char *s, size_t len);
 
+/* ---- health.c ---- */
+
+/* `bulkhead health`: a line per plugin (or for plugin only) on out. CLI_EXIT_OK when
+ * each is healthy, else CLI_EXIT_REMOTE (1). */
+int cli_health(FILE *out, const bh_value *status, const char *plugin);
+
 #endif

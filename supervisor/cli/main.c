@@ -229,6 +229,18 @@ static int cmd_status(const struct command *cmd, struct opts *o, int argc, char 
 	return status;
 }
 
+/* For scripts: 0 healthy, 1 anything else (a daemon out of reach included). */
+static int cmd_health(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	(void)cmd;
+	bh_result *res;
+	if (invoke(o, "bulkhead.status", NULL, &res) != CLI_EXIT_OK)
+		return CLI_EXIT_REMOTE;
+	int status = cli_health(stdout, bh_result_value(res), argc > 0 ? argv[0] : NULL);
+	bh_result_free(res);
+	return status;
+}
+
 /* All of stdin, NUL-terminated; NULL on failure (errno set). */
 static char *read_stdin(void)
 {
@@ -484,6 +496,10 @@ static const struct command commands[] = {
 	  "show the daemon, its plugins and their instances",
 	  "With --json, print the daemon's status map as JSON (see 'bulkhead call --help'\n"
 	  "for the mapping) instead of tables.\n" },
+	{ "health", cmd_health, 0, 1, "health [PLUGIN]",
+	  "exit 0 when every plugin (or PLUGIN) is healthy, 1 otherwise",
+	  "Healthy: ready, circuit breaker closed, no instance failing its health probe.\n"
+	  "Prints one line per plugin; a daemon out of reach is unhealthy too (exit 1).\n" },
 	{ "call", cmd_call, 1, 2, "call [--pretty] PLUGIN.METHOD [JSON-ARRAY]",
 	  "call a plugin method and print its result as JSON",
 	  "JSON-ARRAY is the call's arguments, e.g. '[1, \"two\", {\"three\": 3.0}]'; none is [].\n"

@@ -272,6 +272,7 @@ static void deadline_fired(struct bh_timer *t)
 	snprintf(msg, sizeof(msg), "%s: no answer within %u ms", plugin, c->timeout_ms);
 	if (c->slot && c->kind == BH_CALL_CLIENT && !c->answered) {
 		c->slot->errors++;
+		bh_breaker_record(c->slot, BH_E_TIMEOUT);
 		if (c->inst) {
 			c->inst->gen->errors++;
 			if (c->slot->swap) /* a canary that hangs counts as failing */

@@ -57,6 +57,7 @@ void bh_plugin_conf_default(struct bh_plugin_conf *p)
 				.require_limits = false,
 			},
 	};
+	bh__cfg_heal_default(p);
 }
 
 static void free_strv(char **v, size_t n)
@@ -184,7 +185,7 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 	       acl_equal(&a->call_acl, &b->call_acl) && sandbox_equal(&a->sandbox, &b->sandbox) &&
 	       a->callback == b->callback && a->output_level == b->output_level &&
 	       strv_equal(a->calls, a->n_calls, b->calls, b->n_calls) &&
-	       strv_equal(a->env, a->n_env, b->env, b->n_env);
+	       strv_equal(a->env, a->n_env, b->env, b->n_env) && bh__cfg_heal_equal(a, b);
 }
 
 void bh_config_free(struct bh_config *c)
@@ -277,7 +278,8 @@ static const char *const plugin_access_keys[] = {"call", NULL};
 /* plugin_keys without the two that name one plugin. */
 #define PLUGIN_SETTINGS "instances", "timeout_ms", "grace_ms", "init_timeout_ms", \
 	"restart", "max_inflight", "max_queue", "drain_timeout_ms", "spin_us", "auto_reload", \
-	"access", "config", "sandbox", "calls", "callback", "env", "output_level"
+	"access", "config", "sandbox", "calls", "callback", "env", "output_level", \
+	"health", "max_calls", "max_rss", "breaker"
 static const char *const plugin_defaults_keys[] = {PLUGIN_SETTINGS, NULL};
 static const char *const plugin_keys[] = {"name", "path", PLUGIN_SETTINGS, NULL};
 static const char *const sandbox_keys[] = {
@@ -645,7 +647,7 @@ static int parse_plugin_settings(struct bh__cfg *x, const config_setting_t *g,
 		return r;
 	if ((s = config_setting_get_member(g, "env")) && (r = bh__cfg_env(x, s, &p->env, &p->n_env)) < 0)
 		return r;
-	return 0;
+	return bh__cfg_heal(x, g, p);
 }
 
 static int parse_plugins(struct bh__cfg *x, const config_setting_t *list, struct bh_config *c)

@@ -6,7 +6,8 @@ add_library(bh_config STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config_acl.c
   ${CMAKE_CURRENT_LIST_DIR}/config_env.c
   ${CMAKE_CURRENT_LIST_DIR}/config_read.c
-  ${CMAKE_CURRENT_LIST_DIR}/config_metrics.c)
+  ${CMAKE_CURRENT_LIST_DIR}/config_metrics.c
+  ${CMAKE_CURRENT_LIST_DIR}/config_heal.c)
 target_include_directories(bh_config
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}
   # bulkhead/client.h, for BH_DEFAULT_SOCKET only (header, no library).

@@ -44,6 +44,25 @@ struct bh_sandbox_conf {
 	bool require_limits;     /* refuse to start when a limit cannot be enforced */
 };
 
+/* Health probes of idle instances (heal.h). */
+struct bh_health_conf {
+	uint32_t interval_ms;    /* between probes of an idle instance; 0: none; default 10000 */
+	uint32_t timeout_ms;     /* for an answer; default 1000 */
+	uint32_t failures;       /* in a row that replace the instance; default 3 */
+};
+
+/* The circuit breaker (breaker.h). Crashes that quarantine (restart.quarantine_*)
+ * open it too. */
+struct bh_breaker_conf {
+	uint32_t failures;       /* crashes and timeouts in a row that open it; 0: off (default) */
+	uint32_t error_pct;      /* failed share of calls in a window that opens it; 0: off */
+	uint32_t min_calls;      /* ... once the window holds this many; default 20 */
+	uint32_t window_ms;      /* default 10000 */
+	uint32_t cooldown_ms;    /* open, then half-open after this; default 30000 */
+	uint32_t half_open_calls; /* calls let through half-open; all succeed: closed; default 1 */
+	bool plugin_error;       /* plugin_error answers count as failures; default false */
+};
+
 struct bh_plugin_conf {
 	char name[BH_NAME_MAX + 1];
 	char *path;              /* absolute (relative paths resolved against the config dir) */
@@ -74,6 +93,10 @@ struct bh_plugin_conf {
 	/* The level of the instance's stdout/stderr lines: BH_LOG_* or
 	 * BH_OUTPUT_LEVEL_AUTO (the default: the level the line announces). */
 	int output_level;
+	struct bh_health_conf health;
+	uint32_t max_calls;      /* an instance is recycled after this many calls; 0: never */
+	uint64_t max_rss;        /* ... or once its memory passes this (bytes); 0: never */
+	struct bh_breaker_conf breaker;
 };
 
 /* Bounds of a plugin's env. */

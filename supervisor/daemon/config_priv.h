@@ -98,4 +98,9 @@ int bh__cfg_acl_copy(struct bh_acl *dst, const struct bh_acl *src);
 int bh__cfg_uid(struct bh__cfg *x, const config_setting_t *s, uid_t *ret);
 int bh__cfg_gid(struct bh__cfg *x, const config_setting_t *s, gid_t *ret);
 
+/* config_heal.c: health, max_calls, max_rss, breaker (defaults, equality, parsing). */
+void bh__cfg_heal_default(struct bh_plugin_conf *p);
+bool bh__cfg_heal_equal(const struct bh_plugin_conf *a, const struct bh_plugin_conf *b);
+int bh__cfg_heal(struct bh__cfg *x, const config_setting_t *g, struct bh_plugin_conf *p);
+
 #endif

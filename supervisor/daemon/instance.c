@@ -211,6 +211,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_buf_init(&inst->tail, 0);
 	bh_list_init(&inst->flush_link);
 	bh_timer_init(&inst->timer, inst_timer);
+	bh_heal_instance_init(inst);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_bulk_init(&inst->bulk, d->cfg->max_payload);
 	/* Room for every call in flight plus the internal ones, with slack so that a
@@ -384,7 +385,8 @@ fail:
 bool bh_instance_has_room(const struct bh_instance *inst)
 {
 	/* The generation's own bound: the one its pending table was sized for. */
-	return inst->inflight < inst->gen->conf.max_inflight && !inst->retiring && !inst->dying;
+	return inst->inflight < inst->gen->conf.max_inflight && !inst->retiring && !inst->dying &&
+	       bh_heal_routable(&inst->heal);
 }
 
 void bh_instance_retire(struct bh_instance *inst)
@@ -426,6 +428,7 @@ int bh_instance_attach(struct bh_instance *inst, struct bh_call *c)
 	if (c->kind == BH_CALL_CLIENT) {
 		inst->calls++;
 		inst->gen->calls++;
+		bh_heal_counted(inst, inst->calls, inst->gen->conf.max_calls);
 	}
 	bh_list_add_tail(&inst->sending, &c->link);
 	schedule_flush(inst);
@@ -905,6 +908,8 @@ static void handle_response(struct bh_instance *inst, const struct bh_rpc *rpc)
 		snprintf(err.message, sizeof(err.message), "undecodable error from the plugin");
 	}
 	bool late = c->deadline_passed; /* already answered "timeout" and counted */
+	if (c->kind == BH_CALL_CLIENT && !late && c->slot)
+		bh_breaker_record(c->slot, is_error ? bh_code_from_plugin(err.code) : 0);
 	if (c->kind == BH_CALL_INTERNAL) {
 		void (*fn)(struct bh_call *, const bh_error *, const uint8_t *, size_t) = c->on_reply;
 		c->on_reply = NULL;

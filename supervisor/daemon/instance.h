@@ -12,6 +12,7 @@
 #include "bulkhead/sandbox.h"
 #include "bulk.h"
 #include "childlog.h"
+#include "heal.h"
 #include "lastwords.h"
 #include "list.h"
 #include "loop.h"
@@ -103,6 +104,7 @@ struct bh_instance {
 	bool dying;               /* killed, or its channel refused a write: no new calls */
 	bool untrusted;           /* broke the protocol: nothing more it wrote is read */
 	bool retiring;            /* takes no new calls; stops once its calls are done */
+	struct bh_inst_heal heal; /* health probes, replacement (heal.h) */
 };
 
 /* Start one instance; on failure errbuf may say why (else use the code). */

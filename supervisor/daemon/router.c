@@ -149,7 +149,8 @@ void bh_route(struct bh_daemon *d, struct bh_call *c)
 	char why[320];
 	(void)d;
 	s->calls++;
-	if (unavailable_reason(s, why, sizeof(why))) {
+	if (unavailable_reason(s, why, sizeof(why)) ||
+	    !bh_breaker_admit(s, s->breaker.state, why, sizeof(why))) {
 		s->errors++;
 		bh_call_fail(c, BH_E_UNAVAILABLE, why);
 		return;

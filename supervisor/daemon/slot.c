@@ -24,6 +24,8 @@
 #include "daemon.h"
 #include "events.h"
 #include "gen.h"
+#include "events.h"
+#include "heal.h"
 #include "instance.h"
 #include "list.h"
 #include "log.h"
@@ -47,6 +49,7 @@ enum slot_event {
 	SE_PROGRESS,    /* a call finished, another generation's instance is gone, or an
 			 * instance is gone during the shutdown: dispatch and advance */
 	SE_CUTOVER,     /* a swap made its generation the current one */
+	SE_LIFT,        /* the breaker's cool-down after a quarantine */
 	SE__N
 };
 
@@ -124,6 +127,7 @@ bool bh_slot_busy(const struct bh_slot *s)
 
 static void op_begin(struct bh_slot *s, enum bh_op_kind kind, struct bh_call *waiter)
 {
+	bh_heal_abort_slot(s); /* the operation decides what runs now */
 	s->op.kind = kind;
 	s->op.waiter = waiter;
 	if (waiter)
@@ -341,12 +345,20 @@ static void replace(struct bh_slot *s, bool restart, uint32_t delay_ms)
 
 static void crashed(struct bh_slot *s)
 {
-	if (record_crash(s)) {
+	bool trip = record_crash(s);
+	if (trip || s->breaker.state == BH_BREAKER_HALF_OPEN) {
 		char why[400];
-		snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
-			 s->d->cfg->quarantine_window_ms, s->last_exit);
-		return give_up(s, BH_SLOT_QUARANTINED, why);
+		if (trip)
+			snprintf(why, sizeof(why), "%u crashes within %u ms; last: %s", s->n_crashes,
+				 s->d->cfg->quarantine_window_ms, s->last_exit);
+		else
+			snprintf(why, sizeof(why), "crashed again after the cool-down: %s",
+				 s->last_exit);
+		give_up(s, BH_SLOT_QUARANTINED, why);
+		bh_event_slot(s, BH_EV_QUARANTINED, NULL, why);
+		return bh_breaker_open(s, true, why);
 	}
+	bh_breaker_record(s, BH_E_PLUGIN_CRASHED);
 	replace(s, s->conf->restart != BH_RESTART_NEVER, s->backoff_ms);
 }
 
@@ -439,7 +451,25 @@ static void cut_over_done(struct bh_slot *s)
 	s->ever_ready = true;
 	s->n_crashes = 0;
 	s->backoff_ms = 0;
+	bh_breaker_close(s, "swapped to a new generation");
 	bh_slot_pump(s);
+}
+
+/* The quarantine's cool-down is over: a clean record, and an instance to try. */
+static void lift_quarantine(struct bh_slot *s)
+{
+	enter(s, BH_SLOT_STARTING);
+	s->n_crashes = 0;
+	s->backoff_ms = 0;
+	s->fail_reason[0] = '\0';
+	bh_info("%s: quarantine lifted after %u ms", s->conf->name, s->conf->breaker.cooldown_ms);
+	bh_event_slot(s, BH_EV_UNQUARANTINED, NULL, NULL);
+	fill_instances(s);
+}
+
+void bh_slot_lift_quarantine(struct bh_slot *s)
+{
+	slot_step(s, SE_LIFT);
 }
 
 /* ---- the table ----
@@ -469,6 +499,7 @@ static const slot_action slot_table[][SE__N] = {
 		[SE_EXIT] = refuse_queue,    [SE_CANNOT_LOAD] = refuse_queue,
 		[SE_SHORT] = refuse_queue,   [SE_UNLOAD] = begin_unload,
 		[SE_PROGRESS] = progress,    [SE_CUTOVER] = cut_over_done,
+		[SE_LIFT] = lift_quarantine,
 	},
 	[BH_SLOT_FAILED] = {
 		[SE_READY] = progress,       [SE_CRASH] = refuse_queue,
@@ -565,6 +596,8 @@ static void fill_instances(struct bh_slot *s)
 
 void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 {
+	if (bh_heal_ready(inst)) /* a replacement took over (heal.c) */
+		return;
 	if (inst->gen != s->gen) { /* a swap's new generation */
 		if (s->swap)
 			bh_swap_news(s->swap, BH_SWAP_READY, inst);
@@ -580,7 +613,7 @@ void bh_slot_instance_ready(struct bh_slot *s, struct bh_instance *inst)
 static enum slot_event gone_event(const struct bh_slot *s, const struct bh_instance *inst,
 				  bool crashed, bool load_failed)
 {
-	if (inst->gen != s->gen || s->d->shutting_down)
+	if (inst->gen != s->gen || s->d->shutting_down || inst->heal.replaced)
 		return SE_PROGRESS;
 	if (load_failed)
 		return s->ever_ready ? SE_CRASH : SE_CANNOT_LOAD;
@@ -592,6 +625,7 @@ static enum slot_event gone_event(const struct bh_slot *s, const struct bh_insta
 void bh_slot_instance_gone(struct bh_slot *s, struct bh_instance *inst, bool crashed,
 			   bool load_failed)
 {
+	bh_heal_gone(inst);
 	slot_step(s, gone_event(s, inst, crashed, load_failed));
 	/* A swap hears of every instance: one of its new generation failing rolls it
 	 * back, the last one of a draining generation completes it. */
@@ -603,6 +637,8 @@ void bh_slot_after_reply(struct bh_slot *s)
 {
 	if (s->swap)
 		bh_swap_news(s->swap, BH_SWAP_CALL_DONE, NULL);
+	if (s->n_recycling)
+		bh_heal_progress(s);
 	slot_step(s, SE_PROGRESS);
 }
 
@@ -649,6 +685,7 @@ int bh_slot_create(struct bh_daemon *d, const struct bh_plugin_conf *conf, struc
 	}
 	s->d = d;
 	s->conf = &s->gen->conf;
+	bh_breaker_init(s);
 	s->state = BH_SLOT_STARTING;
 	s->generation = 1;
 	s->last_generation = 1;
@@ -689,6 +726,7 @@ void bh_slot_free(struct bh_slot *s)
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
 	bh_timer_disarm(s->d->loop, &s->drain_timer);
 	bh_timer_disarm(s->d->loop, &s->reload_timer);
+	bh_breaker_done(s);
 	bh_list_del(&s->spawn_link);
 	free(s->crash_times);
 	bh_metrics_slot_free(s);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "breaker.h"
 #include "instance.h"
 #include "list.h"
 #include "loop.h"
@@ -87,6 +88,9 @@ struct bh_slot {
 	uint32_t last_generation; /* the highest generation number handed out */
 	char last_swap[320];     /* outcome of the last swap, for status */
 	struct bh_slot_metrics *metrics; /* its counters (metrics.c), made on first use */
+	struct bh_breaker breaker; /* breaker.h; quarantine is its open state */
+	uint32_t n_recycling;    /* instances being replaced (heal.h) */
+	uint64_t recycled;       /* instances replaced gracefully */
 };
 
 struct bh_slot *bh_slot_find(struct bh_daemon *d, const char *name, size_t len);
@@ -130,5 +134,7 @@ void bh_slot_swap_begin(struct bh_slot *s, struct bh_swap *sw, struct bh_gen *ne
 void bh_slot_forget_next(struct bh_slot *s);
 void bh_slot_cut_over(struct bh_slot *s);
 void bh_slot_swap_end(struct bh_slot *s, const char *outcome);
+/* The breaker's cool-down after a quarantine is over: an instance starts again. */
+void bh_slot_lift_quarantine(struct bh_slot *s);
 
 #endif

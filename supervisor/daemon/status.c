@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "gen.h"
+#include "heal.h"
 #include "ids.h"
 #include "instance.h"
 #include "kv.h"
@@ -47,7 +48,8 @@ static uint64_t rss_kb(pid_t pid)
 
 static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t now)
 {
-	bh_write_map(w, 9);
+	bh_write_map(w, 9 + 3);
+	bh_heal_write_status(w, i);
 	kv_uint(w, "pid", (uint64_t)i->child.pid);
 	/* Its host identity (the daemon's own uid in the "own" mode); -1 unconfined. */
 	bh_write_cstr(w, "host_uid");
@@ -195,7 +197,10 @@ static void write_env(bh_writer *w, const struct bh_slot *s)
 
 static void write_slot(bh_writer *w, const struct bh_slot *s, uint64_t now)
 {
-	bh_write_map(w, 21);
+	bh_write_map(w, 21 + 3);
+	kv_str(w, "breaker", bh_breaker_state_name(s->breaker.state));
+	kv_str(w, "breaker_reason", s->breaker.state != BH_BREAKER_CLOSED ? s->breaker.reason : "");
+	kv_uint(w, "recycled", s->recycled);
 	write_grants(w, s);
 	write_env(w, s);
 	bh_write_cstr(w, "generations");

@@ -358,7 +358,58 @@ static void check_plugin_defaults(const struct bh_plugin_conf *p)
 	ck_assert_uint_eq(p->sandbox.tmp_bytes, 16u << 20);
 	ck_assert_uint_eq(p->sandbox.tmp_inodes, 4096);
 	ck_assert(!p->sandbox.require_limits);
+	ck_assert_uint_eq(p->health.interval_ms, 10000);
+	ck_assert_uint_eq(p->health.timeout_ms, 1000);
+	ck_assert_uint_eq(p->health.failures, 3);
+	ck_assert_uint_eq(p->max_calls, 0);
+	ck_assert_uint_eq(p->max_rss, 0);
+	ck_assert_uint_eq(p->breaker.failures, 0);
+	ck_assert_uint_eq(p->breaker.error_pct, 0);
+	ck_assert_uint_eq(p->breaker.min_calls, 20);
+	ck_assert_uint_eq(p->breaker.window_ms, 10000);
+	ck_assert_uint_eq(p->breaker.cooldown_ms, 30000);
+	ck_assert_uint_eq(p->breaker.half_open_calls, 1);
+	ck_assert(!p->breaker.plugin_error);
 }
+
+/* Health, recycling and breaker settings; a reload that changes one is a change. */
+START_TEST(test_heal_settings)
+{
+	struct bh_config *c = load_ok(
+		"plugins = ( { name = \"h\"; path = \"echo.so\"; max_calls = 500; max_rss = \"64M\";\n"
+		"  health = { interval_ms = 0; timeout_ms = 20; failures = 7; };\n"
+		"  breaker = { failures = 4; error_pct = 50; min_calls = 9; window_ms = 3000;\n"
+		"              cooldown_ms = 250; half_open_calls = 2; plugin_error = true; }; } );\n");
+	const struct bh_plugin_conf *p = &c->plugins[0];
+	ck_assert_uint_eq(p->max_calls, 500);
+	ck_assert_uint_eq(p->max_rss, 64u << 20);
+	ck_assert_uint_eq(p->health.interval_ms, 0);
+	ck_assert_uint_eq(p->health.timeout_ms, 20);
+	ck_assert_uint_eq(p->health.failures, 7);
+	ck_assert_uint_eq(p->breaker.failures, 4);
+	ck_assert_uint_eq(p->breaker.error_pct, 50);
+	ck_assert_uint_eq(p->breaker.min_calls, 9);
+	ck_assert_uint_eq(p->breaker.window_ms, 3000);
+	ck_assert_uint_eq(p->breaker.cooldown_ms, 250);
+	ck_assert_uint_eq(p->breaker.half_open_calls, 2);
+	ck_assert(p->breaker.plugin_error);
+	struct bh_plugin_conf q;
+	ck_assert_int_eq(bh_plugin_conf_copy(&q, p), 0);
+	ck_assert(bh_plugin_conf_equal(&q, p));
+	q.breaker.cooldown_ms++;
+	ck_assert(!bh_plugin_conf_equal(&q, p));
+	bh_plugin_conf_done(&q);
+	bh_config_free(c);
+
+	expect_error_in("plugins = ( { name = \"h\"; path = \"echo.so\";\n"
+			"  health = { interval_ms = 10; failures = 0; }; } );\n",
+			conf_path, 2, "failures");
+	expect_error_in("plugins = ( { name = \"h\"; path = \"echo.so\";\n"
+			"  breaker = { error_pct = 101; }; } );\n", conf_path, 2, "error_pct");
+	expect_error_in("plugins = ( { name = \"h\"; path = \"echo.so\";\n"
+			"  breaker = { cooldown = 5; }; } );\n", conf_path, 2, "cooldown");
+}
+END_TEST
 
 START_TEST(test_defaults_empty_file)
 {
@@ -1046,6 +1097,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_relative_config_path);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_errbuf_sizes);
+	tcase_add_test(tc, test_heal_settings);
 	suite_add_tcase(s, tc);
 
 	TCase *te = tcase_create("errors");

@@ -68,7 +68,17 @@ struct bh_plugin {
 	int (*snapshot)(void *state, bh_writer *out, bh_error *err);
 	int (*restore)(void *state, uint32_t blob_version, const bh_value *blob, bh_error *err);
 
-	void *reserved[8]; /* zero */
+	/* Optional: is this instance fit to serve? 0, or nonzero after bh_fail(err, ...).
+	 * The supervisor calls it between calls while the instance is idle, every
+	 * `health.interval_ms`; a failure or no answer within `health.timeout_ms`,
+	 * `health.failures` times in a row, replaces the instance. Keep it cheap and
+	 * free of calls out. Without it the shim answers the probe itself, which still
+	 * finds an instance whose thread no longer reads its channel.
+	 * (Added in ABI 1 in place of a reserved field: a plugin built before it has
+	 * NULL there.) */
+	int (*health)(void *state, bh_error *err);
+
+	void *reserved[7]; /* zero */
 };
 
 /* ---- Calling out ----

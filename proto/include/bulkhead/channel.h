@@ -23,6 +23,9 @@
  *     (taken back, or past its deadline) is skipped without an answer.
  *  4. hot swap:            [0, id, "$snapshot", []] -> [1, id, nil, [state_version, blob]]
  *                          [0, id, "$restore", [state_version, blob]] -> [1, id, nil|error, nil]
+ *  4b. health probe:      [0, id, "$health", []] -> [1, id, nil|error, nil]
+ *     Claimed like any call; the shim answers it from its loop, calling the plugin's
+ *     health callback when there is one (plugin.h), else at once.
  *  5. supervisor -> shim:  [2, "$stop", []]: the shim calls the plugin's shutdown and
  *     exits 0. End of file on the channel means the supervisor is gone: the shim
  *     exits at once (status 0) without calling into the plugin again.
@@ -61,6 +64,7 @@
 #define BH_CH_SNAPSHOT "$snapshot"
 #define BH_CH_RESTORE "$restore"
 #define BH_CH_STOP "$stop"
+#define BH_CH_HEALTH "$health"
 /* Step 6: the target prefix of a call to the caller, and the options the supervisor
  * puts on a re-entering call: {"reenter": b} with b at the last byte (0xc3 true,
  * 0xc2 false), fixed so that it can be flipped in place. */

@@ -39,6 +39,7 @@ BH_PLUGIN_DEFINE = {
 	0,                              // state_version
 	nullptr,                        // snapshot
 	nullptr,                        // restore
+	nullptr,                        // health
 	{},                             // reserved
 };
 }

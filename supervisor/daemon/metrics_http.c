@@ -221,7 +221,7 @@ int bh_metrics_start(struct bh_daemon *d, char *errbuf, size_t errlen)
 	m->watch.fd = -1;
 	bh_timer_init(&m->timer, on_timer);
 	d->metrics = m;
-	int fd, r = open_listener(mc, &fd, errbuf, errlen);
+	int fd = -1, r = open_listener(mc, &fd, errbuf, errlen);
 	if (r < 0)
 		goto fail;
 	if (mc->listen[0] == '/' && !(m->unix_path = strdup(mc->listen))) {

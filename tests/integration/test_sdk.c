@@ -165,6 +165,13 @@ START_TEST(sdk_go)
 	bh_result_free(r);
 	ht_assert_ok(ht_call_str(c, "p.add", HT_LONG_MS, &r, &err, "rust"), err);
 	bh_result_free(r);
+	/* Say under which limits the Go runtime ran (a cgroup, or the RLIMIT_DATA fallback). */
+	bh_result *st = ht_status(c);
+	const bh_value *sb = ht_get(ht_status_plugin(bh_result_value(st), "p"), "sandbox");
+	char mem[256], pids[64];
+	printf("go plugin ran with memory: %s; pids: %s\n", ht_str(ht_get(sb, "memory"), mem,
+	       sizeof(mem)), ht_str(ht_get(sb, "pids"), pids, sizeof(pids)));
+	bh_result_free(st);
 	/* config.max_words = 2 reached init. */
 	ht_assert_err(ht_call_str(c, "p.add", HT_LONG_MS, &r, &err, "zig"), err,
 		      BH_E_INVALID_PARAMS, "full: 2 words");

@@ -98,30 +98,10 @@ public:
 		get_or_throw(bh_value_get_str(v_, &s, &n), what, "str");
 		return { s, n };
 	}
-	int64_t integer(const char *what = "value") const
-	{
-		int64_t i;
-		get_or_throw(bh_value_get_int(v_, &i), what, "int");
-		return i;
-	}
-	uint64_t uinteger(const char *what = "value") const
-	{
-		uint64_t u;
-		get_or_throw(bh_value_get_uint(v_, &u), what, "uint");
-		return u;
-	}
-	double number(const char *what = "value") const
-	{
-		double f;
-		get_or_throw(bh_value_get_float(v_, &f), what, "number");
-		return f;
-	}
-	bool boolean(const char *what = "value") const
-	{
-		bool b;
-		get_or_throw(bh_value_get_bool(v_, &b), what, "bool");
-		return b;
-	}
+	int64_t integer(const char *what = "value") const { return get<int64_t>(bh_value_get_int, what, "int"); }
+	uint64_t uinteger(const char *what = "value") const { return get<uint64_t>(bh_value_get_uint, what, "uint"); }
+	double number(const char *what = "value") const { return get<double>(bh_value_get_float, what, "number"); }
+	bool boolean(const char *what = "value") const { return get<bool>(bh_value_get_bool, what, "bool"); }
 	bytes bin(const char *what = "value") const
 	{
 		const uint8_t *p;
@@ -131,6 +111,13 @@ public:
 	}
 
 private:
+	template <typename T>
+	T get(int (*fn)(const bh_value *, T *), const char *what, const char *want) const
+	{
+		T x;
+		get_or_throw(fn(v_, &x), what, want);
+		return x;
+	}
 	void get_or_throw(int rc, const char *what, const char *want) const
 	{
 		if (rc == -ERANGE)

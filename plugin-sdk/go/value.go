@@ -164,6 +164,62 @@ func (v Value) Bytes() ([]byte, bool) {
 	return C.GoBytes(C.bhgo_p(v.v), C.int(v.Len())), true
 }
 
+// Any copies v into Go values: nil, bool, int64, uint64 (above MaxInt64), float64,
+// string, []byte (bin), []any, map[string]any (string keys only; another key, or an
+// ext, is an error).
+func (v Value) Any() (any, error) {
+	if !v.Exists() {
+		return nil, nil
+	}
+	switch v.Kind() {
+	case Nil:
+		return nil, nil
+	case Bool:
+		b, _ := v.Bool()
+		return b, nil
+	case Int:
+		i, _ := v.Int()
+		return i, nil
+	case Uint:
+		u, _ := v.Uint()
+		return u, nil
+	case Float:
+		f, _ := v.Float()
+		return f, nil
+	case Str:
+		s, _ := v.Str()
+		return s, nil
+	case Bin:
+		b, _ := v.Bytes()
+		return b, nil
+	case Array:
+		a := make([]any, v.Len())
+		for i := range a {
+			var err error
+			if a[i], err = v.Index(i).Any(); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	case MapKind:
+		m := make(map[string]any, v.Len())
+		for i := 0; i < v.Len(); i++ {
+			k, val := v.Pair(i)
+			key, ok := k.Str()
+			if !ok {
+				return nil, Errorf(PluginError, "a map key is a %s, not a str", k.Kind())
+			}
+			x, err := val.Any()
+			if err != nil {
+				return nil, err
+			}
+			m[key] = x
+		}
+		return m, nil
+	}
+	return nil, Errorf(PluginError, "cannot copy a %s", v.Kind())
+}
+
 // wrong is the invalid_params error for a value at place that is not a want.
 func wrong(place string, v Value, want string) *Error {
 	switch {

@@ -1083,7 +1083,7 @@ static void test_stats(void)
 		return;
 	}
 	peer_start(&p, "stats.so", NULL, FD3_SOCKET);
-	expect_hello(&p, "stats", false);
+	expect_hello(&p, "stats", true);
 	INIT(&p, P("A1M0"));
 	EXPECT(&p, "sum", P("A3iii", 1, 2, 3), E("i", 6));
 	EXPECT(&p, "sum", P("A0"), E("i", 0));

@@ -122,7 +122,8 @@ END_TEST
 START_TEST(sdk_rust)
 {
 	struct ht_daemon d;
-	bh_client *c = start(&d, "stats.so", "no rustc >= 1.63 when the build was configured", "");
+	bh_client *c = start(&d, "stats.so", "no rustc >= 1.63 when the build was configured",
+			     "calls = [ \"p\" ];");
 
 	ck_assert_int_eq(ht_call_int_ok(c, "p.sum", HT_INTS(1, 2, 3)), 6);
 	bh_result *r;
@@ -139,6 +140,26 @@ START_TEST(sdk_rust)
 	bh_result *st = ht_status(c);
 	ck_assert_uint_eq(ht_get_uint(ht_status_plugin(bh_result_value(st), "p"), "restarts"), 0);
 	bh_result_free(st);
+	/* The state: observed numbers, through a hot swap (snapshot, restore). */
+	ck_assert_int_eq(ht_call_int_ok(c, "p.observe", HT_INTS(1, 2, 3)), 3);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "p");
+	bh_write_nil(w);
+	ht_assert_ok(bh_call(c, "bulkhead.swap", HT_LONG_MS, &r, &err), err);
+	bh_result_free(r);
+	ht_assert_ok(ht_call_ints(c, "p.summary", HT_LONG_MS, &r, &err, NULL, 0), err);
+	ck_assert_uint_eq(ht_get_uint(bh_result_value(r), "count"), 3);
+	bh_result_free(r);
+	/* A call out, back into the same instance (A -> A, nested): p.sum [1, 2]. */
+	w = bh_client_params(c);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, "p.sum");
+	bh_write_int(w, 1);
+	bh_write_int(w, 2);
+	ht_assert_ok(bh_call(c, "p.forward", HT_LONG_MS, &r, &err), err);
+	ck_assert(bh_result_value(r)->type == BH_FLOAT && bh_result_value(r)->as.f == 3.0);
+	bh_result_free(r);
 	bh_client_free(c);
 	ht_stop(&d);
 }
@@ -148,7 +169,7 @@ START_TEST(sdk_go)
 {
 	struct ht_daemon d;
 	bh_client *c = start(&d, "tally.so", "no Go >= 1.19 when the build was configured",
-			     "config = { max_words = 2; };");
+			     "config = { max_words = 3; }; calls = [ \"p\" ];");
 	bh_result *r;
 	bh_error err;
 
@@ -172,9 +193,29 @@ START_TEST(sdk_go)
 	printf("go plugin ran with memory: %s; pids: %s\n", ht_str(ht_get(sb, "memory"), mem,
 	       sizeof(mem)), ht_str(ht_get(sb, "pids"), pids, sizeof(pids)));
 	bh_result_free(st);
-	/* config.max_words = 2 reached init. */
+	/* A call out, back into the same instance (A -> A, nested): p.add ["rust"]. */
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "p.add");
+	bh_write_cstr(w, "rust");
+	ht_assert_ok(bh_call(c, "p.forward", HT_LONG_MS, &r, &err), err);
+	ck_assert_int_eq(bh_result_value(r)->as.i, 2);
+	bh_result_free(r);
+	/* A hot swap to the same library: the counts go through Snapshot and Restore. */
+	w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "p");
+	bh_write_nil(w);
+	ht_assert_ok(bh_call(c, "bulkhead.swap", HT_LONG_MS, &r, &err), err);
+	bh_result_free(r);
+	ht_assert_ok(ht_call_str(c, "p.add", HT_LONG_MS, &r, &err, "go"), err);
+	ck_assert_int_eq(bh_result_value(r)->as.i, 3);
+	bh_result_free(r);
+	/* config.max_words = 3 reached init. */
+	ht_assert_ok(ht_call_str(c, "p.add", HT_LONG_MS, &r, &err, "c"), err);
+	bh_result_free(r);
 	ht_assert_err(ht_call_str(c, "p.add", HT_LONG_MS, &r, &err, "zig"), err,
-		      BH_E_INVALID_PARAMS, "full: 2 words");
+		      BH_E_INVALID_PARAMS, "full: 3 words");
 	bh_client_free(c);
 	ht_stop(&d);
 }

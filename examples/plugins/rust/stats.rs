@@ -6,6 +6,12 @@
 //!   mean(array)        float; the array must not be empty
 //!   describe(array)    map {count, min, max, mean}; min, max and mean are nil when
 //!                      the array is empty
+//!   observe(numbers...)  adds the numbers to the plugin's series: its length
+//!   summary()          describe() of the series; it survives a hot swap
+//!                      (state_version 1: the array of numbers)
+//!   forward(target, params...)  calls target ("plugin.method", when the config's
+//!                      `calls` grants it) with the other params; its result must be
+//!                      a number
 //!   panic()            panics: the caller gets plugin_error with the panic message
 //!
 //! Build with cargo (plugin-sdk/rust/README.md), or with rustc alone, as the project does:
@@ -13,9 +19,9 @@
 //!       -o libbulkhead_plugin.rlib plugin-sdk/rust/src/lib.rs
 //!   rustc --edition 2021 --crate-type cdylib --crate-name stats \
 //!       --extern bulkhead_plugin=libbulkhead_plugin.rlib -o stats.so stats.rs
-use bulkhead_plugin::{plugin, with, Args, Error, IntoValue, Result, Value, Writer};
+use bulkhead_plugin::{callout, plugin, with, Args, Error, IntoValue, Result, Swap, Value, Writer};
 
-fn sum(_: &mut (), a: Args) -> Result<Sum> {
+fn sum(_: &mut Series, a: Args) -> Result<Sum> {
     if let Some(ints) = a.all().iter().map(Value::as_i64).collect::<Option<Vec<i64>>>() {
         let total = ints.iter().try_fold(0i64, |t, &i| t.checked_add(i));
         return total
@@ -53,7 +59,7 @@ fn numbers(a: Args) -> Result<Vec<f64>> {
     each.collect()
 }
 
-fn mean(_: &mut (), a: Args) -> Result<f64> {
+fn mean(_: &mut Series, a: Args) -> Result<f64> {
     let v = numbers(a)?;
     if v.is_empty() {
         return Err(Error::invalid_params("the mean of an empty array is undefined"));
@@ -61,23 +67,74 @@ fn mean(_: &mut (), a: Args) -> Result<f64> {
     Ok(v.iter().sum::<f64>() / v.len() as f64)
 }
 
-fn describe(_: &mut (), a: Args) -> Result<impl IntoValue> {
-    let v = numbers(a)?;
+fn describe(_: &mut Series, a: Args) -> Result<impl IntoValue> {
+    Ok(description(numbers(a)?))
+}
+
+/// {count, min, max, mean} of v.
+fn description(v: Vec<f64>) -> impl IntoValue {
     let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let min = v.iter().copied().reduce(f64::min);
     let max = v.iter().copied().reduce(f64::max);
-    Ok(with(move |w| {
+    with(move |w| {
         w.map(4).str("count").put(v.len());
         w.str("min").put(min).str("max").put(max).str("mean").put(mean);
-    }))
+    })
 }
 
-fn panic(_: &mut (), _: Args) -> Result<()> {
+/// The numbers observed so far: the plugin's state.
+#[derive(Default)]
+struct Series {
+    seen: Vec<f64>,
+}
+
+impl Swap for Series {
+    fn snapshot(&self, out: &mut Writer) -> Result<()> {
+        out.put(self.seen.clone());
+        Ok(())
+    }
+    fn restore(&mut self, _version: u32, blob: &Value) -> Result<()> {
+        let items = blob.as_array().ok_or("state: want an array of numbers")?;
+        self.seen = items.iter().filter_map(Value::as_f64).collect();
+        Ok(())
+    }
+}
+
+fn observe(s: &mut Series, a: Args) -> Result<usize> {
+    for i in 0..a.len() {
+        s.seen.push(a.float(i, "number")?);
+    }
+    Ok(s.seen.len())
+}
+
+fn summary(s: &mut Series, _: Args) -> Result<impl IntoValue> {
+    Ok(description(s.seen.clone()))
+}
+
+fn forward(_: &mut Series, a: Args) -> Result<f64> {
+    let target = a.str(0, "target")?;
+    let params = &a.all()[1..];
+    let write_params = |w: &mut Writer| {
+        w.array(params.len());
+        for v in params {
+            w.value(v);
+        }
+    };
+    // The result lives only inside the closure: take the number out.
+    callout(target, write_params, |r| r.as_f64().ok_or_else(|| Error::plugin("not a number")))
+}
+
+fn panic(_: &mut Series, _: Args) -> Result<()> {
     panic!("stats panicked on purpose")
 }
 
 plugin! {
     name: "stats",
     version: "1.1.0",
-    methods: { "sum" => sum, "mean" => mean, "describe" => describe, "panic" => panic },
+    state: Series,
+    swap_version: 1,
+    methods: {
+        "sum" => sum, "mean" => mean, "describe" => describe,
+        "observe" => observe, "summary" => summary, "forward" => forward, "panic" => panic,
+    },
 }

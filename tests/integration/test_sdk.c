@@ -43,8 +43,8 @@ static void call_ints_fails(bh_client *c, const char *method, int32_t code, cons
 	ht_assert_err(ht_call_ints(c, method, HT_LONG_MS, &r, &err, v, n), err, code, want);
 }
 
-/* The daemon with plugin `p` from so (and `extra` in its group), as the test's user
- * or as nobody; SKIP when the plugin was not built. */
+/* The daemon with plugin `p` from so (and `extra` in its group) and echo, as the
+ * test's user or as nobody; SKIP when the plugin was not built. */
 static bh_client *start(struct ht_daemon *d, const char *so, const char *why_missing,
 			const char *extra)
 {
@@ -52,8 +52,10 @@ static bh_client *start(struct ht_daemon *d, const char *so, const char *why_mis
 	snprintf(path, sizeof(path), "%s/%s", HT_PLUGIN_DIR, so);
 	if (access(path, R_OK) < 0)
 		ht_skip("%s not built (%s)", so, why_missing);
-	ht__setup(d, so, NULL, "plugins = ( { name = \"p\"; path = \"%s\"; %s } );\n", path,
-		  extra);
+	ht__setup(d, so, NULL,
+		  "plugins = ( { name = \"p\"; path = \"%s\"; %s },\n"
+		  "            { name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; } );\n",
+		  path, extra);
 	if (as_nobody) {
 		unsetenv("XDG_RUNTIME_DIR"); /* root's, which nobody cannot write */
 		d->run_uid = NOBODY;
@@ -123,7 +125,7 @@ START_TEST(sdk_rust)
 {
 	struct ht_daemon d;
 	bh_client *c = start(&d, "stats.so", "no rustc >= 1.63 when the build was configured",
-			     "calls = [ \"p\" ];");
+			     "calls = [ \"p\", \"echo\" ];");
 
 	ck_assert_int_eq(ht_call_int_ok(c, "p.sum", HT_INTS(1, 2, 3)), 6);
 	bh_result *r;
@@ -151,15 +153,23 @@ START_TEST(sdk_rust)
 	ht_assert_ok(ht_call_ints(c, "p.summary", HT_LONG_MS, &r, &err, NULL, 0), err);
 	ck_assert_uint_eq(ht_get_uint(bh_result_value(r), "count"), 3);
 	bh_result_free(r);
-	/* A call out, back into the same instance (A -> A, nested): p.sum [1, 2]. */
+	/* A call out: echo.echo [3]. */
+	w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "echo.echo");
+	bh_write_int(w, 3);
+	ht_assert_ok(bh_call(c, "p.forward", HT_LONG_MS, &r, &err), err);
+	ck_assert(bh_result_value(r)->type == BH_FLOAT && bh_result_value(r)->as.f == 3.0);
+	bh_result_free(r);
+	/* Back into the same instance (A -> A, nested): the state is held by forward. */
 	w = bh_client_params(c);
 	bh_write_array(w, 3);
 	bh_write_cstr(w, "p.sum");
 	bh_write_int(w, 1);
 	bh_write_int(w, 2);
-	ht_assert_ok(bh_call(c, "p.forward", HT_LONG_MS, &r, &err), err);
-	ck_assert(bh_result_value(r)->type == BH_FLOAT && bh_result_value(r)->as.f == 3.0);
-	bh_result_free(r);
+	ht_assert_err(bh_call(c, "p.forward", HT_LONG_MS, &r, &err), err, BH_E_PLUGIN_ERROR,
+		      "the state is held by a method of this instance");
+	ck_assert_int_eq(ht_call_int_ok(c, "p.sum", HT_INTS(1, 2)), 3);
 	bh_client_free(c);
 	ht_stop(&d);
 }

@@ -16,7 +16,10 @@
 //! [`Bin`], or [`with`] to write the result by hand). An `Err` reaches the caller with
 //! its code and message; a panic is caught at the boundary and reaches the caller as
 //! `plugin_error` "panicked at FILE:LINE:COL: MESSAGE" (the state may be half
-//! updated: the instance keeps serving). Build the plugin as a `cdylib` with the
+//! updated: the instance keeps serving). While a method waits in [`callout`], a call of
+//! its chain that comes back to this instance (A -> B -> A) cannot have the state the
+//! waiting method holds: such a nested method fails with plugin_error, unless the
+//! state is `()`. Build the plugin as a `cdylib` with the
 //! default `panic = "unwind"`: with `panic = "abort"` a panic kills the instance.
 //!
 //! Everything borrowed from a call (`Args`, `&Value`, `&str`) lives as long as the
@@ -865,6 +868,24 @@ unsafe fn boundary(err: *mut bh_error, f: impl FnOnce() -> Result<c_int>) -> c_i
 pub mod rt {
     use super::*;
 
+    /// The state and whether a method holds it. A method that calls out keeps its
+    /// `&mut S` while the chain may come back to this instance (A -> B -> A): the
+    /// nested method cannot have a second `&mut S`, and fails instead. A state of size
+    /// zero (`()`) is shared freely.
+    pub struct StateCell<S> {
+        busy: std::cell::Cell<bool>,
+        state: std::cell::UnsafeCell<S>,
+    }
+
+    /// Clears `busy` when the method returns or panics.
+    struct Held<'a>(&'a std::cell::Cell<bool>);
+
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+
     pub unsafe fn method<S, R, F>(
         state: *mut c_void,
         args: *const bh_value,
@@ -877,7 +898,15 @@ pub mod rt {
         F: for<'a> FnOnce(&mut S, Args<'a>) -> Result<R>,
     {
         boundary(err, || {
-            let r = f(&mut *(state as *mut S), Args::new(Value::from_raw(args)))?;
+            let cell = &*(state as *const StateCell<S>);
+            if std::mem::size_of::<S>() != 0 && cell.busy.replace(true) {
+                return Err(Error::plugin(
+                    "the state is held by a method of this instance that waits for its call \
+                     out (A -> B -> A): a nested call cannot have it",
+                ));
+            }
+            let _held = Held(&cell.busy);
+            let r = f(&mut *cell.state.get(), Args::new(Value::from_raw(args)))?;
             let mut w = Writer::from_raw(out);
             r.write_into(&mut w);
             Ok(w.error())
@@ -895,7 +924,8 @@ pub mod rt {
     {
         boundary(err, || {
             let s = f(Map::new(Value::from_raw(config), "config"))?;
-            *ret_state = Box::into_raw(Box::new(s)) as *mut c_void;
+            let cell = StateCell { busy: std::cell::Cell::new(false), state: s.into() };
+            *ret_state = Box::into_raw(Box::new(cell)) as *mut c_void;
             Ok(0)
         })
     }
@@ -907,7 +937,7 @@ pub mod rt {
     pub unsafe extern "C" fn shutdown<S>(state: *mut c_void) {
         let mut err: bh_error = std::mem::zeroed();
         boundary(&mut err, || {
-            drop(Box::from_raw(state as *mut S));
+            drop(Box::from_raw(state as *mut StateCell<S>));
             Ok(0)
         });
     }
@@ -919,7 +949,7 @@ pub mod rt {
     ) -> c_int {
         boundary(err, || {
             let mut w = Writer::from_raw(out);
-            (*(state as *const S)).snapshot(&mut w)?;
+            (*(*(state as *const StateCell<S>)).state.get()).snapshot(&mut w)?;
             Ok(w.error())
         })
     }
@@ -931,12 +961,11 @@ pub mod rt {
         err: *mut bh_error,
     ) -> c_int {
         boundary(err, || {
-            (*(state as *mut S)).restore(version, Value::from_raw(blob))?;
+            let s = &mut *(*(state as *const StateCell<S>)).state.get();
+            s.restore(version, Value::from_raw(blob))?;
             Ok(0)
         })
     }
-
-    pub type StateOf<S> = S;
 }
 
 #[doc(hidden)]

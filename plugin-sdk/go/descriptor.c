@@ -5,9 +5,10 @@
  * runtime from a constructor of its own, on a thread of its own, and runs the
  * packages' init functions there; the constructor below calls into Go
  * (bhgo_describe), which waits until those init functions, and the plugin's
- * bulkhead.Define, have run, then fills the descriptor. */
-#include <stdlib.h>
-
+ * bulkhead.Define, have run, then fills the descriptor. That needs the runtime's
+ * constructor to run first: it does, the Go linker puts the Go object (and its
+ * .init_array entry) before the cgo objects (readelf -x .init_array tally.so); were
+ * it otherwise, loading would hang and integ_sdk.go would fail. */
 #include "_cgo_export.h"
 #include "bulkhead.h"
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bulkhead/plugin.h>
+#include <bulkhead/plugin_args.h>
 
 #define KV_MAX_KEYS 10000
 #define KV_MAX_KEYS_LIMIT 1000000
@@ -217,9 +217,8 @@ static int kv_put(struct kv *kv, const char *key, size_t key_len, const bh_value
 static int arg_key(const bh_value *args, uint32_t i, const char **key, size_t *len,
 		   bh_error *err)
 {
-	if (bh_value_get_str(bh_value_at(args, i), key, len) < 0)
-		return bh_fail(err, BH_E_INVALID_PARAMS, "argument %u: the key must be a string",
-			       i + 1);
+	if (bh_arg_str(args, i, "key", key, len, err) < 0)
+		return -1;
 	if (*len > KV_MAX_KEY)
 		return bh_fail(err, BH_E_INVALID_PARAMS, "key of %zu bytes, the limit is %d",
 			       *len, KV_MAX_KEY);
@@ -233,10 +232,7 @@ static int m_set(void *state, const bh_value *args, bh_writer *out, bh_error *er
 	const char *key;
 	size_t len;
 
-	if (args->len != 2)
-		return bh_fail(err, BH_E_INVALID_PARAMS, "set(key, value): 2 arguments, got %u",
-			       args->len);
-	if (arg_key(args, 0, &key, &len, err) < 0 ||
+	if (bh_args_count(args, 2, 2, err) < 0 || arg_key(args, 0, &key, &len, err) < 0 ||
 	    kv_put(state, key, len, bh_value_at(args, 1), err) < 0)
 		return -1;
 	return bh_write_nil(out);
@@ -301,8 +297,8 @@ static int m_incr(void *state, const bh_value *args, bh_writer *out, bh_error *e
 
 	if (arg_key(args, 0, &key, &len, err) < 0)
 		return -1;
-	if (bh_value_at(args, 1) && bh_value_get_int(bh_value_at(args, 1), &by) < 0)
-		return bh_fail(err, BH_E_INVALID_PARAMS, "incr(key, by): by must be an integer");
+	if (bh_value_at(args, 1) && bh_arg_int(args, 1, "by", &by, err) < 0)
+		return -1;
 	size_t i = kv_search(kv, key, len, &found);
 	if (found && bh_value_get_int(kv->e[i].value, &cur) < 0)
 		return bh_fail(err, BH_E_INVALID_PARAMS, "the value of %s is not an integer",

@@ -986,8 +986,8 @@ static void test_kv(void)
 	EXPECT(&p, "get", P("A1s", "c"), E("A2iM1sn", 1, "x"));
 	EXPECT(&p, "get", P("A1s", "zz"), E("n"));
 	EXPECT_ERROR(&p, "set", P("A2si", "d", 4), BH_E_INVALID_PARAMS, "full");
-	EXPECT_ERROR(&p, "set", P("A1s", "d"), BH_E_INVALID_PARAMS, "2 arguments");
-	EXPECT_ERROR(&p, "get", P("A1i", 1), BH_E_INVALID_PARAMS, "key must be a string");
+	EXPECT_ERROR(&p, "set", P("A1s", "d"), BH_E_INVALID_PARAMS, "want 2 params, got 1");
+	EXPECT_ERROR(&p, "get", P("A1i", 1), BH_E_INVALID_PARAMS, "params[0] (key): want str, got int");
 	EXPECT(&p, "count", P("A0"), E("i", 3));
 	EXPECT(&p, "keys", P("A0"), E("A3sss", "a", "b", "c"));
 	EXPECT(&p, "del", P("A1s", "b"), E("t"));
@@ -1067,7 +1067,8 @@ static void test_greeter(void)
 	EXPECT(&p, "greet", P("A1s", "Ada"), E("s", "Hello, Ada!"));
 	EXPECT_ERROR(&p, "throw", P("A0"), BH_E_PLUGIN_ERROR, "greeter threw on purpose");
 	EXPECT_ERROR(&p, "greet", P("A1s", ""), BH_E_INVALID_PARAMS, "empty");
-	EXPECT_ERROR(&p, "greet", P("A1i", 5), BH_E_INVALID_PARAMS, "must be a string");
+	EXPECT_ERROR(&p, "greet", P("A1i", 5), BH_E_INVALID_PARAMS,
+		     "params[0] (name): want str, got int");
 	EXPECT(&p, "stats", P("A0"), E("M2sisi", "Ada", 2, "Bob", 1));
 	STOP(&p);
 	peer_free(&p);
@@ -1082,17 +1083,20 @@ static void test_stats(void)
 		return;
 	}
 	peer_start(&p, "stats.so", NULL, FD3_SOCKET);
-	expect_hello(&p, "stats", false);
+	expect_hello(&p, "stats", true);
 	INIT(&p, P("A1M0"));
 	EXPECT(&p, "sum", P("A3iii", 1, 2, 3), E("i", 6));
 	EXPECT(&p, "sum", P("A0"), E("i", 0));
 	EXPECT(&p, "sum", P("A2id", 1, 2.5), E("d", 3.5));
 	EXPECT_ERROR(&p, "sum", P("A2II", INT64_MAX, (int64_t)1), BH_E_INVALID_PARAMS, "overflow");
-	EXPECT_ERROR(&p, "sum", P("A2is", 1, "x"), BH_E_INVALID_PARAMS, "argument 2");
+	EXPECT_ERROR(&p, "sum", P("A2is", 1, "x"), BH_E_INVALID_PARAMS,
+		     "params[1] (addend): want number, got str");
 	EXPECT(&p, "mean", P("A1A4iiii", 1, 2, 3, 4), E("d", 2.5));
 	EXPECT_ERROR(&p, "mean", P("A1A0"), BH_E_INVALID_PARAMS, "empty");
 	EXPECT_ERROR(&p, "mean", P("A1A1s", "x"), BH_E_INVALID_PARAMS, "element 0");
-	EXPECT_ERROR(&p, "mean", P("A0"), BH_E_INVALID_PARAMS, "array of numbers");
+	EXPECT_ERROR(&p, "mean", P("A0"), BH_E_INVALID_PARAMS, "params[0] (numbers): missing");
+	EXPECT_ERROR(&p, "panic", P("A0"), BH_E_PLUGIN_ERROR, "stats panicked on purpose");
+	EXPECT(&p, "sum", P("A2ii", 1, 2), E("i", 3)); /* still serving after the panic */
 	EXPECT(&p, "describe", P("A1A3idi", 3, 1.0, 2),
 	       E("M4sisdsdsd", "count", 3, "min", 1.0, "max", 3.0, "mean", 2.0));
 	EXPECT(&p, "describe", P("A1A0"), E("M4sisnsnsn", "count", 0, "min", "max", "mean"));

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bulkhead/error.h"
 #include "bulkhead/value.h"
@@ -179,6 +180,13 @@ int bh_client_handle(bh_client *c, const char *method, bh_handler_fn fn, void *u
  * 0, or -EOPNOTSUPP when the daemon did not enable callbacks (err says so; the
  * connection keeps working as before), or as bh_call(). */
 int bh_client_enable_callbacks(bh_client *c, int timeout_ms, bh_error *err);
+
+/* Debugging: v as one line of text on f, no newline. nil, true, -7, 18446744073709551615,
+ * 2.5, 2.5f32 (a float32), "text" (escaped as bulkhead/escape.h says, '"' as \"),
+ * bin<3 bytes: 00 01 02> (the first 32 bytes, then "..."), ext(5)<...>, [a, b],
+ * {key: value, ...}; "(none)" for NULL. 0, -EINVAL when f is NULL, -EIO when f has
+ * an error. */
+int bh_value_print(FILE *f, const bh_value *v);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,15 @@ struct bh_method {
 	bh_method_fn fn;
 };
 
+/* In C++14 and later the optional fields default to zero, so that C++20's designated
+ * initialisers may leave them out without -Wmissing-field-initializers warnings, as in
+ * C. The layout is the same in both languages. */
+#if defined(__cplusplus) && __cplusplus >= 201402L
+#define BH__OPTIONAL = {}
+#else
+#define BH__OPTIONAL
+#endif
+
 struct bh_plugin {
 	uint32_t abi_version;  /* BH_PLUGIN_ABI_VERSION the plugin was built against */
 	uint32_t struct_size;  /* sizeof(struct bh_plugin) at build time */
@@ -53,9 +62,9 @@ struct bh_plugin {
 	/* Optional. config is the plugin's `config` map from the daemon's configuration
 	 * (an empty map when there is none). 0 on success; nonzero fails the instance
 	 * with err's message. */
-	int (*init)(const bh_value *config, void **ret_state, bh_error *err);
+	int (*init)(const bh_value *config, void **ret_state, bh_error *err) BH__OPTIONAL;
 	/* Optional. Last call into the plugin on a clean stop. */
-	void (*shutdown)(void *state);
+	void (*shutdown)(void *state) BH__OPTIONAL;
 
 	const struct bh_method *methods; /* array of n_methods entries */
 	uint32_t n_methods;
@@ -64,9 +73,9 @@ struct bh_plugin {
 	 * the blob format. snapshot writes exactly one value (the blob) to out. restore
 	 * receives the old generation's blob and the version it was written with; it
 	 * returns nonzero (with err) to reject it, which aborts the swap. */
-	uint32_t state_version;
-	int (*snapshot)(void *state, bh_writer *out, bh_error *err);
-	int (*restore)(void *state, uint32_t blob_version, const bh_value *blob, bh_error *err);
+	uint32_t state_version BH__OPTIONAL;
+	int (*snapshot)(void *state, bh_writer *out, bh_error *err) BH__OPTIONAL;
+	int (*restore)(void *state, uint32_t blob_version, const bh_value *blob, bh_error *err) BH__OPTIONAL;
 
 	/* Optional: is this instance fit to serve? 0, or nonzero after bh_fail(err, ...).
 	 * The supervisor calls it between calls while the instance is idle, every
@@ -76,9 +85,9 @@ struct bh_plugin {
 	 * finds an instance whose thread no longer reads its channel.
 	 * (Added in ABI 1 in place of a reserved field: a plugin built before it has
 	 * NULL there.) */
-	int (*health)(void *state, bh_error *err);
+	int (*health)(void *state, bh_error *err) BH__OPTIONAL;
 
-	void *reserved[7]; /* zero */
+	void *reserved[7] BH__OPTIONAL; /* zero */
 };
 
 /* ---- Calling out ----

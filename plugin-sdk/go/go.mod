@@ -1,0 +1,3 @@
+module bulkhead/plugin
+
+go 1.19

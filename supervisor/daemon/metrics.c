@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "breaker.h"
 #include "bulkhead/error.h"
 #include "bulkhead/sandbox.h"
 #include "call.h"
@@ -395,6 +396,20 @@ static void state_of(struct out *o, struct bh_slot *s, const char *plugin)
 		    bh_slot_state_name((enum bh_slot_state)st), s->state == (enum bh_slot_state)st);
 }
 
+static void breaker_of(struct out *o, struct bh_slot *s, const char *plugin)
+{
+	for (int st = BH_BREAKER_CLOSED; st <= BH_BREAKER_HALF_OPEN; st++)
+		put(o, "bulkhead_plugin_breaker_state{plugin=\"%s\",state=\"%s\"} %d\n", plugin,
+		    bh_breaker_state_name((enum bh_breaker_state)st),
+		    s->breaker.state == (enum bh_breaker_state)st);
+}
+
+static void recycled_of(struct out *o, struct bh_slot *s, const char *plugin)
+{
+	put(o, "bulkhead_plugin_recycled_total{plugin=\"%s\"} %llu\n", plugin,
+	    (unsigned long long)s->recycled);
+}
+
 static void generation_of(struct out *o, struct bh_slot *s, const char *plugin)
 {
 	put(o, "bulkhead_plugin_generation{plugin=\"%s\"} %u\n", plugin, s->generation);
@@ -502,6 +517,10 @@ static const struct {
 	{"bulkhead_plugin_swaps_total", "counter", "Hot swaps ended, by outcome.", swaps_of},
 	{"bulkhead_plugin_instances", "gauge", "Instances by state.", instances_of},
 	{"bulkhead_plugin_state", "gauge", "1 for the state the plugin is in.", state_of},
+	{"bulkhead_plugin_breaker_state", "gauge", "1 for the state its circuit breaker is in.",
+	 breaker_of},
+	{"bulkhead_plugin_recycled_total", "counter", "Instances replaced gracefully (max_calls, "
+	 "max_rss, health).", recycled_of},
 	{"bulkhead_plugin_generation", "gauge", "The generation calls are routed to.",
 	 generation_of},
 };

@@ -199,6 +199,9 @@ START_TEST(calls_counted_by_method_and_outcome)
 	assert_value(p, "bulkhead_plugin_limit_kills_total{plugin=\"echo\",limit=\"memory\"}", 0);
 	assert_value(p, "bulkhead_plugin_queued_calls{plugin=\"echo\"}", 0);
 	assert_value(p, "bulkhead_plugin_calls_in_flight{plugin=\"echo\"}", 0);
+	assert_value(p, "bulkhead_plugin_breaker_state{plugin=\"echo\",state=\"closed\"}", 1);
+	assert_value(p, "bulkhead_plugin_breaker_state{plugin=\"echo\",state=\"open\"}", 0);
+	assert_value(p, "bulkhead_plugin_recycled_total{plugin=\"echo\"}", 0);
 	assert_value(p, "bulkhead_clients", 1);
 	assert_value(p, "bulkhead_plugins", 1);
 	assert_value(p, "bulkhead_build_info{version=\"" BH_VERSION "\"}", 1);

@@ -265,8 +265,9 @@ static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_va
 
 /* ---- bulkhead.hello [{options}]: what a connection wants beyond msgpack-rpc ---- */
 
-/* Bumped when the client protocol changes in a way a client may need to know. */
-#define CLIENT_PROTOCOL 1
+/* Bumped when the client protocol changes in a way a client may need to know.
+ * 2: errors are [type, "NAME (CODE): MESSAGE"] unless the connection asks for maps. */
+#define CLIENT_PROTOCOL 2
 
 /* Notifications a client can ask for; by default it gets none. */
 static const struct {
@@ -324,11 +325,27 @@ static int hello_memfd(const struct bh_daemon *d, const bh_value *v, bool *ret)
 	return 0;
 }
 
+/* "errors": "map" or "text" (bulkhead/proto.h, bh_write_error_text). */
+static int hello_errors(const bh_value *v, bool *ret_map)
+{
+	if (bh_value_str_eq(v, "map"))
+		*ret_map = true;
+	else if (bh_value_str_eq(v, "text"))
+		*ret_map = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void write_options(bh_writer *w, const struct bh_daemon *d)
 {
 	bool memfd = memfd_supported(d);
-	bh_write_map(w, memfd ? 3 : 2);
+	bh_write_map(w, memfd ? 4 : 3);
 	write_notes(w, ~0u);
+	bh_write_cstr(w, "errors");
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "text");
+	bh_write_cstr(w, "map");
 	bh_write_cstr(w, "callbacks");
 	bh_write_map(w, 1);
 	bh_write_cstr(w, "max_call_depth");
@@ -348,7 +365,7 @@ static void write_options(bh_writer *w, const struct bh_daemon *d)
 static bool hello_known(const bh_value *key)
 {
 	return bh_value_str_eq(key, "notifications") || bh_value_str_eq(key, "memfd") ||
-	       bh_value_str_eq(key, "callbacks");
+	       bh_value_str_eq(key, "callbacks") || bh_value_str_eq(key, "errors");
 }
 
 /* Options a hello names are set, the others keep their value; options this daemon
@@ -356,8 +373,10 @@ static bool hello_known(const bh_value *key)
  * still talk to it. The reply:
  *   {"protocol": 1, "server": "bulkhead VERSION",
  *    "options": {"notifications": [every one this daemon can send],
+ *                "errors": ["text", "map"], "callbacks": {"max_call_depth": N},
  *                "memfd": {"threshold": 65536, "max_payload": N, "max_fds": 8}},
- *    "enabled": {"notifications": [those this connection now gets], "memfd": bool},
+ *    "enabled": {"notifications": [those this connection now gets], "memfd": bool,
+ *                "callbacks": bool, "errors": "text" | "map"},
  *    "ignored": [option names not understood]} */
 static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
 {
@@ -366,6 +385,7 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello expects [] or [{options}]");
 	uint32_t mask = c->conn->notes, n_ignored = 0;
 	bool memfd = c->conn->memfd, callbacks = c->conn->callbacks;
+	bool error_map = c->conn->error_map;
 	for (uint32_t i = 0; o && i < o->len; i++) {
 		const bh_value *key = &o->as.items[2 * i], *val = &o->as.items[2 * i + 1];
 		if (key->type != BH_STR)
@@ -376,6 +396,9 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"memfd\" is a boolean");
 		else if (bh_value_str_eq(key, "callbacks") && bh_value_get_bool(val, &callbacks) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"callbacks\" is a boolean");
+		else if (bh_value_str_eq(key, "errors") && hello_errors(val, &error_map) < 0)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS,
+					    "hello: \"errors\" is \"text\" or \"map\"");
 		else if (bh_value_str_eq(key, "notifications") &&
 			 hello_notifications(val, &mask) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS,
@@ -387,6 +410,7 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	c->conn->notes = mask;
 	c->conn->memfd = memfd;
 	c->conn->callbacks = callbacks;
+	c->conn->error_map = error_map;
 
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -398,12 +422,13 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	bh_write_cstr(&w, "options");
 	write_options(&w, d);
 	bh_write_cstr(&w, "enabled");
-	bh_write_map(&w, 3);
+	bh_write_map(&w, 4);
 	write_notes(&w, mask);
 	bh_write_cstr(&w, "memfd");
 	bh_write_bool(&w, memfd);
 	bh_write_cstr(&w, "callbacks");
 	bh_write_bool(&w, callbacks);
+	write_kv_str(&w, "errors", error_map ? "map" : "text");
 	bh_write_cstr(&w, "ignored");
 	bh_write_array(&w, n_ignored);
 	for (uint32_t i = 0; o && i < o->len; i++)

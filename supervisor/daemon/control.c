@@ -1,5 +1,6 @@
 /* Control methods on the client socket: `bulkhead.<name>`. Admin methods (load,
- * unload) require the admin ACL; hello, status and version are open to every client. */
+ * unload, swap, promote, rollback, provide) require the admin ACL; hello, status,
+ * describe and version are open to every client. */
 #include "control.h"
 
 #include <errno.h>
@@ -263,6 +264,92 @@ static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_va
 	reply_scratch(d, c, &w);
 }
 
+/* ---- bulkhead.describe [{"plugin": name}] or [name]: what a plugin offers ---- */
+
+static void write_kv_uint(bh_writer *w, const char *k, uint64_t v)
+{
+	bh_write_cstr(w, k);
+	bh_write_uint(w, v);
+}
+
+/* The limits a caller runs into: deadlines, queues, message ceilings, and the
+ * sandbox's resource limits (0: none). */
+static void write_describe_limits(bh_writer *w, const struct bh_daemon *d,
+				  const struct bh_gen *g)
+{
+	const struct bh_plugin_conf *c = &g->conf;
+	const struct bh_sandbox_profile *p = &g->profile;
+	bh_write_map(w, 11);
+	write_kv_uint(w, "timeout_ms", c->timeout_ms);
+	write_kv_uint(w, "grace_ms", c->grace_ms);
+	write_kv_uint(w, "max_inflight", c->max_inflight);
+	write_kv_uint(w, "max_queue", c->max_queue);
+	write_kv_uint(w, "max_message", d->cfg->limits.max_message);
+	write_kv_uint(w, "max_payload", d->cfg->max_payload);
+	write_kv_uint(w, "memory_bytes", p->enabled ? p->memory_bytes : 0);
+	write_kv_uint(w, "pids", p->enabled ? p->pids_max : 0);
+	write_kv_uint(w, "cpu_percent", p->enabled ? p->cpu_percent : 0);
+	write_kv_uint(w, "nofile", p->enabled ? p->nofile : 0);
+	write_kv_uint(w, "fsize_bytes", p->enabled ? p->fsize_bytes : 0);
+}
+
+/* The reply (the active generation; before its first instance said hello, version,
+ * abi_version and state_version are nil and methods is empty):
+ *   {"name", "state", "path", "version", "generation", "abi_version",
+ *    "state_version": uint or nil (no snapshot/restore), "methods": [sorted names],
+ *    "limits": {...}, "instances": {"configured": n, "running": n}} */
+static void control_describe(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	const bh_value *arg = bh_value_at(p, 0);
+	if (arg && arg->type == BH_MAP)
+		arg = bh_value_find(arg, "plugin");
+	if (p->len != 1 || !arg || arg->type != BH_STR)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS,
+				    "describe expects [{\"plugin\": name}] or [name]");
+	struct bh_slot *s = bh_slot_find(d, arg->as.str, arg->len);
+	if (!s) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no plugin named \"%.*s\"",
+			 (int)(arg->len > 64 ? 64 : arg->len), arg->as.str);
+		return bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
+	}
+	const struct bh_gen *g = s->gen;
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 10);
+	write_kv_str(&w, "name", s->conf->name);
+	write_kv_str(&w, "state", bh_slot_state_name(s->state));
+	write_kv_str(&w, "path", g->conf.path);
+	bh_write_cstr(&w, "version");
+	if (g->hello_seen)
+		bh_write_cstr(&w, g->version);
+	else
+		bh_write_nil(&w);
+	write_kv_uint(&w, "generation", g->number);
+	bh_write_cstr(&w, "abi_version");
+	if (g->hello_seen)
+		bh_write_uint(&w, g->abi_version);
+	else
+		bh_write_nil(&w);
+	bh_write_cstr(&w, "state_version");
+	if (g->hello_seen && g->has_state)
+		bh_write_uint(&w, g->state_version);
+	else
+		bh_write_nil(&w);
+	bh_write_cstr(&w, "methods");
+	bh_write_array(&w, g->hello_seen ? g->n_methods : 0);
+	for (uint32_t i = 0; g->hello_seen && i < g->n_methods; i++)
+		bh_write_str(&w, g->methods[i].name, g->methods[i].len);
+	bh_write_cstr(&w, "limits");
+	write_describe_limits(&w, d, g);
+	bh_write_cstr(&w, "instances");
+	bh_write_map(&w, 2);
+	write_kv_uint(&w, "configured", g->conf.instances);
+	write_kv_uint(&w, "running", s->n_live);
+	reply_scratch(d, c, &w);
+}
+
 /* ---- bulkhead.hello [{options}]: what a connection wants beyond msgpack-rpc ---- */
 
 /* Bumped when the client protocol changes in a way a client may need to know.
@@ -478,6 +565,8 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 	}
 	if (IS("hello"))
 		return control_hello(d, c, p);
+	if (IS("describe"))
+		return control_describe(d, c, p);
 	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
 			    IS("rollback") || IS("provide");
 	if (!admin_method) {

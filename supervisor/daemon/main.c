@@ -24,15 +24,21 @@ static void usage(FILE *f)
 		"Usage: bulkheadd [-c FILE] [-s PATH] [-v]\n"
 		"Run untrusted plugins out of process and route MessagePack-RPC calls to them.\n"
 		"\n"
-		"  -c, --config FILE   configuration file (see examples/bulkhead.conf)\n"
+		"  -c, --config FILE   configuration file (default: none, no plugins)\n"
 		"  -s, --socket PATH   client socket (overrides the config; default %s)\n"
 		"  -v, --verbose       log at debug level (overrides the config)\n"
 		"      --ready-fd FD   write \"READY\\n\" to FD and close it once listening\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       print the version\n"
 		"\n"
-		"Runs in the foreground and logs to stderr. SIGTERM/SIGINT drain and stop.\n",
-		BH_DEFAULT_SOCKET);
+		"Runs in the foreground and logs to stderr. SIGTERM/SIGINT drain and stop,\n"
+		"SIGHUP reloads the configuration.\n"
+		"\n"
+		"Installed paths:\n"
+		"  socket           %s\n"
+		"  sample config    %s (man 5 bulkhead.conf)\n"
+		"  shim             %s\n",
+		BH_DEFAULT_SOCKET, BH_DEFAULT_SOCKET, BH_SAMPLE_CONF, BH_SHIM_INSTALL_PATH);
 }
 
 /* The shim: the config's, else the one beside this binary (build tree), else the

@@ -106,12 +106,14 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	if (path[0])
 		conf.path = path;
 	struct stat st;
+	char msg[4200];
 	if (stat(conf.path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		char msg[4200];
 		snprintf(msg, sizeof(msg), "%s: %s", conf.path,
 			 errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
 	}
+	if (bh_plugin_file_check(conf.path, msg, sizeof(msg)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
 	struct bh_slot *s;
 	int r = bh_slot_create(d, &conf, &s);
 	if (r < 0)

@@ -2,19 +2,27 @@
 # The demo: install what is missing, build, start bulkheadd with the example plugins,
 # call them from the CLI, the C client and a plain Python msgpack-rpc client, crash
 # one, load one at runtime and hot-swap it while a client calls it, then stop.
+#
+#   bash examples/demo.sh [BUILD_DIR]     from any directory; BUILD_DIR defaults to
+#                                         build/ in the repository (made if missing)
+# Each run has a socket of its own (in a mktemp -d directory), so two demos or a
+# daemon already running do not collide.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=$root/build
+build=${1:-$root/build}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
 
 "$root/tests/install-deps.sh"
 echo "building bulkhead in $build (a minute or two)..."
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBH_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
-export BULKHEAD_SOCKET=/tmp/bulkhead-demo.sock
 bh="$build/bin/bulkhead"
-work=$(mktemp -d)
-trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$work"' EXIT
+work=$(mktemp -d /tmp/bulkhead-demo.XXXXXX)
+daemon=
+trap 'if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+export BULKHEAD_SOCKET=$work/bulkhead.sock
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
@@ -32,24 +40,28 @@ show() {
 	"$@" || printf '(exit status %d)\n' "$?"
 }
 
-conf=$root/examples/demo.conf
+# examples/demo.conf with this run's build directory and socket.
+conf=$work/demo.conf
 if ! unshare --user true 2>/dev/null; then
 	# Every sandbox starts in a user namespace; the kernel refuses them in a chroot,
 	# and some hosts turn them off. Rather than no demo, an unconfined one, said so.
 	echo "NOTE: user namespaces are not available here (a chroot? user.max_user_namespaces?):"
 	echo "      this demo runs its plugins UNCONFINED (plugin_defaults = { sandbox = false; })."
-	conf=$work/demo.conf
-	{ echo 'plugin_defaults = { sandbox = false; };'
-	  sed "s|\"\\.\\./build/|\"$build/|" "$root/examples/demo.conf"; } >"$conf"
+	echo 'plugin_defaults = { sandbox = false; };' >"$conf"
 fi
+sed -e "s|\"\\.\\./build/|\"$build/|" -e "s|\"/tmp/bulkhead-demo.sock\"|\"$BULKHEAD_SOCKET\"|" \
+	"$root/examples/demo.conf" >>"$conf"
 
 step "Start bulkheadd with examples/demo.conf (its log: $work/bulkheadd.log)"
+echo "(with the plugin paths of $build and the socket $BULKHEAD_SOCKET)"
 mkfifo "$work/ready"
 "$build/bin/bulkheadd" -c "$conf" --ready-fd 3 \
 	3>"$work/ready" 2>"$work/bulkheadd.log" &
 daemon=$!
 read -r _ <"$work/ready"   # the daemon writes READY once it listens
-echo "bulkheadd (pid $daemon) is listening on $BULKHEAD_SOCKET"
+echo "bulkheadd (pid $daemon) is listening on $BULKHEAD_SOCKET; to try the commands below"
+echo "in another shell while it runs:"
+printf '$ export BULKHEAD_SOCKET=%s\n' "$(quote "$BULKHEAD_SOCKET")"
 
 step "Call plugins from the CLI (arguments and results are JSON)"
 show "$bh" call echo.echo '["hello, bulkhead"]'

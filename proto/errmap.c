@@ -1,10 +1,19 @@
 /* bulkhead proto: the error element of a response, written and read.
  *
- * bulkhead writes {"code": int, "name": str, "message": str} (error.h). Peers that are
- * not bulkhead send whatever their library sends: a string, Neovim's [type, message],
- * a map of their own. Those are rendered into the message of a plugin_error, so the
- * caller still sees what the peer said. */
+ * bulkhead writes one of two forms:
+ *   - text (what a connection gets unless it asks for the map): Neovim's
+ *     [type, "NAME (CODE): MESSAGE"], type 1 ("validation") when the request itself
+ *     was at fault (unknown_plugin, unknown_method, bad_request, invalid_params), else
+ *     0 ("exception"). Neovim and pynvim show it as text; any msgpack-rpc library can
+ *     print it; the prefix keeps the code, and bh_error_decode reads it back exactly.
+ *   - map: {"code": int, "name": str, "message": str} (error.h), for clients that
+ *     asked for it (bulkhead.hello {"errors": "map"}).
+ * Peers that are not bulkhead send whatever their library sends: a string, Neovim's
+ * [type, message], a map of their own. A string message is taken as the text of a
+ * plugin_error, anything else is rendered into one, so the caller still sees what
+ * the peer said. */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +37,28 @@ int bh_write_error_map(bh_writer *w, int32_t code, const char *message)
 	bh_write_cstr(w, bh_code_name(code));
 	bh_write_cstr(w, "message");
 	bh_write_cstr(w, message ? message : "");
+	if (w->err)
+		w->buf->len = mark;
+	return w->err;
+}
+
+/* Neovim's error types (nvim/api/private/defs.h: kErrorTypeException, ...Validation). */
+#define NVIM_EXCEPTION 0
+#define NVIM_VALIDATION 1
+
+int bh_write_error_text(bh_writer *w, int32_t code, const char *message)
+{
+	if (w->err)
+		return w->err;
+	bool request_fault = code == BH_E_UNKNOWN_PLUGIN || code == BH_E_UNKNOWN_METHOD ||
+			     code == BH_E_BAD_REQUEST || code == BH_E_INVALID_PARAMS;
+	char text[BH_ERROR_MESSAGE_MAX + 48];
+	snprintf(text, sizeof text, "%s (%d): %s", bh_code_name(code), (int)code,
+		 message ? message : "");
+	size_t mark = w->buf->len;
+	bh_write_array(w, 2);
+	bh_write_uint(w, request_fault ? NVIM_VALIDATION : NVIM_EXCEPTION);
+	bh_write_cstr(w, text);
 	if (w->err)
 		w->buf->len = mark;
 	return w->err;
@@ -182,6 +213,57 @@ static int read_error_map(const uint8_t *raw, size_t len, bh_error *ret)
 	return 1;
 }
 
+/* "NAME (CODE): " at the start of s, NAME the name of CODE: the text form's prefix
+ * (bh_write_error_text). Its length and the code, or 0 when s does not start so. */
+static size_t text_prefix(const char *s, size_t n, int32_t *ret_code)
+{
+	const char *open = memchr(s, '(', n);
+	if (!open || open == s || open[-1] != ' ')
+		return 0;
+	size_t name_len = (size_t)(open - 1 - s);
+	int64_t code = 0;
+	size_t at = (size_t)(open - s) + 1, digits = 0;
+	for (; at < n && s[at] >= '0' && s[at] <= '9' && digits < 10; at++, digits++)
+		code = code * 10 + (s[at] - '0');
+	if (!digits || code < 1 || code > INT32_MAX || n - at < 3 || memcmp(s + at, "): ", 3))
+		return 0;
+	const char *name = bh_code_name((int32_t)code);
+	if (strlen(name) != name_len || memcmp(s, name, name_len) != 0)
+		return 0;
+	*ret_code = (int32_t)code;
+	return at + 3;
+}
+
+/* 1 and *ret when the array at raw is [type, message] (Neovim's form, and
+ * bulkhead's text form), 0 when it is not, or -EAGAIN/-EBADMSG. */
+static int read_error_pair(const uint8_t *raw, size_t len, bh_error *ret)
+{
+	struct bh__head arr, type, msg;
+	int r = bh__head_read(raw, len, &arr);
+	if (r < 0)
+		return r;
+	if (arr.n != 2)
+		return 0;
+	size_t pos = arr.size;
+	r = bh__next(raw, len, &pos, &type);
+	if (r < 0)
+		return r;
+	size_t msg_at = pos;
+	r = bh__next(raw, len, &pos, &msg);
+	if (r < 0)
+		return r;
+	if ((type.type != BH_INT && type.type != BH_UINT) || msg.type != BH_STR)
+		return 0;
+	const char *s = (const char *)raw + msg_at + msg.size;
+	int32_t code = BH_E_PLUGIN_ERROR;
+	size_t skip = text_prefix(s, msg.n, &code);
+	ret->code = code;
+	struct text t = { .s = ret->message, .cap = sizeof ret->message };
+	t.s[0] = '\0';
+	text_put(&t, s + skip, msg.n - skip);
+	return 1;
+}
+
 int bh_error_decode(const uint8_t *raw, size_t len, bh_error *ret)
 {
 	struct bh__head h;
@@ -195,8 +277,9 @@ int bh_error_decode(const uint8_t *raw, size_t len, bh_error *ret)
 		*ret = (bh_error){ .code = BH_OK };
 		return 0;
 	}
-	if (h.type == BH_MAP) {
-		int r = read_error_map(raw, len, &err);
+	if (h.type == BH_MAP || h.type == BH_ARRAY) {
+		int r = h.type == BH_MAP ? read_error_map(raw, len, &err)
+					 : read_error_pair(raw, len, &err);
 		if (r < 0)
 			return -EPROTO;
 		if (r > 0) {

@@ -235,13 +235,22 @@ int bh_rpc_write_result(bh_writer *w, uint32_t msgid, const uint8_t *result, siz
 
 int bh_rpc_write_error(bh_writer *w, uint32_t msgid, int32_t code, const char *message)
 {
+	return bh_rpc_write_error_as(w, msgid, code, message, true);
+}
+
+int bh_rpc_write_error_as(bh_writer *w, uint32_t msgid, int32_t code, const char *message,
+			  bool as_map)
+{
 	if (w->err)
 		return w->err;
 	size_t mark = w->buf->len;
 	bh_write_array(w, 4);
 	bh_write_uint(w, BH_RPC_RESPONSE);
 	bh_write_uint(w, msgid);
-	bh_write_error_map(w, code, message);
+	if (as_map)
+		bh_write_error_map(w, code, message);
+	else
+		bh_write_error_text(w, code, message);
 	bh_write_nil(w);
 	return message_end(w, mark);
 }

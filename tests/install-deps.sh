@@ -2,7 +2,7 @@
 # Install what building and testing bulkhead needs on Debian 12, only what is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev check uidmap
-      libconfig-dev libjansson-dev python3-msgpack python3-pynvim g++ libmicrohttpd-dev
+      libconfig-dev libjansson-dev python3-msgpack python3-pynvim neovim g++ libmicrohttpd-dev
       libsystemd-dev systemd
       prometheus # promtool and a server for the metrics tests
       clang libclang-rt-14-dev) # the fuzz build: libFuzzer's runtime is in libclang-rt

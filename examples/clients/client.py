@@ -9,7 +9,9 @@ python3-msgpack) to show the whole wire protocol:
 
     request   [0, msgid, "plugin.method", [args...]]
               [0, msgid, "plugin.method", [args...], {"timeout_ms": N}]   (optional)
-    response  [1, msgid, error, result]    error is nil, or
+    response  [1, msgid, error, result]    error is nil, or by default Neovim's
+              [type, "NAME (CODE): MESSAGE"]; after
+              bulkhead.hello [{"errors": "map"}] (this client asks for it)
               {"code": int, "name": str, "message": str[, "data": any]}
 
 SOCKET defaults to $BULKHEAD_SOCKET, then /run/bulkhead/bulkhead.sock. It needs a
@@ -32,6 +34,8 @@ class RemoteError(Exception):
             self.name = err.get("name")
             self.message = err.get("message")
             self.data = err.get("data")
+        elif isinstance(err, list) and len(err) == 2:  # [type, "NAME (CODE): MESSAGE"]
+            self.code, self.name, self.message, self.data = None, None, err[1], None
         else:  # any other msgpack-rpc server may send any value
             self.code, self.name, self.message, self.data = None, None, repr(err), None
         super().__init__(f"{self.name} ({self.code}): {self.message}")
@@ -102,6 +106,8 @@ def main():
         print(f"cannot connect to {path}: {e.strerror or e}", file=sys.stderr)
         return 1
     ok = True
+    # Errors as maps, with their code apart from the text (by default they are text).
+    client.call("bulkhead.hello", {"errors": "map"})
 
     # A call with arguments of several types; echo.echo returns its first argument.
     value = {"name": "python", "answer": 42, "pi": 3.14159, "ok": True,

@@ -445,6 +445,54 @@ static int cmd_events(const struct command *cmd, struct opts *o, int argc, char 
 	return CLI_EXIT_UNAVAILABLE;
 }
 
+/* One line per entry of describe's answer: scalars as they are, arrays joined with
+ * ", ", maps (limits, instances) as "key value" pairs. */
+static void print_describe(const bh_value *v)
+{
+	for (uint32_t i = 0; v->type == BH_MAP && i < v->len; i++) {
+		const bh_value *val = &v->as.items[2 * i + 1];
+		char *k = cli_value_text(&v->as.items[2 * i]);
+		printf("%-14s", k ? k : "?");
+		free(k);
+		bool map = val->type == BH_MAP;
+		if (val->type != BH_ARRAY && !map) {
+			char *t = cli_value_text(val);
+			printf("%s", t ? t : "?");
+			free(t);
+		}
+		for (uint32_t j = 0; (val->type == BH_ARRAY || map) && j < val->len; j++) {
+			char *a = cli_value_text(&val->as.items[map ? 2 * j : j]);
+			char *b = map ? cli_value_text(&val->as.items[2 * j + 1]) : NULL;
+			printf("%s%s%s%s", j ? ", " : "", a ? a : "?", map ? " " : "",
+			       map ? (b ? b : "?") : "");
+			free(a);
+			free(b);
+		}
+		putchar('\n');
+	}
+}
+
+static int cmd_describe(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	(void)cmd, (void)argc;
+	struct bh_buf params;
+	const char *name = argv[0];
+	int r = control_params(&params, 1, &name, -1);
+	bh_result *res = NULL;
+	int status = r < 0 ? CLI_EXIT_REMOTE : invoke(o, "bulkhead.describe", &params, &res);
+	bh_buf_done(&params);
+	if (r < 0)
+		print_error(BH_E_INTERNAL, strerror(-r));
+	if (status != CLI_EXIT_OK)
+		return status;
+	if (o->json)
+		status = print_json(o, bh_result_value(res));
+	else
+		print_describe(bh_result_value(res));
+	bh_result_free(res);
+	return status;
+}
+
 static int cmd_version(const struct command *cmd, struct opts *o, int argc, char **argv)
 {
 	(void)cmd, (void)argc, (void)argv;
@@ -515,6 +563,12 @@ static const struct command commands[] = {
 	  "  {\"$float\": \"nan\"|\"inf\"|\"-inf\"}     non-finite floats\n"
 	  "  {\"$str\": \"<base64>\"}              a string that is not valid UTF-8\n"
 	  "  {\"$map\": [[KEY, VALUE], ...]}     a map with non-string or repeated keys\n" },
+	{ "describe", cmd_describe, 1, 1, "describe [--json] NAME",
+	  "show what a plugin offers: methods, versions, limits, instances",
+	  "The plugin's methods, its version, the plugin ABI version it was built against,\n"
+	  "the version of its hot-swap state (- when it keeps none), the limits its calls\n"
+	  "run into (deadline, queues, message sizes, sandbox limits; 0 is none) and its\n"
+	  "instances. With --json, the daemon's answer as JSON.\n" },
 	{ "load", cmd_load, 1, 2, "load NAME [PATH.so]",
 	  "load a plugin under NAME",
 	  "PATH.so is sent to the daemon as an absolute path. Without it, NAME must be a\n"
@@ -577,7 +631,11 @@ static void print_help(const struct command *cmd)
 	printf("      --version      show the CLI's version\n"
 	       "\n"
 	       "Exit status: 0 success, 1 the daemon or a plugin answered with an error,\n"
-	       "2 usage error, 3 the daemon cannot be reached.\n");
+	       "2 usage error, 3 the daemon cannot be reached.\n"
+	       "\n"
+	       "Default socket: %s (or $%s). The daemon: bulkheadd(8); its sample\n"
+	       "configuration: %s.\n",
+	       BH_DEFAULT_SOCKET, BH_SOCKET_ENV, BH_SAMPLE_CONF);
 }
 
 /* ---- command line ------------------------------------------------------------------ */

@@ -7,6 +7,8 @@
  * file, the line and the setting. The parser never logs; the caller prints errbuf. */
 #include "config.h"
 
+#include <elf.h>
+#include <link.h> /* ElfW */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,7 +18,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+
+#include <seccomp.h>
 
 #include "bulkhead/client.h" /* BH_DEFAULT_SOCKET */
 #include "config_priv.h"
@@ -478,6 +483,79 @@ static int parse_access(struct bh__cfg *x, const config_setting_t *g, struct bh_
 
 /* A file that must exist and be a regular file (after symlinks) when the config is
  * loaded. exec also asks for execute permission. */
+/* The ELF machine of the programs this daemon runs (elf.h EM_*). */
+#if defined(__x86_64__)
+#define HOST_EM EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_EM EM_AARCH64
+#elif defined(__i386__)
+#define HOST_EM EM_386
+#elif defined(__arm__)
+#define HOST_EM EM_ARM
+#elif defined(__riscv)
+#define HOST_EM EM_RISCV
+#elif defined(__powerpc64__)
+#define HOST_EM EM_PPC64
+#elif defined(__s390x__)
+#define HOST_EM EM_S390
+#endif
+
+int bh_plugin_file_check(const char *path, char *why, size_t why_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int err = errno;
+		snprintf(why, why_len, "cannot read %s: %s", path, strerror(err));
+		return -err;
+	}
+	ElfW(Ehdr) h; /* the identification, e_type and e_machine sit alike in every class */
+	ssize_t n;
+	do
+		n = pread(fd, &h, sizeof(h), 0);
+	while (n < 0 && errno == EINTR);
+	int err = n < 0 ? errno : 0;
+	/* A position-independent executable is ET_DYN too; it asks for an interpreter. */
+	bool interp = false;
+	for (unsigned i = 0; !err && (size_t)n == sizeof(h) && h.e_phentsize == sizeof(ElfW(Phdr)) &&
+			     i < h.e_phnum && i < 64; i++) {
+		ElfW(Phdr) ph;
+		if (pread(fd, &ph, sizeof(ph), (off_t)(h.e_phoff + i * sizeof(ph))) != sizeof(ph))
+			break;
+		interp |= ph.p_type == PT_INTERP;
+	}
+	close(fd);
+	if (err) {
+		snprintf(why, why_len, "cannot read %s: %s", path, strerror(err));
+		return -err;
+	}
+	const unsigned char want_class = sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32;
+	const unsigned char want_data = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB
+										   : ELFDATA2MSB;
+	if ((size_t)n < EI_NIDENT + 4 || memcmp(h.e_ident, ELFMAG, SELFMAG) != 0)
+		snprintf(why, why_len, "%s is not an ELF file (a plugin is a shared object, "
+			 "built with -shared)", path);
+	else if (h.e_ident[EI_CLASS] != want_class || h.e_ident[EI_DATA] != want_data)
+		snprintf(why, why_len, "%s is a %d-bit %s-endian ELF file; this daemon runs "
+			 "%d-bit %s-endian plugins", path,
+			 h.e_ident[EI_CLASS] == ELFCLASS64 ? 64 : 32,
+			 h.e_ident[EI_DATA] == ELFDATA2MSB ? "big" : "little",
+			 want_class == ELFCLASS64 ? 64 : 32,
+			 want_data == ELFDATA2MSB ? "big" : "little");
+	else if (h.e_type != ET_DYN || interp)
+		snprintf(why, why_len, "%s is an ELF %s, not a shared object (build the "
+			 "plugin with -shared)", path,
+			 h.e_type == ET_EXEC || interp ? "executable"
+			 : h.e_type == ET_REL ? "object file" : "file of another type");
+#ifdef HOST_EM
+	else if (h.e_machine != HOST_EM)
+		snprintf(why, why_len, "%s is built for another architecture (ELF machine %u, "
+			 "this one is %u)", path, (unsigned)h.e_machine, (unsigned)HOST_EM);
+#endif
+	else
+		return 0;
+	return -ENOEXEC;
+}
+
 static int check_file(struct bh__cfg *x, const config_setting_t *s, const char *path, bool exec)
 {
 	struct stat st;
@@ -490,6 +568,35 @@ static int check_file(struct bh__cfg *x, const config_setting_t *s, const char *
 		return bh__cfg_fail(x, s, "not a regular file: %s", path);
 	if (exec && access(path, X_OK) < 0)
 		return bh__cfg_fail(x, s, "not executable: %s", path);
+	char why[PATH_MAX + 160];
+	if (!exec && bh_plugin_file_check(path, why, sizeof(why)) < 0)
+		return bh__cfg_fail(x, s, "%s", why);
+	return 0;
+}
+
+/* Each name of `syscalls` must be a system call of this machine's architecture: the
+ * shim builds its filter from them, and a name it cannot resolve would fail every
+ * spawn of the plugin instead of the load of this file. */
+static int check_syscalls(struct bh__cfg *x, const config_setting_t *sandbox,
+			  const config_setting_t *list, const struct bh_sandbox_conf *sb)
+{
+	struct utsname u;
+	if (uname(&u) < 0)
+		snprintf(u.machine, sizeof(u.machine), "this machine");
+	const config_setting_t *owner = config_setting_parent(sandbox);
+	const char *plugin = NULL;
+	if (owner)
+		config_setting_lookup_string(owner, "name", &plugin);
+	for (size_t i = 0; i < sb->n_extra_syscalls; i++) {
+		if (seccomp_syscall_resolve_name(sb->extra_syscalls[i]) != __NR_SCMP_ERROR)
+			continue;
+		char whose[96] = "";
+		if (plugin)
+			snprintf(whose, sizeof(whose), " (plugin \"%.64s\")", plugin);
+		return bh__cfg_fail(x, config_setting_get_elem(list, (unsigned)i),
+				    "\"%.40s\" is not a system call on %s%s",
+				    sb->extra_syscalls[i], u.machine, whose);
+	}
 	return 0;
 }
 
@@ -537,9 +644,12 @@ static int parse_sandbox(struct bh__cfg *x, const config_setting_t *s, struct bh
 	}
 
 	const config_setting_t *list = config_setting_get_member(s, "syscalls");
-	return list ? parse_strv(x, list, syscall_name_error, &sb->extra_syscalls,
-				 &sb->n_extra_syscalls)
-		    : 0;
+	if (!list)
+		return 0;
+	if ((r = parse_strv(x, list, syscall_name_error, &sb->extra_syscalls,
+			    &sb->n_extra_syscalls)) < 0)
+		return r;
+	return check_syscalls(x, s, list, sb);
 }
 
 static const char *const restart_names[] = {"always", "on-failure", "never", NULL};

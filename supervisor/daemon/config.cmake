@@ -12,5 +12,5 @@ target_include_directories(bh_config
   PUBLIC ${CMAKE_CURRENT_LIST_DIR}
   # bulkhead/client.h, for BH_DEFAULT_SOCKET only (header, no library).
   PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../plugin-sdk/include)
-target_link_libraries(bh_config PUBLIC bh_proto PRIVATE PkgConfig::LIBCONFIG)
+target_link_libraries(bh_config PUBLIC bh_proto PRIVATE PkgConfig::LIBCONFIG PkgConfig::SECCOMP)
 bh_target_defaults(bh_config)

@@ -194,4 +194,9 @@ bool bh_plugin_conf_equal(const struct bh_plugin_conf *a, const struct bh_plugin
 
 void bh_config_free(struct bh_config *c);
 
+/* A plugin file the shim can load: readable, an ELF shared object (ET_DYN) of this
+ * machine's class, byte order and architecture. 0, or a negative errno (-ENOEXEC:
+ * not such an object) with the reason, naming path, in why. */
+int bh_plugin_file_check(const char *path, char *why, size_t why_len);
+
 #endif

@@ -194,7 +194,7 @@ static void send_error(struct bh_conn *cn, uint32_t msgid, int32_t code, const c
 {
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
-	append_or_drop(cn, bh_rpc_write_error(&w, msgid, code, msg));
+	append_or_drop(cn, bh_rpc_write_error_as(&w, msgid, code, msg, cn->error_map));
 }
 
 /* Take a token from the bucket of log lines about clients; false when it is empty. */

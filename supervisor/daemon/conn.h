@@ -58,6 +58,7 @@ struct bh_conn {
 	uint32_t n_outstanding;   /* calls not yet answered */
 	struct bh_list notifications; /* its notifications still running (bh_call.notifier) */
 	uint32_t notes;           /* BH_NOTE_*: what it asked for with bulkhead.hello */
+	bool error_map;           /* hello {"errors": "map"}: errors as maps, not text */
 	/* bulkhead.hello {"memfd": true}: large params and results may travel as sealed
 	 * memfds (bulkhead/bulk.h, BH_BULK_MEMFD). fdq holds the fds received and not yet
 	 * claimed; out_fd the memfds to send, each with the first byte of its response

@@ -1,5 +1,6 @@
 /* Control methods on the client socket: `bulkhead.<name>`. Admin methods (load,
- * unload) require the admin ACL; hello, status and version are open to every client. */
+ * unload, swap, promote, rollback, provide) require the admin ACL; hello, status,
+ * describe and version are open to every client. */
 #include "control.h"
 
 #include <errno.h>
@@ -106,12 +107,14 @@ static void control_load(struct bh_daemon *d, struct bh_call *c, const bh_value 
 	if (path[0])
 		conf.path = path;
 	struct stat st;
+	char msg[4200];
 	if (stat(conf.path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		char msg[4200];
 		snprintf(msg, sizeof(msg), "%s: %s", conf.path,
 			 errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
 	}
+	if (bh_plugin_file_check(conf.path, msg, sizeof(msg)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, msg);
 	struct bh_slot *s;
 	int r = bh_slot_create(d, &conf, &s);
 	if (r < 0)
@@ -264,10 +267,97 @@ static void control_rollback(struct bh_daemon *d, struct bh_call *c, const bh_va
 	reply_scratch(d, c, &w);
 }
 
+/* ---- bulkhead.describe [{"plugin": name}] or [name]: what a plugin offers ---- */
+
+static void write_kv_uint(bh_writer *w, const char *k, uint64_t v)
+{
+	bh_write_cstr(w, k);
+	bh_write_uint(w, v);
+}
+
+/* The limits a caller runs into: deadlines, queues, message ceilings, and the
+ * sandbox's resource limits (0: none). */
+static void write_describe_limits(bh_writer *w, const struct bh_daemon *d,
+				  const struct bh_gen *g)
+{
+	const struct bh_plugin_conf *c = &g->conf;
+	const struct bh_sandbox_profile *p = &g->profile;
+	bh_write_map(w, 11);
+	write_kv_uint(w, "timeout_ms", c->timeout_ms);
+	write_kv_uint(w, "grace_ms", c->grace_ms);
+	write_kv_uint(w, "max_inflight", c->max_inflight);
+	write_kv_uint(w, "max_queue", c->max_queue);
+	write_kv_uint(w, "max_message", d->cfg->limits.max_message);
+	write_kv_uint(w, "max_payload", d->cfg->max_payload);
+	write_kv_uint(w, "memory_bytes", p->enabled ? p->memory_bytes : 0);
+	write_kv_uint(w, "pids", p->enabled ? p->pids_max : 0);
+	write_kv_uint(w, "cpu_percent", p->enabled ? p->cpu_percent : 0);
+	write_kv_uint(w, "nofile", p->enabled ? p->nofile : 0);
+	write_kv_uint(w, "fsize_bytes", p->enabled ? p->fsize_bytes : 0);
+}
+
+/* The reply (the active generation; before its first instance said hello, version,
+ * abi_version and state_version are nil and methods is empty):
+ *   {"name", "state", "path", "version", "generation", "abi_version",
+ *    "state_version": uint or nil (no snapshot/restore), "methods": [sorted names],
+ *    "limits": {...}, "instances": {"configured": n, "running": n}} */
+static void control_describe(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
+{
+	const bh_value *arg = bh_value_at(p, 0);
+	if (arg && arg->type == BH_MAP)
+		arg = bh_value_find(arg, "plugin");
+	if (p->len != 1 || !arg || arg->type != BH_STR)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS,
+				    "describe expects [{\"plugin\": name}] or [name]");
+	struct bh_slot *s = bh_slot_find(d, arg->as.str, arg->len);
+	if (!s) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no plugin named \"%.*s\"",
+			 (int)(arg->len > 64 ? 64 : arg->len), arg->as.str);
+		return bh_call_fail(c, BH_E_UNKNOWN_PLUGIN, msg);
+	}
+	const struct bh_gen *g = s->gen;
+	struct bh_writer w;
+	d->scratch.len = 0;
+	bh_writer_init(&w, &d->scratch);
+	bh_write_map(&w, 10);
+	write_kv_str(&w, "name", s->conf->name);
+	write_kv_str(&w, "state", bh_slot_state_name(s->state));
+	write_kv_str(&w, "path", g->conf.path);
+	bh_write_cstr(&w, "version");
+	if (g->hello_seen)
+		bh_write_cstr(&w, g->version);
+	else
+		bh_write_nil(&w);
+	write_kv_uint(&w, "generation", g->number);
+	bh_write_cstr(&w, "abi_version");
+	if (g->hello_seen)
+		bh_write_uint(&w, g->abi_version);
+	else
+		bh_write_nil(&w);
+	bh_write_cstr(&w, "state_version");
+	if (g->hello_seen && g->has_state)
+		bh_write_uint(&w, g->state_version);
+	else
+		bh_write_nil(&w);
+	bh_write_cstr(&w, "methods");
+	bh_write_array(&w, g->hello_seen ? g->n_methods : 0);
+	for (uint32_t i = 0; g->hello_seen && i < g->n_methods; i++)
+		bh_write_str(&w, g->methods[i].name, g->methods[i].len);
+	bh_write_cstr(&w, "limits");
+	write_describe_limits(&w, d, g);
+	bh_write_cstr(&w, "instances");
+	bh_write_map(&w, 2);
+	write_kv_uint(&w, "configured", g->conf.instances);
+	write_kv_uint(&w, "running", s->n_live);
+	reply_scratch(d, c, &w);
+}
+
 /* ---- bulkhead.hello [{options}]: what a connection wants beyond msgpack-rpc ---- */
 
-/* Bumped when the client protocol changes in a way a client may need to know. */
-#define CLIENT_PROTOCOL 1
+/* Bumped when the client protocol changes in a way a client may need to know.
+ * 2: errors are [type, "NAME (CODE): MESSAGE"] unless the connection asks for maps. */
+#define CLIENT_PROTOCOL 2
 
 /* Notifications a client can ask for; by default it gets none. */
 static const struct {
@@ -325,11 +415,27 @@ static int hello_memfd(const struct bh_daemon *d, const bh_value *v, bool *ret)
 	return 0;
 }
 
+/* "errors": "map" or "text" (bulkhead/proto.h, bh_write_error_text). */
+static int hello_errors(const bh_value *v, bool *ret_map)
+{
+	if (bh_value_str_eq(v, "map"))
+		*ret_map = true;
+	else if (bh_value_str_eq(v, "text"))
+		*ret_map = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void write_options(bh_writer *w, const struct bh_daemon *d)
 {
 	bool memfd = memfd_supported(d);
-	bh_write_map(w, memfd ? 3 : 2);
+	bh_write_map(w, memfd ? 4 : 3);
 	write_notes(w, ~0u);
+	bh_write_cstr(w, "errors");
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "text");
+	bh_write_cstr(w, "map");
 	bh_write_cstr(w, "callbacks");
 	bh_write_map(w, 1);
 	bh_write_cstr(w, "max_call_depth");
@@ -349,7 +455,7 @@ static void write_options(bh_writer *w, const struct bh_daemon *d)
 static bool hello_known(const bh_value *key)
 {
 	return bh_value_str_eq(key, "notifications") || bh_value_str_eq(key, "memfd") ||
-	       bh_value_str_eq(key, "callbacks");
+	       bh_value_str_eq(key, "callbacks") || bh_value_str_eq(key, "errors");
 }
 
 /* Options a hello names are set, the others keep their value; options this daemon
@@ -357,8 +463,10 @@ static bool hello_known(const bh_value *key)
  * still talk to it. The reply:
  *   {"protocol": 1, "server": "bulkhead VERSION",
  *    "options": {"notifications": [every one this daemon can send],
+ *                "errors": ["text", "map"], "callbacks": {"max_call_depth": N},
  *                "memfd": {"threshold": 65536, "max_payload": N, "max_fds": 8}},
- *    "enabled": {"notifications": [those this connection now gets], "memfd": bool},
+ *    "enabled": {"notifications": [those this connection now gets], "memfd": bool,
+ *                "callbacks": bool, "errors": "text" | "map"},
  *    "ignored": [option names not understood]} */
 static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value *p)
 {
@@ -367,6 +475,7 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello expects [] or [{options}]");
 	uint32_t mask = c->conn->notes, n_ignored = 0;
 	bool memfd = c->conn->memfd, callbacks = c->conn->callbacks;
+	bool error_map = c->conn->error_map;
 	for (uint32_t i = 0; o && i < o->len; i++) {
 		const bh_value *key = &o->as.items[2 * i], *val = &o->as.items[2 * i + 1];
 		if (key->type != BH_STR)
@@ -377,6 +486,9 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"memfd\" is a boolean");
 		else if (bh_value_str_eq(key, "callbacks") && bh_value_get_bool(val, &callbacks) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS, "hello: \"callbacks\" is a boolean");
+		else if (bh_value_str_eq(key, "errors") && hello_errors(val, &error_map) < 0)
+			return bh_call_fail(c, BH_E_INVALID_PARAMS,
+					    "hello: \"errors\" is \"text\" or \"map\"");
 		else if (bh_value_str_eq(key, "notifications") &&
 			 hello_notifications(val, &mask) < 0)
 			return bh_call_fail(c, BH_E_INVALID_PARAMS,
@@ -388,6 +500,7 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	c->conn->notes = mask;
 	c->conn->memfd = memfd;
 	c->conn->callbacks = callbacks;
+	c->conn->error_map = error_map;
 
 	struct bh_writer w;
 	d->scratch.len = 0;
@@ -399,12 +512,13 @@ static void control_hello(struct bh_daemon *d, struct bh_call *c, const bh_value
 	bh_write_cstr(&w, "options");
 	write_options(&w, d);
 	bh_write_cstr(&w, "enabled");
-	bh_write_map(&w, 3);
+	bh_write_map(&w, 4);
 	write_notes(&w, mask);
 	bh_write_cstr(&w, "memfd");
 	bh_write_bool(&w, memfd);
 	bh_write_cstr(&w, "callbacks");
 	bh_write_bool(&w, callbacks);
+	write_kv_str(&w, "errors", error_map ? "map" : "text");
 	bh_write_cstr(&w, "ignored");
 	bh_write_array(&w, n_ignored);
 	for (uint32_t i = 0; o && i < o->len; i++)
@@ -485,6 +599,8 @@ static void dispatch(struct bh_daemon *d, struct bh_call *c, const char *method,
 		return control_hello(d, c, p);
 	if (IS("subscribe"))
 		return control_subscribe(d, c, p);
+	if (IS("describe"))
+		return control_describe(d, c, p);
 	bool admin_method = IS("load") || IS("unload") || IS("swap") || IS("promote") ||
 			    IS("rollback") || IS("provide");
 	if (!admin_method) {

@@ -24,6 +24,7 @@ struct bh_gen {
 	/* From the first $hello of this generation. */
 	bool hello_seen;
 	char version[64];
+	uint32_t abi_version;           /* the plugin's BH_PLUGIN_ABI_VERSION */
 	struct bh_method_name *methods; /* sorted */
 	uint32_t n_methods;
 	bool has_state;

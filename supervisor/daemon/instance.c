@@ -803,6 +803,7 @@ static void act_hello(struct bh_instance *inst, const void *arg)
 		g->hello_seen = true;
 		g->methods = table;
 		g->n_methods = methods->len;
+		g->abi_version = (uint32_t)abi;
 		snprintf(g->version, sizeof(g->version), "%.*s",
 			 (int)(version_len > 63 ? 63 : version_len), version);
 		uint64_t state_version = 0;

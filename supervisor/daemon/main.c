@@ -26,7 +26,7 @@ static void usage(FILE *f)
 		"Usage: bulkheadd [-c FILE] [-s PATH] [-v]\n"
 		"Run untrusted plugins out of process and route MessagePack-RPC calls to them.\n"
 		"\n"
-		"  -c, --config FILE   configuration file (see examples/bulkhead.conf)\n"
+		"  -c, --config FILE   configuration file (default: none, no plugins)\n"
 		"  -s, --socket PATH   client socket (overrides the config; default %s)\n"
 		"  -v, --verbose       log at debug level (overrides the config)\n"
 		"      --log-format F  text or json (overrides the config's log_format)\n"
@@ -39,8 +39,13 @@ static void usage(FILE *f)
 		"As root the default socket's directory is created (0755); an unprivileged\n"
 		"daemon's default socket is $XDG_RUNTIME_DIR/bulkhead/bulkhead.sock.\n"
 		"Under systemd: Type=notify (READY=1, RELOADING=1, STOPPING=1, STATUS=),\n"
-		"WatchdogSec= and socket activation (one AF_UNIX stream socket).\n",
-		BH_DEFAULT_SOCKET);
+		"WatchdogSec= and socket activation (one AF_UNIX stream socket).\n"
+		"\n"
+		"Installed paths:\n"
+		"  socket           %s\n"
+		"  sample config    %s (man 5 bulkhead.conf)\n"
+		"  shim             %s\n",
+		BH_DEFAULT_SOCKET, BH_DEFAULT_SOCKET, BH_SAMPLE_CONF, BH_SHIM_INSTALL_PATH);
 }
 
 /* The shim: the config's, else the one beside this binary (build tree), else the

@@ -236,9 +236,15 @@ static void short_of_resources(struct bh_slot *s)
 						  : cfg->restart_backoff_min_ms;
 	if (s->spawn_backoff_ms > cfg->restart_backoff_max_ms)
 		s->spawn_backoff_ms = cfg->restart_backoff_max_ms;
-	bh_warn("%s: %s; no crash of the plugin, retrying in %u ms (%llu failed spawns)",
-		s->conf->name, s->last_exit, s->spawn_backoff_ms,
-		(unsigned long long)s->spawn_failures);
+	/* Logged once per reason: the same one again is a debug line (status shows the
+	 * count and the last reason). */
+	bool again = strcmp(s->spawn_warned, s->last_exit) == 0;
+	bh_log(again ? BH_LOG_DEBUG : BH_LOG_WARN,
+	       "%s: %s; no crash of the plugin, retrying with back-off from %u ms (%llu failed "
+	       "spawns)%s", s->conf->name, s->last_exit, s->spawn_backoff_ms,
+	       (unsigned long long)s->spawn_failures,
+	       again ? "" : "; further failures for this reason are logged at debug level");
+	snprintf(s->spawn_warned, sizeof(s->spawn_warned), "%s", s->last_exit);
 	if (live_in_generation(s) == 0)
 		enter(s, BH_SLOT_STARTING);
 	bh_timer_disarm(s->d->loop, &s->restart_timer);
@@ -285,6 +291,7 @@ static void became_ready(struct bh_slot *s)
 {
 	s->ever_ready = true;
 	s->spawn_backoff_ms = 0;
+	s->spawn_warned[0] = 0;
 	enter(s, BH_SLOT_READY);
 	if (s->op.kind == BH_OP_LOAD)
 		op_end(s, NULL);

@@ -76,6 +76,7 @@ struct bh_slot {
 	 * restart.backoff_max_ms and resets once an instance is ready. */
 	uint64_t spawn_failures;
 	uint32_t spawn_backoff_ms;
+	char spawn_warned[256];  /* the last reason logged: a retry with the same is quiet */
 	char last_exit[256];
 	char fail_reason[256];   /* BH_SLOT_FAILED / QUARANTINED */
 	uint64_t loaded_ns;

@@ -12,6 +12,7 @@
 
 #include "bulkhead/proto.h"
 #include "config.h"
+#include "../elf_stub.h"
 #include "fuzz.h"
 
 /* libconfig 1.5 (Debian 12) leaks its scanner's string buffer on some syntax errors
@@ -53,7 +54,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	FUZZ_CHECK(mkdtemp(dir) != NULL);
 	atexit(cleanup);
-	put("echo.so", "not really ELF", 0644);
+	ElfW(Ehdr) h; /* a plugin file the configuration takes (tests/elf_stub.h) */
+	bh_test_elf_header(&h, ET_DYN);
+	char so[sizeof dir + 32];
+	snprintf(so, sizeof so, "%s/echo.so", dir);
+	int fd = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	FUZZ_CHECK(fd >= 0 && write(fd, &h, sizeof h) == (ssize_t)sizeof h);
+	close(fd);
 	put("shim", "#!/bin/sh\n", 0755);
 	put("a.inc", "log_level = \"warn\";\n", 0644);
 	char p[sizeof dir + 32];

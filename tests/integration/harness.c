@@ -587,6 +587,29 @@ int ht_raw_send(struct ht_raw *r, const void *p, size_t n)
 	return 0;
 }
 
+/* The text form of an error, what a connection gets unless it asked for maps:
+ * exactly what bh_write_error_text writes for the code and message it decodes to. */
+static void parse_error_text(const bh_value *err, struct ht_reply *ret)
+{
+	struct bh_buf raw, again;
+	struct bh_writer w;
+	bh_error e;
+	bh_buf_init(&raw, 0);
+	bh_buf_init(&again, 0);
+	bh_writer_init(&w, &raw);
+	ck_assert_int_eq(bh_write_value(&w, err), 0);
+	ck_assert_msg(bh_error_decode(raw.data, raw.len, &e) == 1, "error is not [type, text]");
+	bh_writer_init(&w, &again);
+	ck_assert_int_eq(bh_write_error_text(&w, e.code, e.message), 0);
+	ck_assert_msg(raw.len == again.len && memcmp(raw.data, again.data, raw.len) == 0,
+		      "error is not [type, \"NAME (CODE): MESSAGE\"]");
+	ret->code = e.code;
+	snprintf(ret->name, sizeof(ret->name), "%s", bh_code_name(e.code));
+	snprintf(ret->message, sizeof(ret->message), "%s", e.message);
+	bh_buf_done(&raw);
+	bh_buf_done(&again);
+}
+
 static void parse_reply(struct ht_raw *r, const bh_value *m, struct ht_reply *ret)
 {
 	(void)r;
@@ -608,7 +631,12 @@ static void parse_reply(struct ht_raw *r, const bh_value *m, struct ht_reply *re
 		ret->result = &m->as.items[3];
 		return;
 	}
-	ck_assert_msg(err->type == BH_MAP, "error is a map");
+	if (err->type == BH_ARRAY) {
+		parse_error_text(err, ret);
+		ck_assert_msg(m->as.items[3].type == BH_NIL, "an error response has a nil result");
+		return;
+	}
+	ck_assert_msg(err->type == BH_MAP, "error is a map or [type, text]");
 	int64_t code;
 	ck_assert_msg(bh_value_get_int(ht_get(err, "code"), &code) == 0 && code != 0,
 		      "error.code is a non-zero int");

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bulkhead/plugin.h" /* BH_PLUGIN_ABI_VERSION */
 #include "harness.h"
 #include "../log_record.h"
 #include "../raw_control.h"
@@ -163,6 +164,72 @@ START_TEST(cli_call)
 	assert_run(r, 2, "", "error: ");
 	run_free(&r);
 	r = cli(&d, "frobnicate");
+	assert_run(r, 2, "", "error: ");
+	run_free(&r);
+	ht_stop(&d);
+}
+END_TEST
+
+/* bulkhead.describe and `bulkhead describe NAME`: what a plugin offers. */
+START_TEST(cli_describe)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = ({ name = \"counter\"; path = \"" HT_PLUGIN("counter_v2") "\";"
+		     " instances = 2; timeout_ms = 1234; sandbox = { pids = 33; }; },"
+		     "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; });");
+	bh_client *c = ht_connect(&d);
+	bh_result *res;
+	bh_error err;
+	/* Once an instance answered, its hello has been seen. */
+	ht_assert_ok(bh_call(c, "counter.get", HT_LONG_MS, &res, &err), err);
+	bh_result_free(res);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_map(w, 1);
+	bh_write_cstr(w, "plugin");
+	bh_write_cstr(w, "counter");
+	ht_assert_ok(bh_call(c, "bulkhead.describe", HT_LONG_MS, &res, &err), err);
+	const bh_value *v = bh_result_value(res);
+	ck_assert(ht_get_str_is(v, "name", "counter"));
+	ck_assert(ht_get_str_is(v, "version", "2.0.0"));
+	ck_assert_uint_eq(ht_get_uint(v, "abi_version"), BH_PLUGIN_ABI_VERSION);
+	ck_assert_uint_eq(ht_get_uint(v, "state_version"), 1);
+	const bh_value *m = ht_get(v, "methods");
+	ck_assert_uint_eq(m->len, 3);
+	ck_assert(bh_value_str_eq(bh_value_at(m, 0), "get") &&
+		  bh_value_str_eq(bh_value_at(m, 1), "incr") &&
+		  bh_value_str_eq(bh_value_at(m, 2), "version"));
+	ck_assert_uint_eq(ht_get_uint(ht_get(v, "limits"), "timeout_ms"), 1234);
+	ck_assert_uint_eq(ht_get_uint(ht_get(v, "limits"), "pids"), 33);
+	ck_assert_uint_eq(ht_get_uint(ht_get(v, "instances"), "configured"), 2);
+	bh_result_free(res);
+	ht_assert_err(ht_call_str(c, "bulkhead.describe", HT_LONG_MS, NULL, &err, "nope"), err,
+		      BH_E_UNKNOWN_PLUGIN, "no plugin named \"nope\"");
+	ht_assert_err(ht_call_ints(c, "bulkhead.describe", HT_LONG_MS, NULL, &err, HT_INTS(1)),
+		      err, BH_E_INVALID_PARAMS, "describe expects");
+	bh_client_free(c);
+
+	struct run r = cli(&d, "describe", "counter");
+	assert_run(r, 0, NULL, "");
+	ck_assert_msg(strstr(r.out, "methods       get, incr, version\n") &&
+			      strstr(r.out, "state_version 1\n") &&
+			      strstr(r.out, "version       2.0.0\n") &&
+			      strstr(r.out, "timeout_ms 1234"),
+		      "describe printed:\n%s", r.out);
+	run_free(&r);
+	r = cli(&d, "describe", "echo");
+	assert_run(r, 0, NULL, "");
+	ck_assert_msg(strstr(r.out, "state_version -\n"), "describe printed:\n%s", r.out);
+	run_free(&r);
+	r = cli(&d, "--json", "describe", "echo");
+	assert_run(r, 0, NULL, "");
+	ck_assert_msg(strstr(r.out, "\"state_version\":null") && strstr(r.out, "\"abi_version\":1"),
+		      "describe --json printed:\n%s", r.out);
+	run_free(&r);
+	r = cli(&d, "describe", "nope");
+	assert_run(r, 1, "", "error: unknown_plugin (1): no plugin named \"nope\"");
+	run_free(&r);
+	r = cli(&d, "describe");
 	assert_run(r, 2, "", "error: ");
 	run_free(&r);
 	ht_stop(&d);
@@ -485,6 +552,7 @@ int main(int argc, char **argv)
 	TCase *tc = ht_tcase("cli");
 	tcase_add_test(tc, cli_call);
 	tcase_add_test(tc, cli_admin);
+	tcase_add_test(tc, cli_describe);
 	tcase_add_test(tc, cli_escapes_peer_text);
 	tcase_add_test(tc, cli_events);
 	tcase_add_test(tc, cli_events_json);

@@ -255,6 +255,39 @@ START_TEST(spawn_short_of_fds)
 }
 END_TEST
 
+/* A plugin file the instances' host uid cannot read: retried with back-off, the
+ * reason logged once however often it is retried, and served once it is readable. */
+START_TEST(root_unreadable_plugin_reported_once)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/bh-unreadable-%d.so", (int)getpid());
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0600 '%s'", ECHO, path, path);
+	ck_assert_int_eq(system(cmd), 0);
+	struct ht_daemon d;
+	ht_start(&d,
+		 "sandbox_ids = { first = %u; count = 8; };\n"
+		 "restart = { backoff_min_ms = 1; backoff_max_ms = 4; };\n"
+		 "plugins = ( { name = \"u\"; path = \"%s\"; } );\n",
+		 test_range(), path);
+	bh_client *c = ht_connect(&d);
+	bool failed;
+	while (plugin_uint(c, "u", "spawn_failures", &failed) < 5)
+		ck_assert_msg(!failed, "the plugin was given up on");
+	char *log = ht_read_log(&d);
+	int n = 0;
+	for (const char *p = log; (p = strstr(p, "not readable by others")); p++)
+		n++;
+	ck_assert_msg(n == 1, "the reason was logged %d times in 5 failed spawns:\n%s", n, log);
+	free(log);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_str_eq(call_str(c, "u.ping"), "pong");
+	bh_client_free(c);
+	ht_stop(&d);
+	unlink(path);
+}
+END_TEST
+
 /* ---- an unprivileged daemon ------------------------------------------------------------ */
 
 static bool start_as_nobody(struct ht_daemon *d)
@@ -394,6 +427,7 @@ int main(int argc, char **argv)
 		{"root_one_uid_per_instance", root_one_uid_per_instance},
 		{"root_ids_run_out", root_ids_run_out},
 		{"spawn_short_of_fds", spawn_short_of_fds},
+		{"root_unreadable_plugin_reported_once", root_unreadable_plugin_reported_once},
 		{"unprivileged_memory_fallback", unprivileged_memory_fallback},
 		{"unprivileged_subordinate_ids", unprivileged_subordinate_ids},
 	};

@@ -343,7 +343,10 @@ START_TEST(hello_reply)
 	bh_error err;
 	ht_assert_ok(bh_call(c, "bulkhead.hello", HT_LONG_MS, &res, &err), err);
 	const bh_value *v = bh_result_value(res);
-	ck_assert_uint_eq(ht_get_uint(v, "protocol"), 1);
+	ck_assert_uint_eq(ht_get_uint(v, "protocol"), 2);
+	ck_assert(ht_get_str_is(ht_get(v, "enabled"), "errors", "text"));
+	const bh_value *forms = ht_get(ht_get(v, "options"), "errors");
+	ck_assert(forms->len == 2 && bh_value_str_eq(bh_value_at(forms, 1), "map"));
 	ck_assert(ht_str_has(ht_get(v, "server"), "bulkhead "));
 	const bh_value *sup = ht_get(ht_get(v, "options"), "notifications");
 	ck_assert(sup->len == 1 && bh_value_str_eq(bh_value_at(sup, 0), "bulkhead.error"));
@@ -466,6 +469,159 @@ START_TEST(failed_notifications_log_is_rate_limited)
 }
 END_TEST
 
+static uint64_t uint_at(const bh_value *v, uint32_t i)
+{
+	uint64_t u = UINT64_MAX;
+	ck_assert_int_eq(bh_value_get_uint(bh_value_at(v, i), &u), 0);
+	return u;
+}
+
+/* Send [0, msgid, method, params] with params encoded by the caller's writer calls,
+ * return the error element of its response (valid until the next receive). */
+static const bh_value *raw_call_error(struct ht_raw *r, uint32_t msgid, const char *method,
+				      const char *params, size_t params_len)
+{
+	struct bh_buf out;
+	bh_buf_init(&out, 0);
+	bh_writer w;
+	bh_writer_init(&w, &out);
+	bh_write_array(&w, 4);
+	bh_write_uint(&w, 0);
+	bh_write_uint(&w, msgid);
+	bh_write_cstr(&w, method);
+	bh_write_raw(&w, params, params_len);
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+	send_bytes(r, out.data, out.len);
+	bh_buf_done(&out);
+	const bh_value *m;
+	ck_assert_int_eq(ht_raw_recv_any(r, &m), 1);
+	uint64_t id = 0;
+	ck_assert(m->len == 4 && bh_value_get_uint(bh_value_at(m, 1), &id) == 0 && id == msgid);
+	return bh_value_at(m, 2);
+}
+
+/* Errors are Neovim's [type, "NAME (CODE): MESSAGE"] unless the connection asks for
+ * the map; either way the C client reads the same code and message. */
+START_TEST(error_forms)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_CONF);
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	static const char fail_params[] = "\x92\xcd\x03\xe9\xa2no"; /* [1001, "no"] */
+	const bh_value *e = raw_call_error(&r, 1, "echo.fail", LIT(fail_params));
+	ck_assert_msg(e->type == BH_ARRAY && e->len == 2, "the default error is not [type, text]");
+	ck_assert_uint_eq(uint_at(e, 0), 0);
+	ck_assert(bh_value_str_eq(bh_value_at(e, 1), "application (1001): no"));
+	e = raw_call_error(&r, 2, "nosuch.x", LIT("\x90"));
+	ck_assert_uint_eq(uint_at(e, 0), 1); /* the request was at fault */
+	ck_assert(ht_str_has(bh_value_at(e, 1), "unknown_plugin (1): "));
+
+	e = raw_call_error(&r, 3, "bulkhead.hello", LIT("\x91\x81\xa6" "errors" "\xa4" "maps"));
+	ck_assert(ht_str_has(bh_value_at(e, 1), "\"errors\" is \"text\" or \"map\""));
+	e = raw_call_error(&r, 4, "bulkhead.hello", LIT("\x91\x81\xa6" "errors" "\xa3" "map"));
+	ck_assert(e->type == BH_NIL);
+	e = raw_call_error(&r, 5, "echo.fail", LIT(fail_params));
+	ck_assert_msg(e->type == BH_MAP, "asked for maps, got no map");
+	ck_assert_uint_eq(ht_get_uint(e, "code"), 1001);
+	ck_assert(ht_get_str_is(e, "message", "no"));
+	ck_assert(ht_get_str_is(e, "name", "application"));
+	e = raw_call_error(&r, 6, "bulkhead.hello", LIT("\x91\x81\xa6" "errors" "\xa4" "text"));
+	ck_assert(e->type == BH_NIL);
+	e = raw_call_error(&r, 7, "echo.fail", LIT(fail_params));
+	ck_assert(e->type == BH_ARRAY);
+	ht_raw_close(&r);
+
+	/* The C client reads the default form into the same code and message. */
+	bh_client *c = ht_connect(&d);
+	bh_error err;
+	ck_assert_int_lt(ht_call_ints(c, "nosuch.x", HT_LONG_MS, NULL, &err, NULL, 0), 0);
+	ck_assert_int_eq(err.code, BH_E_UNKNOWN_PLUGIN);
+	ck_assert_msg(err.message[0] && !strstr(err.message, "unknown_plugin (1)"),
+		      "the message keeps the prefix: %s", err.message);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
+/* A plugin's error in real msgpack-rpc clients: client_errors.py (python3-msgpack,
+ * pynvim) and Neovim itself. */
+static const char *client_mode;
+
+START_TEST(client_errors)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_CONF);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s %s %s %s", HT_PYTHON, HT_CLIENT_ERRORS, d.sock, client_mode);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client_errors.py %s failed "
+		      "(status %d)", client_mode, st);
+	ht_stop(&d);
+}
+END_TEST
+
+/* nvim --headless calls echo.fail with rpcrequest(): the exception carries the
+ * plugin's text (before: "unknown error"). */
+START_TEST(nvim_errors)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_CONF);
+	char script[HT_PATH_MAX + 16], out[HT_PATH_MAX + 16], cmd[3 * HT_PATH_MAX + 128];
+	snprintf(script, sizeof(script), "%s/errors.vim", d.dir);
+	snprintf(out, sizeof(out), "%s/errors.out", d.dir);
+	FILE *f = fopen(script, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "let ch = sockconnect('pipe', $BH_SOCK, {'rpc': v:true})\n"
+		   "try\n"
+		   "  call rpcrequest(ch, 'echo.fail', 1001, 'the plugin said no')\n"
+		   "  call writefile(['no error'], $BH_OUT)\n"
+		   "catch\n"
+		   "  call writefile(split(v:exception, \"\\n\"), $BH_OUT)\n"
+		   "endtry\n"
+		   "qa!\n");
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "BH_SOCK='%s' BH_OUT='%s' nvim --headless --clean -S '%s' "
+		 "</dev/null >/dev/null 2>&1", d.sock, out, script);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "nvim failed (status %d)", st);
+	char text[2048] = "";
+	f = fopen(out, "r");
+	ck_assert_msg(f != NULL, "nvim wrote nothing");
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	ck_assert_msg(strstr(text, "application (1001): the plugin said no"),
+		      "nvim shows: %s", text);
+	ht_stop(&d);
+}
+END_TEST
+
+static int client_errors_main(const char *mode)
+{
+	if (strcmp(mode, "nvim") == 0) {
+		if (system("command -v nvim >/dev/null 2>&1") != 0) {
+			printf("SKIP: no nvim (Debian: neovim)\n");
+			return 77;
+		}
+	} else {
+		const char *module = strcmp(mode, "pynvim") == 0 ? "pynvim" : "msgpack";
+		char cmd[256];
+		snprintf(cmd, sizeof(cmd), HT_PYTHON " -c 'import %s' 2>/dev/null", module);
+		if (access(HT_PYTHON, X_OK) < 0 || system(cmd) != 0) {
+			printf("SKIP: %s has no %s module (Debian: python3-%s)\n", HT_PYTHON,
+			       module, module);
+			return 77;
+		}
+	}
+	client_mode = mode;
+	Suite *s = suite_create("integ_errors");
+	TCase *tc = ht_tcase("errors");
+	tcase_add_test(tc, strcmp(mode, "nvim") == 0 ? nvim_errors : client_errors);
+	suite_add_tcase(s, tc);
+	return ht_main(s);
+}
+
 /* A real bidirectional msgpack-rpc peer (pynvim's session, which also serves
  * requests and matches every response to one of its own) never receives a response
  * it did not ask for; see pynvim_peer.py. */
@@ -503,6 +659,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--pynvim-peer") == 0)
 		return pynvim_peer_main();
+	if (argc > 2 && strcmp(argv[1], "--client-errors") == 0)
+		return client_errors_main(argv[2]);
 	Suite *s = suite_create("integ_replies");
 	TCase *tc = ht_tcase("replies");
 	tcase_add_test(tc, no_reply_to_what_is_no_request);
@@ -511,6 +669,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, opted_in_client_gets_error_notifications);
 	tcase_add_test(tc, late_notification_failures_reported);
 	tcase_add_test(tc, hello_reply);
+	tcase_add_test(tc, error_forms);
 	tcase_add_test(tc, sdk_reports);
 	tcase_add_test(tc, failed_notifications_log_is_rate_limited);
 	suite_add_tcase(s, tc);

@@ -405,17 +405,6 @@ static bool client_flush(struct client *c)
 	return true;
 }
 
-static void copy_msg(char **dst, const bh_value *m)
-{
-	const char *s = "";
-	size_t n = 0;
-	if (m)
-		bh_value_get_str(m, &s, &n);
-	if (n > 200)
-		n = 200;
-	*dst = strndup(s, n);
-}
-
 static bool result_ok(const struct req *r, size_t token, const bh_value *v)
 {
 	uint64_t got;
@@ -459,10 +448,18 @@ static void on_response(struct client *c, const bh_value *m)
 		r->outcome = result_ok(r, token, bh_value_at(m, 3)) ? O_OK : O_BAD_RESULT;
 		return;
 	}
-	int64_t code = 0;
-	bh_value_get_int(bh_value_find(err, "code"), &code);
-	r->code = (int32_t)code;
-	copy_msg(&r->msg, bh_value_find(err, "message"));
+	/* Either form the daemon writes (a map, or by default [type, text]). */
+	struct bh_buf raw;
+	struct bh_writer w;
+	bh_error e = {.code = 0};
+	bh_buf_init(&raw, 0);
+	bh_writer_init(&w, &raw);
+	if (bh_write_value(&w, err) < 0 || bh_error_decode(raw.data, raw.len, &e) != 1)
+		e.code = 0;
+	bh_buf_done(&raw);
+	int64_t code = e.code;
+	r->code = e.code;
+	r->msg = strndup(e.message, 200);
 	switch (code) {
 	case BH_E_TIMEOUT: r->outcome = O_TIMEOUT; break;
 	case BH_E_PLUGIN_CRASHED: r->outcome = O_CRASHED; break;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bulkhead/proto.h"
+#include "../elf_stub.h"
 #include "config.h"
 #include "log.h"
 
@@ -41,12 +42,33 @@ static void put_file(const char *name, const char *text, mode_t mode)
 	close(fd);
 }
 
+/* An ELF header (tests/elf_stub.h), then the changes a case makes to it. */
+static void put_elf(const char *name, uint16_t type, int machine_delta, int class_flip)
+{
+	ElfW(Ehdr) h;
+	bh_test_elf_header(&h, type);
+	h.e_machine = (uint16_t)(h.e_machine + machine_delta);
+	if (class_flip)
+		h.e_ident[EI_CLASS] = h.e_ident[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, &h, sizeof(h)), (ssize_t)sizeof(h));
+	close(fd);
+}
+
 static void setup(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "%s/t-XXXXXX", rootdir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	put_file("echo.so", "not really ELF", 0644);
-	put_file("other.so", "not really ELF", 0644);
+	put_elf("echo.so", ET_DYN, 0, 0);
+	put_elf("other.so", ET_DYN, 0, 0);
+	put_file("text.so", "not really ELF", 0644);
+	put_elf("exec.so", ET_EXEC, 0, 0);
+	put_elf("object.so", ET_REL, 0, 0);
+	put_elf("arm.so", ET_DYN, 1, 0);
+	put_elf("class.so", ET_DYN, 0, 1);
 	put_file("shim.bin", "#!/bin/sh\n", 0755);
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s/sub", tmpdir);
@@ -736,6 +758,17 @@ static const struct err_case err_cases[] = {
 	 "plugins[0].path: file not found: /"},
 	{"plugins = (\n  { name = \"x\";\n    path = \"sub\"; #!\n  }\n);\n",
 	 "plugins[0].path: not a regular file: /"},
+	/* a plugin file must be a shared object the shim of this machine can load */
+	{"plugins = (\n  { name = \"x\";\n    path = \"text.so\"; #!\n  }\n);\n",
+	 "text.so is not an ELF file (a plugin is a shared object, built with -shared)"},
+	{"plugins = (\n  { name = \"x\";\n    path = \"exec.so\"; #!\n  }\n);\n",
+	 "exec.so is an ELF executable, not a shared object"},
+	{"plugins = (\n  { name = \"x\";\n    path = \"object.so\"; #!\n  }\n);\n",
+	 "object.so is an ELF object file, not a shared object"},
+	{"plugins = (\n  { name = \"x\";\n    path = \"arm.so\"; #!\n  }\n);\n",
+	 "arm.so is built for another architecture (ELF machine"},
+	{"plugins = (\n  { name = \"x\";\n    path = \"class.so\"; #!\n  }\n);\n",
+	 "class.so is a 32-bit little-endian ELF file; this daemon runs 64-bit"},
 	{"plugins = { name = \"x\"; }; #!\n", "plugins: expected a list of groups"},
 	{"plugins = ( 5 ); #!\n", "plugins[0]: expected a group"},
 	/* wrong types and ranges */
@@ -788,6 +821,12 @@ static const struct err_case err_cases[] = {
 	 "plugins[0].sandbox.nofile: must be 16..1048576"},
 	{P0 "    sandbox = {\n      syscalls = [ \"getcpu\", \"rm -rf\" ]; #!\n    };\n" END,
 	 "plugins[0].sandbox.syscalls[1]: \"rm -rf\" is not a syscall name"},
+	{P0 "    sandbox = {\n      syscalls = [ \"getcpu\", \"no_such_call\" ]; #!\n    };\n" END,
+	 "plugins[0].sandbox.syscalls[1]: \"no_such_call\" is not a system call on "},
+	{P0 "    sandbox = {\n      syscalls = [ \"getcpu\", \"no_such_call\" ]; #!\n    };\n" END,
+	 "(plugin \"echo\")"},
+	{"plugin_defaults = {\n  sandbox = { syscalls = [ \"nope_nope\" ]; }; #!\n};\n",
+	 "plugin_defaults.sandbox.syscalls[0]: \"nope_nope\" is not a system call on "},
 	{P0 "    sandbox = { syscalls = \"getcpu\"; }; #!\n" END,
 	 "plugins[0].sandbox.syscalls: expected a list of strings"},
 	{P0 "    sandbox = 5; #!\n" END,

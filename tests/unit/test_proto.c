@@ -1894,6 +1894,66 @@ START_TEST(test_error_map)
 }
 END_TEST
 
+/* The text form, Neovim's [type, message]: what a client gets unless it asks for maps,
+ * read back exactly by bh_error_decode. */
+START_TEST(test_error_text)
+{
+	static const struct {
+		int32_t code;
+		int type;
+		const char *text;
+	} cases[] = {
+		{ BH_E_UNKNOWN_PLUGIN, 1, "unknown_plugin (1): it broke" },
+		{ BH_E_INVALID_PARAMS, 1, "invalid_params (4): it broke" },
+		{ BH_E_TIMEOUT, 0, "timeout (5): it broke" },
+		{ BH_E_PLUGIN_ERROR, 0, "plugin_error (7): it broke" },
+		{ 1000, 0, "application (1000): it broke" },
+		{ INT32_MAX, 0, "application (2147483647): it broke" },
+	};
+	struct out o;
+	bh_error err;
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		out_init(&o, 0);
+		ck_assert_int_eq(bh_write_error_text(&o.w, cases[k].code, "it broke"), 0);
+		struct dec d;
+		const bh_value *v = dec_ok(&d, o.buf.data, o.buf.len, true);
+		ck_assert_int_eq(v->type, BH_ARRAY);
+		ck_assert_uint_eq(v->len, 2);
+		ck_assert_int_eq(v->as.items[0].as.i, cases[k].type);
+		ck_assert(bh_value_str_eq(&v->as.items[1], cases[k].text));
+		dec_done(&d);
+		ck_assert_int_eq(decode_error_bytes(o.buf.data, o.buf.len, &err), 1);
+		ck_assert_int_eq(err.code, cases[k].code);
+		ck_assert_str_eq(err.message, "it broke");
+		out_done(&o);
+	}
+	/* a message that looks like a prefix itself stays as it was */
+	out_init(&o, 0);
+	ck_assert_int_eq(bh_write_error_text(&o.w, BH_E_PLUGIN_ERROR, "timeout (5): x"), 0);
+	ck_assert_int_eq(decode_error_bytes(o.buf.data, o.buf.len, &err), 1);
+	ck_assert_int_eq(err.code, BH_E_PLUGIN_ERROR);
+	ck_assert_str_eq(err.message, "timeout (5): x");
+	out_done(&o);
+	/* the longest message survives the prefix */
+	char long_msg[BH_ERROR_MESSAGE_MAX];
+	memset(long_msg, 'z', sizeof long_msg - 1);
+	long_msg[sizeof long_msg - 1] = '\0';
+	out_init(&o, 0);
+	ck_assert_int_eq(bh_write_error_text(&o.w, BH_E_INTERNAL, long_msg), 0);
+	ck_assert_int_eq(decode_error_bytes(o.buf.data, o.buf.len, &err), 1);
+	ck_assert_int_eq(err.code, BH_E_INTERNAL);
+	ck_assert_str_eq(err.message, long_msg);
+	out_done(&o);
+	/* a whole response in each form */
+	out_init(&o, 0);
+	ck_assert_int_eq(bh_rpc_write_error_as(&o.w, 7, BH_E_TIMEOUT, "slow", false), 0);
+	ck_assert_int_eq(o.buf.len, 24);
+	ck_assert(memcmp(o.buf.data, "\x94\x01\x07\x92\x00\xb1" "timeout (5): slow" "\xc0",
+			 o.buf.len) == 0);
+	out_done(&o);
+}
+END_TEST
+
 START_TEST(test_error_foreign)
 {
 	static const struct {
@@ -1903,7 +1963,12 @@ START_TEST(test_error_foreign)
 	} cases[] = {
 #define CASE(lit, msg) { lit, sizeof(lit) - 1, msg }
 		CASE("\xa4" "boom", "boom"),
-		CASE("\x92\x00\xae" "Invalid method", "[0, \"Invalid method\"]"), /* Neovim */
+		CASE("\x92\x00\xae" "Invalid method", "Invalid method"), /* Neovim */
+		CASE("\x92\x01\xaf" "timeout (7): no", "timeout (7): no"), /* not our prefix */
+		CASE("\x92\x00\xab" "zzz (5): no", "zzz (5): no"),
+		CASE("\x92\x00\xa9" "timeout (", "timeout ("),
+		CASE("\x92\xa1" "x" "\xa1" "y", "[\"x\", \"y\"]"), /* no type */
+		CASE("\x93\x00\xa1" "x" "\xc0", "[0, \"x\", nil]"),
 		CASE("\x81\xa7" "message" "\xa1" "x", "{\"message\": \"x\"}"),	/* no code */
 		CASE("\x82\xa4" "code" "\xa1" "x" "\xa7" "message" "\xa1" "y",
 		     "{\"code\": \"x\", \"message\": \"y\"}"),
@@ -2217,6 +2282,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_rpc_request_msgid);
 	tcase_add_test(tc, test_rpc_write_atomic);
 	tcase_add_test(tc, test_error_map);
+	tcase_add_test(tc, test_error_text);
 	tcase_add_test(tc, test_error_foreign);
 	tcase_add_test(tc, test_error_malformed);
 	suite_add_tcase(s, tc);

@@ -200,15 +200,25 @@ int bh_rpc_write_notify(bh_writer *w, const char *method, size_t method_len,
 int bh_rpc_write_result(bh_writer *w, uint32_t msgid, const uint8_t *result, size_t result_len);
 /* [1, msgid, {"code","name","message"}, nil]: the answer to request msgid. */
 int bh_rpc_write_error(bh_writer *w, uint32_t msgid, int32_t code, const char *message);
+/* The same with the error as a map (as_map) or as text: [type, "NAME (CODE): MESSAGE"],
+ * Neovim's form (bh_write_error_text). */
+int bh_rpc_write_error_as(bh_writer *w, uint32_t msgid, int32_t code, const char *message,
+			  bool as_map);
 /* [2, method, [{"code","name","message"}]]: an error that belongs to no request,
  * for a peer that asked for such notifications. */
 int bh_rpc_write_error_notify(bh_writer *w, const char *method, size_t method_len,
 			      int32_t code, const char *message);
 /* Only the error map. */
 int bh_write_error_map(bh_writer *w, int32_t code, const char *message);
+/* Only the error as text, Neovim's [type, message]: type 1 (validation) for
+ * unknown_plugin, unknown_method, bad_request and invalid_params, else 0 (exception);
+ * message "NAME (CODE): MESSAGE". */
+int bh_write_error_text(bh_writer *w, int32_t code, const char *message);
 
-/* Read an error map (as written above) into *ret. Anything else that is not nil (a
- * foreign server's error) becomes BH_E_PLUGIN_ERROR with a rendering of the value.
+/* Read an error map or the text form (as written above) into *ret. Any other
+ * [type, str] (Neovim's errors) becomes BH_E_PLUGIN_ERROR with str as its message,
+ * anything else that is not nil (a foreign server's error) BH_E_PLUGIN_ERROR with a
+ * rendering of the value.
  * Returns 1 when there is an error, 0 when the error field is nil, -EPROTO when it
  * cannot be decoded. */
 int bh_error_decode(const uint8_t *raw, size_t len, bh_error *ret);

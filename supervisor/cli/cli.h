@@ -39,9 +39,10 @@ int cli_print_event(FILE *out, const bh_value *event);
 
 /* ---- status.c ---- */
 
-/* The human rendering of a bulkhead.status answer. Returns 0, or -EIO when out
- * could not be written. */
-int cli_print_status(FILE *out, const bh_value *status);
+/* The human rendering of a bulkhead.status answer: one line per plugin, each cut to
+ * width bytes (0: no limit); with plugin, that plugin in full instead. Returns 0,
+ * -ENOENT when there is no such plugin, or -EIO when out could not be written. */
+int cli_print_status(FILE *out, const bh_value *status, const char *plugin, size_t width);
 
 /* A short rendering of a scalar for tables: nil is "-", strings escaped (cli_escape),
  * containers as one-line JSON. A malloc'ed string the caller frees; NULL when out of

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "bulkhead/proto.h"
@@ -34,6 +35,7 @@ struct opts {
 	bool json;
 	bool pretty;
 	int canary; /* swap --canary PCT; -1 when not given */
+	int watch_s; /* status --watch[=SECS]: redraw every SECS; 0 once */
 };
 
 struct command {
@@ -75,9 +77,23 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
+/* --json: errors too are JSON, {"error": {"code", "name", "message"}} on stderr. */
+static bool json_errors;
+
 /* message comes from the daemon or a plugin: escaped. */
 static void print_error(int32_t code, const char *message)
 {
+	if (json_errors) {
+		json_t *j = json_pack("{s:{s:i,s:s,s:s%}}", "error", "code", (int)code, "name",
+				      bh_code_name(code), "message", message, strlen(message));
+		char *s = j ? cli_json_dump(j, false) : NULL;
+		json_decref(j);
+		if (s) {
+			fprintf(stderr, "%s\n", s);
+			free(s);
+			return;
+		}
+	}
 	char *safe = cli_escape(message, strlen(message));
 	fprintf(stderr, "error: %s (%d): %s\n", bh_code_name(code), (int)code,
 		safe ? safe : "(out of memory)");
@@ -214,19 +230,61 @@ static int control(const struct opts *o, const char *method, const char *verb, s
 
 /* ---- commands ------------------------------------------------------------------------- */
 
-static int cmd_status(const struct command *cmd, struct opts *o, int argc, char **argv)
+static bool parse_int(const char *s, long min, long max, int *ret);
+
+/* Where the summary's lines end: $COLUMNS, else the terminal's width, else no limit
+ * (a pipe gets whole lines). */
+static size_t status_width(void)
 {
-	(void)cmd, (void)argc, (void)argv;
+	const char *env = getenv("COLUMNS");
+	int cols;
+	if (env && parse_int(env, 20, 10000, &cols))
+		return (size_t)cols;
+	struct winsize ws;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
+		return ws.ws_col;
+	return 0;
+}
+
+static int status_once(const struct command *cmd, struct opts *o, const char *plugin)
+{
 	bh_result *res;
 	int status = invoke(o, "bulkhead.status", NULL, &res);
 	if (status != CLI_EXIT_OK)
 		return status;
-	if (o->json)
+	if (o->json) {
 		status = print_json(o, bh_result_value(res));
-	else
-		cli_print_status(stdout, bh_result_value(res));
+	} else if (cli_print_status(stdout, bh_result_value(res), plugin, status_width()) ==
+		   -ENOENT) {
+		char msg[BH_ERROR_MESSAGE_MAX];
+		snprintf(msg, sizeof msg, "no plugin named \"%s\"", plugin);
+		print_error(BH_E_UNKNOWN_PLUGIN, msg);
+		status = CLI_EXIT_REMOTE;
+	}
+	(void)cmd;
 	bh_result_free(res);
+	fflush(stdout);
 	return status;
+}
+
+static int cmd_status(const struct command *cmd, struct opts *o, int argc, char **argv)
+{
+	const char *plugin = argc > 0 ? argv[0] : NULL;
+	if (!o->watch_s)
+		return status_once(cmd, o, plugin);
+	/* Redrawn in place on a terminal, one block after another elsewhere; until the
+	 * daemon is out of reach or the user stops it. */
+	bool tty = isatty(STDOUT_FILENO);
+	for (;;) {
+		if (tty && !o->json)
+			fputs("\033[H\033[2J", stdout);
+		int status = status_once(cmd, o, plugin);
+		if (status != CLI_EXIT_OK)
+			return status;
+		if (!tty)
+			putchar('\n');
+		sleep((unsigned)o->watch_s);
+	}
 }
 
 /* For scripts: 0 healthy, 1 anything else (a daemon out of reach included). */
@@ -540,10 +598,13 @@ static int cmd_help(const struct command *cmd, struct opts *o, int argc, char **
 }
 
 static const struct command commands[] = {
-	{ "status", cmd_status, 0, 0, "status [--json]",
-	  "show the daemon, its plugins and their instances",
-	  "With --json, print the daemon's status map as JSON (see 'bulkhead call --help'\n"
-	  "for the mapping) instead of tables.\n" },
+	{ "status", cmd_status, 0, 1, "status [--json] [--watch[=SECS]] [NAME]",
+	  "show the daemon and its plugins, one line each; NAME in full",
+	  "Without NAME, one line per plugin, cut to the terminal's width ($COLUMNS when\n"
+	  "set; whole lines into a pipe). With NAME, that plugin's instances, generations\n"
+	  "and every figure. --watch redraws it every SECS seconds (default 2) until\n"
+	  "interrupted. With --json, print the daemon's whole status map as JSON (see\n"
+	  "'bulkhead call --help' for the mapping) instead, and errors as JSON on stderr.\n" },
 	{ "health", cmd_health, 0, 1, "health [PLUGIN]",
 	  "exit 0 when every plugin (or PLUGIN) is healthy, 1 otherwise",
 	  "Healthy: ready, circuit breaker closed, no instance failing its health probe.\n"
@@ -640,7 +701,7 @@ static void print_help(const struct command *cmd)
 
 /* ---- command line ------------------------------------------------------------------ */
 
-enum { OPT_JSON = 0x100, OPT_PRETTY, OPT_CANARY, OPT_VERSION };
+enum { OPT_JSON = 0x100, OPT_PRETTY, OPT_CANARY, OPT_VERSION, OPT_WATCH };
 
 static const struct option long_options[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -650,6 +711,7 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "canary", required_argument, NULL, OPT_CANARY },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "watch", optional_argument, NULL, OPT_WATCH },
 	{ 0 },
 };
 
@@ -686,7 +748,15 @@ static int parse_options(const struct command *cmd, struct opts *o, int argc, ch
 						   optarg);
 			break;
 		case OPT_JSON:
-			o->json = true;
+			o->json = json_errors = true;
+			break;
+		case OPT_WATCH:
+			if (!cmd || strcmp(cmd->name, "status") != 0)
+				return usage_error(cmd, "--watch is an option of 'status'");
+			o->watch_s = 2;
+			if (optarg && !parse_int(optarg, 1, 3600, &o->watch_s))
+				return usage_error(cmd, "--watch wants seconds from 1 to 3600, "
+						   "not '%s'", optarg);
 			break;
 		case OPT_PRETTY:
 			o->pretty = true;

@@ -126,7 +126,10 @@ static void table_add(struct table *t, char *cell)
 	t->cells[t->ncells++] = cell;
 }
 
-static void table_print(FILE *out, const struct table *t, const char *indent)
+/* The last column is cut to keep each line within width bytes (0: no limit), at a
+ * character boundary, marked with '~'. */
+static void table_print_width(FILE *out, const struct table *t, const char *indent,
+			      size_t width_max)
 {
 	size_t width[32] = { 0 };
 	size_t ncols = t->ncols < 32 ? t->ncols : 32;
@@ -141,11 +144,25 @@ static void table_print(FILE *out, const struct table *t, const char *indent)
 		if (col == 0)
 			fputs(indent, out);
 		bool last = col == t->ncols - 1 || i == t->ncells - 1;
-		if (last || col >= ncols)
+		size_t used = strlen(indent);
+		for (size_t c = 0; c < col && c < ncols; c++)
+			used += width[c] + 2;
+		size_t len = strlen(cell);
+		if (last && width_max && used + len > width_max && used + 1 < width_max) {
+			size_t keep = width_max - used - 1;
+			while (keep > 0 && ((unsigned char)cell[keep] & 0xc0) == 0x80)
+				keep--; /* not inside a UTF-8 sequence */
+			fprintf(out, "%.*s~\n", (int)keep, cell);
+		} else if (last || col >= ncols)
 			fprintf(out, "%s%s", cell, last ? "\n" : "  ");
 		else
 			fprintf(out, "%-*s  ", (int)width[col], cell);
 	}
+}
+
+static void table_print(FILE *out, const struct table *t, const char *indent)
+{
+	table_print_width(out, t, indent, 0);
 }
 
 static void table_done(struct table *t)
@@ -167,7 +184,6 @@ static bool key_is(const bh_value *k, const char *const *names, size_t n)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const top_known[] = { "version", "pid", "uptime_ms", "plugins" };
 static const char *const plugin_known[] = { "name", "state", "generation", "instances",
 					    "calls", "errors", "restarts", "last_exit", "path",
 					    "generations" };
@@ -306,7 +322,30 @@ static void print_generations(FILE *out, const bh_value *gens)
 	table_done(&t);
 }
 
-int cli_print_status(FILE *out, const bh_value *st)
+/* One plugin in full: its instances, generations and every other figure. */
+static void print_plugin(FILE *out, const bh_value *p)
+{
+	char *name = cli_value_text(bh_value_find(p, "name"));
+	const bh_value *path = bh_value_find(p, "path");
+	char *ps = path ? cli_value_text(path) : NULL;
+	fprintf(out, "\n%s%s%s%s\n", name ? name : "?", ps ? " (" : "", ps ? ps : "",
+		ps ? ")" : "");
+	free(name);
+	free(ps);
+	/* What the one-line view shows, then the rest. */
+	static const char *const summary[] = { "state", "generation", "calls", "errors",
+					       "restarts", "last_exit" };
+	for (size_t i = 0; i < NELEM(summary); i++) {
+		char *v = cli_value_text(bh_value_find(p, summary[i]));
+		fprintf(out, "  %s: %s\n", summary[i], v ? v : "?");
+		free(v);
+	}
+	print_instances(out, bh_value_find(p, "instances"));
+	print_generations(out, bh_value_find(p, "generations"));
+	print_other_keys(out, p, plugin_known, NELEM(plugin_known), 2);
+}
+
+int cli_print_status(FILE *out, const bh_value *st, const char *plugin, size_t width)
 {
 	if (!st || st->type != BH_MAP) {
 		char *s = cli_value_text(st);
@@ -319,15 +358,27 @@ int cli_print_status(FILE *out, const bh_value *st)
 	char *pid = cli_value_text(bh_value_find(st, "pid"));
 	const bh_value *up = bh_value_find(st, "uptime_ms");
 	char *uptime = up ? duration_text(up) : strdup("-");
-	fprintf(out, "bulkheadd %s, pid %s, up %s\n", version ? version : "?", pid ? pid : "?",
+	fprintf(out, "bulkheadd %s, pid %s, up %s", version ? version : "?", pid ? pid : "?",
 		uptime ? uptime : "?");
+	uint64_t clients;
+	if (bh_value_get_uint(bh_value_find(st, "clients"), &clients) == 0)
+		fprintf(out, ", %" PRIu64 " client%s", clients, clients == 1 ? "" : "s");
+	fputc('\n', out);
 	free(version);
 	free(pid);
 	free(uptime);
-	print_other_keys(out, st, top_known, NELEM(top_known), 0);
 
 	const bh_value *plugins = bh_value_find(st, "plugins");
-	if (!plugins || plugins->type != BH_ARRAY || plugins->len == 0) {
+	bool none = !plugins || plugins->type != BH_ARRAY || plugins->len == 0;
+	if (plugin) {
+		for (uint32_t i = 0; !none && i < plugins->len; i++)
+			if (bh_value_str_eq(bh_value_find(&plugins->as.items[i], "name"), plugin)) {
+				print_plugin(out, &plugins->as.items[i]);
+				return ferror(out) ? -EIO : 0;
+			}
+		return -ENOENT;
+	}
+	if (none) {
 		fprintf(out, "\nno plugins loaded\n");
 		return ferror(out) ? -EIO : 0;
 	}
@@ -352,21 +403,7 @@ int cli_print_status(FILE *out, const bh_value *st)
 		}
 	}
 	fputc('\n', out);
-	table_print(out, &t, "");
+	table_print_width(out, &t, "", width);
 	table_done(&t);
-
-	for (uint32_t i = 0; i < plugins->len; i++) {
-		const bh_value *p = &plugins->as.items[i];
-		char *name = cli_value_text(bh_value_find(p, "name"));
-		const bh_value *path = bh_value_find(p, "path");
-		char *ps = path ? cli_value_text(path) : NULL;
-		fprintf(out, "\n%s%s%s%s\n", name ? name : "?", ps ? " (" : "", ps ? ps : "",
-			ps ? ")" : "");
-		free(name);
-		free(ps);
-		print_instances(out, bh_value_find(p, "instances"));
-		print_generations(out, bh_value_find(p, "generations"));
-		print_other_keys(out, p, plugin_known, NELEM(plugin_known), 2);
-	}
 	return ferror(out) ? -EIO : 0;
 }

@@ -2,6 +2,7 @@
  * (text and JSON renderings) on any MessagePack value. Property (json.c's promise): a
  * value -> JSON text -> MessagePack gives back an equal value (float32 aside, which is
  * widened on purpose). */
+#include <errno.h>
 #include <string.h>
 
 #include "bulkhead/proto.h"
@@ -72,7 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bh_arena_init(&arena);
 	const bh_value *v;
 	if (bh_decode(data, size, &lim, &arena, &v, NULL) == 0) {
-		FUZZ_CHECK(cli_print_status(sink, v) == 0);
+		FUZZ_CHECK(cli_print_status(sink, v, NULL, 80) == 0);
+		int r = cli_print_status(sink, v, "echo", 0);
+		FUZZ_CHECK(r == 0 || r == -ENOENT);
 		free(cli_value_text(v));
 		json_round_trip(v);
 	}

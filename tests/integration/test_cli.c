@@ -406,6 +406,10 @@ START_TEST(cli_escapes_peer_text)
 	r = cli(&d, "status");
 	assert_run(r, 0, NULL, "");
 	assert_inert("status", r.out, true);
+	run_free(&r);
+	r = cli(&d, "status", "inject");
+	assert_run(r, 0, NULL, "");
+	assert_inert("status inject", r.out, true);
 	ck_assert_msg(strstr(r.out, "version: INJ \\x1b[31mred") && strstr(r.out, "\\u202e"),
 		      "status: %s", r.out);
 	run_free(&r);
@@ -497,6 +501,48 @@ static void cli_events_mode(bool json)
 	close(out[0]);
 }
 
+/* A dozen plugins read at 80 columns: one line each, none longer; `status NAME` has
+ * the details; an unknown NAME is an error, as JSON with --json. */
+START_TEST(cli_status_80_columns)
+{
+	struct ht_daemon d;
+	char conf[4096] = "plugins = (";
+	for (int i = 0; i < 12; i++)
+		snprintf(conf + strlen(conf), sizeof conf - strlen(conf),
+			 "%s{ name = \"plugin%d\"; path = \"%s\"; }", i ? "," : "", i,
+			 HT_PLUGIN("echo"));
+	strcat(conf, ");");
+	ht_start(&d, "%s", conf);
+	struct run r = cli(&d, "call", "plugin3.crash"); /* a long LAST EXIT */
+	run_free(&r);
+	r = run_prog(&d, NULL, (const char *const[]){ "/usr/bin/env", "COLUMNS=80", HT_CLI, "-s",
+						      d.sock, "status", NULL });
+	assert_run(r, 0, NULL, "");
+	int lines = 0;
+	for (char *l = r.out, *nl; *l; l = nl + 1, lines++) {
+		ck_assert_ptr_nonnull(nl = strchr(l, '\n'));
+		ck_assert_msg(nl - l <= 80, "a line of %d bytes: %.*s", (int)(nl - l), (int)(nl - l), l);
+	}
+	ck_assert_msg(lines == 1 + 1 + 1 + 12, "%d lines:\n%s", lines, r.out); /* +blank, head */
+	ck_assert_msg(strstr(r.out, "~\n") && !strstr(r.out, "PID  "), "%s", r.out);
+	run_free(&r);
+	r = cli(&d, "status", "plugin3");
+	assert_run(r, 0, NULL, "");
+	ck_assert_msg(strstr(r.out, "plugin3 (") && strstr(r.out, "PID") &&
+			      strstr(r.out, "last_exit: plugin3 instance pid"), "%s", r.out);
+	run_free(&r);
+	r = cli(&d, "status", "nosuch");
+	assert_run(r, 1, NULL, NULL);
+	ck_assert_msg(strstr(r.err, "error: unknown_plugin (1): no plugin named \"nosuch\""), "%s",
+		      r.err);
+	run_free(&r);
+	r = cli(&d, "--json", "call", "nosuch.x");
+	assert_run(r, 1, "", "{\"error\":{\"code\":1,\"name\":\"unknown_plugin\",\"message\":");
+	run_free(&r);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(cli_events)
 {
 	cli_events_mode(false);
@@ -554,6 +600,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, cli_admin);
 	tcase_add_test(tc, cli_describe);
 	tcase_add_test(tc, cli_escapes_peer_text);
+	tcase_add_test(tc, cli_status_80_columns);
 	tcase_add_test(tc, cli_events);
 	tcase_add_test(tc, cli_events_json);
 	suite_add_tcase(s, tc);

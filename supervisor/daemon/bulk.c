@@ -146,8 +146,11 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 	c->bulk_slot = BH_BULK_NONE;
 	const struct bh_config *cfg = inst->d->cfg;
 	int k = -1;
+	/* Not for small params, params beyond the ceiling, a child without bulk, or a call
+	 * a plugin made: its request carries its options after the params (call.h), and
+	 * call-out params travel inline. */
 	if (c->params_len >= BH_BULK_THRESHOLD && c->params_len <= cfg->max_payload &&
-	    inst->bulk.area_fd >= 0) /* else small, or beyond the ceiling, or no bulk */
+	    inst->bulk.area_fd >= 0 && !c->reenter_off)
 		k = pick_slot(&inst->bulk, c->params_len);
 	if (k < 0) {
 		bh_call_own_params(c); /* inline */

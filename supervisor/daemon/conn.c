@@ -172,20 +172,28 @@ void bh_conn_accept(struct bh_daemon *d, int fd)
 
 /* ---- responses ---- */
 
+/* Closed at the next flush, not here: the caller may be in the middle of handling
+ * one of its calls, which closing would free under it. */
+static void doom(struct bh_conn *cn)
+{
+	cn->doomed = cn->closing = true;
+	schedule_flush(cn);
+}
+
 static void append_or_drop(struct bh_conn *cn, int r)
 {
+	if (cn->doomed)
+		return;
 	if (r == 0 && out_waiting(cn) > OUT_HARD_CAP(cn->d)) {
 		bh_warn("client %llu (pid %d) does not read its responses (%zu bytes waiting); "
 			"closing", (unsigned long long)cn->serial, (int)cn->pid, out_waiting(cn));
-		conn_close(cn);
-		return;
+		return doom(cn);
 	}
 	if (r < 0) {
 		/* Out of memory building a response: the stream is now unusable. */
 		bh_err("client %llu: cannot queue a response: %s; closing",
 		       (unsigned long long)cn->serial, strerror(-r));
-		conn_close(cn);
-		return;
+		return doom(cn);
 	}
 	schedule_flush(cn);
 }
@@ -384,7 +392,7 @@ void bh_conn_reply_error(struct bh_call *c, int32_t code, const char *fmt, ...)
 
 static bool callback_room(const struct bh_conn *cn)
 {
-	return !cn->dead && out_waiting(cn) <= BH_CONN_CALLBACK_OUT_MAX;
+	return !cn->dead && !cn->doomed && out_waiting(cn) <= BH_CONN_CALLBACK_OUT_MAX;
 }
 
 bool bh_conn_send_request(struct bh_conn *cn, uint32_t cid, const char *method, size_t len,
@@ -440,6 +448,10 @@ static ssize_t send_some(struct bh_conn *cn)
 
 static void conn_flush(struct bh_conn *cn)
 {
+	if (cn->doomed) {
+		conn_close(cn);
+		return;
+	}
 	bh_sock_fit_sndbuf(cn->watch.fd, out_waiting(cn), &cn->sndbuf);
 	while (out_waiting(cn) > 0) {
 		ssize_t n = send_some(cn);

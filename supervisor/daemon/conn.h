@@ -47,6 +47,9 @@ struct bh_conn {
 	struct bh_buf in, out;     /* in and scan: lent for each read (spare.h) */
 	size_t out_sent;          /* bytes at the front of out already sent */
 	size_t sndbuf;            /* what its socket takes (bh_sock_fit_sndbuf) */
+	/* Its output went past what it may hold, or could not be built: nothing more is
+	 * queued or read for it, and the next flush closes it. */
+	bool doomed;
 	/* bulkhead.subscribe: on d->events.subscribers; events it missed since it last
 	 * kept up (events.h). */
 	bool subscribed;

@@ -81,6 +81,37 @@ static int64_t try_code(bh_client *c, const char *const *s, size_t n, int64_t ta
 	return code;
 }
 
+/* Params of 64 KiB and more, which go to an instance as a bulk reference when a client
+ * sends them, travel inline when a plugin calls out (its request carries options after
+ * them): b relays 256 KiB to echo and gets them back byte-exact. */
+START_TEST(large_params_call_out)
+{
+	struct ht_daemon d;
+	ht_start(&d, CONF("", ""));
+	bh_client *c = ht_connect(&d);
+	enum { SIZE = 256 * 1024 };
+	uint8_t *blob = malloc(SIZE);
+	ck_assert_ptr_nonnull(blob);
+	for (size_t i = 0; i < SIZE; i++)
+		blob[i] = (uint8_t)(i * 29 + 3);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 2);
+	bh_write_cstr(w, "echo.echo");
+	bh_write_bin(w, blob, SIZE);
+	bh_result *res;
+	bh_error err;
+	ht_assert_ok(bh_call(c, "b.relay", HT_LONG_MS, &res, &err), err);
+	const bh_value *v = bh_result_value(res);
+	ck_assert_int_eq(v->type, BH_BIN);
+	ck_assert_uint_eq(v->len, SIZE);
+	ck_assert(memcmp(v->as.bin, blob, SIZE) == 0);
+	bh_result_free(res);
+	free(blob);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(plugin_calls_plugin)
 {
 	struct ht_daemon d;
@@ -944,6 +975,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("callout");
 	TCase *tc = ht_tcase("callout");
 	tcase_add_test(tc, plugin_calls_plugin);
+	tcase_add_test(tc, large_params_call_out);
 	tcase_add_test(tc, chain_reenters_the_waiting_instance);
 	tcase_add_test(tc, depth_cap_stops_a_cycle);
 	tcase_add_test(tc, grants_are_required);

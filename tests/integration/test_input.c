@@ -743,6 +743,43 @@ END_TEST
 /* A large response leaves the daemon in many partial sends (a socket takes a few
  * hundred KiB at a time): compacting what is left to send must cost at most what was
  * sent, not a move of the whole rest after every send (15 MB: ~0.5 GB moved). */
+/* A client that sends many requests answered at once (status, a large answer with
+ * 40 plugins) and reads nothing: its output passes the hard cap while the daemon
+ * answers one of them in the middle of a batch. The connection is closed after the
+ * batch, not under the call being answered (which freed that call twice), and the
+ * daemon serves everyone else. */
+START_TEST(reader_that_never_reads_closed_after_its_batch)
+{
+	struct ht_daemon d;
+	char conf[8192] = "plugins = (";
+	for (int i = 0; i < 40; i++)
+		snprintf(conf + strlen(conf), sizeof conf - strlen(conf),
+			 "%s{ name = \"p%d\"; path = \"%s\"; }", i ? "," : "", i,
+			 HT_PLUGIN("echo"));
+	strcat(conf, ");");
+	ht_start(&d, "%s", conf);
+	bh_client *good = ht_connect(&d);
+	bh_result *st = ht_status(good);
+	bh_result_free(st);
+
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	struct bh_buf req;
+	bh_buf_init(&req, 0);
+	for (uint32_t i = 0; i < 4000; i++)
+		ht_req_ints(&req, i, "bulkhead.status", 0, NULL, 0);
+	(void)ht_raw_send(&r, req.data, req.len); /* may find the connection closed */
+	bh_buf_done(&req);
+	int64_t v = 9;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(ht_call_int_ok(good, "p0.echo", &v, 1), 9);
+	ck_assert(ht_log_has(&d, "does not read its responses"));
+	ht_raw_close(&r);
+	bh_client_free(good);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(response_backlog_drains_linearly)
 {
 	struct ht_daemon d;
@@ -790,6 +827,7 @@ int main(void)
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);
+	tcase_add_test(tc, reader_that_never_reads_closed_after_its_batch);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -13,6 +13,7 @@
 #include "gen.h"
 #include "instance.h"
 #include "kv.h"
+#include "log.h"
 #include "slot.h"
 
 static const char *const names[BH_EV_N] = {
@@ -56,7 +57,16 @@ void bh_events_done(struct bh_events *ev)
 
 bool bh_events_wanted(const struct bh_daemon *d)
 {
-	return d->events.n_subscribers > 0;
+	return d->events.n_subscribers > 0 || bh_log_format == BH_LOG_JSON;
+}
+
+/* In JSON logs every event is a record of its own, with its kind in "event". */
+static void log_event(const struct bh_event *e)
+{
+	struct bh_log_fields f = { .plugin = e->plugin, .pid = (int)e->pid,
+				   .generation = e->generation, .event = bh_event_name(e->kind) };
+	bh_logf(BH_LOG_INFO, &f, "%s%s%s%s%s", bh_event_name(e->kind), e->cause ? " " : "",
+		e->cause ? e->cause : "", e->detail ? ": " : "", e->detail ? e->detail : "");
 }
 
 static uint64_t wall_ms(void)
@@ -115,6 +125,8 @@ static void send_to(struct bh_conn *cn, const struct bh_buf *b)
 void bh_event_emit(struct bh_daemon *d, const struct bh_event *e)
 {
 	struct bh_events *ev = &d->events;
+	if (bh_log_format == BH_LOG_JSON)
+		log_event(e);
 	if (!ev->n_subscribers)
 		return;
 	struct bh_list *pos, *tmp;

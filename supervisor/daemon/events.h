@@ -70,7 +70,8 @@ void bh_events_done(struct bh_events *ev);
 
 const char *bh_event_name(enum bh_event_kind kind);
 
-/* Whether anybody listens: callers that must build a detail string check first. */
+/* Whether anybody listens (a subscriber, or a JSON log, where every event is also a
+ * record with an "event" field): callers that must build a detail string check first. */
 bool bh_events_wanted(const struct bh_daemon *d);
 
 /* Send e to every subscriber (a no-op without any). */

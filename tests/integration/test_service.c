@@ -531,17 +531,21 @@ START_TEST(json_lines_parse)
 		"    assert {'time', 'level', 'msg'} <= r.keys(), r\n"
 		"    assert r['level'] in ('error', 'warn', 'info', 'debug'), r\n"
 		"    assert r['time'][10] == 'T' and r['time'][-6] in '+-', r\n"
-		"say = [r for r in recs if r.get('plugin') == 'say']\n"
+		"say = [r for r in recs if r.get('plugin') == 'say' and 'stream' in r]\n"
 		"assert len(say) == 1, say\n"
 		"s = say[0]\n"
 		"assert s['msg'] == 'error: \"quoted\" \\\\\\\\ back\\\\tslash', s['msg']\n"
 		"assert s['level'] == 'warn' and s['stream'] == 'stderr', s\n"
 		"assert isinstance(s['pid'], int) and s['pid'] > 0, s\n"
 		"assert isinstance(s['generation'], int) and s['generation'] >= 1, s\n"
-		"inj = [r for r in recs if r.get('plugin') == 'inject' and 'INJ' in r['msg']]\n"
+		"inj = [r for r in recs if r.get('plugin') == 'inject' and 'INJ' in r['msg']\n"
+		"       and 'event' not in r]\n"
 		"assert len(inj) == 2 and all('\\x1b' not in r['msg'] for r in inj), inj\n"
 		"assert any('forged record' in r['msg'] and r.get('plugin') == 'inject' for r in recs)\n"
-		"assert not any(r['msg'].startswith('second forged') for r in recs)\n";
+		"assert not any(r['msg'].startswith('second forged') for r in recs)\n"
+		"ready = [r for r in recs if r.get('event') == 'instance.ready']\n"
+		"assert ready and all(isinstance(r['pid'], int) and r['generation'] >= 1\n"
+		"                     and r['plugin'] for r in ready), ready\n";
 	char cmd[2 * HT_PATH_MAX + sizeof(check) + 64];
 	char script[HT_PATH_MAX];
 	snprintf(script, sizeof(script), "%s/check.py", d.dir);

@@ -203,6 +203,13 @@ static void control_swap(struct bh_daemon *d, struct bh_call *c, const bh_value 
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the path must be a string or nil");
 	if (path[0] && path[0] != '/')
 		return bh_call_fail(c, BH_E_INVALID_PARAMS, "the plugin path must be absolute");
+	char why[512];
+	struct stat st;
+	/* A file that is there but no shared object is refused before anything starts;
+	 * a missing one is the swap's to report. */
+	if (path[0] && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    bh_plugin_file_check(path, why, sizeof(why)) < 0)
+		return bh_call_fail(c, BH_E_INVALID_PARAMS, why);
 	struct bh_swap_options opt = {0};
 	const bh_value *o = bh_value_at(p, 2);
 	if (o && o->type == BH_MAP) {
@@ -232,7 +239,6 @@ static void control_swap(struct bh_daemon *d, struct bh_call *c, const bh_value 
 		free(conf.path);
 		conf.path = dup;
 	}
-	char why[512];
 	int r = bh_swap_start(s, &conf, &opt, c, why, sizeof(why));
 	bh_plugin_conf_done(&conf);
 	if (r < 0 && !c->answered && c->where != BH_CALL_PARKED)

@@ -177,6 +177,11 @@ static void dir_file_appeared(struct bh_daemon *d, const char *path, const char 
 				path, name, s->conf->path);
 		return;
 	}
+	char why[512];
+	if (bh_plugin_file_check(path, why, sizeof(why)) < 0) {
+		bh_warn("plugin directory: %s", why);
+		return;
+	}
 	struct bh_plugin_conf conf = d->cfg->plugin_defaults; /* borrowed: copied by bh_slot_create */
 	snprintf(conf.name, sizeof(conf.name), "%s", name);
 	conf.path = (char *)path;

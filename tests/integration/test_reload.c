@@ -736,9 +736,14 @@ START_TEST(plugin_dir_scan_at_start)
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/bad name.so"));
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/bulkhead.so"));
 	copy_file(VER("ver_a_plain"), in_dir(&d, "pdir/x.txt"));
+	FILE *f = fopen(in_dir(&d, "pdir/notelf.so"), "we"); /* refused with the reason */
+	ck_assert_ptr_nonnull(f);
+	fputs("not a shared object\n", f);
+	fclose(f);
 	ht_assert_ready(&d);
 	bh_client *c = ht_connect(&d);
 	ck_assert_int_eq(ht_call_ver(c, "s1.whoami").letter, 'A');
+	ck_assert(ht_log_has(&d, "notelf.so is not an ELF file"));
 	ck_assert_int_eq(ht_call_ver(c, "s2.whoami").letter, 'B');
 	ck_assert_uint_eq(n_plugins(c), 2);
 	ck_assert_uint_eq(log_count(&d, ": loading "), 2);

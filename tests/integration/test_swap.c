@@ -1097,6 +1097,14 @@ START_TEST(rollback_missing_file)
 }
 END_TEST
 
+/* A file that is no shared object is refused before anything starts. */
+START_TEST(rollback_not_elf)
+{
+	rollback_case(HT_PLUGIN_DIR "/../CMakeCache.txt", BH_E_INVALID_PARAMS,
+		      "CMakeCache.txt is not an ELF file", "");
+}
+END_TEST
+
 /* ======================================================================================
  * Concurrent operations
  * ====================================================================================== */
@@ -1864,6 +1872,7 @@ int main(void)
 	tcase_add_test(tc, rollback_init_timeout);
 	tcase_add_test(tc, rollback_restore_rejected);
 	tcase_add_test(tc, rollback_missing_file);
+	tcase_add_test(tc, rollback_not_elf);
 	suite_add_tcase(s, tc);
 	tc = ht_tcase("concurrency");
 	tcase_add_test(tc, swap_requests);

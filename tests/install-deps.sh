@@ -7,6 +7,9 @@ pkgs=(build-essential cmake pkgconf libmsgpack-dev libseccomp-dev libcap-dev che
       prometheus # promtool and a server for the metrics tests
       clang libclang-rt-14-dev) # the fuzz build: libFuzzer's runtime is in libclang-rt
 command -v rustc >/dev/null 2>&1 || pkgs+=(rustc)
+# node and npm for the node client test (any version: the one here may be newer).
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 # The Go plugin SDK's example and test (about 80 MB to download; the example builds in
 # 25-50 s on 2 vCPUs, its tests take 3 s).
 command -v go >/dev/null 2>&1 || pkgs+=(golang-go)

@@ -597,9 +597,36 @@ START_TEST(nvim_errors)
 }
 END_TEST
 
+/* A node client (client_errors.cjs over npm's @msgpack/msgpack, installed under
+ * HT_NPM_PREFIX by client_errors_main) sees the text. */
+START_TEST(node_errors)
+{
+	struct ht_daemon d;
+	ht_start(&d, ECHO_CONF);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "NODE_PATH='%s/node_modules' node '%s' '%s'", HT_NPM_PREFIX,
+		 HT_NODE_CLIENT, d.sock);
+	int st = system(cmd);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client_errors.cjs failed (status %d)",
+		      st);
+	ht_stop(&d);
+}
+END_TEST
+
 static int client_errors_main(const char *mode)
 {
-	if (strcmp(mode, "nvim") == 0) {
+	if (strcmp(mode, "node") == 0) {
+		if (system("command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1")) {
+			printf("SKIP: no node or npm (Debian: nodejs, npm)\n");
+			return 77;
+		}
+		if (system("test -d '" HT_NPM_PREFIX "/node_modules/@msgpack/msgpack' || "
+			   "npm install --prefix '" HT_NPM_PREFIX "' --no-audit --no-fund --silent "
+			   "@msgpack/msgpack >/dev/null 2>&1")) {
+			printf("SKIP: npm cannot install @msgpack/msgpack (no registry?)\n");
+			return 77;
+		}
+	} else if (strcmp(mode, "nvim") == 0) {
 		if (system("command -v nvim >/dev/null 2>&1") != 0) {
 			printf("SKIP: no nvim (Debian: neovim)\n");
 			return 77;
@@ -617,7 +644,9 @@ static int client_errors_main(const char *mode)
 	client_mode = mode;
 	Suite *s = suite_create("integ_errors");
 	TCase *tc = ht_tcase("errors");
-	tcase_add_test(tc, strcmp(mode, "nvim") == 0 ? nvim_errors : client_errors);
+	tcase_add_test(tc, strcmp(mode, "nvim") == 0   ? nvim_errors
+			   : strcmp(mode, "node") == 0 ? node_errors
+						       : client_errors);
 	suite_add_tcase(s, tc);
 	return ht_main(s);
 }

@@ -76,8 +76,9 @@ int main(int argc, char **argv)
 	bh_write_cstr(w, "installed");
 	bh_result *r;
 	bh_error err;
-	if (bh_call(c, "greet.hello", 5000, &r, &err) < 0) {
+	if (bh_call(c, "greet.hello", 30000, &r, &err) < 0) {
 		fprintf(stderr, "%s (%d): %s\n", bh_code_name(err.code), err.code, err.message);
+		bh_client_free(c);
 		return 1;
 	}
 	const bh_value *v = bh_result_value(r);
@@ -92,8 +93,10 @@ cc -shared -fPIC -fvisibility=hidden $(pkg-config --cflags bulkhead-plugin) -o "
 # shellcheck disable=SC2046,SC2086
 cc $extra -o "$tmp/app" "$tmp/app.c" $(pkg-config --cflags --libs bulkhead-client)
 
+# What is installed is under test here, not the sandbox (its suites SKIP where it cannot
+# run, a chroot without user namespaces for one): the plugin runs unconfined.
 cat > "$tmp/bulkhead.conf" <<CONF
-plugins = ({ name = "greet"; path = "$tmp/greet.so"; });
+plugins = ({ name = "greet"; path = "$tmp/greet.so"; sandbox = false; });
 CONF
 mkfifo "$tmp/ready"
 "$prefix/bin/bulkheadd" -c "$tmp/bulkhead.conf" -s "$tmp/bh.sock" --ready-fd 3 \

@@ -1379,7 +1379,9 @@ START_TEST(test_cli_usage)
 	ck_assert_int_eq(r.status, 2);
 	run_cli(&r, "-t", "soon", "status", NULL);
 	ck_assert_int_eq(r.status, 2);
-	run_cli(&r, "status", "extra", NULL);
+	run_cli(&r, "status", "one", "two", NULL);
+	ck_assert_int_eq(r.status, 2);
+	run_cli(&r, "call", "--watch", "x.y", NULL);
 	ck_assert_int_eq(r.status, 2);
 	run_cli(&r, "load", "x", "--canary", "5", "y.so", NULL);
 	ck_assert_int_eq(r.status, 2);
@@ -1411,14 +1413,25 @@ START_TEST(test_cli_status)
 	struct cli_run r;
 	run_cli(&r, "-s", f->path, "status", NULL);
 	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	/* One line per plugin; the daemon's other figures are in --json. */
 	ck_assert_str_eq(r.out,
 		"bulkheadd 9.9.9, pid 4242, up 2h03m\n"
-		"workers: 3\n"
 		"\n"
 		"PLUGIN       STATE    GEN  INSTANCES  CALLS  ERRORS  RESTARTS  LAST EXIT\n"
-		"echo\\x1b[2J  running  2    1          1234   3       1         killed by SIGSEGV \\u202e\\u009b\n"
+		"echo\\x1b[2J  running  2    1          1234   3       1         killed by SIGSEGV \\u202e\\u009b\n");
+
+	run_cli(&r, "-s", f->path, "status", "echo\x1b[2J", NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	ck_assert_str_eq(r.out,
+		"bulkheadd 9.9.9, pid 4242, up 2h03m\n"
 		"\n"
 		"echo\\x1b[2J (/lib/echo.so)\n"
+		"  state: running\n"
+		"  generation: 2\n"
+		"  calls: 1234\n"
+		"  errors: 3\n"
+		"  restarts: 1\n"
+		"  last_exit: killed by SIGSEGV \\u202e\\u009b\n"
 		"  PID   GEN  STATE  UPTIME  RSS      CALLS  ERRORS  INFLIGHT  CPU_MS\n"
 		"  4321  2    ready  5m03s   1.2 MiB  1200   1       0         12\n"
 		"  queue_max: 64\n");

@@ -112,6 +112,15 @@ void bh__set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* a->cpus for pid: 0 or -errno. Only the thread pid is, so before it makes others.
+ * (The raw system call: glibc's <sched.h> does not mix with <linux/sched.h>.) */
+static int set_cpus(const struct bh_spawn_args *a, pid_t pid)
+{
+	if (!a->cpus)
+		return 0;
+	return syscall(SYS_sched_setaffinity, pid, a->cpus_size, a->cpus) < 0 ? -errno : 0;
+}
+
 /* ---- unconfined ------------------------------------------------------------------- */
 
 static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char *errbuf,
@@ -132,6 +141,7 @@ static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char
 	ret->pid = pid;
 	ret->pidfd = pidfd;
 	ret->cg = NULL;
+	ret->cpus_err = set_cpus(a, pid);
 	return 0;
 }
 
@@ -229,6 +239,7 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 		close_fd(&pl.v1_tasks[c]);
 	if ((r = bh__userns_write_maps(pid, p, pl.privileged, errbuf, errlen)) < 0)
 		goto kill;
+	ret->cpus_err = set_cpus(a, pid);
 	ssize_t w;
 	do
 		w = write(sync[1], "", 1);

@@ -266,7 +266,7 @@ int bh_config_default(struct bh_config **ret)
 static const char *const top_keys[] = {
 	"socket", "shim", "log_level", "log_format", "limits", "shutdown_timeout_ms",
 	"restart", "access", "plugin_dir", "plugin_defaults", "plugins", "sandbox_ids", "metrics",
-	NULL,
+	"cpu_placement", NULL,
 };
 static const char *const sandbox_ids_keys[] = {"first", "count", "subordinate", NULL};
 static const char *const socket_keys[] = {"path", "mode", "owner", "group", NULL};
@@ -831,8 +831,11 @@ static int parse_root(struct bh__cfg *x, const config_setting_t *root, struct bh
 	    (r = check_file(x, config_setting_get_member(root, "shim"), c->shim_path, true)) < 0)
 		return r;
 	static const char *const log_formats[] = {[BH_LOG_TEXT] = "text", [BH_LOG_JSON] = "json", NULL};
+	static const char *const placements[] = {[BH_PLACE_SHARED] = "shared",
+						 [BH_PLACE_APART] = "apart", NULL};
 	if ((r = one_of(x, root, "log_level", log_names, &c->log_level)) < 0 ||
-	    (r = one_of(x, root, "log_format", log_formats, &c->log_format)) < 0)
+	    (r = one_of(x, root, "log_format", log_formats, &c->log_format)) < 0 ||
+	    (r = one_of(x, root, "cpu_placement", placements, &c->cpu_placement)) < 0)
 		return r;
 	/* Limits before the plugins: each plugin's config map is checked against them. */
 	if ((r = bh__cfg_group(x, root, "limits", &g)) < 0 ||

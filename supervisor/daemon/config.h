@@ -137,6 +137,12 @@ int bh_metrics_listen_parse(const char *listen, struct sockaddr_storage *ret, so
 /* The daemon's own namespace of control methods: no plugin may be called so. */
 #define BH_CONTROL_NS "bulkhead"
 
+/* cpu_placement: where the daemon and the instances run (placement.c). */
+enum bh_cpu_placement {
+	BH_PLACE_SHARED, /* wherever the scheduler puts them */
+	BH_PLACE_APART,  /* the daemon on one CPU of its own, instances on the others */
+};
+
 struct bh_config {
 	char *path;              /* the file this came from (absolute), or NULL */
 	char *socket_path;       /* default BH_DEFAULT_SOCKET */
@@ -146,6 +152,7 @@ struct bh_config {
 	char *shim_path;         /* NULL = beside the daemon binary, else the installed one */
 	int log_level;           /* BH_LOG_* ; default info */
 	int log_format;          /* BH_LOG_TEXT (default) or BH_LOG_JSON */
+	int cpu_placement;       /* enum bh_cpu_placement; default BH_PLACE_SHARED */
 	struct bh_limits limits; /* per message, both sockets */
 	/* One value (call params, method result) that travels as a memfd on the channel:
 	 * its own ceiling beside limits.max_message, the size of each instance's result

@@ -39,6 +39,7 @@
 #include "memwatch.h"
 #include "metrics.h"
 #include "outcall.h"
+#include "placement.h"
 #include "slot.h"
 #include "spare.h"
 #include "swap.h"
@@ -314,10 +315,16 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		.profile = &own,
 		.name = name,
 	};
+	sa.cpus = bh_placement_instance_cpus(&sa.cpus_size);
 	r = bh_sandbox_spawn(&sa, &inst->child, errbuf, errlen);
 	free(argv);
 	if (r < 0)
 		goto fail;
+	inst->placed_apart = sa.cpus && !inst->child.cpus_err;
+	if (inst->child.cpus_err)
+		bh_warn("%s: instance %llu runs where it was born: cpu_placement: %s",
+			s->conf->name, (unsigned long long)inst->serial,
+			strerror(-inst->child.cpus_err));
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
@@ -532,18 +539,22 @@ static void write_failed(struct bh_instance *inst, int err)
 
 /* Calls were written: watch the doorbell for the reply before sleeping (loop.h) if
  * the instance answered quickly last time and runs on another CPU now (on ours it
- * would wait for the CPU we hold; asleep, our write puts it on ours). `answered`:
- * the bell before the write. */
+ * would wait for the CPU we hold; asleep, our write puts it on ours), or can run
+ * on no other (cpu_placement = apart: asleep, it wakes there too). `answered`: the
+ * bell before the write. */
 static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 {
 	struct bh_claims_bell *bell = inst->claims.bell;
 	uint64_t now = bh_now_ns(), spin_ns = (uint64_t)inst->gen->conf.spin_us * 1000;
 	int cpu = sched_getcpu();
 	uint32_t here = cpu < 0 ? 0 : (uint32_t)cpu + 1, shim = bh_bell_cpu(&bell->shim_cpu);
+	size_t size;
+	bool elsewhere = (shim != 0 && shim != here) ||
+			 (inst->placed_apart && bh_placement_instance_cpus(&size));
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && shim != 0 && shim != here)
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere)
 		bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns);
 }
 

@@ -102,6 +102,7 @@ struct bh_instance {
 	bool exit_expected;       /* stopped on purpose: no restart, no crash count */
 	bool closed_channel;      /* end of file seen on the channel */
 	bool dying;               /* killed, or its channel refused a write: no new calls */
+	bool placed_apart;        /* started off the daemon's CPU (cpu_placement = apart) */
 	bool untrusted;           /* broke the protocol: nothing more it wrote is read */
 	bool retiring;            /* takes no new calls; stops once its calls are done */
 	struct bh_inst_heal heal; /* health probes, replacement (heal.h) */

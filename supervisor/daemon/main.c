@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
+#include "placement.h"
 #include "loop.h"
 #include "metrics.h"
 #include "service.h"
@@ -162,11 +163,15 @@ int main(int argc, char **argv)
 		bh_config_free(cfg);
 		return 1;
 	}
+	bh_placement_init();
 	r = bh_sandbox_host_init(err, sizeof(err));
 	if (err[0])
 		bh_warn("sandbox: %s", err);
 	if (bh_sandbox_spawner_start(err, sizeof(err)) < 0)
 		bh_warn("sandbox: %s; the daemon clones every instance itself", err);
+	/* Placed after the spawn helper is forked: it keeps all the daemon's CPUs, which
+	 * instances born while the placement is shared inherit from it. */
+	bh_placement_apply(cfg->cpu_placement);
 	if (bh_sandbox_userns_check(err, sizeof(err)) < 0)
 		bh_warn("sandbox: %s: plugins with the sandbox enabled cannot start; "
 			"\"sandbox = false;\" runs a plugin unconfined", err);

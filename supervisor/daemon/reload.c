@@ -16,6 +16,7 @@
 #include "events.h"
 #include "list.h"
 #include "log.h"
+#include "placement.h"
 #include "service.h"
 #include "slot.h"
 #include "swap.h"
@@ -66,6 +67,8 @@ static void reload(struct bh_daemon *d)
 		return;
 	}
 	bh_info("SIGHUP: applying %s", next->path);
+	/* Before any instance starts: those the reload starts are placed the new way. */
+	bh_placement_apply(next->cpu_placement);
 
 	struct bh_list *pos, *tmp;
 	bh_list_for_each_safe(pos, tmp, &d->slots)

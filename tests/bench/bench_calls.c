@@ -111,6 +111,7 @@ struct options {
 	bool run_raw, run_relay, run_routed, run_memfd, run_tput, run_cold, run_swap;
 	bool variants; /* the nospin and bare routed paths too */
 	int spin_us;   /* spin_us of echo and echo2; -1: the default */
+	const char *placement; /* the daemon's cpu_placement, NULL: its default */
 	bool size_on[N_SIZES]; /* latency payload sizes to measure */
 	int pin_daemon, pin_client, pin_shim; /* CPU numbers, -1 = leave alone */
 	int inflight;
@@ -356,11 +357,12 @@ static int write_config(const struct daemon_run *dr, const struct options *o)
 		"# written by bench_calls\n"
 		"socket = { path = \"%s\"; };\n"
 		"log_level = \"warn\";\n"
-		"%s"
+		"%s%s%s%s"
 		"plugins = (\n"
 		"\t{\n\t\tname = \"echo\";\n\t\tpath = \"%s\";\n\t\tinstances = 1;\n%s%s\t},\n"
 		"\t{\n\t\tname = \"echo2\";\n\t\tpath = \"%s\";\n\t\tinstances = 2;\n%s%s\t}",
-		dr->sock,
+		dr->sock, o->placement ? "cpu_placement = \"" : "", o->placement ? o->placement : "",
+		o->placement ? "\";\n" : "",
 		/* Settings an older daemon does not know come only with the variants. */
 		o->variants ? "limits = { max_payload = \"" BENCH_MAX_PAYLOAD "\"; };\n" : "",
 		o->plugin, sb, spin, o->plugin, sb, spin);
@@ -1532,8 +1534,9 @@ static void print_machine(const struct options *o)
 	printf("%sbulkhead bench_calls (%s run)\n", c, o->quick ? "quick" : "full");
 	printf("%smachine: nproc %ld (this process may use %d), %s, %s %s %s\n",
 	       c, sysconf(_SC_NPROCESSORS_ONLN), allowed, model, u.sysname, u.release, u.machine);
-	printf("%sdaemon:  %s%s%s\n%splugin:  %s (sandbox %s)\n", c, o->wrap ? o->wrap : "",
-	       o->wrap ? " " : "", o->daemon, c, o->plugin, o->sandbox ? "on" : "off");
+	printf("%sdaemon:  %s%s%s%s%s\n%splugin:  %s (sandbox %s)\n", c, o->wrap ? o->wrap : "",
+	       o->wrap ? " " : "", o->daemon, o->placement ? ", cpu_placement " : "",
+	       o->placement ? o->placement : "", c, o->plugin, o->sandbox ? "on" : "off");
 	if (o->pin_daemon >= 0 || o->pin_client >= 0 || o->pin_shim >= 0)
 		printf("%spinned:  daemon CPU %d, client CPU %d, plugin/raw echo CPU %d\n", c,
 		       o->pin_daemon, o->pin_client, o->pin_shim);
@@ -1782,6 +1785,8 @@ static void usage(FILE *f)
 		"                       e.g. for a daemon that knows neither\n"
 		"  --spin-us N          spin_us of the echo and echo2 plugins (default: the\n"
 		"                       daemon's default)\n"
+		"  --placement MODE     the daemon's cpu_placement: shared or apart (the\n"
+		"                       daemon on a CPU of its own, instances on the others)\n"
 		"  -h, --help           this text\n",
 		BH_BENCH_DAEMON, BH_BENCH_PLUGIN);
 }
@@ -1853,6 +1858,7 @@ int main(int argc, char **argv)
 		{ "daemon-wrap", required_argument, NULL, 'w' },
 		{ "no-variants", no_argument, NULL, 'V' },
 		{ "spin-us", required_argument, NULL, 'u' },
+		{ "placement", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1874,6 +1880,7 @@ int main(int argc, char **argv)
 		case 'w': o.wrap = optarg; break;
 		case 'V': o.variants = false; break;
 		case 'u': o.spin_us = atoi(optarg); break;
+		case 'L': o.placement = optarg; break;
 		case 'o':
 			if (parse_only(&o, optarg) < 0) {
 				fprintf(stderr, "bench_calls: --only takes "

@@ -16,9 +16,8 @@
  * dropped: the daemon answers every request, and an answer for a msgid we never
  * sent, or already answered, is a protocol error that ends the connection.
  *
- * The synchronous path is the asynchronous one plus a wait loop, written so that a
- * call with no other traffic costs one sendmsg() and one blocking recv() (wait_sync:
- * the socket is blocking, every other read and write passes MSG_DONTWAIT), and no
+ * The synchronous path is the asynchronous one plus a poll() loop, written so that a
+ * call with no other traffic costs one sendmsg(), one poll() and one recv(), and no
  * allocation unless a result is handed back (then exactly one, the bh_result). When
  * nothing is queued, the params buffer itself is sent (it swaps roles with the empty
  * queue buffer) behind a separately encoded envelope: arguments are never copied.
@@ -41,6 +40,7 @@
  * remote BH_E_UNAVAILABLE (9) by comparing bh_call's return value with -err->code. */
 #define _GNU_SOURCE /* secure_getenv */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,7 +130,6 @@ struct bh_client {
 	struct bh_buf out;
 	size_t out_off; /* bytes of out already sent */
 	size_t sndbuf;  /* what the socket takes (bh_sock_fit_sndbuf) */
-	int rcvtimeo_ms; /* the socket's SO_RCVTIMEO (wait_sync), 0: none */
 	struct bh_buf in;
 	struct bh_scanner scan; /* over the message at the front of in, resumed per read */
 
@@ -895,9 +894,9 @@ static int drain_input(bh_client *c)
 	return r;
 }
 
-/* One recv() with flags (MSG_DONTWAIT, or 0 to block up to SO_RCVTIMEO) and
- * whatever it completes. 0 (also when nothing was there) or the connection's -errno. */
-static int read_once(bh_client *c, int flags)
+/* One recv() and whatever it completes. 0 (also when nothing was there) or the
+ * connection's -errno. */
+static int read_once(bh_client *c)
 {
 	size_t room = READ_CHUNK;
 	size_t ceiling = c->in.max - c->in.len;
@@ -912,11 +911,11 @@ static int read_once(bh_client *c, int flags)
 
 	ssize_t n;
 	if (c->memfd) {
-		n = bh_recv_fds(c->fd, c->in.data + c->in.len, room, &c->fdq, flags);
+		n = bh_recv_fds(c->fd, c->in.data + c->in.len, room, &c->fdq);
 		if (n < 0)
 			errno = (int)-n;
 	} else {
-		n = recv(c->fd, c->in.data + c->in.len, room, flags);
+		n = recv(c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
 	}
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -937,7 +936,7 @@ static int io(bh_client *c, short revents)
 	if ((revents & POLLOUT) && out_pending(c))
 		r = flush(c, false);
 	if (r == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
-		r = read_once(c, MSG_DONTWAIT);
+		r = read_once(c);
 	if (r == 0)
 		expire(c);
 	return c->broken ? c->broken : r;
@@ -963,43 +962,6 @@ static int wait_once(bh_client *c, int timeout_ms)
 		return c->broken;
 	}
 	return io(c, p.revents);
-}
-
-/* The largest power of two <= ms (ms >= 1). */
-static int pow2_floor(int ms)
-{
-	int p = 1;
-	while (p <= ms / 2)
-		p *= 2;
-	return p;
-}
-
-/* bh_call's wait for at most timeout_ms (-1: no limit): with nothing to send, block in
- * recv() itself, one system call per reply where poll() + recv() take two (a call's
- * round trip makes three in all, not four). SO_RCVTIMEO bounds the block by the
- * earliest deadline; it is set to a power of two of milliseconds no later than that,
- * so that calls with the same timeout find it set already, and left alone while no
- * deadline is near but it wakes rarely (an early wake only goes round the loop).
- * Anything else (bytes to send, a zero wait, a failed setsockopt) goes through
- * wait_once. 0 or the connection's -errno. */
-#define RCVTIMEO_RARE_MS 1024
-static int wait_sync(bh_client *c, int timeout_ms)
-{
-	if (c->deferred || out_pending(c) || timeout_ms == 0)
-		return wait_once(c, timeout_ms);
-	int want = timeout_ms < 0 ? 0 : pow2_floor(timeout_ms);
-	bool fits = c->rcvtimeo_ms == want ||
-		    (timeout_ms < 0 && c->rcvtimeo_ms >= RCVTIMEO_RARE_MS);
-	if (!fits) {
-		struct timeval tv = { .tv_sec = want / 1000, .tv_usec = (want % 1000) * 1000 };
-		if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-			return wait_once(c, timeout_ms);
-		c->rcvtimeo_ms = want;
-	}
-	int r = read_once(c, 0);
-	if (r == 0)
-		expire(c);
-	return c->broken ? c->broken : r;
 }
 
 /* ---- calls ----------------------------------------------------------------------- */
@@ -1211,8 +1173,12 @@ static int unix_connect(const char *path, int *ret_fd)
 			return -err;
 		}
 	}
-	/* Left blocking: only wait_sync blocks; every other read and write passes
-	 * MSG_DONTWAIT. */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
 	*ret_fd = fd;
 	return 0;
 }
@@ -1348,7 +1314,7 @@ int bh_call(bh_client *c, const char *method, int timeout_ms, bh_result **ret, b
 		int t = -1;
 		if (c->heap_len > 0)
 			t = ms_until(c->calls[c->heap[0]].deadline_ns, now_ns());
-		r = wait_sync(c, t);
+		r = wait_once(c, t);
 		if (r < 0 && !w.done)
 			return local_failure(c, r, err); /* not reached: a break fails us too */
 	}

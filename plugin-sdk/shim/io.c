@@ -9,7 +9,7 @@
 
 int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n)
 {
-	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq, 0);
+	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq);
 	if (r < 0)
 		return (int)r;
 	*ret_n = (size_t)r;

@@ -87,6 +87,7 @@ void shim_hot_wait(struct shim *s, struct bh_buf *b)
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t start = mono_ns();
 	if (s->hot && watch_bell(s, start)) {
+		s->bell_rang = true;
 		shim_read_more(s, b, 0); /* the call is there: no sleep */
 	} else {
 		bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */

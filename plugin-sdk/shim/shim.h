@@ -93,6 +93,7 @@ struct shim {
 	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
 	uint32_t seen_posted;        /* the doorbell before the last read */
 	bool hot;                    /* the last wait for a call was short */
+	bool bell_rang;              /* the next read finds bytes: no poll() first (io.c) */
 
 	/* The plugin, after shim_load(). */
 	void *dl;

@@ -363,6 +363,10 @@ int cli_print_status(FILE *out, const bh_value *st, const char *plugin, size_t w
 	uint64_t clients;
 	if (bh_value_get_uint(bh_value_find(st, "clients"), &clients) == 0)
 		fprintf(out, ", %" PRIu64 " client%s", clients, clients == 1 ? "" : "s");
+	const bh_value *place = bh_value_find(st, "cpu_placement");
+	if (place && place->type == BH_STR && place->len >= 5 &&
+	    memcmp(place->as.str, "apart", 5) == 0)
+		fputs(", cpus apart", out);
 	fputc('\n', out);
 	free(version);
 	free(pid);

@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "memwatch.h"
 #include "outcall.h"
+#include "placement.h"
 #include "slot.h"
 #include "swap.h"
 
@@ -291,10 +292,13 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 {
 	uint64_t now = bh_now_ns();
 	const struct bh_loop_bell_stats *bell = bh_loop_bell_stats(d->loop);
-	bh_write_map(w, 12);
+	char placement[160];
+	bh_placement_describe(placement, sizeof(placement));
+	bh_write_map(w, 13);
 	kv_str(w, "version", BH_VERSION);
 	write_identity(w, &d->ids);
 	kv_uint(w, "pid", (uint64_t)getpid());
+	kv_str(w, "cpu_placement", placement);
 	kv_uint(w, "uptime_ms", (now - d->start_ns) / 1000000);
 	kv_uint(w, "clients", d->n_conns);
 	bh_write_cstr(w, "input");

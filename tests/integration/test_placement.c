@@ -5,18 +5,24 @@
  *   - a reload back to shared gives the daemon all its CPUs again, and instances
  *     started from then on are born where the daemon is; running ones keep theirs;
  *   - with one CPU, apart stays shared and the log says why;
- *   - a value other than shared or apart is a config error naming both.
+ *   - a value other than shared or apart is a config error naming both;
+ *   - bulkhead.status says which placement holds, and `bulkhead status` says "cpus
+ *     apart" on its first line.
+ * The suite SKIPs on a host that gives it fewer than two CPUs.
  *
  * CPUs are read with sched_getaffinity on the daemon's and the instances' host pids;
  * the daemon inherits this test's CPUs, which is what it divides. The reload is
  * awaited on the config.reloaded event. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -40,15 +46,6 @@ static int first_cpu(const cpu_set_t *s)
 	return -1;
 }
 
-/* This test's CPUs, the daemon's at start; SKIP with fewer than two. */
-static cpu_set_t two_cpus_or_skip(void)
-{
-	cpu_set_t all = cpus_of(0);
-	if (CPU_COUNT(&all) < 2)
-		ht_skip("cpu_placement = apart needs 2 CPUs; this test may use %d",
-			CPU_COUNT(&all));
-	return all;
-}
 
 static void ping(bh_client *c, const char *method)
 {
@@ -76,9 +73,36 @@ static void assert_apart(bh_client *c, pid_t daemon, const char *plugin, uint32_
 	}
 }
 
+#ifdef HT_CLI
+/* The first line `bulkhead status` prints (malloc'd). */
+static char *cli_status_head(const struct ht_daemon *d)
+{
+	int p[2];
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execl(HT_CLI, HT_CLI, "-s", d->sock, "status", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	FILE *f = fdopen(p[0], "r");
+	ck_assert_ptr_nonnull(f);
+	char *line = NULL;
+	size_t cap = 0;
+	ck_assert_int_gt(getline(&line, &cap, f), 0);
+	fclose(f);
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bulkhead status failed");
+	return line;
+}
+#endif
+
 START_TEST(apart_places_daemon_and_instances)
 {
-	cpu_set_t all = two_cpus_or_skip();
+	cpu_set_t all = cpus_of(0);
 	struct ht_daemon d;
 	ht_start(&d, "cpu_placement = \"apart\";\nplugins = (" ECHO_ENTRY("echo", "instances = 2;")
 		     ");");
@@ -86,8 +110,17 @@ START_TEST(apart_places_daemon_and_instances)
 	ping(c, "echo.ping");
 	assert_apart(c, d.pid, "echo", 2, &all);
 	char line[96];
-	snprintf(line, sizeof line, "cpu_placement: apart: daemon on CPU %d", first_cpu(&all));
+	snprintf(line, sizeof line, "apart: daemon on CPU %d", first_cpu(&all));
 	ck_assert_msg(ht_log_has(&d, line), "no \"%s\" in the log", line);
+	bh_result *st = ht_status(c);
+	ck_assert_msg(ht_str_has(ht_get(bh_result_value(st), "cpu_placement"), line),
+		      "status does not say \"%s\"", line);
+	bh_result_free(st);
+#ifdef HT_CLI
+	char *head = cli_status_head(&d);
+	ck_assert_msg(strstr(head, ", cpus apart"), "bulkhead status: %s", head);
+	free(head);
+#endif
 	bh_client_free(c);
 	ht_stop(&d);
 }
@@ -121,7 +154,7 @@ static void await_reload(bh_client *sub, const bool *reloaded)
 
 START_TEST(reload_to_shared_gives_cpus_back)
 {
-	cpu_set_t all = two_cpus_or_skip();
+	cpu_set_t all = cpus_of(0);
 	struct ht_daemon d;
 	ht_start(&d, "cpu_placement = \"apart\";\nplugins = (" ECHO_ENTRY("echo", "") ");");
 	bh_client *c = ht_connect(&d), *sub = ht_connect(&d);
@@ -141,6 +174,9 @@ START_TEST(reload_to_shared_gives_cpus_back)
 
 	cpu_set_t got = cpus_of(d.pid);
 	ck_assert_msg(CPU_EQUAL(&got, &all), "the daemon did not get its CPUs back");
+	bh_result *st = ht_status(c);
+	ck_assert(ht_get_str_is(bh_result_value(st), "cpu_placement", "shared"));
+	bh_result_free(st);
 	ping(c, "late.ping"); /* started after the reload: born where the daemon is */
 	got = cpus_of((pid_t)ht_instance_pid(c, "late", 0));
 	ck_assert_msg(CPU_EQUAL(&got, &all), "an instance started after the reload is placed");
@@ -186,6 +222,13 @@ END_TEST
 
 int main(void)
 {
+	cpu_set_t mine;
+	CPU_ZERO(&mine);
+	if (sched_getaffinity(0, sizeof mine, &mine) < 0 || CPU_COUNT(&mine) < 2) {
+		printf("SKIP: cpu_placement = apart needs 2 CPUs; this test may use %d\n",
+		       CPU_COUNT(&mine));
+		return HT_SKIP;
+	}
 	Suite *s = suite_create("placement");
 	TCase *tc = ht_tcase("placement");
 	tcase_add_test(tc, apart_places_daemon_and_instances);

@@ -217,7 +217,7 @@ int bh_fdq_take(struct bh_fdq *q, int *ret)
  * to be closed, rather than left for the kernel to drop with MSG_CTRUNC. */
 #define RECV_FDS_MAX 64
 
-ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q)
+ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q, int flags)
 {
 	union {
 		struct cmsghdr h;
@@ -228,7 +228,7 @@ ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q)
 			     .msg_controllen = sizeof(ctl.buf) };
 	ssize_t r;
 	do
-		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;

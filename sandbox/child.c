@@ -152,6 +152,11 @@ static void new_session(const struct bh__plan *pl)
  * 12. exec. */
 _Noreturn void bh__child_run(const struct bh__plan *pl)
 {
+	/* Before anything runs that could start a thread: every thread of the instance
+	 * inherits it. A mask that no longer fits the machine (CPUs gone offline) leaves
+	 * the child where it was born: a placement is not worth failing a start for. */
+	if (pl->cpus_size)
+		(void)sched_setaffinity(0, pl->cpus_size, (const cpu_set_t *)pl->cpus);
 	bh__child_set_deathsig(pl);
 	new_session(pl);
 	if (!pl->confined) {

@@ -135,6 +135,11 @@ struct bh__plan {
 	int n_rl;
 
 	cap_t no_caps;              /* an empty capability state, made by the parent */
+
+	/* The CPUs the child runs on, set by the child itself before anything else
+	 * (bh_spawn_args.cpus): cpus_size bytes of a cpu_set_t, 0 = where it is born. */
+	uint64_t cpus[16];
+	uint32_t cpus_size;
 };
 
 /* ---- child side: every function either returns or ends the child through
@@ -216,6 +221,8 @@ struct bh__spawn_req {
 	struct bh__rlimit rl[BH__MAX_RLIMITS];
 	char tmp_opts[sizeof(((struct bh__plan *)0)->tmp_opts)];
 	char shim_target[PATH_MAX], plugin_target[PATH_MAX];
+	uint32_t cpus_size;
+	uint64_t cpus[sizeof(((struct bh__plan *)0)->cpus) / sizeof(uint64_t)];
 };
 
 struct bh__spawn_reply {

@@ -112,13 +112,14 @@ void bh__set_err(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* a->cpus for pid: 0 or -errno. Only the thread pid is, so before it makes others.
- * (The raw system call: glibc's <sched.h> does not mix with <linux/sched.h>.) */
-static int set_cpus(const struct bh_spawn_args *a, pid_t pid)
+/* a->cpus into the plan, for the child to apply to itself. */
+static void plan_cpus(struct bh__plan *pl, const struct bh_spawn_args *a)
 {
 	if (!a->cpus)
-		return 0;
-	return syscall(SYS_sched_setaffinity, pid, a->cpus_size, a->cpus) < 0 ? -errno : 0;
+		return;
+	pl->cpus_size = (uint32_t)(a->cpus_size < sizeof(pl->cpus) ? a->cpus_size
+								   : sizeof(pl->cpus));
+	memcpy(pl->cpus, a->cpus, pl->cpus_size);
 }
 
 /* ---- unconfined ------------------------------------------------------------------- */
@@ -132,6 +133,7 @@ static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char
 		.err_fd = a->stderr_fd, .sync_rd = -1, .sync_wr = -1, .parent_pidfd = -1,
 		.v1_tasks = {-1, -1, -1}, .parent_pid = getpid(), .exe = a->exe, .argv = a->argv,
 	};
+	plan_cpus(&pl, a);
 	pid_t pid;
 	int pidfd;
 	int r = bh__spawner_clone(&pl, CLONE_PIDFD, -1, &pid, &pidfd, &ret->via_spawner, errbuf,
@@ -141,7 +143,6 @@ static int spawn_plain(const struct bh_spawn_args *a, struct bh_child *ret, char
 	ret->pid = pid;
 	ret->pidfd = pidfd;
 	ret->cg = NULL;
-	ret->cpus_err = set_cpus(a, pid);
 	return 0;
 }
 
@@ -175,6 +176,7 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 		.shim = {.host_path = a->exe, .tree = -1},
 		.plugin = {.host_path = a->plugin_path, .tree = -1},
 	};
+	plan_cpus(&pl, a);
 	/* The targets, relative to the new root (the child builds it from its cwd). */
 	char inside[PATH_MAX];
 	snprintf(pl.shim.target, sizeof(pl.shim.target), "%s", BH_SANDBOX_SHIM_PATH + 1);
@@ -239,7 +241,6 @@ static int spawn_confined(const struct bh_spawn_args *a, struct bh_child *ret, c
 		close_fd(&pl.v1_tasks[c]);
 	if ((r = bh__userns_write_maps(pid, p, pl.privileged, errbuf, errlen)) < 0)
 		goto kill;
-	ret->cpus_err = set_cpus(a, pid);
 	ssize_t w;
 	do
 		w = write(sync[1], "", 1);

@@ -180,7 +180,7 @@ static int parse(const struct bh__spawn_req *q, size_t len, const int *fds, size
 	    (size_t)__builtin_popcount(q->fds) != n_fds ||
 	    !(q->clone_flags & CLONE_INTO_CGROUP) != !(q->fds & 1u << BH__SF_CGROUP) ||
 	    (q->bits & ~(uint32_t)BH__SR_ALL) || q->parent_pid <= 0 || q->n_rl > BH__MAX_RLIMITS ||
-	    q->argc == 0 || q->argc > BH__SPAWN_ARGS_MAX)
+	    q->argc == 0 || q->argc > BH__SPAWN_ARGS_MAX || q->cpus_size > sizeof(q->cpus))
 		return -EPROTO;
 	if ((q->bits & BH__SR_CONFINED) &&
 	    (q->fds & BH__SF_CONFINED_NEEDED) != BH__SF_CONFINED_NEEDED)
@@ -223,6 +223,8 @@ static int parse(const struct bh__spawn_req *q, size_t len, const int *fds, size
 	memcpy(pl->tmp_opts, q->tmp_opts, sizeof(pl->tmp_opts));
 	memcpy(pl->rl, q->rl, sizeof(pl->rl));
 	pl->n_rl = (int)q->n_rl;
+	memcpy(pl->cpus, q->cpus, sizeof(pl->cpus));
+	pl->cpus_size = q->cpus_size;
 	return 0;
 }
 
@@ -386,7 +388,9 @@ static int build_req(const struct bh__plan *pl, uint64_t flags, int cgroup,
 		.parent_pid = pl->parent_pid,
 		.argc = (uint32_t)argc,
 		.n_rl = (uint32_t)pl->n_rl,
+		.cpus_size = pl->cpus_size,
 	};
+	memcpy(q->cpus, pl->cpus, sizeof(q->cpus));
 	memcpy(q->rl, pl->rl, sizeof(q->rl));
 	memcpy(q->tmp_opts, pl->tmp_opts, sizeof(q->tmp_opts));
 	memcpy(q->shim_target, pl->shim.target, sizeof(q->shim_target));

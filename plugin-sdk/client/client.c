@@ -911,7 +911,7 @@ static int read_once(bh_client *c)
 
 	ssize_t n;
 	if (c->memfd) {
-		n = bh_recv_fds(c->fd, c->in.data + c->in.len, room, &c->fdq);
+		n = bh_recv_fds(c->fd, c->in.data + c->in.len, room, &c->fdq, MSG_DONTWAIT);
 		if (n < 0)
 			errno = (int)-n;
 	} else {

@@ -51,9 +51,13 @@ void shim_hot_before_read(struct shim *s)
 		s->seen_posted = bh_bell_read(&s->claims.bell->posted);
 }
 
-/* Watch the doorbell for at most spin_ns, while the supervisor is elsewhere. True
- * when it rang. */
-static bool watch_bell(struct shim *s, uint64_t start)
+/* Watch the doorbell for at most spin_ns, while the supervisor is elsewhere, and read
+ * the call as soon as it rings. True when bytes were read into b. A ring can be stale:
+ * the supervisor rings after its write, so the ring of the call just read may come
+ * after the snapshot taken before that read. So a ring only makes a read without
+ * waiting; when it finds nothing, the snapshot is renewed (shim_read_ready takes it)
+ * and the watch goes on: the next ring follows a write that is there to read. */
+static bool watch_bell(struct shim *s, struct bh_buf *b, uint64_t start)
 {
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t yield_at = start + HOT_YIELD_NS;
@@ -64,8 +68,11 @@ static bool watch_bell(struct shim *s, uint64_t start)
 			return false;
 		bh_bell_set_cpu(&bell->shim_cpu, here);
 		for (int i = 0; i < 32; i++) {
-			if (bh_bell_read(&bell->posted) != s->seen_posted)
-				return true;
+			if (bh_bell_read(&bell->posted) != s->seen_posted) {
+				if (shim_read_ready(s, b))
+					return true;
+				break;
+			}
 			bh_cpu_relax();
 		}
 		uint64_t now = mono_ns();
@@ -86,11 +93,8 @@ void shim_hot_wait(struct shim *s, struct bh_buf *b)
 	}
 	struct bh_claims_bell *bell = s->claims.bell;
 	uint64_t start = mono_ns();
-	if (s->hot && watch_bell(s, start)) {
-		s->bell_rang = true;
-		shim_read_more(s, b, 0); /* the call is there: no sleep */
-	} else {
-		bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in read */
+	if (!(s->hot && watch_bell(s, b, start))) {
+		bh_bell_set_cpu(&bell->shim_cpu, 0); /* may sleep in poll */
 		shim_read_more(s, b, 0);
 		bh_bell_set_cpu(&bell->shim_cpu, cpu_plus_1());
 	}

@@ -12,17 +12,15 @@
  * socket's recvmsg is woken each time the supervisor reads what this shim sent (the
  * freed bytes wake every sleeper on the socket, unix_write_space; poll() wakes only
  * for what it asked), so a blocking recvmsg costs a wake-up and two context switches
- * per call for nothing. On one CPU that was 5 µs of the supervisor's time and 9 µs
- * of a 69 µs call (README "Where the time of a routed call goes"). When the doorbell
- * rang, the call is already there and the poll() is left out. */
-int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n)
+ * per call for nothing. On one CPU that was 5 µs of the supervisor's time and 8 µs
+ * of a 69 µs call (README "Where the time of a routed call goes"). */
+int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n, bool wait)
 {
 	struct pollfd pf = { .fd = s->fd, .events = POLLIN };
-	if (!s->bell_rang)
+	if (wait)
 		while (poll(&pf, 1, -1) < 0 && errno == EINTR)
 			;
-	s->bell_rang = false;
-	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq);
+	ssize_t r = bh_recv_fds(s->fd, p, n, &s->fdq, wait ? 0 : MSG_DONTWAIT);
 	if (r < 0)
 		return (int)r;
 	*ret_n = (size_t)r;

@@ -412,7 +412,8 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len, bool kept)
 
 /* Reads grow with the message being received, so a large one takes O(log n) reads
  * when the supervisor writes it faster than we read. */
-void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial)
+/* One read into b, waiting for bytes or not; false only when none were there. */
+static bool read_into(struct shim *s, struct bh_buf *b, size_t partial, bool wait)
 {
 	/* > 0: bh_scan says -EMSGSIZE at max; a wait buffer has none (max 0) */
 	size_t room = b->max ? b->max - b->len : SIZE_MAX - b->len;
@@ -428,7 +429,9 @@ void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial)
 	if (space > room)
 		space = room;
 	shim_hot_before_read(s);
-	r = shim_recv(s, b->data + b->len, space, &got);
+	r = shim_recv(s, b->data + b->len, space, &got, wait);
+	if (r == -EAGAIN && !wait)
+		return false;
 	if (r == -ECONNRESET)
 		shim_exit_quietly();
 	if (r < 0)
@@ -436,6 +439,17 @@ void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial)
 	if (got == 0)
 		shim_exit_quietly(); /* the supervisor is gone: do not call into the plugin */
 	b->len += got;
+	return true;
+}
+
+void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial)
+{
+	(void)read_into(s, b, partial, true);
+}
+
+bool shim_read_ready(struct shim *s, struct bh_buf *b)
+{
+	return read_into(s, b, 0, false);
 }
 
 void shim_serve(struct shim *s)

@@ -93,7 +93,6 @@ struct shim {
 	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
 	uint32_t seen_posted;        /* the doorbell before the last read */
 	bool hot;                    /* the last wait for a call was short */
-	bool bell_rang;              /* the next read finds bytes: no poll() first (io.c) */
 
 	/* The plugin, after shim_load(). */
 	void *dl;
@@ -167,8 +166,9 @@ void shim_hello(struct shim *s);
 const struct shim_method *shim_find_method(const struct shim *s, const char *name, size_t len);
 
 /* One recvmsg of at most n bytes, retried on EINTR: 0 and *ret_n (0 at end of file),
- * or -errno. Fds that come with the bytes join s->fdq. */
-int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n);
+ * or -errno. Waits in poll() first when `wait`, else -EAGAIN when nothing is there.
+ * Fds that come with the bytes join s->fdq. */
+int shim_recv(struct shim *s, void *p, size_t n, size_t *ret_n, bool wait);
 
 /* bulk.c */
 /* A request's params v[0 .. len-1]: when they are a bulk reference, 1 and the value's
@@ -200,6 +200,8 @@ _Noreturn void shim_serve(struct shim *s);
 /* Read more of a message into b, of which the last `partial` bytes are the part of
  * it received so far (reads grow with it). End of file ends the process quietly. */
 void shim_read_more(struct shim *s, struct bh_buf *b, size_t partial);
+/* The same without waiting: true when bytes were read, false when none were there. */
+bool shim_read_ready(struct shim *s, struct bh_buf *b);
 /* A call that re-entered while s->top waits (rpc points into s->top->wait at
  * s->top->kept, size bytes): run it nested, in a frame of its own, and answer it. */
 void shim_serve_reentry(struct shim *s, struct bh_rpc *rpc, size_t size);

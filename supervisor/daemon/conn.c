@@ -832,7 +832,7 @@ static void conn_readable(struct bh_conn *cn)
 		/* Only a connection that asked for memfds receives fds; on the others the
 		 * kernel drops whatever fds come, unread. */
 		ssize_t n = cn->memfd ? bh_recv_fds(cn->watch.fd, cn->in.data + cn->in.len, room,
-						    &cn->fdq)
+						    &cn->fdq, 0)
 				      : recv(cn->watch.fd, cn->in.data + cn->in.len, room, 0);
 		if (n < 0 && cn->memfd)
 			errno = (int)-n;

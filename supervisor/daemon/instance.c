@@ -320,11 +320,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	free(argv);
 	if (r < 0)
 		goto fail;
-	inst->placed_apart = sa.cpus && !inst->child.cpus_err;
-	if (inst->child.cpus_err)
-		bh_warn("%s: instance %llu runs where it was born: cpu_placement: %s",
-			s->conf->name, (unsigned long long)inst->serial,
-			strerror(-inst->child.cpus_err));
+	inst->placed_apart = bh_placement_is_apart();
 	close(sv[1]);
 	close(outp[1]);
 	close(errp[1]);
@@ -548,9 +544,8 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 	uint64_t now = bh_now_ns(), spin_ns = (uint64_t)inst->gen->conf.spin_us * 1000;
 	int cpu = sched_getcpu();
 	uint32_t here = cpu < 0 ? 0 : (uint32_t)cpu + 1, shim = bh_bell_cpu(&bell->shim_cpu);
-	size_t size;
-	bool elsewhere = (shim != 0 && shim != here) ||
-			 (inst->placed_apart && bh_placement_instance_cpus(&size));
+	bool elsewhere = shim != here &&
+			 (shim != 0 || (inst->placed_apart && bh_placement_is_apart()));
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);

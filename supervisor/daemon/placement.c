@@ -30,6 +30,7 @@ static struct placement {
 	int n_all;           /* 0 when they could not be read */
 	int daemon_cpu;      /* apart: the daemon's CPU; -1 when shared */
 	cpu_set_t instances; /* apart: all but daemon_cpu */
+	bool was_apart;      /* placed apart at some time: shared instances get `all` */
 } place = {.daemon_cpu = -1};
 
 void bh_placement_init(void)
@@ -68,23 +69,32 @@ static void format_cpus(const cpu_set_t *s, char *buf, size_t len)
 	}
 }
 
+/* Back to shared: the daemon gets every CPU of the start again. */
+static void unplace(struct placement *p)
+{
+	if (p->daemon_cpu < 0)
+		return;
+	if (sched_setaffinity(0, sizeof(p->all), &p->all) < 0)
+		bh_warn("cpu_placement: cannot give the daemon its CPUs back: %s",
+			strerror(errno));
+	p->daemon_cpu = -1;
+	bh_info("cpu_placement: shared (instances started from now on)");
+}
+
 void bh_placement_apply(int mode)
 {
 	struct placement *p = &place;
 	if (mode == BH_PLACE_APART && p->n_all < 2) {
-		if (p->daemon_cpu < 0)
+		if (p->daemon_cpu < 0 && p->n_all == 0)
+			bh_warn("cpu_placement = \"apart\": the daemon's CPUs are unknown; "
+				"placement stays shared");
+		else if (p->daemon_cpu < 0)
 			bh_warn("cpu_placement = \"apart\" needs 2 CPUs; the daemon may use %d: "
 				"placement stays shared", p->n_all);
 		mode = BH_PLACE_SHARED;
 	}
 	if (mode == BH_PLACE_SHARED) {
-		if (p->daemon_cpu < 0)
-			return;
-		if (sched_setaffinity(0, sizeof(p->all), &p->all) < 0)
-			bh_warn("cpu_placement: cannot give the daemon its CPUs back: %s",
-				strerror(errno));
-		p->daemon_cpu = -1;
-		bh_info("cpu_placement: shared (instances started from now on)");
+		unplace(p);
 		return;
 	}
 	int cpu = first_cpu(&p->all);
@@ -94,10 +104,12 @@ void bh_placement_apply(int mode)
 	if (sched_setaffinity(0, sizeof(one), &one) < 0) {
 		bh_warn("cpu_placement: cannot pin the daemon to CPU %d: %s; placement stays "
 			"shared", cpu, strerror(errno));
+		unplace(p);
 		return;
 	}
 	bool was = p->daemon_cpu == cpu;
 	p->daemon_cpu = cpu;
+	p->was_apart = true;
 	p->instances = p->all;
 	CPU_CLR(cpu, &p->instances);
 	if (!was) {
@@ -110,7 +122,16 @@ void bh_placement_apply(int mode)
 const void *bh_placement_instance_cpus(size_t *ret_size)
 {
 	*ret_size = sizeof(place.instances);
-	return place.daemon_cpu >= 0 ? &place.instances : NULL;
+	if (place.daemon_cpu >= 0)
+		return &place.instances;
+	/* Shared after apart: every CPU of the start, not what the process that clones
+	 * the instance has now (the daemon, when it clones itself, may still be pinned). */
+	return place.was_apart ? &place.all : NULL;
+}
+
+bool bh_placement_is_apart(void)
+{
+	return place.daemon_cpu >= 0;
 }
 
 void bh_placement_describe(char *buf, size_t len)

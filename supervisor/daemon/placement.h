@@ -3,6 +3,7 @@
 #ifndef BH_PLACEMENT_H
 #define BH_PLACEMENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Read the CPUs the daemon may use, before any placement narrows them. */
@@ -15,6 +16,8 @@ void bh_placement_apply(int mode);
 /* The CPUs a new instance gets, a cpu_set_t of *ret_size bytes for
  * sched_setaffinity, or NULL to leave it where it is born. */
 const void *bh_placement_instance_cpus(size_t *ret_size);
+/* True while the daemon runs apart from the instances. */
+bool bh_placement_is_apart(void);
 /* "shared", or e.g. "apart: daemon on CPU 0, instances on 1-3". */
 void bh_placement_describe(char *buf, size_t len);
 

@@ -1,7 +1,7 @@
 /* Integration: cpu_placement (placement.c).
  *
- *   - apart: the daemon runs on the first of its CPUs alone, every instance on the
- *     others, from its first instruction (set before the child is released);
+ *   - apart: the daemon runs on the first of its CPUs alone, every thread of every
+ *     instance, confined or not, on the others (the child sets it on itself first);
  *   - a reload back to shared gives the daemon all its CPUs again, and instances
  *     started from then on are born where the daemon is; running ones keep theirs;
  *   - with one CPU, apart stays shared and the log says why;
@@ -14,6 +14,7 @@
  * the daemon inherits this test's CPUs, which is what it divides. The reload is
  * awaited on the config.reloaded event. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -66,10 +67,23 @@ static void assert_apart(bh_client *c, pid_t daemon, const char *plugin, uint32_
 	ck_assert_msg(CPU_EQUAL(&got, &want_daemon), "the daemon is not on CPU %d alone", d_cpu);
 	for (uint32_t i = 0; i < n; i++) {
 		pid_t pid = (pid_t)ht_instance_pid(c, plugin, i);
-		got = cpus_of(pid);
-		ck_assert_msg(CPU_EQUAL(&got, &want_inst),
-			      "%s instance %u (pid %d) is not on the daemon's other CPUs", plugin,
-			      i, (int)pid);
+		/* Every thread: the shim's and any the plugin started. */
+		char dir[64];
+		snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+		DIR *tasks = opendir(dir);
+		ck_assert_ptr_nonnull(tasks);
+		int n_tasks = 0;
+		for (struct dirent *e; (e = readdir(tasks));) {
+			if (e->d_name[0] == '.')
+				continue;
+			got = cpus_of((pid_t)atoi(e->d_name));
+			ck_assert_msg(CPU_EQUAL(&got, &want_inst),
+				      "%s instance %u (pid %d), thread %s, is not on the daemon's "
+				      "other CPUs", plugin, i, (int)pid, e->d_name);
+			n_tasks++;
+		}
+		closedir(tasks);
+		ck_assert_int_gt(n_tasks, 0);
 	}
 }
 
@@ -105,10 +119,12 @@ START_TEST(apart_places_daemon_and_instances)
 	cpu_set_t all = cpus_of(0);
 	struct ht_daemon d;
 	ht_start(&d, "cpu_placement = \"apart\";\nplugins = (" ECHO_ENTRY("echo", "instances = 2;")
-		     ");");
+		     ",\n" ECHO_ENTRY("bare", "sandbox = false;") ");");
 	bh_client *c = ht_connect(&d);
 	ping(c, "echo.ping");
+	ping(c, "bare.ping");
 	assert_apart(c, d.pid, "echo", 2, &all);
+	assert_apart(c, d.pid, "bare", 1, &all); /* unconfined: placed all the same */
 	char line[96];
 	snprintf(line, sizeof line, "apart: daemon on CPU %d", first_cpu(&all));
 	ck_assert_msg(ht_log_has(&d, line), "no \"%s\" in the log", line);

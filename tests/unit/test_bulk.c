@@ -234,7 +234,7 @@ START_TEST(fdq_order_and_overflow)
 	send_fds(sv[1], fds, 2);
 	close(a);
 	close(b);
-	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q), 1);
+	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q, 0), 1);
 	ck_assert_uint_eq(q.n, 2);
 	ck_assert(!q.overflow);
 	ck_assert_int_eq(bh_fdq_take(&q, &got), 0);
@@ -252,7 +252,7 @@ START_TEST(fdq_order_and_overflow)
 	send_fds(sv[1], fds, many);
 	for (int i = 0; i < many; i++)
 		close(fds[i]);
-	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q), 1);
+	ck_assert_int_eq(bh_recv_fds(sv[0], &byte, 1, &q, 0), 1);
 	ck_assert_uint_eq(q.n, BH_FDQ_MAX);
 	ck_assert(q.overflow);
 	bh_fdq_clear(&q);

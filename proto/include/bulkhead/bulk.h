@@ -137,10 +137,10 @@ void bh_fdq_clear(struct bh_fdq *q);
 /* The oldest fd, now the caller's: 0 and *ret, or -ENOENT when there is none. */
 int bh_fdq_take(struct bh_fdq *q, int *ret);
 
-/* One recvmsg of at most n bytes into p, retried on EINTR; fds that come with it
- * (close-on-exec) join q, those beyond its room are closed (q->overflow). Returns
- * the bytes read (0 at end of file), or -errno. */
-ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q);
+/* One recvmsg of at most n bytes into p with flags (e.g. MSG_DONTWAIT), retried on
+ * EINTR; fds that come with it (close-on-exec) join q, those beyond its room are
+ * closed (q->overflow). Returns the bytes read (0 at end of file), or -errno. */
+ssize_t bh_recv_fds(int sock, void *p, size_t n, struct bh_fdq *q, int flags);
 /* One sendmsg of iov with fd (or none when fd < 0) attached, MSG_NOSIGNAL |
  * MSG_DONTWAIT as flags say, retried on EINTR. Bytes written, or -errno. */
 ssize_t bh_send_fd(int sock, const struct iovec *iov, int n, int fd, int flags);

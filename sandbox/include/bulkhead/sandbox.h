@@ -116,9 +116,10 @@ struct bh_spawn_args {
 	const char *plugin_path;   /* host path of the .so to make visible */
 	const struct bh_sandbox_profile *profile; /* NULL = unconfined */
 	const char *name;          /* names per-instance resources, e.g. "echo.3" */
-	/* The CPUs the child may run on: a cpu_set_t of cpus_size bytes, set before it is
-	 * released (an unconfined child: right after its clone, before its exec is done),
-	 * so every thread it makes inherits them. NULL: where it is born. */
+	/* The CPUs the child may run on: a cpu_set_t of cpus_size bytes (at most 128),
+	 * which the child sets itself before anything else, so every thread it makes
+	 * inherits them; a mask the machine no longer fits is ignored. NULL: where it is
+	 * born. */
 	const void *cpus;
 	size_t cpus_size;
 };
@@ -131,8 +132,6 @@ struct bh_child {
 	struct bh_sandbox_cgroup *cg; /* NULL when no cgroup was used */
 	struct bh_enforcement enforced;
 	bool via_spawner;           /* cloned by the spawn helper (else by the caller) */
-	int cpus_err;               /* 0, or -errno when the spawn's cpus could not be set
-				     * (the child runs where it was born) */
 };
 
 /* Host-wide preparation, once per daemon: detect cgroup v2/v1 controllers, create

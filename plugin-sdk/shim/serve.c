@@ -414,9 +414,9 @@ static void handle(struct shim *s, const uint8_t *msg, size_t len, bool kept)
 	}
 }
 
-/* Reads grow with the message being received, so a large one takes O(log n) reads
- * when the supervisor writes it faster than we read. */
-/* One read into b, waiting for bytes or not; false only when none were there. */
+/* One read into b, waiting for bytes or not; false only when none were there. Reads
+ * grow with the message being received, so a large one takes O(log n) reads when the
+ * supervisor writes it faster than we read. */
 static bool read_into(struct shim *s, struct bh_buf *b, size_t partial, bool wait)
 {
 	/* > 0: bh_scan says -EMSGSIZE at max; a wait buffer has none (max 0) */

@@ -28,6 +28,7 @@
 static struct placement {
 	cpu_set_t all;       /* the CPUs the daemon was given at start: what is divided */
 	int n_all;           /* 0 when they could not be read */
+	int read_err;        /* why not (errno), said when apart is asked for */
 	int daemon_cpu;      /* apart: the daemon's CPU; -1 when shared */
 	cpu_set_t instances; /* apart: all but daemon_cpu */
 	bool was_apart;      /* placed apart at some time: shared instances get `all` */
@@ -37,7 +38,7 @@ void bh_placement_init(void)
 {
 	struct placement *p = &place;
 	if (sched_getaffinity(0, sizeof(p->all), &p->all) < 0) {
-		bh_warn("cpu_placement: cannot read the daemon's CPUs: %s", strerror(errno));
+		p->read_err = errno; /* EINVAL: more CPUs than a cpu_set_t holds */
 		return;
 	}
 	p->n_all = CPU_COUNT(&p->all);
@@ -86,8 +87,8 @@ void bh_placement_apply(int mode)
 	struct placement *p = &place;
 	if (mode == BH_PLACE_APART && p->n_all < 2) {
 		if (p->daemon_cpu < 0 && p->n_all == 0)
-			bh_warn("cpu_placement = \"apart\": the daemon's CPUs are unknown; "
-				"placement stays shared");
+			bh_warn("cpu_placement = \"apart\": cannot read the daemon's CPUs (%s); "
+				"placement stays shared", strerror(p->read_err));
 		else if (p->daemon_cpu < 0)
 			bh_warn("cpu_placement = \"apart\" needs 2 CPUs; the daemon may use %d: "
 				"placement stays shared", p->n_all);

@@ -311,6 +311,21 @@ TCase *ht_tcase(const char *name)
 	return tc;
 }
 
+int ht_main_cases(const char *suite, const struct ht_case *cases, size_t n, unsigned timeout_s,
+		  int argc, char **argv)
+{
+	Suite *s = suite_create(suite);
+	TCase *tc = ht_tcase(suite);
+	if (timeout_s)
+		tcase_set_timeout(tc, timeout_s);
+	for (size_t i = 0; i < n; i++)
+		if (argc < 2 || strcmp(argv[1], cases[i].name) == 0)
+			tcase_add_test(tc, cases[i].test);
+	suite_add_tcase(s, tc);
+	setenv("CK_FORK", "no", 1);
+	return ht_main(s);
+}
+
 int ht_main(Suite *s)
 {
 	signal(SIGPIPE, SIG_IGN);

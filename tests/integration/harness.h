@@ -109,6 +109,17 @@ int ht_main(Suite *s);
 /* A test case with the harness's timeout. */
 TCase *ht_tcase(const char *name);
 
+/* A suite of one case per process (a ctest entry per case, SUITE CASE [ARGS]): run the
+ * case argv[1] names, or all of them without argv[1], without forking, so that a case
+ * may report SKIP through ht_skip and change its own process (mount namespace,
+ * identity). timeout_s 0 keeps the harness's timeout. Returns ht_main's status. */
+struct ht_case {
+	const char *name;
+	const TTest *test;
+};
+int ht_main_cases(const char *suite, const struct ht_case *cases, size_t n, unsigned timeout_s,
+		  int argc, char **argv);
+
 /* ---- the client SDK --------------------------------------------------------------- */
 
 /* Connect with the client library; fails the test on error. */

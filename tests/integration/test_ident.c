@@ -416,14 +416,10 @@ START_TEST(unprivileged_subordinate_ids)
 }
 END_TEST
 
-/* One case per process (ctest entry integ_ident.CASE), run without forking, so that
- * a case can report SKIP (77) and may change its own mount namespace. */
+/* One case per process (ctest entry integ_ident.CASE): ht_main_cases. */
 int main(int argc, char **argv)
 {
-	const struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const struct ht_case cases[] = {
 		{"root_one_uid_per_instance", root_one_uid_per_instance},
 		{"root_ids_run_out", root_ids_run_out},
 		{"spawn_short_of_fds", spawn_short_of_fds},
@@ -435,13 +431,5 @@ int main(int argc, char **argv)
 		printf("SKIP: integ_ident needs root (it starts root daemons and becomes nobody)\n");
 		return 77;
 	}
-	Suite *s = suite_create("ident");
-	TCase *tc = ht_tcase("ident");
-	tcase_set_timeout(tc, 120);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (argc < 2 || strcmp(argv[1], cases[i].name) == 0)
-			tcase_add_test(tc, cases[i].test);
-	suite_add_tcase(s, tc);
-	setenv("CK_FORK", "no", 1);
-	return ht_main(s);
+	return ht_main_cases("ident", cases, sizeof(cases) / sizeof(cases[0]), 120, argc, argv);
 }

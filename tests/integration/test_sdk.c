@@ -233,10 +233,7 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	const struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const struct ht_case cases[] = {
 		{"c", sdk_c}, {"cpp", sdk_cpp}, {"cpp20", sdk_cpp20}, {"rust", sdk_rust},
 		{"go", sdk_go},
 	};
@@ -245,13 +242,5 @@ int main(int argc, char **argv)
 		printf("SKIP: running the daemon as nobody needs root\n");
 		return HT_SKIP;
 	}
-	Suite *s = suite_create("sdk");
-	TCase *tc = ht_tcase("sdk");
-	tcase_set_timeout(tc, 120);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (argc < 2 || strcmp(argv[1], cases[i].name) == 0)
-			tcase_add_test(tc, cases[i].test);
-	suite_add_tcase(s, tc);
-	setenv("CK_FORK", "no", 1);
-	return ht_main(s);
+	return ht_main_cases("sdk", cases, sizeof(cases) / sizeof(cases[0]), 120, argc, argv);
 }

@@ -566,10 +566,7 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	const struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const struct ht_case cases[] = {
 		{"notify_lifecycle", notify_lifecycle},
 		{"notify_ready_after_failed_plugin", notify_ready_after_failed_plugin},
 		{"activation_serves_passed_socket", activation_serves_passed_socket},
@@ -586,12 +583,5 @@ int main(int argc, char **argv)
 	       "activation)\n");
 	return 77;
 #endif
-	Suite *s = suite_create("service");
-	TCase *tc = ht_tcase("service");
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (argc < 2 || strcmp(argv[1], cases[i].name) == 0)
-			tcase_add_test(tc, cases[i].test);
-	suite_add_tcase(s, tc);
-	setenv("CK_FORK", "no", 1);
-	return ht_main(s);
+	return ht_main_cases("service", cases, sizeof(cases) / sizeof(cases[0]), 0, argc, argv);
 }

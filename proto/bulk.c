@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -19,14 +20,27 @@
 #define F_SEAL_FUTURE_WRITE 0x0010
 #endif
 
-void bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r)
+static bool has_offset_form(const struct bh_bulk_ref *r)
 {
-	p[0] = 0xd7; /* fixext 8 */
+	return r->kind == BH_BULK_SLICE || (r->kind == BH_BULK_MEMFD && r->off != 0);
+}
+
+size_t bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r)
+{
+	bool with_off = has_offset_form(r);
+	p[0] = with_off ? 0xd8 : 0xd7; /* fixext 16 : fixext 8 */
 	p[1] = (uint8_t)BH_EXT_BULK;
 	p[2] = r->kind;
 	p[3] = r->slot;
 	p[4] = p[5] = 0;
-	bh__put_be32(p + 6, r->len);
+	if (!with_off) {
+		bh__put_be32(p + 6, r->len);
+		return BH_BULK_REF_SIZE;
+	}
+	p[6] = p[7] = 0;
+	bh__put_be32(p + 10, r->off);
+	bh__put_be32(p + 14, r->len);
+	return BH_BULK_SLICE_REF_SIZE;
 }
 
 int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
@@ -34,13 +48,26 @@ int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
 	struct bh__head h;
 	if (bh__head_read(p, len, &h) < 0 || h.type != BH_EXT || h.ext_type != BH_EXT_BULK)
 		return -ENOENT;
-	if (p[0] != 0xd7 || len != BH_BULK_REF_SIZE || p[4] != 0 || p[5] != 0)
+	bool with_off = p[0] == 0xd8 && len == BH_BULK_SLICE_REF_SIZE;
+	if (!with_off && (p[0] != 0xd7 || len != BH_BULK_REF_SIZE))
 		return -EPROTO;
-	struct bh_bulk_ref r = { .kind = p[2], .slot = p[3], .len = bh__be32(p + 6) };
-	if (r.kind < BH_BULK_POOL || r.kind > BH_BULK_MEMFD)
+	if (p[4] != 0 || p[5] != 0 || (with_off && (p[6] != 0 || p[7] != 0)))
 		return -EPROTO;
-	unsigned slots = r.kind == BH_BULK_POOL_NEW ? BH_BULK_MAPS
-				   : r.kind == BH_BULK_POOL ? BH_BULK_SLOTS : 1;
+	struct bh_bulk_ref r = { .kind = p[2], .slot = p[3] };
+	if (with_off) {
+		r.off = bh__be32(p + 10);
+		r.len = bh__be32(p + 14);
+	} else {
+		r.len = bh__be32(p + 6);
+	}
+	/* Each kind has one form; a MEMFD at offset 0 takes the short one. */
+	if (r.kind < BH_BULK_POOL || r.kind > BH_BULK_SLICE || has_offset_form(&r) != with_off)
+		return -EPROTO;
+	unsigned slots = 1;
+	if (r.kind == BH_BULK_POOL_NEW || r.kind == BH_BULK_SLICE)
+		slots = BH_BULK_MAPS;
+	else if (r.kind == BH_BULK_POOL)
+		slots = BH_BULK_SLOTS;
 	if (r.slot >= slots)
 		return -EPROTO;
 	*ret = r;
@@ -136,7 +163,75 @@ int bh_memfd_map(int fd, size_t len, const uint8_t **ret)
 	return 0;
 }
 
-int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals)
+int bh_memfd_map_slice(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret)
+{
+	size_t skip = (size_t)(off & (uint64_t)(BH_SMALL_PAGE - 1));
+	void *map = mmap(NULL, skip + len, PROT_READ, MAP_SHARED, fd, (off_t)(off - skip));
+	if (map == MAP_FAILED)
+		return -errno;
+	(void)madvise(map, skip + len, MADV_DONTFORK); /* see bh_memfd_map */
+	*ret = (struct bh_memfd_bytes){ .p = (uint8_t *)map + skip, .base = map,
+					.size = skip + len };
+	return 0;
+}
+
+/* Transparent huge pages for anonymous memory that asks for them (the setting is
+ * "always" or "madvise"): read once. */
+static bool huge_pages_usable(void)
+{
+	static _Atomic int known; /* 0 unknown, 1 usable, 2 not */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+	if (k == 0) {
+		char buf[128] = "";
+		int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+			buf[n > 0 ? n : 0] = '\0';
+			close(fd);
+		}
+		k = buf[0] && !strstr(buf, "[never]") ? 1 : 2;
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	return k == 1;
+}
+
+int bh_memfd_load(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret)
+{
+	if (len >= BH_HUGE_PAGE && huge_pages_usable()) {
+		/* Copied into fresh huge pages: len / 2 MiB page faults, where a mapping of
+		 * the memfd takes one per 4 KiB page it touches (each one a page-table
+		 * update, which traps to the hypervisor on a VM with shadow paging). */
+		size_t size = (len + BH_HUGE_PAGE - 1) & ~(size_t)(BH_HUGE_PAGE - 1);
+		uint8_t *raw = mmap(NULL, size + BH_HUGE_PAGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (raw == MAP_FAILED)
+			return -errno;
+		/* Aligned, or the ends fall back to small pages. */
+		uint8_t *p = (uint8_t *)(((uintptr_t)raw + BH_HUGE_PAGE - 1) &
+					 ~(uintptr_t)(BH_HUGE_PAGE - 1));
+		if (p > raw)
+			munmap(raw, (size_t)(p - raw));
+		munmap(p + size, (size_t)(raw + BH_HUGE_PAGE - p));
+		(void)madvise(p, size, MADV_HUGEPAGE);
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				int err = n < 0 ? -errno : -EIO;
+				munmap(p, size);
+				return err;
+			}
+			done += (size_t)n;
+		}
+		*ret = (struct bh_memfd_bytes){ .p = p, .base = p, .size = size };
+		return 0;
+	}
+	return bh_memfd_map_slice(fd, off, len, ret);
+}
+
+/* bh_memfd_check with the size's rule: exactly len (exact), or at least len. */
+static int memfd_check(int fd, uint64_t len, size_t max, unsigned seals, bool exact)
 {
 	struct statfs fs;
 	struct stat st;
@@ -152,11 +247,21 @@ int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals)
 		return -EPERM;
 	if ((uint64_t)st.st_size > max)
 		return -EMSGSIZE;
-	if ((uint64_t)st.st_size != len)
+	if (exact ? (uint64_t)st.st_size != len : (uint64_t)st.st_size < len)
 		return -EINVAL;
 	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
 		return -ENODATA;
 	return 0;
+}
+
+int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals)
+{
+	return memfd_check(fd, len, max, seals, true);
+}
+
+int bh_memfd_check_slice(int fd, uint64_t off, size_t len, size_t max, unsigned seals)
+{
+	return memfd_check(fd, off + len, max, seals, false);
 }
 
 const char *bh_memfd_strerror(int err)

@@ -22,6 +22,77 @@ int bh_writer_error(const bh_writer *w)
 	return w->err;
 }
 
+void bh_writer_lend(struct bh_writer *w, const uint8_t *window, size_t len, size_t min)
+{
+	w->window = window;
+	w->window_len = len;
+	w->lend_min = min;
+}
+
+bool bh_writer_lent(const struct bh_writer *w, size_t *ret_off, size_t *ret_len)
+{
+	if (w->lent_len == 0 || w->err)
+		return false;
+	*ret_off = w->lent_off;
+	*ret_len = w->lent_len;
+	return true;
+}
+
+/* The header msgpack-c writes for a str (str) or bin of len bytes, into h: its size. */
+static size_t body_header(bool str, size_t len, uint8_t h[5])
+{
+	if (str && len < 32) {
+		h[0] = (uint8_t)(0xa0 | len);
+		return 1;
+	}
+	if (len < 256) {
+		h[0] = str ? 0xd9 : 0xc4;
+		h[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[0] = str ? 0xda : 0xc5;
+		h[1] = (uint8_t)(len >> 8);
+		h[2] = (uint8_t)len;
+		return 3;
+	}
+	h[0] = str ? 0xdb : 0xc6;
+	bh__put_be32(h + 1, (uint32_t)len);
+	return 5;
+}
+
+/* Borrow a str or bin from the window (bh_writer_lend) instead of copying it: true
+ * when it was. */
+static bool try_lend(bh_writer *w, bool str, const void *body, size_t len)
+{
+	if (!w->window || w->err || w->buf->len != 0 || w->lent_len != 0 ||
+	    len < w->lend_min || len > UINT32_MAX)
+		return false;
+	uintptr_t lo = (uintptr_t)w->window, at = (uintptr_t)body;
+	uint8_t h[5];
+	size_t hn = body_header(str, len, h);
+	if (at < lo + hn || at - lo > w->window_len || len > w->window_len - (at - lo) ||
+	    (w->buf->max && hn + len > w->buf->max))
+		return false;
+	if (memcmp((const uint8_t *)body - hn, h, hn) != 0)
+		return false;
+	w->lent_off = at - lo - hn;
+	w->lent_len = hn + len;
+	return true;
+}
+
+/* Before any other write: what was borrowed goes into the buffer. */
+static void unlend(bh_writer *w)
+{
+	if (w->lent_len == 0)
+		return;
+	size_t len = w->lent_len;
+	w->lent_len = 0;
+	int r = bh_buf_append(w->buf, w->window + w->lent_off, len);
+	if (r < 0 && !w->err)
+		w->err = r;
+}
+
 /* msgpack-c's write callback: its convention is 0 / non-zero, ours is in w->err. */
 static int pack_append(void *data, const char *p, size_t n)
 {
@@ -45,6 +116,7 @@ struct pack {
 /* False when the writer has already failed. */
 static bool pack_begin(bh_writer *w, struct pack *p)
 {
+	unlend(w);
 	msgpack_packer_init(&p->pk, w, pack_append);
 	p->mark = w->buf->len;
 	return w->err == 0;
@@ -125,6 +197,8 @@ int bh_write_float32(bh_writer *w, float f)
 int bh_write_str(bh_writer *w, const char *s, size_t len)
 {
 	struct pack pack;
+	if (try_lend(w, true, s, len))
+		return 0;
 	if (!pack_begin(w, &pack))
 		return w->err;
 	if (len > UINT32_MAX)
@@ -142,6 +216,8 @@ int bh_write_cstr(bh_writer *w, const char *s)
 int bh_write_bin(bh_writer *w, const void *p, size_t len)
 {
 	struct pack pack;
+	if (try_lend(w, false, p, len))
+		return 0;
 	if (!pack_begin(w, &pack))
 		return w->err;
 	if (len > UINT32_MAX)
@@ -181,6 +257,7 @@ int bh_write_map(bh_writer *w, uint32_t npairs)
 
 int bh_write_raw(bh_writer *w, const void *p, size_t len)
 {
+	unlend(w);
 	if (w->err)
 		return w->err;
 	int r = bh_buf_append(w->buf, p, len);
@@ -190,6 +267,7 @@ int bh_write_raw(bh_writer *w, const void *p, size_t len)
 int bh_write_u32_fixed(bh_writer *w, uint32_t v, size_t *ret_off)
 {
 	uint8_t bytes[5];
+	unlend(w);
 	size_t off = w->buf->len;
 
 	bh_patch_u32(bytes, v);
@@ -254,6 +332,7 @@ int bh_write_value(bh_writer *w, const bh_value *v)
 	if (!v)
 		return write_fail(w, -EINVAL);
 
+	unlend(w); /* before the mark: a failure below keeps what was borrowed */
 	size_t mark = w->buf->len;
 	write_value_at(w, v, 0);
 	if (w->err)

@@ -107,8 +107,7 @@ struct sync_wait {
 
 struct bh_result {
 	const bh_value *value;
-	const uint8_t *map; /* a result that came as a memfd: its mapping, else NULL */
-	size_t map_len;
+	struct bh_memfd_bytes bulk; /* a result that came as a memfd: its bytes (size 0: none) */
 	/* followed by the tree's nodes, then a copy of the result's bytes */
 	bh_value nodes[];
 };
@@ -438,7 +437,7 @@ static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **
 	bh_result *res = malloc(sizeof *res + s.nodes * sizeof(bh_value) + s.size);
 	if (!res)
 		return -ENOMEM;
-	res->map = NULL;
+	res->bulk = (struct bh_memfd_bytes){ 0 };
 	uint8_t *bytes = (uint8_t *)&res->nodes[s.nodes];
 	memcpy(bytes, raw, s.size);
 
@@ -454,10 +453,12 @@ static int result_new(bh_client *c, const uint8_t *raw, size_t len, bh_result **
 	return 0;
 }
 
-/* A result that came as a memfd: the tree points into the mapping, which the
- * bh_result owns (nothing copied). Takes map whatever the outcome. */
-static int result_mapped(bh_client *c, const uint8_t *map, size_t len, bh_result **ret)
+/* A result that came as a memfd: the tree points into its bytes, which the bh_result
+ * owns (nothing more copied). Takes bulk whatever the outcome. */
+static int result_bulk(bh_client *c, const struct bh_memfd_bytes *bulk, size_t len,
+		       bh_result **ret)
 {
+	const uint8_t *map = bulk->p;
 	struct bh_limits lim = c->limits;
 	lim.max_message = lim.max_bytes = (uint32_t)len;
 	struct bh_scan s;
@@ -473,21 +474,20 @@ static int result_mapped(bh_client *c, const uint8_t *map, size_t len, bh_result
 	}
 	if (r < 0) {
 		free(res);
-		munmap((void *)map, len);
+		munmap(bulk->base, bulk->size);
 		return r;
 	}
-	res->map = map;
-	res->map_len = len;
+	res->bulk = *bulk;
 	*ret = res;
 	return 0;
 }
 
 /* A result that is a reference to a memfd (BH_BULK_MEMFD): its fd, checked like
- * any peer's, mapped. 0 when the result is inline, 1 with *ret_map, or the
- * connection's -errno. */
+ * any peer's, its bytes loaded (bh_memfd_load). 0 when the result is inline, 1 with
+ * *ret and *ret_len, or the connection's -errno. */
 static int protocol_error(bh_client *c, const char *what, const char *why);
-static int map_result(bh_client *c, const uint8_t *raw, size_t len, const uint8_t **ret_map,
-		      size_t *ret_len)
+static int load_result(bh_client *c, const uint8_t *raw, size_t len,
+		       struct bh_memfd_bytes *ret, size_t *ret_len)
 {
 	struct bh_bulk_ref ref;
 	int r = bh_bulk_ref_get(raw, len, &ref);
@@ -498,9 +498,10 @@ static int map_result(bh_client *c, const uint8_t *raw, size_t len, const uint8_
 	int fd;
 	if (c->fdq.overflow || bh_fdq_take(&c->fdq, &fd) < 0)
 		return protocol_error(c, "a memfd reference came without its fd", NULL);
-	r = bh_memfd_check(fd, ref.len, c->max_payload, BH_MEMFD_SEALS_HOSTILE);
+	/* The value may be a slice of a larger memfd: one of our params memfds back. */
+	r = bh_memfd_check_slice(fd, ref.off, ref.len, c->max_payload, BH_MEMFD_SEALS_HOSTILE);
 	if (r == 0)
-		r = bh_memfd_map(fd, ref.len, ret_map) < 0 ? -ENOMEM : 0;
+		r = bh_memfd_load(fd, ref.off, ref.len, ret) < 0 ? -ENOMEM : 0;
 	close(fd);
 	if (r < 0)
 		return protocol_error(c, "unusable memfd in a result", bh_memfd_strerror(r));
@@ -719,16 +720,16 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 		deliver(c, &done, NULL, &e);
 		return 0;
 	}
-	const uint8_t *map = NULL;
-	size_t map_len = 0;
-	r = map_result(c, rpc.result, rpc.result_len, &map, &map_len);
+	struct bh_memfd_bytes bulk = { 0 };
+	size_t bulk_len = 0;
+	r = load_result(c, rpc.result, rpc.result_len, &bulk, &bulk_len);
 	if (r < 0)
 		return r;
 	struct bh_limits lim = c->limits;
-	if (map) {
-		rpc.result = map;
-		rpc.result_len = map_len;
-		lim.max_message = lim.max_bytes = (uint32_t)map_len;
+	if (bulk.size) {
+		rpc.result = bulk.p;
+		rpc.result_len = bulk_len;
+		lim.max_message = lim.max_bytes = (uint32_t)bulk_len;
 	}
 
 	if (done.state == CALL_SYNC) {
@@ -736,12 +737,12 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 		w->done = true;
 		w->rc = 0;
 		int rr = 0;
-		if (w->ret && map)
-			rr = result_mapped(c, map, map_len, w->ret);
+		if (w->ret && bulk.size)
+			rr = result_bulk(c, &bulk, bulk_len, w->ret);
 		else if (w->ret)
 			rr = result_new(c, rpc.result, rpc.result_len, w->ret);
-		else if (map)
-			munmap((void *)map, map_len);
+		else if (bulk.size)
+			munmap(bulk.base, bulk.size);
 		if (rr < 0) {
 			w->rc = rr;
 			bh_fail(w->err, BH_E_UNAVAILABLE, "cannot keep the result: %s",
@@ -757,8 +758,8 @@ static int handle_message(bh_client *c, const uint8_t *msg, size_t len)
 			      bh_proto_strerror(r));
 	else
 		deliver(c, &done, v, NULL);
-	if (map)
-		munmap((void *)map, map_len);
+	if (bulk.size)
+		munmap(bulk.base, bulk.size);
 	return 0;
 }
 
@@ -1254,8 +1255,8 @@ const bh_value *bh_result_value(const bh_result *r)
 
 void bh_result_free(bh_result *r)
 {
-	if (r && r->map)
-		munmap((void *)r->map, r->map_len);
+	if (r && r->bulk.size)
+		munmap(r->bulk.base, r->bulk.size);
 	free(r);
 }
 

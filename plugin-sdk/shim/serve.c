@@ -30,16 +30,20 @@ static bh_writer *hdr_reset(struct shim *s)
 	return &s->hdr_w;
 }
 
-/* A method's result may go in the result area (bulk.c); anything else not. */
-static bh_writer *out_reset_for(struct shim *s, bool area)
+/* A method's result may go in the result area, or be a slice of its bulk params
+ * (bulk.c); anything else not. */
+static bh_writer *out_reset_for(struct shim *s, bool bulk)
 {
 	struct shim_frame *f = s->top;
 
-	shim_bulk_out(s, area);
+	shim_bulk_out(s, bulk);
 	f->out.len = 0;
 	if (!f->out_in_area)
 		bh_buf_shrink(&f->out, SHIM_BUF_KEEP);
 	bh_writer_init(&f->out_w, &f->out);
+	/* Only a value of bulk size is worth a slice: anything smaller goes inline. */
+	if (bulk && f->bulk_params)
+		bh_writer_lend(&f->out_w, f->bulk_params, f->bulk_params_len, BH_BULK_THRESHOLD);
 	return &f->out_w;
 }
 
@@ -129,6 +133,7 @@ static int check_output(struct shim *s, uint32_t id, uint32_t depth, const char 
 {
 	const struct shim_frame *f = s->top;
 	int r = bh_writer_error(&f->out_w);
+	size_t lent_off, lent_len;
 
 	if (r == -EMSGSIZE) {
 		send_error(s, id, BH_E_TOO_LARGE, "%s produced a result larger than %zu bytes",
@@ -139,6 +144,8 @@ static int check_output(struct shim *s, uint32_t id, uint32_t depth, const char 
 		send_error(s, id, BH_E_INTERNAL, "%s: out of memory for its result", what);
 		return -1;
 	}
+	if (bh_writer_lent(&f->out_w, &lent_off, &lent_len))
+		return 0; /* one str or bin of the params, as they were checked */
 	if (f->out.len == 0) {
 		send_error(s, id, BH_E_PLUGIN_ERROR, "%s produced no result", what);
 		return -1;

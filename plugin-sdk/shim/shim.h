@@ -68,6 +68,11 @@ struct shim_frame {
 	bool out_in_area;            /* out is the area's data; heap_out holds its own */
 	struct bh_buf heap_out;
 	struct shim_bulk_map passed; /* its params in a client's memfd (BH_BULK_SLOT_PASSED) */
+	/* Its call's params when they came in a bulk buffer (NULL: inline), and the slot:
+	 * a result borrowed from them goes back as a slice (bulk.c). */
+	const uint8_t *bulk_params;
+	size_t bulk_params_len;
+	uint8_t bulk_slot;
 
 	struct bh_buf params;        /* of its next call out: bh_callout_params() */
 	struct bh_writer params_w;
@@ -188,8 +193,9 @@ void shim_bulk_area(struct shim *s, const bh_value *v);
  * is free (not busy, and no waiting call's result is in it), the frame's own buffer
  * otherwise. */
 void shim_bulk_out(struct shim *s, bool want_area);
-/* A result of at least BH_BULK_THRESHOLD bytes in the area: send the response with
- * a reference to it (envelope in s->hdr) and return true; else false. */
+/* A result borrowed whole from the call's bulk params, or one of at least
+ * BH_BULK_THRESHOLD bytes in the area: send the response with a reference to it
+ * (envelope in s->hdr) and return true; else false. */
 bool shim_bulk_send_result(struct shim *s);
 /* Every byte received is handled: an fd still queued came with no reference. */
 void shim_bulk_check_fds(struct shim *s);

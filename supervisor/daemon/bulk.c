@@ -306,6 +306,64 @@ static bool memfd_result_ok(const struct bh_instance *inst, int fd, size_t len)
 	return ok;
 }
 
+/* A result that is a slice of len bytes at off of a client's sealed memfd: mapped
+ * around it (only the pages the scan reads are touched) and checked. */
+static bool passed_slice_ok(const struct bh_instance *inst, int fd, size_t off, size_t len)
+{
+	struct bh_memfd_bytes m;
+	if (bh_memfd_map_slice(fd, off, len, &m) < 0)
+		return false;
+	bool ok = result_ok(inst, m.p, len);
+	munmap(m.base, m.size);
+	return ok;
+}
+
+/* A result that is a slice of the call's own params (BH_BULK_SLICE): from a pool
+ * buffer, the bytes there (only the daemon writes it); from a client's memfd, that
+ * memfd again, at an offset, for a client that takes memfds. */
+static int slice_result(struct bh_instance *inst, struct bh_rpc *rpc,
+			const struct bh_bulk_ref *ref, const char **why)
+{
+	struct bh_call *c = inst->pending[rpc->msgid & (inst->pending_cap - 1)];
+	if (!c || c->iid != rpc->msgid)
+		return 0; /* handle_response refuses it */
+	bool passed = ref->slot == BH_BULK_SLOT_PASSED;
+	size_t have = passed ? c->passed_len : c->params_len;
+	*why = "bulk result: a slice of params the call does not have";
+	if (c->bulk_slot != (int)ref->slot || (passed && c->passed_fd < 0) ||
+	    (uint64_t)ref->off + ref->len > have)
+		return -EPROTO;
+	if (ref->len < BH_BULK_THRESHOLD) {
+		*why = "bulk result under the threshold (it goes inline)";
+		return -EPROTO;
+	}
+	*why = "malformed bulk result";
+	if (!passed) {
+		const uint8_t *p = inst->bulk.pool[ref->slot].map + ref->off;
+		if (!result_ok(inst, p, ref->len))
+			return -EPROTO;
+		rpc->result = p;
+		rpc->result_len = ref->len;
+		return 0;
+	}
+	if (!passed_slice_ok(inst, c->passed_fd, ref->off, ref->len))
+		return -EPROTO;
+	static const uint8_t nil = 0xc0;
+	struct bh_call *caller = result_caller(inst, rpc);
+	int fd = caller && caller->conn->memfd
+			 ? fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd < 0) {
+		/* Nobody waits for it (answered already): the call just ends well. */
+		rpc->result = &nil;
+		rpc->result_len = 1;
+		return 0;
+	}
+	c->reply_fd = fd;
+	c->reply_off = ref->off;
+	c->reply_len = ref->len;
+	return 0;
+}
+
 int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **why)
 {
 	struct bh_inst_bulk *b = &inst->bulk;
@@ -313,6 +371,8 @@ int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **wh
 	int r = bh_bulk_ref_get(rpc->result, rpc->result_len, &ref);
 	if (r == -ENOENT)
 		return 0;
+	if (r == 0 && ref.kind == BH_BULK_SLICE)
+		return slice_result(inst, rpc, &ref, why);
 	if (r < 0 || ref.kind != BH_BULK_AREA) {
 		*why = "bad bulk reference in a result";
 		return -EPROTO;
@@ -337,6 +397,7 @@ int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **wh
 			return -EPROTO;
 		}
 		c->reply_fd = fd;
+		c->reply_off = 0;
 		c->reply_len = ref.len;
 		return 0;
 	}

@@ -78,10 +78,10 @@ struct bh_call {
 	 * to the child as it is; -1 otherwise. */
 	int passed_fd;
 	size_t passed_len;
-	/* A result for a client that takes memfds, already in a sealed memfd of
-	 * reply_len bytes (bulk.c): sent as it is; -1 otherwise. */
+	/* A result for a client that takes memfds, already in a sealed memfd, reply_len
+	 * bytes at reply_off (bulk.c): sent as it is; -1 otherwise. */
 	int reply_fd;
-	size_t reply_len;
+	size_t reply_off, reply_len;
 	/* Calls out (outcall.h). origin: the plugin's request this call answers (NULL: a
 	 * client's or internal call, or one whose caller gave up); depth: its place in
 	 * its chain (a client's call is 0); outcalls: the requests its plugin made from

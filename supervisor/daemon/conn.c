@@ -270,27 +270,31 @@ static void mark_answered(struct bh_call *c, int32_t code)
 }
 
 /* A large result to a connection that takes memfds: the result goes in a sealed memfd
- * (c's reply_fd when the instance's result area was copied into one, else a new one)
- * sent with the response's first byte, the response carries a reference to it.
+ * (c's reply_fd when it is in one already: the result area copied, or the client's
+ * own params memfd that it is a slice of; else a new one) sent with the response's
+ * first byte, the response carries a reference to it.
  * False when it goes inline after all (small, no room for another fd, no memfd). */
 static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *result,
 			size_t len)
 {
 	uint32_t msgid = c->client_msgid;
 	int fd = c->reply_fd;
+	size_t off = 0;
 	c->reply_fd = -1;
-	if (fd >= 0)
+	if (fd >= 0) {
+		off = c->reply_off;
 		len = c->reply_len;
+	}
 	if (fd >= 0 && cn->n_out_fd >= BH_CONN_OUT_FDS) {
 		/* No room for another fd: the result goes inline, from the memfd. */
-		const uint8_t *map;
-		int r = bh_memfd_map(fd, len, &map);
+		struct bh_memfd_bytes m;
+		int r = bh_memfd_map_slice(fd, off, len, &m);
 		close(fd);
 		struct bh_writer w;
 		bh_writer_init(&w, &cn->out);
 		if (r == 0) {
-			r = bh_rpc_write_result(&w, msgid, map, len);
-			munmap((void *)map, len);
+			r = bh_rpc_write_result(&w, msgid, m.p, len);
+			munmap(m.base, m.size);
 		}
 		append_or_drop(cn, r);
 		return true;
@@ -302,12 +306,14 @@ static bool reply_memfd(struct bh_conn *cn, struct bh_call *c, const uint8_t *re
 		return false;
 	if (fd < 0 && bh_memfd_sealed("bulkhead-reply", result, len, &fd) < 0)
 		return false;
-	uint8_t ref[BH_BULK_REF_SIZE];
-	bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD, .len = (uint32_t)len });
+	uint8_t ref[BH_BULK_SLICE_REF_SIZE];
+	size_t ref_len = bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD,
+								    .off = (uint32_t)off,
+								    .len = (uint32_t)len });
 	size_t at = cn->out.len;
 	struct bh_writer w;
 	bh_writer_init(&w, &cn->out);
-	int r = bh_rpc_write_result(&w, msgid, ref, sizeof(ref));
+	int r = bh_rpc_write_result(&w, msgid, ref, ref_len);
 	if (r < 0) {
 		close(fd);
 		append_or_drop(cn, r);

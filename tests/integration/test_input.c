@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bulkhead/bulk.h"
@@ -467,6 +468,94 @@ static void raw_hello_memfd(struct ht_raw *r)
 				      "max_fds"), BH_FDQ_MAX);
 }
 
+/* One whole response read with the fds that come with it: its result's bulk
+ * reference (which it must be) and the fd. */
+static void raw_recv_memfd_result(struct ht_raw *r, uint32_t msgid, struct bh_bulk_ref *ref,
+				  int *ret_fd)
+{
+	struct bh_fdq q;
+	bh_fdq_init(&q);
+	uint8_t buf[256];
+	size_t len = 0;
+	struct bh_rpc rpc;
+	const char *why;
+	for (;;) {
+		ssize_t n = bh_recv_fds(r->fd, buf + len, sizeof(buf) - len, &q, 0);
+		ck_assert_int_gt(n, 0);
+		len += (size_t)n;
+		struct bh_scan sc;
+		struct bh_limits lim;
+		bh_limits_default(&lim);
+		if (bh_scan(buf, len, &lim, &sc) == 0) {
+			ck_assert_uint_eq(sc.size, len);
+			break;
+		}
+	}
+	ck_assert_int_eq(bh_rpc_parse_bulk(buf, len, &rpc, &why), 0);
+	ck_assert_uint_eq(rpc.msgid, msgid);
+	ck_assert_int_eq(bh_bulk_ref_get(rpc.result, rpc.result_len, ref), 0);
+	ck_assert_uint_eq(ref->kind, BH_BULK_MEMFD);
+	ck_assert_uint_eq(q.n, 1);
+	ck_assert_int_eq(bh_fdq_take(&q, ret_fd), 0);
+}
+
+static ino_t inode_of(int fd)
+{
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	return st.st_ino;
+}
+
+/* A plugin that returns a large str or bin of its params unchanged returns it
+ * without a copy: a memfd client gets its own memfd back, the reference naming
+ * where the value starts in it; a result the plugin makes comes in a new memfd. */
+START_TEST(memfd_result_slice_of_params)
+{
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	struct ht_raw r;
+	ht_raw_open(&r, &d);
+	raw_hello_memfd(&r);
+	uint8_t msg[64];
+	int fd = params_memfd(MFD_LEN, MFD_LEN, BH_MEMFD_SEALS_HOSTILE);
+	size_t n = memfd_request(msg, sizeof(msg), 2, MFD_LEN);
+	send_fds(&r, msg, n, fd, 1);
+	struct bh_bulk_ref ref;
+	int back;
+	raw_recv_memfd_result(&r, 2, &ref, &back);
+	ck_assert_uint_eq(inode_of(back), inode_of(fd));
+	ck_assert_uint_eq(ref.off, 1); /* after the params' array header: the bin */
+	ck_assert_uint_eq(ref.len, MFD_LEN - 1);
+	uint8_t head[6];
+	ck_assert_int_eq(pread(back, head, sizeof(head), ref.off), (ssize_t)sizeof(head));
+	ck_assert_uint_eq(head[0], 0xc6);
+	ck_assert_uint_eq(head[5], 0x5a);
+	close(back);
+	close(fd);
+
+	/* blob(n) makes its result: a memfd of the daemon's, the value all of it. */
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	bh_writer w;
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, 3);
+	bh_write_cstr(&w, "echo.blob");
+	bh_write_array(&w, 1);
+	bh_write_uint(&w, MFD_LEN);
+	ck_assert_int_eq(ht_raw_send(&r, b.data, b.len), 0);
+	bh_buf_done(&b);
+	raw_recv_memfd_result(&r, 3, &ref, &back);
+	ck_assert_uint_eq(ref.off, 0);
+	ck_assert_uint_eq(ref.len, MFD_LEN + 5);
+	ck_assert_int_eq(lseek(back, 0, SEEK_END), (off_t)ref.len);
+	close(back);
+	ht_raw_close(&r);
+	ht_stop(&d);
+}
+END_TEST
+
 /* A request refused before its params are looked at (a method without a dot) still
  * takes its memfd: the next request, read with it, gets its own (100 and 200 bytes,
  * so the echo says which). On the old code the second took the first's memfd. */
@@ -822,6 +911,7 @@ int main(void)
 	tcase_add_test(tc, large_params_survive_queues_and_moves);
 	tcase_add_test(tc, memfd_client_round_trip);
 	tcase_add_test(tc, memfd_client_hostile);
+	tcase_add_test(tc, memfd_result_slice_of_params);
 	tcase_add_test(tc, memfd_refused_request_takes_its_fd);
 	tcase_add_test(tc, memfd_calls_capped);
 	tcase_add_test(tc, header_over_limit_refused_early);

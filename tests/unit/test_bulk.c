@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -52,6 +53,49 @@ START_TEST(ref_roundtrip)
 	ck_assert_int_eq(bh_bulk_ref_get(bad, sizeof(bad), &got), -EPROTO);
 	static const uint8_t ext8[] = { 0xc7, 8, BH_EXT_BULK, 1, 0, 0, 0, 0, 0, 1 };
 	ck_assert_int_eq(bh_bulk_ref_get(ext8, 9, &got), -EPROTO);
+}
+END_TEST
+
+/* A value that starts inside its memfd: the long form, for SLICE always and for
+ * MEMFD with an offset; each kind in its own form only. */
+START_TEST(ref_with_offset)
+{
+	uint8_t p[BH_BULK_SLICE_REF_SIZE];
+	struct bh_bulk_ref got;
+	struct bh_bulk_ref slice = { .kind = BH_BULK_SLICE, .slot = BH_BULK_SLOT_PASSED,
+				     .off = 0x0a0b0c0d, .len = 70000 };
+	ck_assert_uint_eq(bh_bulk_ref_put(p, &slice), BH_BULK_SLICE_REF_SIZE);
+	ck_assert_uint_eq(p[0], 0xd8);
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), 0);
+	ck_assert_uint_eq(got.kind, BH_BULK_SLICE);
+	ck_assert_uint_eq(got.slot, BH_BULK_SLOT_PASSED);
+	ck_assert_uint_eq(got.off, 0x0a0b0c0d);
+	ck_assert_uint_eq(got.len, 70000);
+	ck_assert(!bh_bulk_ref_has_fd(&got));
+	/* Cut short, or with padding set: malformed. */
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p) - 1, &got), -EPROTO);
+	p[7] = 1;
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
+	p[7] = 0;
+	p[3] = BH_BULK_MAPS;
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
+
+	struct bh_bulk_ref at = { .kind = BH_BULK_MEMFD, .off = 1, .len = 65536 };
+	ck_assert_uint_eq(bh_bulk_ref_put(p, &at), BH_BULK_SLICE_REF_SIZE);
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), 0);
+	ck_assert_uint_eq(got.off, 1);
+	ck_assert(bh_bulk_ref_has_fd(&got));
+	/* A MEMFD at offset 0 has the short form only, a SLICE the long one only, and
+	 * the old kinds never take an offset. */
+	p[13] = 0;
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
+	at.off = 0;
+	ck_assert_uint_eq(bh_bulk_ref_put(p, &at), BH_BULK_REF_SIZE);
+	p[2] = BH_BULK_SLICE;
+	ck_assert_int_eq(bh_bulk_ref_get(p, BH_BULK_REF_SIZE, &got), -EPROTO);
+	bh_bulk_ref_put(p, &slice);
+	p[2] = BH_BULK_POOL;
+	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
 }
 END_TEST
 
@@ -118,6 +162,49 @@ START_TEST(memfd_checks)
 	close(sv[1]);
 	ck_assert_str_eq(bh_memfd_strerror(-EPERM),
 			 "the memfd is not sealed against writing, shrinking and growing");
+	ck_assert_int_eq(open_fds(), before);
+}
+END_TEST
+
+/* A value inside a larger memfd: the memfd must hold all of it; the same seals,
+ * ceiling and sparse checks as a whole one. Loaded, it reads the same from a
+ * mapping (small) and from a copy (huge pages). */
+START_TEST(memfd_slices)
+{
+	int before = open_fds();
+	const unsigned hostile = BH_MEMFD_SEALS_HOSTILE;
+	size_t size = 2 * BH_HUGE_PAGE + 8192;
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	uint8_t *data = malloc(size);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 7 + i / 4096);
+	ck_assert_int_eq(pwrite(fd, data, size, 0), (ssize_t)size);
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, hostile), 0);
+
+	ck_assert_int_eq(bh_memfd_check_slice(fd, 5, size - 5, size, hostile), 0);
+	ck_assert_int_eq(bh_memfd_check_slice(fd, 6, size - 5, size, hostile), -EINVAL);
+	ck_assert_int_eq(bh_memfd_check_slice(fd, UINT32_MAX, 1, size, hostile), -EINVAL);
+	ck_assert_int_eq(bh_memfd_check_slice(fd, 0, 10, size - 1, hostile), -EMSGSIZE);
+	ck_assert_int_eq(bh_memfd_check_slice(fd, 0, 10, size, hostile | F_SEAL_SEAL), -EPERM);
+
+	static const size_t offs[] = { 0, 1, 4095, 4097 };
+	static const size_t lens[] = { 1, 70000, BH_HUGE_PAGE, BH_HUGE_PAGE + 4099 };
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+			struct bh_memfd_bytes m;
+			ck_assert_int_eq(bh_memfd_load(fd, offs[i], lens[j], &m), 0);
+			ck_assert_mem_eq(m.p, data + offs[i], lens[j]);
+			ck_assert_uint_ge(m.size, lens[j]);
+			munmap(m.base, m.size);
+			ck_assert_int_eq(bh_memfd_map_slice(fd, offs[i], lens[j], &m), 0);
+			ck_assert_mem_eq(m.p, data + offs[i], lens[j]);
+			munmap(m.base, m.size);
+		}
+	}
+	free(data);
+	close(fd);
 	ck_assert_int_eq(open_fds(), before);
 }
 END_TEST
@@ -268,6 +355,8 @@ int main(void)
 	Suite *s = suite_create("bulk");
 	TCase *tc = tcase_create("bulk");
 	tcase_add_test(tc, ref_roundtrip);
+	tcase_add_test(tc, ref_with_offset);
+	tcase_add_test(tc, memfd_slices);
 	tcase_add_test(tc, parse_bulk_params);
 	tcase_add_test(tc, memfd_checks);
 	tcase_add_test(tc, memfd_readonly_for_peer);

@@ -855,6 +855,102 @@ START_TEST(test_msgpack_c_oracle)
 }
 END_TEST
 
+/* A writer that may borrow (bh_writer_lend): a large str or bin of the window, right
+ * after its header, is remembered instead of copied while nothing else is written;
+ * any other write copies it first, so the bytes are always the same. */
+START_TEST(test_writer_lend)
+{
+	enum { BIG = 70000 };
+	struct out src, o;
+	out_init(&src, 0);
+	bh_write_array(&src.w, 3);
+	bh_write_bin(&src.w, NULL, 0);
+	for (int k = 0; k < 2; k++) {
+		uint8_t *body = malloc(BIG);
+		ck_assert_ptr_nonnull(body);
+		memset(body, 'a' + k, BIG);
+		if (k == 0)
+			bh_write_bin(&src.w, body, BIG);
+		else
+			bh_write_str(&src.w, (const char *)body, BIG);
+		free(body);
+	}
+	ck_assert_int_eq(bh_writer_error(&src.w), 0);
+	const uint8_t *win = src.buf.data;
+	const size_t bin_at = 1 + 2, str_at = bin_at + 5 + BIG; /* fixarray, empty bin */
+
+	/* The bin, borrowed whole: nothing in the buffer. */
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len, 65536);
+	ck_assert_int_eq(bh_write_bin(&o.w, win + bin_at + 5, BIG), 0);
+	size_t off = 0, len = 0;
+	ck_assert(bh_writer_lent(&o.w, &off, &len));
+	ck_assert_uint_eq(off, bin_at);
+	ck_assert_uint_eq(len, 5 + BIG);
+	ck_assert_uint_eq(o.buf.len, 0);
+	/* A second value: the first is copied in before it. */
+	ck_assert_int_eq(bh_write_nil(&o.w), 0);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	ck_assert_uint_eq(o.buf.len, 5 + BIG + 1);
+	ck_assert_mem_eq(o.buf.data, win + bin_at, 5 + BIG);
+	ck_assert_uint_eq(o.buf.data[5 + BIG], 0xc0);
+	out_done(&o);
+
+	/* The str, through bh_write_value of the decoded tree. */
+	struct bh_arena arena;
+	const bh_value *v;
+	bh_arena_init(&arena);
+	struct bh_limits lim;
+	bh_limits_default(&lim);
+	ck_assert_int_eq(bh_decode(win, src.buf.len, &lim, &arena, &v, NULL), 0);
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len, 65536);
+	ck_assert_int_eq(bh_write_value(&o.w, bh_value_at(v, 2)), 0);
+	ck_assert(bh_writer_lent(&o.w, &off, &len));
+	ck_assert_uint_eq(off, str_at);
+	ck_assert_uint_eq(len, 5 + BIG);
+	/* bh_write_raw copies it too. */
+	ck_assert_int_eq(RAW(&o.w, "\x01"), 0);
+	ck_assert_uint_eq(o.buf.len, 5 + BIG + 1);
+	ck_assert_mem_eq(o.buf.data, win + str_at, 5 + BIG);
+	out_done(&o);
+
+	/* Not borrowed: under the minimum, after another value, a body that is not right
+	 * after its header, outside the window, or past the buffer's ceiling (which then
+	 * refuses it as ever). */
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len, BIG + 1);
+	bh_write_bin(&o.w, win + bin_at + 5, BIG);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	ck_assert_uint_eq(o.buf.len, 5 + BIG);
+	out_done(&o);
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len, 65536);
+	bh_write_nil(&o.w);
+	bh_write_bin(&o.w, win + bin_at + 5, BIG);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	out_done(&o);
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len, 65536);
+	bh_write_bin(&o.w, win + bin_at + 6, BIG - 1);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	out_done(&o);
+	out_init(&o, 0);
+	bh_writer_lend(&o.w, win, src.buf.len - 1, 65536);
+	bh_write_str(&o.w, (const char *)win + str_at + 5, BIG);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	out_done(&o);
+	out_init(&o, BIG);
+	bh_writer_lend(&o.w, win, src.buf.len, 65536);
+	ck_assert_int_eq(bh_write_bin(&o.w, win + bin_at + 5, BIG), -EMSGSIZE);
+	ck_assert(!bh_writer_lent(&o.w, &off, &len));
+	out_done(&o);
+
+	bh_arena_done(&arena);
+	out_done(&src);
+}
+END_TEST
+
 START_TEST(test_writer_sticky)
 {
 	struct out o;
@@ -2253,6 +2349,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_noncanonical);
 	tcase_add_test(tc, test_msgpack_c_oracle);
 	tcase_add_test(tc, test_writer_sticky);
+	tcase_add_test(tc, test_writer_lend);
 	tcase_add_test(tc, test_u32_fixed);
 	tcase_add_test(tc, test_buf);
 	suite_add_tcase(s, tc);

@@ -5,6 +5,9 @@
  * place of the value, a bulk reference, and the value's bytes (one whole MessagePack
  * value) lie in a memfd mapped by both sides. Wire layout of a reference (fixext 8):
  *     0xd7, BH_EXT_BULK, kind (1 byte), slot (1 byte), 0, 0, len (big endian uint32)
+ * or, for a value that starts inside its memfd (fixext 16, BH_BULK_SLICE always,
+ * BH_BULK_MEMFD when off is not 0; big endian uint32s):
+ *     0xd8, BH_EXT_BULK, kind, slot, 0, 0, 0, 0, off, len
  * Kinds:
  *   BH_BULK_POOL      the value is in the receiver's mapping of pool buffer `slot`
  *   BH_BULK_POOL_NEW  the same, and the message carries that buffer's memfd: the
@@ -15,7 +18,12 @@
  *   BH_BULK_MEMFD     (client socket, a connection that asked for it with
  *                     bulkhead.hello {"memfd": true}) the value is the whole content
  *                     of the memfd the message carries, len bytes, sealed by its
- *                     sender with BH_MEMFD_SEALS_HOSTILE
+ *                     sender with BH_MEMFD_SEALS_HOSTILE; with an offset, the value
+ *                     is the len bytes at off (the memfd is larger)
+ *   BH_BULK_SLICE     (a response's result) the value is the len bytes at off in the
+ *                     call's own params buffer, `slot` being the one they came in
+ *                     (BH_BULK_SLOT_PASSED or a pool slot): a plugin that returns
+ *                     part of its params, unchanged, returns it without a copy
  * A message carries at most one fd, sent with its first byte; the receiver takes it
  * from its queue of received fds when the reference asks for one. Every fd received
  * and not asked for by the message it came with is closed, and is a protocol error.
@@ -42,6 +50,7 @@ extern "C" {
 
 #define BH_EXT_BULK 98 /* 'b' */
 #define BH_BULK_REF_SIZE 10
+#define BH_BULK_SLICE_REF_SIZE 18 /* the form with an offset */
 /* Values at least this large travel as bulk on the channel. */
 #define BH_BULK_THRESHOLD (64u * 1024)
 /* Pool buffers per instance (daemon -> shim). */
@@ -64,19 +73,22 @@ enum bh_bulk_kind {
 	BH_BULK_AREA_NEW = 3,
 	BH_BULK_AREA = 4,
 	BH_BULK_MEMFD = 5,
+	BH_BULK_SLICE = 6,
 };
 
 struct bh_bulk_ref {
 	uint8_t kind; /* enum bh_bulk_kind */
 	uint8_t slot; /* POOL: < BH_BULK_SLOTS; POOL_NEW: < BH_BULK_MAPS */
 	uint32_t len; /* bytes of the value (AREA_NEW: of the area's data) */
+	uint32_t off; /* SLICE, MEMFD: where the value starts in its memfd */
 };
 
-/* Encode r into p[0 .. BH_BULK_REF_SIZE-1]. */
-void bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r);
+/* Encode r into p: BH_BULK_REF_SIZE bytes, or BH_BULK_SLICE_REF_SIZE for a SLICE or
+ * a MEMFD with an offset. Returns the size. */
+size_t bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r);
 /* The reference that p[0 .. len-1] is: 0 and *ret; -ENOENT when it is no bulk
  * reference at all (any other value); -EPROTO when it is one but malformed (wrong
- * size, unknown kind, slot out of range, nonzero padding). */
+ * size or form for its kind, unknown kind, slot out of range, nonzero padding). */
 int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret);
 /* Whether a message with this reference carries an fd. */
 bool bh_bulk_ref_has_fd(const struct bh_bulk_ref *r);
@@ -107,6 +119,21 @@ int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd);
  * *ret, or -errno. munmap(*ret, len) when done. */
 int bh_memfd_map(int fd, size_t len, const uint8_t **ret);
 
+/* A memfd's value, mapped or copied (bh_memfd_map_slice, bh_memfd_load). */
+struct bh_memfd_bytes {
+	const uint8_t *p;
+	void *base; /* munmap(base, size) when done */
+	size_t size;
+};
+#define BH_HUGE_PAGE (2u << 20)
+#define BH_SMALL_PAGE 4096u
+/* The len bytes (len > 0) at off of a memfd that bh_memfd_check(_slice) accepted,
+ * mapped read-only: 0 and *ret, or -errno. */
+int bh_memfd_map_slice(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret);
+/* The same bytes, copied into fresh memory backed by transparent huge pages where
+ * the system gives them and len is at least one huge page, else mapped as above. */
+int bh_memfd_load(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret);
+
 /* Seals a hostile sender must have set before the receiver maps its memfd. */
 /* F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW, spelled out so that this header needs
  * no <fcntl.h> with _GNU_SOURCE. */
@@ -119,6 +146,9 @@ int bh_memfd_map(int fd, size_t len, const uint8_t **ret);
  *   -EINVAL    its size is not len
  *   -ENODATA   some of its pages are not present (a sparse file) */
 int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals);
+/* The same for a value of len bytes at off in a memfd that may be larger: -EINVAL
+ * when the memfd does not hold off + len bytes. */
+int bh_memfd_check_slice(int fd, uint64_t off, size_t len, size_t max, unsigned seals);
 /* Text for a bh_memfd_check error. Static storage. */
 const char *bh_memfd_strerror(int err);
 

@@ -137,9 +137,22 @@ void bh_buf_shrink(struct bh_buf *b, size_t keep);
 struct bh_writer {
 	struct bh_buf *buf;
 	int err; /* sticky: 0, -ENOMEM or -EMSGSIZE */
+	/* bh_writer_lend: the window, and the value borrowed from it (lent_len 0: none). */
+	const uint8_t *window;
+	size_t window_len, lend_min;
+	size_t lent_off, lent_len;
 };
 
 void bh_writer_init(struct bh_writer *w, struct bh_buf *buf);
+/* Let the writer borrow instead of copy: while it has written nothing yet, a str or
+ * bin of at least min bytes whose body lies in window[0 .. len-1], right after the
+ * header that encodes it, is not copied but remembered as that window's encoded
+ * value. Any later write copies it into the buffer first, so the bytes written are
+ * always the same. The window must stay unchanged while the writer is used. */
+void bh_writer_lend(struct bh_writer *w, const uint8_t *window, size_t len, size_t min);
+/* Whether all that was written is one value borrowed from the window: true with its
+ * offset and length there (the buffer is empty). */
+bool bh_writer_lent(const struct bh_writer *w, size_t *ret_off, size_t *ret_len);
 /* Append raw bytes that already are one or more encoded values. */
 int bh_write_raw(bh_writer *w, const void *p, size_t len);
 /* A uint32 always in its 5-byte form (0xce + big endian), so it can be patched in

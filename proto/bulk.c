@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -165,7 +164,8 @@ int bh_memfd_map(int fd, size_t len, const uint8_t **ret)
 
 int bh_memfd_map_slice(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret)
 {
-	size_t skip = (size_t)(off & (uint64_t)(BH_SMALL_PAGE - 1));
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t skip = (size_t)(off % page);
 	void *map = mmap(NULL, skip + len, PROT_READ, MAP_SHARED, fd, (off_t)(off - skip));
 	if (map == MAP_FAILED)
 		return -errno;
@@ -173,61 +173,6 @@ int bh_memfd_map_slice(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *
 	*ret = (struct bh_memfd_bytes){ .p = (uint8_t *)map + skip, .base = map,
 					.size = skip + len };
 	return 0;
-}
-
-/* Transparent huge pages for anonymous memory that asks for them (the setting is
- * "always" or "madvise"): read once. */
-static bool huge_pages_usable(void)
-{
-	static _Atomic int known; /* 0 unknown, 1 usable, 2 not */
-	int k = atomic_load_explicit(&known, memory_order_relaxed);
-	if (k == 0) {
-		char buf[128] = "";
-		int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			buf[n > 0 ? n : 0] = '\0';
-			close(fd);
-		}
-		k = buf[0] && !strstr(buf, "[never]") ? 1 : 2;
-		atomic_store_explicit(&known, k, memory_order_relaxed);
-	}
-	return k == 1;
-}
-
-int bh_memfd_load(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret)
-{
-	if (len >= BH_HUGE_PAGE && huge_pages_usable()) {
-		/* Copied into fresh huge pages: len / 2 MiB page faults, where a mapping of
-		 * the memfd takes one per 4 KiB page it touches (each one a page-table
-		 * update, which traps to the hypervisor on a VM with shadow paging). */
-		size_t size = (len + BH_HUGE_PAGE - 1) & ~(size_t)(BH_HUGE_PAGE - 1);
-		uint8_t *raw = mmap(NULL, size + BH_HUGE_PAGE, PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (raw == MAP_FAILED)
-			return -errno;
-		/* Aligned, or the ends fall back to small pages. */
-		uint8_t *p = (uint8_t *)(((uintptr_t)raw + BH_HUGE_PAGE - 1) &
-					 ~(uintptr_t)(BH_HUGE_PAGE - 1));
-		if (p > raw)
-			munmap(raw, (size_t)(p - raw));
-		munmap(p + size, (size_t)(raw + BH_HUGE_PAGE - p));
-		(void)madvise(p, size, MADV_HUGEPAGE);
-		for (size_t done = 0; done < len;) {
-			ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				int err = n < 0 ? -errno : -EIO;
-				munmap(p, size);
-				return err;
-			}
-			done += (size_t)n;
-		}
-		*ret = (struct bh_memfd_bytes){ .p = p, .base = p, .size = size };
-		return 0;
-	}
-	return bh_memfd_map_slice(fd, off, len, ret);
 }
 
 /* bh_memfd_check with the size's rule: exactly len (exact), or at least len. */
@@ -261,6 +206,8 @@ int bh_memfd_check(int fd, size_t len, size_t max, unsigned seals)
 
 int bh_memfd_check_slice(int fd, uint64_t off, size_t len, size_t max, unsigned seals)
 {
+	if (len > UINT64_MAX - off)
+		return -EINVAL;
 	return memfd_check(fd, off + len, max, seals, false);
 }
 

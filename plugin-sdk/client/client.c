@@ -483,7 +483,7 @@ static int result_bulk(bh_client *c, const struct bh_memfd_bytes *bulk, size_t l
 }
 
 /* A result that is a reference to a memfd (BH_BULK_MEMFD): its fd, checked like
- * any peer's, its bytes loaded (bh_memfd_load). 0 when the result is inline, 1 with
+ * any peer's, its value mapped. 0 when the result is inline, 1 with
  * *ret and *ret_len, or the connection's -errno. */
 static int protocol_error(bh_client *c, const char *what, const char *why);
 static int load_result(bh_client *c, const uint8_t *raw, size_t len,
@@ -501,7 +501,7 @@ static int load_result(bh_client *c, const uint8_t *raw, size_t len,
 	/* The value may be a slice of a larger memfd: one of our params memfds back. */
 	r = bh_memfd_check_slice(fd, ref.off, ref.len, c->max_payload, BH_MEMFD_SEALS_HOSTILE);
 	if (r == 0)
-		r = bh_memfd_load(fd, ref.off, ref.len, ret) < 0 ? -ENOMEM : 0;
+		r = bh_memfd_map_slice(fd, ref.off, ref.len, ret) < 0 ? -ENOMEM : 0;
 	close(fd);
 	if (r < 0)
 		return protocol_error(c, "unusable memfd in a result", bh_memfd_strerror(r));

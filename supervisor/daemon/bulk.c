@@ -13,7 +13,11 @@
  * copies the result out with pread (a hole reads as zeros and allocates nothing, a
  * page the plugin changes meanwhile only spoils its own result) and validates the
  * copy like any message. Sealed against shrinking and growing, it cannot fault. Its
- * pages are charged to the child's memory cgroup, which touches them first. */
+ * pages are charged to the child's memory cgroup, which touches them first.
+ *
+ * A result may also be a slice of the call's own params (BH_BULK_SLICE), which the
+ * child cannot change: read from there, or, to a client that takes memfds, its own
+ * memfd sent back. */
 #define _GNU_SOURCE
 #include "bulk.h"
 
@@ -258,13 +262,24 @@ static int area_to_memfd(struct bh_inst_bulk *b, size_t len, int *ret_fd)
 	return 0;
 }
 
-/* len bytes of the area's data into p: 0, or -EPROTO. */
-static int area_read(const struct bh_inst_bulk *b, uint8_t *p, size_t len)
+/* Where a bulk result's bytes are copied from: a file (the area, a client's memfd)
+ * at an offset, or memory only the daemon writes (a pool buffer). */
+struct result_src {
+	int fd;
+	off_t off;
+	const uint8_t *p;
+};
+
+/* len bytes of src into dst: 0, or -EPROTO. */
+static int src_read(const struct result_src *src, uint8_t *dst, size_t len)
 {
+	if (src->p) {
+		memcpy(dst, src->p, len);
+		return 0;
+	}
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(b->area_fd, p + done, len - done,
-				  (off_t)(BH_BULK_AREA_HEAD + done));
+		ssize_t n = pread(src->fd, dst + done, len - done, src->off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -280,7 +295,7 @@ static void area_release(struct bh_inst_bulk *b)
 	atomic_store_explicit((_Atomic uint32_t *)(void *)b->area, 0, memory_order_release);
 }
 
-/* A result copied out of the area is checked like any message. */
+/* A result copied out of the child's reach is checked like any message. */
 static bool result_ok(const struct bh_instance *inst, const uint8_t *p, size_t len)
 {
 	struct bh_limits lim = inst->d->cfg->limits;
@@ -306,21 +321,66 @@ static bool memfd_result_ok(const struct bh_instance *inst, int fd, size_t len)
 	return ok;
 }
 
-/* A result that is a slice of len bytes at off of a client's sealed memfd: mapped
- * around it (only the pages the scan reads are touched) and checked. */
-static bool passed_slice_ok(const struct bh_instance *inst, int fd, size_t off, size_t len)
+/* The result's len bytes copied where they are wanted, then checked: straight into
+ * the output of a plain client that waits for them, after the response's envelope
+ * (the response is complete once checked: handle_response then finds the call
+ * answered); else into the instance's copy, where rpc->result then points. */
+static int copy_result(struct bh_instance *inst, struct bh_rpc *rpc, struct bh_call *caller,
+		       const struct result_src *src, size_t len, const char **why)
 {
-	struct bh_memfd_bytes m;
-	if (bh_memfd_map_slice(fd, off, len, &m) < 0)
-		return false;
-	bool ok = result_ok(inst, m.p, len);
-	munmap(m.base, m.size);
-	return ok;
+	struct bh_inst_bulk *b = &inst->bulk;
+	size_t mark;
+	uint8_t *out = caller && !caller->conn->memfd ? bh_conn_reply_begin(caller, len, &mark)
+						      : NULL;
+	if (out) {
+		bool ok = src_read(src, out, len) == 0 && result_ok(inst, out, len);
+		bh_conn_reply_end(caller, mark, len, ok);
+		return ok ? 0 : -EPROTO;
+	}
+	b->copy.len = 0;
+	if (bh_buf_reserve(&b->copy, len) < 0) {
+		*why = "no memory for a bulk result";
+		return -EPROTO;
+	}
+	if (src_read(src, b->copy.data, len) < 0) {
+		*why = "cannot read a bulk result";
+		return -EPROTO;
+	}
+	b->copy.len = len;
+	inst->d->output.result_staged += len;
+	if (!result_ok(inst, b->copy.data, len))
+		return -EPROTO;
+	rpc->result = b->copy.data;
+	rpc->result_len = len;
+	return 0;
 }
 
-/* A result that is a slice of the call's own params (BH_BULK_SLICE): from a pool
- * buffer, the bytes there (only the daemon writes it); from a client's memfd, that
- * memfd again, at an offset, for a client that takes memfds. */
+/* For a client that takes memfds, the slice of its own memfd c's params came in:
+ * checked in place (only the pages the scan reads are touched), the memfd goes back
+ * as the result. 0; -EPROTO when the slice is no valid result; -EAGAIN when it cannot
+ * be mapped or its fd duplicated (the result is then copied). */
+static int passed_back(const struct bh_instance *inst, struct bh_call *c,
+		       const struct bh_bulk_ref *ref)
+{
+	struct bh_memfd_bytes m;
+	if (bh_memfd_map_slice(c->passed_fd, ref->off, ref->len, &m) < 0)
+		return -EAGAIN;
+	bool ok = result_ok(inst, m.p, ref->len);
+	munmap(m.base, m.size);
+	if (!ok)
+		return -EPROTO;
+	int fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -EAGAIN;
+	c->reply_fd = fd;
+	c->reply_off = ref->off;
+	c->reply_len = ref->len;
+	return 0;
+}
+
+/* A result that is a slice of the call's own params (BH_BULK_SLICE), which the child
+ * cannot change: a pool buffer only the daemon writes, or a client's memfd sealed
+ * against writes. */
 static int slice_result(struct bh_instance *inst, struct bh_rpc *rpc,
 			const struct bh_bulk_ref *ref, const char **why)
 {
@@ -338,30 +398,24 @@ static int slice_result(struct bh_instance *inst, struct bh_rpc *rpc,
 		return -EPROTO;
 	}
 	*why = "malformed bulk result";
+	struct bh_call *caller = result_caller(inst, rpc);
 	if (!passed) {
 		const uint8_t *p = inst->bulk.pool[ref->slot].map + ref->off;
-		if (!result_ok(inst, p, ref->len))
-			return -EPROTO;
-		rpc->result = p;
-		rpc->result_len = ref->len;
-		return 0;
+		return copy_result(inst, rpc, caller, &(struct result_src){ .p = p }, ref->len, why);
 	}
-	if (!passed_slice_ok(inst, c->passed_fd, ref->off, ref->len))
-		return -EPROTO;
-	static const uint8_t nil = 0xc0;
-	struct bh_call *caller = result_caller(inst, rpc);
-	int fd = caller && caller->conn->memfd
-			 ? fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 0) : -1;
-	if (fd < 0) {
+	if (!caller) {
 		/* Nobody waits for it (answered already): the call just ends well. */
+		static const uint8_t nil = 0xc0;
 		rpc->result = &nil;
 		rpc->result_len = 1;
 		return 0;
 	}
-	c->reply_fd = fd;
-	c->reply_off = ref->off;
-	c->reply_len = ref->len;
-	return 0;
+	int r = caller->conn->memfd ? passed_back(inst, caller, ref) : -EAGAIN;
+	if (r != -EAGAIN)
+		return r;
+	return copy_result(inst, rpc, caller,
+			   &(struct result_src){ .fd = caller->passed_fd, .off = (off_t)ref->off },
+			   ref->len, why);
 }
 
 int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **why)
@@ -388,8 +442,7 @@ int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **wh
 	*why = "malformed bulk result";
 	struct bh_call *c = result_caller(inst, rpc);
 	int fd = -1;
-	if (c && c->conn->memfd && ref.len >= BH_BULK_THRESHOLD &&
-	    area_to_memfd(b, ref.len, &fd) == 0) {
+	if (c && c->conn->memfd && area_to_memfd(b, ref.len, &fd) == 0) {
 		/* For a client that takes memfds: the memfd is its result as it is. */
 		area_release(b);
 		if (!memfd_result_ok(inst, fd, ref.len)) {
@@ -401,36 +454,11 @@ int bh_bulk_result(struct bh_instance *inst, struct bh_rpc *rpc, const char **wh
 		c->reply_len = ref.len;
 		return 0;
 	}
-	size_t mark;
-	uint8_t *out = c && !c->conn->memfd ? bh_conn_reply_begin(c, ref.len, &mark) : NULL;
-	if (out) {
-		/* Straight into the client's output, after the response's envelope: the
-		 * response is complete once checked (handle_response then finds the call
-		 * answered). */
-		r = area_read(b, out, ref.len);
-		area_release(b);
-		bool ok = r == 0 && result_ok(inst, out, ref.len);
-		bh_conn_reply_end(c, mark, ref.len, ok);
-		return ok ? 0 : -EPROTO;
-	}
-	b->copy.len = 0;
-	if (bh_buf_reserve(&b->copy, ref.len) < 0) {
-		*why = "no memory for a bulk result";
-		return -EPROTO;
-	}
-	r = area_read(b, b->copy.data, ref.len);
+	r = copy_result(inst, rpc, c,
+			&(struct result_src){ .fd = b->area_fd, .off = BH_BULK_AREA_HEAD }, ref.len,
+			why);
 	area_release(b);
-	if (r < 0) {
-		*why = "cannot read the result area";
-		return -EPROTO;
-	}
-	b->copy.len = ref.len;
-	inst->d->output.result_staged += ref.len;
-	if (!result_ok(inst, b->copy.data, b->copy.len))
-		return -EPROTO;
-	rpc->result = b->copy.data;
-	rpc->result_len = b->copy.len;
-	return 0;
+	return r;
 }
 
 void bh_bulk_result_done(struct bh_instance *inst)

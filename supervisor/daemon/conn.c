@@ -581,7 +581,7 @@ static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, int *ret_fd, siz
 	int r = bh_bulk_ref_get(rpc->params, rpc->params_len, &ref);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0 || ref.kind != BH_BULK_MEMFD) {
+	if (r < 0 || ref.kind != BH_BULK_MEMFD || ref.off != 0) {
 		*why = "params: malformed memfd reference";
 		return -1;
 	}

@@ -508,7 +508,8 @@ static ino_t inode_of(int fd)
 
 /* A plugin that returns a large str or bin of its params unchanged returns it
  * without a copy: a memfd client gets its own memfd back, the reference naming
- * where the value starts in it; a result the plugin makes comes in a new memfd. */
+ * where the value starts in it; a result the plugin makes comes in a new memfd; a
+ * connection that turned memfds off meanwhile gets the slice inline. */
 START_TEST(memfd_result_slice_of_params)
 {
 	struct ht_daemon d;
@@ -551,6 +552,50 @@ START_TEST(memfd_result_slice_of_params)
 	ck_assert_uint_eq(ref.len, MFD_LEN + 5);
 	ck_assert_int_eq(lseek(back, 0, SEEK_END), (off_t)ref.len);
 	close(back);
+
+	/* Params at an offset in a memfd: the daemon sends that form, it takes none. */
+	uint8_t at_off[64] = { 0x94, 0x00, 0x06, 0xa9, 'e', 'c', 'h', 'o', '.', 'e', 'c', 'h', 'o' };
+	size_t at_len = 13 + bh_bulk_ref_put(at_off + 13, &(struct bh_bulk_ref){
+						       .kind = BH_BULK_MEMFD, .off = 1,
+						       .len = MFD_LEN - 1 });
+	fd = params_memfd(MFD_LEN, MFD_LEN, BH_MEMFD_SEALS_HOSTILE);
+	send_fds(&r, at_off, at_len, fd, 1);
+	close(fd);
+	expect_error(&r, 6, "params: malformed memfd reference");
+
+	/* Memfds turned off while the call runs (the hello in the same write, handled
+	 * before the answer comes): the slice comes back inline, copied. */
+	uint8_t both[256];
+	n = memfd_request(both, sizeof(both), 4, MFD_LEN);
+	bh_buf_init(&b, 0);
+	bh_writer_init(&w, &b);
+	bh_write_array(&w, 4);
+	bh_write_int(&w, 0);
+	bh_write_uint(&w, 5);
+	bh_write_cstr(&w, "bulkhead.hello");
+	bh_write_array(&w, 1);
+	bh_write_map(&w, 1);
+	bh_write_cstr(&w, "memfd");
+	bh_write_bool(&w, false);
+	ck_assert_uint_le(n + b.len, sizeof(both));
+	memcpy(both + n, b.data, b.len);
+	fd = params_memfd(MFD_LEN, MFD_LEN, BH_MEMFD_SEALS_HOSTILE);
+	send_fds(&r, both, n + b.len, fd, 1);
+	close(fd);
+	bh_buf_done(&b);
+	for (int k = 0; k < 2; k++) {
+		struct ht_reply rep;
+		ck_assert_int_eq(ht_raw_recv(&r, &rep), 1);
+		ck_assert_msg(rep.code == 0, "%u: %s", rep.msgid, rep.message);
+		if (rep.msgid == 5)
+			continue;
+		ck_assert_uint_eq(rep.msgid, 4);
+		const uint8_t *bin;
+		size_t blen;
+		ck_assert_int_eq(bh_value_get_bin(rep.result, &bin, &blen), 0);
+		ck_assert_uint_eq(blen, MFD_LEN - 6);
+		ck_assert(bin[0] == 0x5a && bin[blen - 1] == 0x5a);
+	}
 	ht_raw_close(&r);
 	ht_stop(&d);
 }

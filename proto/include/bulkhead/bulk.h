@@ -119,20 +119,15 @@ int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd);
  * *ret, or -errno. munmap(*ret, len) when done. */
 int bh_memfd_map(int fd, size_t len, const uint8_t **ret);
 
-/* A memfd's value, mapped or copied (bh_memfd_map_slice, bh_memfd_load). */
+/* A memfd's value mapped read-only: bh_memfd_map_slice. */
 struct bh_memfd_bytes {
 	const uint8_t *p;
 	void *base; /* munmap(base, size) when done */
 	size_t size;
 };
-#define BH_HUGE_PAGE (2u << 20)
-#define BH_SMALL_PAGE 4096u
 /* The len bytes (len > 0) at off of a memfd that bh_memfd_check(_slice) accepted,
- * mapped read-only: 0 and *ret, or -errno. */
+ * mapped read-only (from the page that holds off): 0 and *ret, or -errno. */
 int bh_memfd_map_slice(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret);
-/* The same bytes, copied into fresh memory backed by transparent huge pages where
- * the system gives them and len is at least one huge page, else mapped as above. */
-int bh_memfd_load(int fd, uint64_t off, size_t len, struct bh_memfd_bytes *ret);
 
 /* Seals a hostile sender must have set before the receiver maps its memfd. */
 /* F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW, spelled out so that this header needs

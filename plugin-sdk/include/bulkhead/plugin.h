@@ -16,7 +16,10 @@
  *     callback returns. Copy what must outlive the call.
  *   - `out`: owned by the shim. A successful method writes exactly one value (its
  *     result); init/snapshot write as documented below. What a failing callback
- *     wrote is discarded.
+ *     wrote is discarded. A result that is one str or bin of 64 KiB or more of
+ *     `args`, written with its own pointer (bh_write_value(out, arg), or
+ *     bh_write_bin/bh_write_str with the value's bytes), is not copied: the shim
+ *     answers with where it lies in the params.
  *   - `err`: owned by the shim, zeroed before each callback; fill it with bh_fail().
  *   - `state`: whatever init stored in *ret_state; owned by the plugin, passed back
  *     to every callback, released by shutdown.

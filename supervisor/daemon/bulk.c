@@ -356,18 +356,15 @@ static int copy_result(struct bh_instance *inst, struct bh_rpc *rpc, struct bh_c
 }
 
 /* For a client that takes memfds, the slice of its own memfd c's params came in:
- * checked in place (only the pages the scan reads are touched), the memfd goes back
- * as the result. 0; -EPROTO when the slice is no valid result; -EAGAIN when it cannot
- * be mapped or its fd duplicated (the result is then copied). */
+ * checked in place, in the mapping the call keeps (only the pages the scan reads are
+ * touched), the memfd goes back as the result. 0; -EPROTO when the slice is no valid
+ * result; -EAGAIN when its fd cannot be duplicated (the result is then copied). */
 static int passed_back(const struct bh_instance *inst, struct bh_call *c,
 		       const struct bh_bulk_ref *ref)
 {
-	struct bh_memfd_bytes m;
-	if (bh_memfd_map_slice(c->passed_fd, ref->off, ref->len, &m) < 0)
+	if (!c->passed_map)
 		return -EAGAIN;
-	bool ok = result_ok(inst, m.p, ref->len);
-	munmap(m.base, m.size);
-	if (!ok)
+	if (!result_ok(inst, c->passed_map + ref->off, ref->len))
 		return -EPROTO;
 	int fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bulkhead/channel.h"
@@ -196,6 +197,8 @@ void bh_call_free(struct bh_call *c)
 		c->conn->n_outstanding--;
 	if (c->conn || c->notifier)
 		bh_conn_unhold(c->conn ? c->conn : c->notifier, c);
+	if (c->passed_map)
+		munmap((void *)c->passed_map, c->passed_len);
 	if (c->passed_fd >= 0)
 		close(c->passed_fd);
 	if (c->reply_fd >= 0)

@@ -78,6 +78,10 @@ struct bh_call {
 	 * to the child as it is; -1 otherwise. */
 	int passed_fd;
 	size_t passed_len;
+	/* passed_fd mapped read-only, from its check until the call ends: a slice of it
+	 * that comes back as the result is checked there (unmapping costs a TLB flush on
+	 * every CPU the daemon ran on). */
+	const uint8_t *passed_map;
 	/* A result for a client that takes memfds, already in a sealed memfd, reply_len
 	 * bytes at reply_off (bulk.c): sent as it is; -1 otherwise. */
 	int reply_fd;

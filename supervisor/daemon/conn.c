@@ -570,11 +570,27 @@ static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
 		report_notification(cn, code, msg);
 }
 
+/* A request's params that came in a client's memfd: the fd, and its mapping. */
+struct passed {
+	int fd;
+	size_t len;
+	const uint8_t *map;
+};
+
+static void passed_drop(struct passed *p)
+{
+	if (p->map)
+		munmap((void *)p->map, p->len);
+	if (p->fd >= 0)
+		close(p->fd);
+	*p = (struct passed){ .fd = -1 };
+}
+
 /* Params that came as a reference to a memfd (BH_BULK_MEMFD): the memfd, checked
- * like anything a client sends and its content scanned, becomes *ret_fd, of *ret_len
- * bytes; rpc's params stay the reference. 0 when there is no reference; 1 with the
- * fd; -1 with *why when the request is refused. */
-static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, int *ret_fd, size_t *ret_len,
+ * like anything a client sends and its content scanned, becomes *ret, with the
+ * mapping the scan read; rpc's params stay the reference. 0 when there is no
+ * reference; 1 with *ret; -1 with *why when the request is refused. */
+static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, struct passed *ret,
 			const char **why)
 {
 	struct bh_bulk_ref ref;
@@ -608,14 +624,13 @@ static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, int *ret_fd, siz
 	uint8_t t = map[0];
 	bool ok = ((t & 0xf0) == 0x90 || t == 0xdc || t == 0xdd) &&
 		  bh_scan(map, ref.len, &lim, &sc) == 0 && sc.size == ref.len;
-	munmap((void *)map, ref.len);
 	if (!ok) {
+		munmap((void *)map, ref.len);
 		close(fd);
 		*why = "params in a memfd: not exactly one MessagePack array";
 		return -1;
 	}
-	*ret_fd = fd;
-	*ret_len = ref.len;
+	*ret = (struct passed){ .fd = fd, .len = ref.len, .map = map };
 	return 1;
 }
 
@@ -629,15 +644,13 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 
 	/* Params that came in a memfd: its fd is taken first, whatever becomes of the
 	 * request, so that a refused request never leaves its fd to the next one. */
-	int passed_fd = -1;
-	size_t passed_len = 0;
+	struct passed passed = { .fd = -1 };
 	const char *why = NULL;
-	int mr = memfd_params(cn, rpc, &passed_fd, &passed_len, &why);
+	int mr = memfd_params(cn, rpc, &passed, &why);
 
 #define REJECT(code, ...)                                                                  \
 	do {                                                                               \
-		if (passed_fd >= 0)                                                        \
-			close(passed_fd);                                                  \
+		passed_drop(&passed);                                                      \
 		refuse(cn, rpc, code, __VA_ARGS__);                                        \
 		return;                                                                    \
 	} while (0)
@@ -667,9 +680,9 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 	 * the child in it. */
 	struct bh_call *c = NULL;
 	/* Large params of a plugin call are copied once, to where they go (call.h). */
-	bool borrow = rpc->params_len >= BH_BULK_THRESHOLD && passed_fd < 0 &&
+	bool borrow = rpc->params_len >= BH_BULK_THRESHOLD && passed.fd < 0 &&
 		      !(plen == 8 && memcmp(m, "bulkhead", 8) == 0);
-	if (passed_fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
+	if (passed.fd >= 0 && cn->n_passed >= BH_CONN_PASSED_MAX)
 		refuse(cn, rpc, BH_E_OVERLOADED, "%u calls with params in a memfd outstanding on "
 		       "this connection (at most %d)", cn->n_passed, BH_CONN_PASSED_MAX);
 	else if (methlen + rpc->params_len + 16 > d->cfg->limits.max_message)
@@ -680,13 +693,13 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 			      : bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
 		refuse(cn, rpc, BH_E_INTERNAL, "out of memory");
 	if (!c) {
-		if (passed_fd >= 0)
-			close(passed_fd);
+		passed_drop(&passed);
 		return;
 	}
-	c->passed_fd = passed_fd;
-	c->passed_len = passed_len;
-	cn->n_passed += passed_fd >= 0;
+	c->passed_fd = passed.fd;
+	c->passed_len = passed.len;
+	c->passed_map = passed.map;
+	cn->n_passed += passed.fd >= 0;
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;
 	cn->held_bytes += c->req_len; /* given back by bh_conn_unhold */

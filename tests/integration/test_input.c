@@ -443,20 +443,27 @@ static void expect_error(struct ht_raw *r, uint32_t msgid, const char *text)
 		      "naming \"%s\", got %d \"%s\"", msgid, text, rep.code, rep.message);
 }
 
-static void raw_hello_memfd(struct ht_raw *r)
+/* Append [0, msgid, "bulkhead.hello", [{"memfd": on}]] to out. */
+static void hello_memfd_request(struct bh_buf *out, uint32_t msgid, bool on)
 {
-	struct bh_buf b;
-	bh_buf_init(&b, 0);
 	bh_writer w;
-	bh_writer_init(&w, &b);
+	bh_writer_init(&w, out);
 	bh_write_array(&w, 4);
 	bh_write_int(&w, 0);
-	bh_write_uint(&w, 1);
+	bh_write_uint(&w, msgid);
 	bh_write_cstr(&w, "bulkhead.hello");
 	bh_write_array(&w, 1);
 	bh_write_map(&w, 1);
 	bh_write_cstr(&w, "memfd");
-	bh_write_bool(&w, true);
+	bh_write_bool(&w, on);
+	ck_assert_int_eq(bh_writer_error(&w), 0);
+}
+
+static void raw_hello_memfd(struct ht_raw *r)
+{
+	struct bh_buf b;
+	bh_buf_init(&b, 0);
+	hello_memfd_request(&b, 1, true);
 	ck_assert_int_eq(ht_raw_send(r, b.data, b.len), 0);
 	bh_buf_done(&b);
 	struct ht_reply rep;
@@ -537,14 +544,7 @@ START_TEST(memfd_result_slice_of_params)
 	/* blob(n) makes its result: a memfd of the daemon's, the value all of it. */
 	struct bh_buf b;
 	bh_buf_init(&b, 0);
-	bh_writer w;
-	bh_writer_init(&w, &b);
-	bh_write_array(&w, 4);
-	bh_write_int(&w, 0);
-	bh_write_uint(&w, 3);
-	bh_write_cstr(&w, "echo.blob");
-	bh_write_array(&w, 1);
-	bh_write_uint(&w, MFD_LEN);
+	ht_req_ints(&b, 3, "echo.blob", 0, (const int64_t[]){ MFD_LEN }, 1);
 	ck_assert_int_eq(ht_raw_send(&r, b.data, b.len), 0);
 	bh_buf_done(&b);
 	raw_recv_memfd_result(&r, 3, &ref, &back);
@@ -568,15 +568,7 @@ START_TEST(memfd_result_slice_of_params)
 	uint8_t both[256];
 	n = memfd_request(both, sizeof(both), 4, MFD_LEN);
 	bh_buf_init(&b, 0);
-	bh_writer_init(&w, &b);
-	bh_write_array(&w, 4);
-	bh_write_int(&w, 0);
-	bh_write_uint(&w, 5);
-	bh_write_cstr(&w, "bulkhead.hello");
-	bh_write_array(&w, 1);
-	bh_write_map(&w, 1);
-	bh_write_cstr(&w, "memfd");
-	bh_write_bool(&w, false);
+	hello_memfd_request(&b, 5, false);
 	ck_assert_uint_le(n + b.len, sizeof(both));
 	memcpy(both + n, b.data, b.len);
 	fd = params_memfd(MFD_LEN, MFD_LEN, BH_MEMFD_SEALS_HOSTILE);

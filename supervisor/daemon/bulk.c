@@ -136,7 +136,7 @@ static void attach_passed(struct bh_call *c)
 	size_t at = c->full_len - c->params_len;
 	bh_bulk_ref_put(c->req + at,
 			&(struct bh_bulk_ref){ .kind = BH_BULK_POOL_NEW, .slot = BH_BULK_SLOT_PASSED,
-					       .len = (uint32_t)c->passed_len });
+					       .len = (uint32_t)c->passed.len });
 	c->bulk_slot = BH_BULK_SLOT_PASSED;
 	c->bulk_new = true;
 }
@@ -145,7 +145,7 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 {
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return;
-	if (c->passed_fd >= 0)
+	if (c->passed.fd >= 0)
 		return attach_passed(c);
 	c->bulk_slot = BH_BULK_NONE;
 	const struct bh_config *cfg = inst->d->cfg;
@@ -183,7 +183,7 @@ void bh_bulk_attach(struct bh_instance *inst, struct bh_call *c)
 
 void bh_bulk_detach(struct bh_instance *inst, struct bh_call *c)
 {
-	if (c->bulk_slot == BH_BULK_SLOT_PASSED && c->passed_fd >= 0) {
+	if (c->bulk_slot == BH_BULK_SLOT_PASSED && c->passed.fd >= 0) {
 		c->bulk_slot = BH_BULK_NONE; /* the reference is rewritten at the next attach */
 		return;
 	}
@@ -208,8 +208,8 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 {
 	if (c->sent > 0 || c->bulk_slot < 0)
 		return -1;
-	if (c->passed_fd >= 0)
-		return c->passed_fd;
+	if (c->passed.fd >= 0)
+		return c->passed.fd;
 	if (c->bulk_slot == BH_BULK_AREA_SLOT)
 		return inst->bulk.area_fd;
 	return c->bulk_new ? inst->bulk.pool[c->bulk_slot].fd : -1;
@@ -217,7 +217,7 @@ int bh_bulk_call_fd(const struct bh_instance *inst, const struct bh_call *c)
 
 void bh_bulk_fd_sent(struct bh_instance *inst, struct bh_call *c)
 {
-	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS && c->passed_fd < 0)
+	if (c->bulk_slot >= 0 && c->bulk_slot < BH_BULK_SLOTS && c->passed.fd < 0)
 		inst->bulk.pool[c->bulk_slot].at_child = true;
 	c->bulk_new = false;
 }
@@ -362,11 +362,9 @@ static int copy_result(struct bh_instance *inst, struct bh_rpc *rpc, struct bh_c
 static int passed_back(const struct bh_instance *inst, struct bh_call *c,
 		       const struct bh_bulk_ref *ref)
 {
-	if (!c->passed_map)
-		return -EAGAIN;
-	if (!result_ok(inst, c->passed_map + ref->off, ref->len))
+	if (!result_ok(inst, c->passed.map + ref->off, ref->len))
 		return -EPROTO;
-	int fd = fcntl(c->passed_fd, F_DUPFD_CLOEXEC, 0);
+	int fd = fcntl(c->passed.fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return -EAGAIN;
 	c->reply_fd = fd;
@@ -385,9 +383,9 @@ static int slice_result(struct bh_instance *inst, struct bh_rpc *rpc,
 	if (!c || c->iid != rpc->msgid)
 		return 0; /* handle_response refuses it */
 	bool passed = ref->slot == BH_BULK_SLOT_PASSED;
-	size_t have = passed ? c->passed_len : c->params_len;
+	size_t have = passed ? c->passed.len : c->params_len;
 	*why = "bulk result: a slice of params the call does not have";
-	if (c->bulk_slot != (int)ref->slot || (passed && c->passed_fd < 0) ||
+	if (c->bulk_slot != (int)ref->slot || (passed && c->passed.fd < 0) ||
 	    (uint64_t)ref->off + ref->len > have)
 		return -EPROTO;
 	if (ref->len < BH_BULK_THRESHOLD) {
@@ -411,7 +409,7 @@ static int slice_result(struct bh_instance *inst, struct bh_rpc *rpc,
 	if (r != -EAGAIN)
 		return r;
 	return copy_result(inst, rpc, caller,
-			   &(struct result_src){ .fd = caller->passed_fd, .off = (off_t)ref->off },
+			   &(struct result_src){ .fd = caller->passed.fd, .off = (off_t)ref->off },
 			   ref->len, why);
 }
 

@@ -48,7 +48,7 @@ static struct bh_call *call_new(struct bh_daemon *d, const char *method, size_t 
 	c->req_len = c->full_len = len;
 	c->params_len = params_len;
 	c->bulk_slot = -1; /* BH_BULK_NONE */
-	c->passed_fd = c->reply_fd = -1;
+	c->passed.fd = c->reply_fd = -1;
 	bh_rpc_request_put(c->req, 0, method, method_len, params, params_len, &c->iid_off);
 	return c;
 }
@@ -185,6 +185,15 @@ bool bh_call_started(const struct bh_call *c)
 	return c->where == BH_CALL_AT_INSTANCE && bh_instance_call_started(c->inst, c);
 }
 
+void bh_passed_drop(struct bh_passed *p)
+{
+	if (p->map)
+		munmap((void *)p->map, p->len);
+	if (p->fd >= 0)
+		close(p->fd);
+	*p = (struct bh_passed){ .fd = -1 };
+}
+
 void bh_call_free(struct bh_call *c)
 {
 	if (!c)
@@ -197,10 +206,7 @@ void bh_call_free(struct bh_call *c)
 		c->conn->n_outstanding--;
 	if (c->conn || c->notifier)
 		bh_conn_unhold(c->conn ? c->conn : c->notifier, c);
-	if (c->passed_map)
-		munmap((void *)c->passed_map, c->passed_len);
-	if (c->passed_fd >= 0)
-		close(c->passed_fd);
+	bh_passed_drop(&c->passed);
 	if (c->reply_fd >= 0)
 		close(c->reply_fd);
 	free(c);

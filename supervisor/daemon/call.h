@@ -35,6 +35,18 @@ enum bh_call_where {
 	BH_CALL_AT_INSTANCE, /* inst: offered in its claim table, written or being written */
 };
 
+/* A client's memfd of len bytes (fd -1: none), mapped read-only from its check until
+ * the call ends: a slice of it that comes back as the result is checked there
+ * (unmapping costs a TLB flush on every CPU the daemon ran on). */
+struct bh_passed {
+	int fd;
+	size_t len;
+	const uint8_t *map;
+};
+
+/* Unmap and close p (whatever of it there is); p is then empty. */
+void bh_passed_drop(struct bh_passed *p);
+
 struct bh_call {
 	enum bh_call_kind kind;
 	struct bh_daemon *d;
@@ -74,14 +86,8 @@ struct bh_call {
 	const uint8_t *params_src;
 	bool at_pool_only;
 	/* Params that came in a client's sealed memfd (BH_BULK_MEMFD): the request holds
-	 * the 10-byte reference, passed_fd the memfd of passed_len bytes, which goes on
-	 * to the child as it is; -1 otherwise. */
-	int passed_fd;
-	size_t passed_len;
-	/* passed_fd mapped read-only, from its check until the call ends: a slice of it
-	 * that comes back as the result is checked there (unmapping costs a TLB flush on
-	 * every CPU the daemon ran on). */
-	const uint8_t *passed_map;
+	 * the 10-byte reference, passed the memfd, which goes on to the child as it is. */
+	struct bh_passed passed;
 	/* A result for a client that takes memfds, already in a sealed memfd, reply_len
 	 * bytes at reply_off (bulk.c): sent as it is; -1 otherwise. */
 	int reply_fd;

@@ -498,7 +498,7 @@ void bh_conn_unhold(struct bh_conn *cn, const struct bh_call *c)
 {
 	bool was_full = cn->held_bytes >= HELD_HIGH_WATER(cn->d);
 	cn->held_bytes -= c->req_len;
-	if (c->passed_fd >= 0)
+	if (c->passed.fd >= 0)
 		cn->n_passed--;
 	if (was_full && cn->held_bytes < HELD_HIGH_WATER(cn->d))
 		schedule_flush(cn); /* which turns reading back on */
@@ -570,27 +570,11 @@ static void refuse(struct bh_conn *cn, const struct bh_rpc *rpc, int32_t code,
 		report_notification(cn, code, msg);
 }
 
-/* A request's params that came in a client's memfd: the fd, and its mapping. */
-struct passed {
-	int fd;
-	size_t len;
-	const uint8_t *map;
-};
-
-static void passed_drop(struct passed *p)
-{
-	if (p->map)
-		munmap((void *)p->map, p->len);
-	if (p->fd >= 0)
-		close(p->fd);
-	*p = (struct passed){ .fd = -1 };
-}
-
 /* Params that came as a reference to a memfd (BH_BULK_MEMFD): the memfd, checked
  * like anything a client sends and its content scanned, becomes *ret, with the
  * mapping the scan read; rpc's params stay the reference. 0 when there is no
  * reference; 1 with *ret; -1 with *why when the request is refused. */
-static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, struct passed *ret,
+static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, struct bh_passed *ret,
 			const char **why)
 {
 	struct bh_bulk_ref ref;
@@ -630,7 +614,7 @@ static int memfd_params(struct bh_conn *cn, struct bh_rpc *rpc, struct passed *r
 		*why = "params in a memfd: not exactly one MessagePack array";
 		return -1;
 	}
-	*ret = (struct passed){ .fd = fd, .len = ref.len, .map = map };
+	*ret = (struct bh_passed){ .fd = fd, .len = ref.len, .map = map };
 	return 1;
 }
 
@@ -644,13 +628,13 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 
 	/* Params that came in a memfd: its fd is taken first, whatever becomes of the
 	 * request, so that a refused request never leaves its fd to the next one. */
-	struct passed passed = { .fd = -1 };
+	struct bh_passed passed = { .fd = -1 };
 	const char *why = NULL;
 	int mr = memfd_params(cn, rpc, &passed, &why);
 
 #define REJECT(code, ...)                                                                  \
 	do {                                                                               \
-		passed_drop(&passed);                                                      \
+		bh_passed_drop(&passed);                                                   \
 		refuse(cn, rpc, code, __VA_ARGS__);                                        \
 		return;                                                                    \
 	} while (0)
@@ -693,12 +677,10 @@ static void handle_request(struct bh_conn *cn, struct bh_rpc *rpc)
 			      : bh_call_new(d, meth, methlen, rpc->params, rpc->params_len)))
 		refuse(cn, rpc, BH_E_INTERNAL, "out of memory");
 	if (!c) {
-		passed_drop(&passed);
+		bh_passed_drop(&passed);
 		return;
 	}
-	c->passed_fd = passed.fd;
-	c->passed_len = passed.len;
-	c->passed_map = passed.map;
+	c->passed = passed;
 	cn->n_passed += passed.fd >= 0;
 	c->kind = BH_CALL_CLIENT;
 	c->client_msgid = msgid;

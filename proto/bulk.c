@@ -36,7 +36,7 @@ size_t bh_bulk_ref_put(uint8_t *p, const struct bh_bulk_ref *r)
 		bh__put_be32(p + 6, r->len);
 		return BH_BULK_REF_SIZE;
 	}
-	p[6] = p[7] = 0;
+	memset(p + 6, 0, 4);
 	bh__put_be32(p + 10, r->off);
 	bh__put_be32(p + 14, r->len);
 	return BH_BULK_SLICE_REF_SIZE;
@@ -50,7 +50,8 @@ int bh_bulk_ref_get(const uint8_t *p, size_t len, struct bh_bulk_ref *ret)
 	bool with_off = p[0] == 0xd8 && len == BH_BULK_SLICE_REF_SIZE;
 	if (!with_off && (p[0] != 0xd7 || len != BH_BULK_REF_SIZE))
 		return -EPROTO;
-	if (p[4] != 0 || p[5] != 0 || (with_off && (p[6] != 0 || p[7] != 0)))
+	static const uint8_t zeros[6];
+	if (memcmp(p + 4, zeros, with_off ? 6 : 2) != 0)
 		return -EPROTO;
 	struct bh_bulk_ref r = { .kind = p[2], .slot = p[3] };
 	if (with_off) {

@@ -64,7 +64,11 @@ START_TEST(ref_with_offset)
 	struct bh_bulk_ref got;
 	struct bh_bulk_ref slice = { .kind = BH_BULK_SLICE, .slot = BH_BULK_SLOT_PASSED,
 				     .off = 0x0a0b0c0d, .len = 70000 };
+	memset(p, 0xee, sizeof(p)); /* every byte is written: no stale memory goes out */
 	ck_assert_uint_eq(bh_bulk_ref_put(p, &slice), BH_BULK_SLICE_REF_SIZE);
+	static const uint8_t want[] = { 0xd8, BH_EXT_BULK, BH_BULK_SLICE, BH_BULK_SLOT_PASSED,
+					0, 0, 0, 0, 0, 0, 0x0a, 0x0b, 0x0c, 0x0d, 0, 1, 0x11, 0x70 };
+	ck_assert_mem_eq(p, want, sizeof(want));
 	ck_assert_uint_eq(p[0], 0xd8);
 	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), 0);
 	ck_assert_uint_eq(got.kind, BH_BULK_SLICE);
@@ -74,9 +78,11 @@ START_TEST(ref_with_offset)
 	ck_assert(!bh_bulk_ref_has_fd(&got));
 	/* Cut short, or with padding set: malformed. */
 	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p) - 1, &got), -EPROTO);
-	p[7] = 1;
-	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
-	p[7] = 0;
+	for (int i = 4; i < 10; i++) {
+		p[i] = 1;
+		ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
+		p[i] = 0;
+	}
 	p[3] = BH_BULK_MAPS;
 	ck_assert_int_eq(bh_bulk_ref_get(p, sizeof(p), &got), -EPROTO);
 

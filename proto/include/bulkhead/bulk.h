@@ -7,7 +7,7 @@
  *     0xd7, BH_EXT_BULK, kind (1 byte), slot (1 byte), 0, 0, len (big endian uint32)
  * or, for a value that starts inside its memfd (fixext 16, BH_BULK_SLICE always,
  * BH_BULK_MEMFD when off is not 0; big endian uint32s):
- *     0xd8, BH_EXT_BULK, kind, slot, 0, 0, 0, 0, off, len
+ *     0xd8, BH_EXT_BULK, kind, slot, 0, 0, 0, 0, 0, 0, off, len
  * Kinds:
  *   BH_BULK_POOL      the value is in the receiver's mapping of pool buffer `slot`
  *   BH_BULK_POOL_NEW  the same, and the message carries that buffer's memfd: the

@@ -10,9 +10,9 @@
 
 static void h_attack(struct h_out *o, const struct h_args *a)
 {
-	/* [1, id, nil, fixext 16: kind BH_BULK_SLICE (6), passed slot (4), off 0,
-	 * len 1 MiB] */
-	uint8_t msg[] = { 0x94, 0x01, 0xce, 0, 0, 0, 0, 0xc0, 0xd8, 98, 6, 4, 0, 0, 0, 0,
+	/* [1, id, nil, fixext 16: kind BH_BULK_SLICE (6), passed slot (4), six zero
+	 * bytes, off 0, len 1 MiB] */
+	uint8_t msg[] = { 0x94, 0x01, 0xce, 0, 0, 0, 0, 0xc0, 0xd8, 98, 6, 4, 0, 0, 0, 0, 0, 0,
 			  0, 0, 0, 0, 0x00, 0x10, 0x00, 0x00 };
 	struct hc_entry *e;
 	uint32_t id;

@@ -24,9 +24,19 @@ static struct bh_claim *entry(const struct bh_claims *t, uint32_t id)
 	return &t->entries[id & (t->n - 1)];
 }
 
+/* The bell, the entries, then the answer ring (ring.h) at the very end of the last
+ * page: whole pages, so that the mapping is the file. */
 static size_t table_size(uint32_t n)
 {
-	return (size_t)n * sizeof(struct bh_claim) + sizeof(struct bh_claims_bell);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t need = sizeof(struct bh_claims_bell) + (size_t)n * sizeof(struct bh_claim) +
+		      BH_RING_REGION;
+	return (need + page - 1) / page * page;
+}
+
+static size_t ring_offset(uint32_t n)
+{
+	return table_size(n) - BH_RING_REGION;
 }
 
 static int map(struct bh_claims *t, int fd, uint32_t n)
@@ -41,6 +51,8 @@ static int map(struct bh_claims *t, int fd, uint32_t n)
 	t->bell = p;
 	t->entries = (struct bh_claim *)(t->bell + 1);
 	t->n = n;
+	t->ring = (struct bh_ring_ctl *)((uint8_t *)p + ring_offset(n));
+	t->ring_data = (uint8_t *)(t->ring + 1);
 	return 0;
 }
 
@@ -61,6 +73,8 @@ int bh_claims_create(struct bh_claims *t, uint32_t n, int *ret_fd)
 		r = -errno;
 	if (r == 0)
 		r = map(t, fd, n);
+	if (r == 0)
+		atomic_store_explicit(&t->bell->entries, n, memory_order_relaxed);
 	if (r < 0) {
 		free(mine);
 		close(fd);
@@ -80,12 +94,18 @@ int bh_claims_attach(struct bh_claims *t, int fd)
 		return -errno;
 	if ((seals & CLAIMS_SEALS) != CLAIMS_SEALS || fstat(fd, &st) < 0)
 		return -EBADF;
-	if ((uint64_t)st.st_size <= sizeof(struct bh_claims_bell))
+	if ((uint64_t)st.st_size < table_size(1) || (uint64_t)st.st_size > table_size(CLAIMS_MAX))
 		return -EBADF;
-	uint64_t n = ((uint64_t)st.st_size - sizeof(struct bh_claims_bell)) / sizeof(struct bh_claim);
-	if (n == 0 || n > CLAIMS_MAX || (n & (n - 1)) || (uint64_t)st.st_size != table_size((uint32_t)n))
+	/* Its number of entries, from the bell: the supervisor wrote it before we ran. */
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	uint32_t n = atomic_load_explicit(&((struct bh_claims_bell *)p)->entries,
+					  memory_order_relaxed);
+	munmap(p, (size_t)st.st_size);
+	if (n == 0 || n > CLAIMS_MAX || (n & (n - 1)) || (uint64_t)st.st_size != table_size(n))
 		return -EBADF;
-	return map(t, fd, (uint32_t)n);
+	return map(t, fd, n);
 }
 
 void bh_claims_unmap(struct bh_claims *t)

@@ -53,10 +53,21 @@ int shim_writev_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
+/* Through the ring when it fits, waking the supervisor with one byte if it sleeps;
+ * on the socket otherwise (ring.h). */
 void shim_sendv(struct shim *s, struct iovec *iov, int n)
 {
-	int r = shim_writev_all(s->fd, iov, n);
+	static uint8_t wake_byte = BH_RING_WAKE;
+	struct iovec wake_iov = { .iov_base = &wake_byte, .iov_len = 1 };
+	bool wake = false;
+	int r = 0;
 
+	if (s->ring_on && bh_ring_put(&s->ring, iov, n, &wake)) {
+		if (wake)
+			r = shim_writev_all(s->fd, &wake_iov, 1);
+	} else {
+		r = shim_writev_all(s->fd, iov, n);
+	}
 	if (r == -EPIPE || r == -ECONNRESET)
 		shim_exit_quietly();
 	if (r < 0)

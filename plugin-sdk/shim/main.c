@@ -2,7 +2,7 @@
  *
  *     bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]
  *                   [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]
- *                   [--claims [--spin-us US]] [--env NAME=VALUE]... PLUGIN.so
+ *                   [--claims [--spin-us US] [--ring]] [--env NAME=VALUE]... PLUGIN.so
  *
  * Started by bulkheadd with the channel on fd BH_CHANNEL_FD (bulkhead/channel.h).
  * The limits are the channel's (struct bh_limits; proto defaults when not given):
@@ -17,7 +17,8 @@
  * is claimed there before it starts. Without it every call runs (a shim started
  * by hand or by a test). --spin-us: how long a shim whose calls come close together
  * watches the table's doorbell for the next one before it sleeps in read() (hot.c);
- * 0 never, default SHIM_SPIN_US_DEFAULT.
+ * 0 never, default SHIM_SPIN_US_DEFAULT. --ring: once the plugin is initialised, send
+ * messages through the answer ring after the table (bulkhead/ring.h).
  * --env NAME=VALUE (repeatable): set in the environment after the filter is in place
  * and before dlopen (the shim is started with an empty environment).
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error
@@ -72,7 +73,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: bulkhead-shim [--max-message BYTES] [--max-depth N] [--max-items N]\n"
 	      "                     [--max-bytes BYTES] [--seccomp [--allow-syscall NAME]...]\n"
-	      "                     [--claims [--spin-us US]] [--env NAME=VALUE]...\n"
+	      "                     [--claims [--spin-us US] [--ring]] [--env NAME=VALUE]...\n"
 	      "                     PLUGIN.so\n"
 	      "Hosts one bulkhead plugin; started by bulkheadd with its channel on fd 3.\n",
 	      f);
@@ -128,6 +129,7 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		{ "allow-syscall", required_argument, NULL, 'a' },
 		{ "claims", no_argument, NULL, 'c' },
 		{ "spin-us", required_argument, NULL, 'p' },
+		{ "ring", no_argument, NULL, 'r' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -166,6 +168,9 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 		case 'c':
 			s->use_claims = true;
 			break;
+		case 'r':
+			s->ring_wanted = true;
+			break;
 		case 'e':
 			if (optarg[0] == '=' || !strchr(optarg, '='))
 				shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--env: want NAME=VALUE");
@@ -188,6 +193,8 @@ static void parse_args(struct shim *s, struct seccomp_opts *sc, int argc, char *
 	}
 	if (sc->n_extra && !sc->on)
 		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--allow-syscall needs --seccomp");
+	if (s->ring_wanted && !s->use_claims)
+		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "--ring needs --claims");
 	s->path = argv[optind];
 }
 
@@ -253,6 +260,11 @@ static void attach_claims(struct shim *s)
 		shim_die(BH_SHIM_EXIT_LOAD_FAILED, "fd %d is not a claim table: %s", BH_CLAIMS_FD,
 			 strerror(-r));
 	close(BH_CLAIMS_FD);
+	s->ring = (struct bh_ring_writer){
+		.ctl = s->claims.ring,
+		.data = s->claims.ring_data,
+		.tail = atomic_load_explicit(&s->claims.ring->tail, memory_order_relaxed),
+	};
 }
 
 /* Where a death by signal is recorded (the claim table's died_of), or NULL: a signal

@@ -204,6 +204,9 @@ static void do_init(struct shim *s, uint32_t id, const bh_value *params)
 	}
 	s->ready = true;
 	send_nil(s, id);
+	/* From here on: an instance that never serves a call never touches the ring's
+	 * pages, which a thousand idle ones would otherwise add to the daemon's memory. */
+	s->ring_on = s->ring_wanted;
 }
 
 /* [0, id, "$snapshot", []] -> [state_version, blob] */

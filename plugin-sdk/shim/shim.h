@@ -98,6 +98,9 @@ struct shim {
 	uint64_t spin_ns;            /* --spin-us: longest watch of the doorbell (hot.c) */
 	uint32_t seen_posted;        /* the doorbell before the last read */
 	bool hot;                    /* the last wait for a call was short */
+	bool ring_wanted;            /* --ring */
+	bool ring_on;                /* messages go through the answer ring (ring.h) */
+	struct bh_ring_writer ring;
 
 	/* The plugin, after shim_load(). */
 	void *dl;

@@ -269,6 +269,9 @@ void bh_call_detach_conn(struct bh_call *c)
 static void deadline_fired(struct bh_timer *t)
 {
 	struct bh_call *c = bh_container_of(t, struct bh_call, timer);
+	if (c->inst && c->where == BH_CALL_AT_INSTANCE &&
+	    bh_instance_answered_in_ring(c->inst, c, c->iid))
+		return;
 	if (c->deadline_passed) {
 		if (bh_call_started(c))
 			bh_instance_call_stuck(c->inst, c);

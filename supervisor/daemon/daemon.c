@@ -26,6 +26,7 @@
 #include "memwatch.h"
 #include "metrics.h"
 #include "reload.h"
+#include "rings.h"
 #include "service.h"
 #include "slot.h"
 #include "watch.h"
@@ -33,6 +34,7 @@
 static void before_wait(void *ctx)
 {
 	struct bh_daemon *d = ctx;
+	bh_rings_poll(d); /* answers first: they go out in this turn's flush */
 	bh_instance_flush_all(d);
 	bh_conn_flush_all(d);
 	bh_service_poll(d);
@@ -108,6 +110,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 	bh_list_init(&d->conns);
 	bh_list_init(&d->providers);
 	bh_list_init(&d->flush_insts);
+	bh_list_init(&d->awake_rings);
 	bh_list_init(&d->flush_conns);
 	bh_arena_init(&d->arena);
 	bh_buf_init(&d->scratch, 0);
@@ -130,6 +133,7 @@ int bh_daemon_init(struct bh_daemon *d, struct bh_config *cfg)
 		return r;
 	bh_slot_spawning_init(d);
 	bh_loop_before_wait(d->loop, before_wait, d);
+	bh_loop_before_sleep(d->loop, bh_rings_sleep, d);
 	return setup_signals(d);
 }
 

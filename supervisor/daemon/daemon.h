@@ -58,6 +58,7 @@ struct bh_daemon {
 		uint64_t result_staged;
 	} output;
 	struct bh_list flush_insts, flush_conns;
+	struct bh_list awake_rings; /* instances whose ring we look at (rings.h) */
 	uint64_t next_serial;
 	uint64_t start_ns;
 	int lock_fd;              /* flock on SOCKET.lock, held for life */

@@ -40,6 +40,7 @@
 #include "metrics.h"
 #include "outcall.h"
 #include "placement.h"
+#include "rings.h"
 #include "slot.h"
 #include "spare.h"
 #include "swap.h"
@@ -175,6 +176,7 @@ static void inst_free(void *p)
 	bh_buf_done(&inst->in);
 	free(inst->scan);
 	bh_buf_done(&inst->tail);
+	bh_rings_forget(inst);
 	bh_bulk_done(&inst->bulk);
 	bh_claims_unmap(&inst->claims);
 	free(inst->pending);
@@ -211,6 +213,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_list_init(&inst->outcalls);
 	bh_buf_init(&inst->tail, 0);
 	bh_list_init(&inst->flush_link);
+	bh_list_init(&inst->ring_link);
 	bh_timer_init(&inst->timer, inst_timer);
 	bh_heal_instance_init(inst);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
@@ -225,6 +228,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 		snprintf(errbuf, errlen, "creating the claim table: %s", strerror(-r));
 		goto fail;
 	}
+	inst->ring = (struct bh_ring_reader){ .ctl = inst->claims.ring, .data = inst->claims.ring_data };
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -244,9 +248,9 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	snprintf(maxbytes, sizeof(maxbytes), "%u", lim->max_bytes);
 	snprintf(spin_us, sizeof(spin_us), "%u", gen->conf.spin_us);
 	const struct bh_sandbox_profile *prof = &gen->profile;
-	/* bulkhead-shim --max-message N ... --claims --spin-us N [--seccomp [--allow-syscall NAME]...]
-	 * [--env NAME=VALUE]... PLUGIN */
-	size_t argc = 0, max_args = 17 + 2 * prof->n_extra_syscalls + 2 * gen->conf.n_env;
+	/* bulkhead-shim --max-message N ... --claims --spin-us N --ring [--seccomp
+	 * [--allow-syscall NAME]...] [--env NAME=VALUE]... PLUGIN */
+	size_t argc = 0, max_args = 18 + 2 * prof->n_extra_syscalls + 2 * gen->conf.n_env;
 	char **argv = calloc(max_args, sizeof(*argv));
 	if (!argv) {
 		r = -ENOMEM;
@@ -264,6 +268,7 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	argv[argc++] = "--claims";
 	argv[argc++] = "--spin-us";
 	argv[argc++] = spin_us;
+	argv[argc++] = "--ring";
 	struct bh_enforcement enf;
 	bh_sandbox_enforcement(prof, &enf);
 	if (prof->enabled && strcmp(enf.seccomp, "none") != 0) {
@@ -549,8 +554,10 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere)
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere) {
 		bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns);
+		bh_rings_awake(inst, true); /* its answer then needs no wake-up */
+	}
 }
 
 static void inst_flush(struct bh_instance *inst)
@@ -867,6 +874,9 @@ static void act_ready(struct bh_instance *inst, const void *arg)
 		(int)inst->child.pid, inst->generation,
 		(double)(inst->ready_ns - inst->started_ns) / 1e6);
 	bh_event_instance(inst, BH_EV_INSTANCE_READY, NULL, NULL);
+	/* The shim uses its ring from now on; our wake-up request goes in only now, out of
+	 * reach of what its plugin's constructors did to the table. */
+	bh_rings_awake(inst, false);
 	bh_slot_instance_ready(inst->slot, inst);
 }
 
@@ -982,6 +992,47 @@ static bool inst_read(struct bh_instance *inst, bool to_end)
 	return more;
 }
 
+/* Bytes came from the child: how long its first reply after our write took. */
+static void note_input(struct bh_instance *inst, size_t n)
+{
+	inst->d->input.channel_read += n;
+	if (inst->flushed_ns) {
+		inst->turn_ns = bh_now_ns() - inst->flushed_ns;
+		inst->flushed_ns = 0;
+	}
+}
+
+/* Handle what the answer ring holds. False after a violation. */
+static bool read_ring(struct bh_instance *inst)
+{
+	uint8_t msg[BH_RING_ENTRY_MAX];
+	const char *why = NULL;
+	int n;
+
+	while (!inst->untrusted && (n = bh_ring_take(&inst->ring, msg, &why)) != 0) {
+		if (n < 0) {
+			protocol_violation(inst, why);
+			return false;
+		}
+		note_input(inst, (size_t)n);
+		struct bh_scan sc;
+		int r = bh_scan(msg, (size_t)n, &inst->d->cfg->limits, &sc);
+		inst->d->input.channel_scanned += (size_t)n;
+		if (r == 0 && sc.size != (size_t)n)
+			why = "answer ring: an entry holds more than one message";
+		else if (r == -EAGAIN)
+			why = "answer ring: an entry holds part of a message";
+		else if (r < 0)
+			why = bh_proto_strerror(r);
+		if (why) {
+			protocol_violation(inst, why);
+			return false;
+		}
+		handle_message(inst, msg, (size_t)n);
+	}
+	return !inst->untrusted;
+}
+
 static bool inst_read_some(struct bh_instance *inst, bool to_end)
 {
 	for (int rounds = 0; to_end || rounds < 16; rounds++) {
@@ -999,11 +1050,7 @@ static bool inst_read_some(struct bh_instance *inst, bool to_end)
 		if (n == 0)
 			return false;
 		inst->in.len += (size_t)n;
-		inst->d->input.channel_read += (size_t)n;
-		if (inst->flushed_ns) {
-			inst->turn_ns = bh_now_ns() - inst->flushed_ns;
-			inst->flushed_ns = 0;
-		}
+		note_input(inst, (size_t)n);
 		size_t off = 0;
 		while (off < inst->in.len && !inst->untrusted) {
 			/* Resumed where the last read stopped: linear however it is split. */
@@ -1018,7 +1065,10 @@ static bool inst_read_some(struct bh_instance *inst, bool to_end)
 				protocol_violation(inst, bh_proto_strerror(r));
 				return false;
 			}
-			handle_message(inst, inst->in.data + off, sc.size);
+			if (sc.size == 1 && inst->in.data[off] == BH_RING_WAKE)
+				bh_rings_awake(inst, false); /* it cleared our request */
+			else
+				handle_message(inst, inst->in.data + off, sc.size);
 			off += sc.size;
 		}
 		bh_buf_consume(&inst->in, off);
@@ -1032,27 +1082,47 @@ static bool inst_read_some(struct bh_instance *inst, bool to_end)
 	return true;
 }
 
+/* After reading its channel or its ring: ok false at end of file or a violation. */
+static void after_input(struct bh_instance *inst, bool ok)
+{
+	if (!ok) {
+		/* It is gone for us; the pidfd reports when it is gone for the kernel. A
+		 * child closing its channel is usually dying already, so its exit status
+		 * tells the story; the SIGKILL only covers one that closed it and lives on. */
+		inst->closed_channel = true;
+		send_signal(inst, SIGKILL);
+		/* Closed, not just masked: a hung-up socket reports EPOLLHUP whatever the
+		 * mask, and the pidfd reports the exit. */
+		bh_watch_close(inst->d->loop, &inst->chan);
+	} else if (inst->retiring && inst->inflight == 0) {
+		bh_instance_stop(inst);
+	}
+	bh_slot_after_reply(inst->slot);
+}
+
 static void inst_event(struct bh_watch *w, uint32_t events)
 {
 	struct bh_instance *inst = bh_container_of(w, struct bh_instance, chan);
 	if (events & EPOLLOUT)
 		schedule_flush(inst);
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		if (!inst_read(inst, false)) {
-			/* End of file or a violation: it is gone for us; the pidfd reports
-			 * when it is gone for the kernel. A child closing its channel is
-			 * usually dying already, so its exit status tells the story; the
-			 * SIGKILL only covers one that closed it and lives on. */
-			inst->closed_channel = true;
-			send_signal(inst, SIGKILL);
-			/* Closed, not just masked: a hung-up socket reports EPOLLHUP whatever
-			 * the mask, and the pidfd reports the exit. */
-			bh_watch_close(inst->d->loop, &inst->chan);
-		} else if (inst->retiring && inst->inflight == 0) {
-			bh_instance_stop(inst);
-		}
-		bh_slot_after_reply(inst->slot);
-	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		after_input(inst, inst_read(inst, false));
+}
+
+void bh_instance_read_ring(struct bh_instance *inst)
+{
+	if (inst->untrusted || inst->chan.fd < 0 || inst->state == BH_INST_DEAD)
+		return;
+	after_input(inst, read_ring(inst));
+}
+
+bool bh_instance_answered_in_ring(struct bh_instance *inst, const struct bh_call *c,
+				  uint32_t iid)
+{
+	bh_instance_read_ring(inst);
+	/* c may be freed: compare its address only; a new call there has another iid. */
+	const struct bh_call *now = inst->pending[iid & (inst->pending_cap - 1)];
+	return now != c || now->iid != iid;
 }
 
 /* ---- death ---- */
@@ -1187,6 +1257,9 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	 * calls are judged. */
 	if (!inst->untrusted && inst->chan.fd >= 0)
 		inst_read(inst, true);
+	if (!inst->untrusted)
+		read_ring(inst);
+	bh_rings_forget(inst);
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);
 

@@ -79,6 +79,11 @@ struct bh_instance {
 	bool want_flush;          /* on d->flush_insts */
 	struct bh_list flush_link;
 	struct bh_claims claims;  /* shared with the child: which calls started */
+	/* Its answer ring (bulkhead/ring.h), in the claims memfd. While the daemon looks
+	 * at it itself (rings.h) the instance is on d->awake_rings. */
+	struct bh_ring_reader ring;
+	struct bh_list ring_link;
+	bool ring_watched;        /* its reply is watched for in this wait: stay awake */
 	struct bh_inst_bulk bulk; /* large params and results (bulk.c) */
 	/* Requests its plugin made (outcall.h) and not yet answered: while there is one,
 	 * only calls of their chains are written to it. */
@@ -124,6 +129,12 @@ bool bh_instance_has_room(const struct bh_instance *inst);
  * A child that lets more than one message's worth of them pile up unread is killed. */
 int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size_t len);
 void bh_instance_flush_all(struct bh_daemon *d);
+/* Handle what its answer ring holds (rings.h). */
+void bh_instance_read_ring(struct bh_instance *inst);
+/* Before c (its call iid) is judged late: whether its answer waits in the ring, where
+ * a wake-up its plugin suppressed left it. True when c was answered (c is gone). */
+bool bh_instance_answered_in_ring(struct bh_instance *inst, const struct bh_call *c,
+				  uint32_t iid);
 /* Kill with SIGKILL, recording why (the first cause given wins). */
 void bh_instance_kill(struct bh_instance *inst, enum bh_exit_cause cause, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -33,6 +33,8 @@ struct bh_loop {
 	size_t n_deferred, cap_deferred;
 	void (*before_wait)(void *ctx);
 	void *before_wait_ctx;
+	bool (*before_sleep)(void *ctx, bool watching);
+	void *before_sleep_ctx;
 	struct bell bells[BH_LOOP_BELLS];
 	size_t n_bells;
 	uint64_t bells_until_ns;
@@ -214,6 +216,12 @@ static void run_deferred(struct bh_loop *l)
 	l->n_deferred = 0;
 }
 
+void bh_loop_before_sleep(struct bh_loop *l, bool (*fn)(void *ctx, bool watching), void *ctx)
+{
+	l->before_sleep = fn;
+	l->before_sleep_ctx = ctx;
+}
+
 int bh_loop_before_wait(struct bh_loop *l, void (*fn)(void *ctx), void *ctx)
 {
 	l->before_wait = fn;
@@ -266,8 +274,8 @@ const struct bh_loop_bell_stats *bh_loop_bell_stats(const struct bh_loop *l)
  * are polled every BELL_POLL_NS meanwhile, so other traffic waits at most that long,
  * and sched_yield lets a process queued on this CPU run. Timers are late by at most
  * the watch. The number of events found (in events), 0 when the wait is still to be
- * done. */
-static int watch_bells(struct bh_loop *l, struct epoll_event *events)
+ * done; *rang when a bell rang. */
+static int watch_bells(struct bh_loop *l, struct epoll_event *events, bool *rang)
 {
 	struct bh_loop_bell_stats *st = &l->bell_stats;
 	uint64_t start = bh_now_ns(), now = start;
@@ -288,6 +296,7 @@ static int watch_bells(struct bh_loop *l, struct epoll_event *events)
 		}
 		if (bell_rang(l)) {
 			st->rang++;
+			*rang = true;
 			break;
 		}
 		if (now >= l->bells_until_ns) {
@@ -302,14 +311,28 @@ static int watch_bells(struct bh_loop *l, struct epoll_event *events)
 	return n;
 }
 
-/* epoll_wait, after watching the bells if any were set for this wait. */
+static bool work_before_sleep(struct bh_loop *l, bool watching)
+{
+	return l->before_sleep && l->before_sleep(l->before_sleep_ctx, watching);
+}
+
+/* epoll_wait, after watching the bells if any were set for this wait; without
+ * sleeping when there is work already. */
 static int wait_events(struct bh_loop *l, struct epoll_event *events)
 {
+	bool rang = false;
 	if (l->n_bells > 0) {
-		int n = watch_bells(l, events);
-		if (n != 0)
+		if (work_before_sleep(l, true)) {
+			l->n_bells = 0;
+			l->bells_until_ns = 0;
+			return epoll_wait(l->epfd, events, BATCH, 0);
+		}
+		int n = watch_bells(l, events, &rang);
+		if (n != 0 || rang)
 			return n;
 	}
+	if (work_before_sleep(l, false))
+		return epoll_wait(l->epfd, events, BATCH, 0);
 	return epoll_wait(l->epfd, events, BATCH, wait_timeout_ms(l));
 }
 

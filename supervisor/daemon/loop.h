@@ -59,11 +59,19 @@ int bh_loop_defer_free(struct bh_loop *l, void (*fn)(void *p), void *p);
 /* Callback run before every wait; registered once. 0 or -ENOMEM. */
 int bh_loop_before_wait(struct bh_loop *l, void (*fn)(void *ctx), void *ctx);
 
+/* Right before the loop sleeps: fn(ctx, watching) arranges to be woken for what it
+ * looks at itself (rings.h), and says whether something came meanwhile (then the loop
+ * does not sleep). watching: the loop is about to watch bells, not to sleep yet; it
+ * calls fn again before it sleeps. Registered once. */
+void bh_loop_before_sleep(struct bh_loop *l, bool (*fn)(void *ctx, bool watching), void *ctx);
+
 /* Before the next wait, watch *bell (a shared counter, e.g. a shim's doorbell) until
  * it differs from `seen` or until_ns, polling the fds meanwhile, instead of sleeping
  * at once: a reply due within microseconds then finds the daemon running, not asleep
- * (waking it costs a context switch and, on an idle CPU of a VM, tens of µs). At most
- * BH_LOOP_BELLS bells per wait; the watch is cleared after each wait. */
+ * (waking it costs a context switch and, on an idle CPU of a VM, tens of µs). A bell
+ * that rings ends the wait without events: the next turn of the loop finds the reply
+ * (before_wait). At most BH_LOOP_BELLS bells per wait; the watch is cleared after each
+ * wait. */
 #define BH_LOOP_BELLS 8
 /* What the watches did, for status: how they ended, and the time spent in them (CPU
  * time: the loop spins while it watches). */

@@ -5,7 +5,10 @@
  * /dev/null on stdin, pipes on stdout/stderr (captured as logs), every other fd
  * closed and an empty environment.
  * The channel carries the same MessagePack-RPC stream as the client socket (see
- * proto.h). Internal method names start with '$', which no plugin method can.
+ * proto.h). Internal method names start with '$', which no plugin method can. With
+ * --ring (always, from bulkheadd), what the shim sends after its $init answer goes
+ * through the answer ring in the claims memfd when it fits, and the socket then
+ * carries only what does not fit and one-byte wake-ups (bulkhead/ring.h).
  *
  *  1. shim -> supervisor, once, first message:
  *       [2, "$hello", [protocol_version, abi_version, plugin_name, plugin_version,

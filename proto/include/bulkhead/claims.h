@@ -46,6 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulkhead/ring.h"
+
 /* The doorbell, before the entries: two counters that let a side expecting traffic
  * watch memory for it instead of sleeping in the kernel, where waking it costs a
  * context switch and, on an idle CPU of a VM, tens of µs. Each side bumps its counter
@@ -65,6 +67,10 @@ struct bh_claims_bell {
 	/* shim: the signal it is dying of, written once, right before it exits with
 	 * BH_SHIM_EXIT_SIGNALED (channel.h); 0 while it lives. A hint like the rest. */
 	_Atomic uint32_t died_of;
+	/* supervisor: the number of entries, written before the shim starts. The table is
+	 * whole pages, the answer ring (ring.h) at its very end, so the size alone does
+	 * not say. */
+	_Atomic uint32_t entries;
 };
 
 /* Where the shim finds the table (after the channel, fd 3). */
@@ -87,6 +93,8 @@ struct bh_claims {
 	struct bh_claim *entries;
 	uint32_t n;                /* a power of two */
 	struct bh_claims_bell *bell; /* the start of the mapping; entries follow */
+	struct bh_ring_ctl *ring;    /* after the entries: the answer ring (ring.h) */
+	uint8_t *ring_data;
 	/* Supervisor only: per entry, id << 32 | state as the supervisor knows it (OFFERED:
 	 * nothing learned yet, ask the table). Private memory, out of the child's reach. */
 	uint64_t *known;

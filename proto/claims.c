@@ -24,19 +24,15 @@ static struct bh_claim *entry(const struct bh_claims *t, uint32_t id)
 	return &t->entries[id & (t->n - 1)];
 }
 
-/* The bell, the entries, then the answer ring (ring.h) at the very end of the last
- * page: whole pages, so that the mapping is the file. */
+/* The bell, the answer ring's control words (ring.h), the entries, then the ring's
+ * data at the very end of the last page: whole pages, so that the mapping is the file,
+ * and everything an idle instance touches in its first page. */
 static size_t table_size(uint32_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t need = sizeof(struct bh_claims_bell) + (size_t)n * sizeof(struct bh_claim) +
-		      BH_RING_REGION;
+	size_t need = sizeof(struct bh_claims_bell) + sizeof(struct bh_ring_ctl) +
+		      (size_t)n * sizeof(struct bh_claim) + BH_RING_DATA;
 	return (need + page - 1) / page * page;
-}
-
-static size_t ring_offset(uint32_t n)
-{
-	return table_size(n) - BH_RING_REGION;
 }
 
 static int map(struct bh_claims *t, int fd, uint32_t n)
@@ -49,10 +45,10 @@ static int map(struct bh_claims *t, int fd, uint32_t n)
 	 * (the shim maps the fd it is given). */
 	(void)madvise(p, table_size(n), MADV_DONTFORK);
 	t->bell = p;
-	t->entries = (struct bh_claim *)(t->bell + 1);
+	t->ring = (struct bh_ring_ctl *)(t->bell + 1);
+	t->entries = (struct bh_claim *)(t->ring + 1);
 	t->n = n;
-	t->ring = (struct bh_ring_ctl *)((uint8_t *)p + ring_offset(n));
-	t->ring_data = (uint8_t *)(t->ring + 1);
+	t->ring_data = (uint8_t *)p + table_size(n) - BH_RING_DATA;
 	return 0;
 }
 

@@ -62,8 +62,8 @@ static void emit_line(struct bh_child_log *l)
 		l->window_start_ns = now;
 		l->window_bytes = 0;
 	}
-	if (l == &inst->err)
-		bh_lastwords_add(&inst->words, text, l->len);
+	if (l == &inst->err && (inst->words || (inst->words = calloc(1, sizeof(*inst->words)))))
+		bh_lastwords_add(inst->words, text, l->len);
 	if (l->window_bytes + l->len > LOG_BYTES_PER_SEC) {
 		l->suppressed += l->len + 1;
 	} else {

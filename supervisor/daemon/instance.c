@@ -176,6 +176,7 @@ static void inst_free(void *p)
 	bh_buf_done(&inst->in);
 	free(inst->scan);
 	bh_buf_done(&inst->tail);
+	free(inst->words);
 	bh_rings_forget(inst);
 	bh_bulk_done(&inst->bulk);
 	bh_claims_unmap(&inst->claims);
@@ -1285,7 +1286,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	if (inst->death_reason[0])
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s: %s", s->conf->name,
 			 (int)inst->child.pid, status, inst->death_reason);
-	else if (!clean && bh_lastwords_pick(&inst->words, words, sizeof(words)) > 0)
+	else if (!clean && inst->words && bh_lastwords_pick(inst->words, words, sizeof(words)) > 0)
 		snprintf(reason, sizeof(reason), "%s instance pid %d %s; its last words: %s",
 			 s->conf->name, (int)inst->child.pid, status, words);
 	else

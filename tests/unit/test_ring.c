@@ -26,9 +26,10 @@ static struct ring *ring_new(uint32_t start)
 {
 	struct ring *g = calloc(1, sizeof(*g));
 	ck_assert_ptr_nonnull(g);
-	g->ctl = aligned_alloc(64, BH_RING_REGION);
+	size_t size = sizeof(struct bh_ring_ctl) + BH_RING_DATA;
+	g->ctl = aligned_alloc(64, size);
 	ck_assert_ptr_nonnull(g->ctl);
-	memset(g->ctl, 0, BH_RING_REGION);
+	memset(g->ctl, 0, size);
 	g->data = (uint8_t *)(g->ctl + 1);
 	atomic_store(&g->ctl->tail, start);
 	atomic_store(&g->ctl->head, start);

@@ -4,8 +4,9 @@
  * supervisor one more to read it: at many calls in flight that is most of what a call
  * costs (README, "Where the time of a routed call goes"). So once its plugin is
  * initialised, a shim started with --ring writes each message of at most
- * BH_RING_ENTRY_MAX bytes into this ring, which lies in the claim table's memfd after
- * the entries (claims.h), and writes to the socket only
+ * BH_RING_ENTRY_MAX bytes into this ring, which lies in the claim table's memfd (its
+ * control words after the doorbell, its data at the end: claims.h), and writes to the
+ * socket only
  *   - a message that does not fit (too large, or the ring is full), and
  *   - a wake-up, the one byte 0xc0 (a msgpack nil, which is no message of the
  *     protocol), when the supervisor said it sleeps (`wake` set).
@@ -44,9 +45,6 @@ struct bh_ring_ctl {
 	_Alignas(64) _Atomic uint32_t head; /* supervisor: bytes consumed */
 	_Atomic uint32_t wake;              /* supervisor: 1 while it sleeps */
 };
-
-/* The ring's bytes in the shared memfd: the control words, then the data. */
-#define BH_RING_REGION (sizeof(struct bh_ring_ctl) + BH_RING_DATA)
 
 /* The shim's end. */
 struct bh_ring_writer {

@@ -1,8 +1,8 @@
-/* The answer ring (bulkhead/ring.h) as a plugin finds it: the last 64 KiB + 128 bytes
- * of the claim table's mapping, which is whole pages ("/memfd:bulkhead-claims" in /proc/self/maps). Written
- * out the way an attacker would: 128 bytes of control words (the write position at 0,
- * the reader's position at 64, the wake request at 68), then 64 KiB of entries, each
- * a 32-bit length and the message, padded to 8. Shared by the ring_* plugins, which
+/* The answer ring (bulkhead/ring.h) as a plugin finds it in the claim table's mapping
+ * ("/memfd:bulkhead-claims" in /proc/self/maps, whole pages). Written out the way an
+ * attacker would: its control words after the 128-byte doorbell (the write position
+ * at 128, the reader's position at 192, the wake request at 196), its data the last
+ * 64 KiB of the mapping: entries of a 32-bit length and the message, padded to 8. Shared by the ring_* plugins, which
  * forge an entry behind the shim's back, wake the daemon with the byte 0xc0 on the
  * channel, and wait to be killed (a call of theirs that returned would let the shim
  * overwrite the forgery with its own answer). */
@@ -13,7 +13,7 @@
 
 #include "chan.h"
 
-enum { HR_CTL_SIZE = 128, HR_DATA_SIZE = 64 * 1024 };
+enum { HR_TAIL_AT = 128, HR_DATA_SIZE = 64 * 1024 };
 
 struct hr_ring {
 	_Atomic uint32_t *tail;
@@ -26,7 +26,7 @@ static H_UNUSED bool hr_find(struct h_out *o, struct hr_ring *r)
 	o->attempted = true;
 	if (!h_find_mapping(o, "memfd:bulkhead-claims", &start, &end))
 		return false;
-	r->tail = (_Atomic uint32_t *)(end - HR_DATA_SIZE - HR_CTL_SIZE);
+	r->tail = (_Atomic uint32_t *)(start + HR_TAIL_AT);
 	r->data = (uint8_t *)(end - HR_DATA_SIZE);
 	return true;
 }

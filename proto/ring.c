@@ -84,6 +84,11 @@ int bh_ring_take(struct bh_ring_reader *r, uint8_t *buf, const char **why)
 	return (int)len;
 }
 
+bool bh_ring_pending(const struct bh_ring_reader *r)
+{
+	return atomic_load_explicit(&r->ctl->tail, memory_order_acquire) != r->head;
+}
+
 void bh_ring_stay_awake(struct bh_ring_reader *r)
 {
 	atomic_store_explicit(&r->ctl->wake, 0, memory_order_relaxed);

@@ -269,9 +269,15 @@ void bh_call_detach_conn(struct bh_call *c)
 static void deadline_fired(struct bh_timer *t)
 {
 	struct bh_call *c = bh_container_of(t, struct bh_call, timer);
-	if (c->inst && c->where == BH_CALL_AT_INSTANCE &&
-	    bh_instance_answered_in_ring(c->inst, c, c->iid))
+	/* Its answer may wait in the ring, its wake-up suppressed by the plugin: judge it
+	 * once more after the loop has read the ring (the timer fires again at once). */
+	if (!c->ring_looked && c->inst && c->where == BH_CALL_AT_INSTANCE &&
+	    bh_instance_ring_pending(c->inst) &&
+	    bh_timer_arm(c->d->loop, &c->timer, bh_now_ns() + 1) == 0) {
+		c->ring_looked = true;
 		return;
+	}
+	c->ring_looked = false;
 	if (c->deadline_passed) {
 		if (bh_call_started(c))
 			bh_instance_call_stuck(c->inst, c);

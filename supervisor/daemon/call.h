@@ -62,6 +62,7 @@ struct bh_call {
 	struct bh_instance *inst; /* BH_CALL_AT_INSTANCE: which one */
 	struct bh_list link;    /* in the list of where it is */
 	bool deadline_passed;   /* the deadline fired once; next comes deadline + grace */
+	bool ring_looked;       /* its timer waits a turn for its instance's ring to be read */
 	uint32_t iid;           /* id on the instance's channel */
 	struct bh_timer timer;  /* deadline, then deadline + grace */
 	uint32_t timeout_ms;

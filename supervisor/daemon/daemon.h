@@ -47,6 +47,9 @@ struct bh_daemon {
 	struct bh_input_stats {
 		uint64_t client_read, client_scanned;
 		uint64_t channel_read, channel_scanned;
+		/* of channel_read, bytes from answer rings; deadlines that found their
+		 * instance's ring not empty (a suppressed wake-up, or a coincidence) */
+		uint64_t ring_read, ring_late;
 		uint64_t output_read;
 	} input;
 	/* Responses sent to clients, and bytes moved to compact what was left to send

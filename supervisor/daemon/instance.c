@@ -555,10 +555,9 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere) {
-		bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns);
+	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere &&
+	    bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns))
 		bh_rings_awake(inst, true); /* its answer then needs no wake-up */
-	}
 }
 
 static void inst_flush(struct bh_instance *inst)
@@ -741,6 +740,7 @@ static void protocol_violation(struct bh_instance *inst, const char *what)
 {
 	bh_instance_kill(inst, BH_EXIT_PROTOCOL, "protocol violation: %s", what);
 	inst->untrusted = true;
+	bh_rings_forget(inst);
 	bh_watch_close(inst->d->loop, &inst->chan);
 }
 
@@ -875,8 +875,8 @@ static void act_ready(struct bh_instance *inst, const void *arg)
 		(int)inst->child.pid, inst->generation,
 		(double)(inst->ready_ns - inst->started_ns) / 1e6);
 	bh_event_instance(inst, BH_EV_INSTANCE_READY, NULL, NULL);
-	/* The shim uses its ring from now on; our wake-up request goes in only now, out of
-	 * reach of what its plugin's constructors did to the table. */
+	/* The shim uses its ring from now on; our wake-up request goes in only now, after
+	 * whatever its plugin's constructors did to the table. */
 	bh_rings_awake(inst, false);
 	bh_slot_instance_ready(inst->slot, inst);
 }
@@ -1003,19 +1003,25 @@ static void note_input(struct bh_instance *inst, size_t n)
 	}
 }
 
-/* Handle what the answer ring holds. False after a violation. */
-static bool read_ring(struct bh_instance *inst)
+/* Handle what the answer ring holds, at most a ring's worth: a plugin refilling it
+ * as fast as we read gets one turn of the loop like everyone else. 1 when messages
+ * were handled, 0 when there were none, -1 after a violation. */
+static int read_ring(struct bh_instance *inst)
 {
 	uint8_t msg[BH_RING_ENTRY_MAX];
 	const char *why = NULL;
-	int n;
+	uint32_t start = inst->ring.head;
+	int n, handled = 0;
 
-	while (!inst->untrusted && (n = bh_ring_take(&inst->ring, msg, &why)) != 0) {
+	while (!inst->untrusted && inst->ring.head - start < BH_RING_DATA &&
+	       (n = bh_ring_take(&inst->ring, msg, &why)) != 0) {
 		if (n < 0) {
 			protocol_violation(inst, why);
-			return false;
+			return -1;
 		}
 		note_input(inst, (size_t)n);
+		inst->d->input.ring_read += (size_t)n;
+		handled = 1;
 		struct bh_scan sc;
 		int r = bh_scan(msg, (size_t)n, &inst->d->cfg->limits, &sc);
 		inst->d->input.channel_scanned += (size_t)n;
@@ -1027,11 +1033,17 @@ static bool read_ring(struct bh_instance *inst)
 			why = bh_proto_strerror(r);
 		if (why) {
 			protocol_violation(inst, why);
-			return false;
+			return -1;
 		}
 		handle_message(inst, msg, (size_t)n);
 	}
-	return !inst->untrusted;
+	return inst->untrusted ? -1 : handled;
+}
+
+/* The shim writes to its ring only once its plugin is initialised. */
+static bool ring_in_use(const struct bh_instance *inst)
+{
+	return inst->state == BH_INST_READY || inst->state == BH_INST_STOPPING;
 }
 
 static bool inst_read_some(struct bh_instance *inst, bool to_end)
@@ -1066,6 +1078,10 @@ static bool inst_read_some(struct bh_instance *inst, bool to_end)
 				protocol_violation(inst, bh_proto_strerror(r));
 				return false;
 			}
+			if (sc.size == 1 && inst->in.data[off] == BH_RING_WAKE && !ring_in_use(inst)) {
+				protocol_violation(inst, "a wake-up before its plugin was ready");
+				return false;
+			}
 			if (sc.size == 1 && inst->in.data[off] == BH_RING_WAKE)
 				bh_rings_awake(inst, false); /* it cleared our request */
 			else
@@ -1093,8 +1109,9 @@ static void after_input(struct bh_instance *inst, bool ok)
 		inst->closed_channel = true;
 		send_signal(inst, SIGKILL);
 		/* Closed, not just masked: a hung-up socket reports EPOLLHUP whatever the
-		 * mask, and the pidfd reports the exit. */
+		 * mask, and the pidfd reports the exit. Its ring is read then too. */
 		bh_watch_close(inst->d->loop, &inst->chan);
+		bh_rings_forget(inst);
 	} else if (inst->retiring && inst->inflight == 0) {
 		bh_instance_stop(inst);
 	}
@@ -1110,20 +1127,25 @@ static void inst_event(struct bh_watch *w, uint32_t events)
 		after_input(inst, inst_read(inst, false));
 }
 
-void bh_instance_read_ring(struct bh_instance *inst)
+static bool ring_readable(const struct bh_instance *inst)
 {
-	if (inst->untrusted || inst->chan.fd < 0 || inst->state == BH_INST_DEAD)
-		return;
-	after_input(inst, read_ring(inst));
+	return !inst->untrusted && inst->chan.fd >= 0 && inst->state != BH_INST_DEAD;
 }
 
-bool bh_instance_answered_in_ring(struct bh_instance *inst, const struct bh_call *c,
-				  uint32_t iid)
+void bh_instance_read_ring(struct bh_instance *inst)
 {
-	bh_instance_read_ring(inst);
-	/* c may be freed: compare its address only; a new call there has another iid. */
-	const struct bh_call *now = inst->pending[iid & (inst->pending_cap - 1)];
-	return now != c || now->iid != iid;
+	int r = ring_readable(inst) ? read_ring(inst) : 0;
+	if (r != 0)
+		after_input(inst, r > 0);
+}
+
+bool bh_instance_ring_pending(struct bh_instance *inst)
+{
+	if (!ring_readable(inst) || !bh_ring_pending(&inst->ring))
+		return false;
+	inst->d->input.ring_late++;
+	bh_rings_awake(inst, false);
+	return true;
 }
 
 /* ---- death ---- */
@@ -1259,7 +1281,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	if (!inst->untrusted && inst->chan.fd >= 0)
 		inst_read(inst, true);
 	if (!inst->untrusted)
-		read_ring(inst);
+		(void)read_ring(inst); /* a ring's worth: the dead cannot refill it */
 	bh_rings_forget(inst);
 	bh_child_log_drain(&inst->out);
 	bh_child_log_drain(&inst->err);

@@ -133,10 +133,10 @@ int bh_instance_queue_message(struct bh_instance *inst, const uint8_t *msg, size
 void bh_instance_flush_all(struct bh_daemon *d);
 /* Handle what its answer ring holds (rings.h). */
 void bh_instance_read_ring(struct bh_instance *inst);
-/* Before c (its call iid) is judged late: whether its answer waits in the ring, where
- * a wake-up its plugin suppressed left it. True when c was answered (c is gone). */
-bool bh_instance_answered_in_ring(struct bh_instance *inst, const struct bh_call *c,
-				  uint32_t iid);
+/* Before one of its calls is judged late: whether something waits in its ring, where
+ * a wake-up its plugin suppressed left it. True when so: the loop reads it before its
+ * next wait. */
+bool bh_instance_ring_pending(struct bh_instance *inst);
 /* Kill with SIGKILL, recording why (the first cause given wins). */
 void bh_instance_kill(struct bh_instance *inst, enum bh_exit_cause cause, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

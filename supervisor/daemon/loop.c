@@ -246,14 +246,15 @@ static int wait_timeout_ms(struct bh_loop *l)
 	return ms > 60000 ? 60000 : (int)ms;
 }
 
-void bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
+bool bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
 			uint64_t until_ns)
 {
 	if (l->n_bells == BH_LOOP_BELLS)
-		return;
+		return false;
 	l->bells[l->n_bells++] = (struct bell){bell, seen};
 	if (until_ns > l->bells_until_ns)
 		l->bells_until_ns = until_ns;
+	return true;
 }
 
 static bool bell_rang(const struct bh_loop *l)

@@ -70,8 +70,8 @@ void bh_loop_before_sleep(struct bh_loop *l, bool (*fn)(void *ctx, bool watching
  * at once: a reply due within microseconds then finds the daemon running, not asleep
  * (waking it costs a context switch and, on an idle CPU of a VM, tens of µs). A bell
  * that rings ends the wait without events: the next turn of the loop finds the reply
- * (before_wait). At most BH_LOOP_BELLS bells per wait; the watch is cleared after each
- * wait. */
+ * (before_wait). At most BH_LOOP_BELLS bells per wait (false: this one is not
+ * watched); the watch is cleared after each wait. */
 #define BH_LOOP_BELLS 8
 /* What the watches did, for status: how they ended, and the time spent in them (CPU
  * time: the loop spins while it watches). */
@@ -80,7 +80,7 @@ struct bh_loop_bell_stats {
 	uint64_t watch_ns;
 };
 const struct bh_loop_bell_stats *bh_loop_bell_stats(const struct bh_loop *l);
-void bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
+bool bh_loop_watch_bell(struct bh_loop *l, _Atomic uint32_t *bell, uint32_t seen,
 			uint64_t until_ns);
 /* Run until bh_loop_stop. 0, or -errno if epoll fails. */
 int bh_loop_run(struct bh_loop *l);

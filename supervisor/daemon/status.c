@@ -302,11 +302,13 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "uptime_ms", (now - d->start_ns) / 1000000);
 	kv_uint(w, "clients", d->n_conns);
 	bh_write_cstr(w, "input");
-	bh_write_map(w, 5);
+	bh_write_map(w, 7);
 	kv_uint(w, "client_bytes_read", d->input.client_read);
 	kv_uint(w, "client_bytes_scanned", d->input.client_scanned);
 	kv_uint(w, "channel_bytes_read", d->input.channel_read);
 	kv_uint(w, "channel_bytes_scanned", d->input.channel_scanned);
+	kv_uint(w, "ring_bytes_read", d->input.ring_read);
+	kv_uint(w, "ring_reads_at_deadline", d->input.ring_late);
 	kv_uint(w, "output_bytes_read", d->input.output_read);
 	bh_write_cstr(w, "output");
 	bh_write_map(w, 3);

@@ -140,7 +140,9 @@ struct hx_case {
 	const char *last_exit;     /* killed: status' last_exit must name this */
 	int32_t codes[3];          /* killed: accepted error codes */
 	unsigned init_timeout_ms;  /* 0: 5000 */
-	int call_timeout_ms;       /* killed, without a hold: the attack call's deadline */
+	/* without a hold: the attack call's deadline; -1: the plugin's, HX_TIMEOUT_MS (the
+	 * client then waits for the daemon's answer, whenever it comes) */
+	int call_timeout_ms;
 	/* The host makes the case meaningless: a reason (SKIP), else NULL. Called with
 	 * the attack's outcome (NULL before the attack, for host-wide reasons). */
 	const char *(*host_missing)(struct hx *x, const struct hx_outcome *o);
@@ -1369,7 +1371,9 @@ static void flow_attack(struct hx *x)
 	hx_echo_sync(x, 3, "before the attack");
 	hx_ctor_check(x, NULL);
 	hx_baseline(x, &hos0, &sib0);
-	hx_attack_with_sibling(x, c->hold, HX_HELD_CALL_MS, hx_limit_of(c->ctl), HX_CALL_MS);
+	int timeout_ms = c->call_timeout_ms < 0 ? 0 : c->call_timeout_ms ? c->call_timeout_ms
+									 : HX_HELD_CALL_MS;
+	hx_attack_with_sibling(x, c->hold, timeout_ms, hx_limit_of(c->ctl), HX_CALL_MS);
 
 	const struct hx_outcome *o = &x->attack;
 	describe(o, d, sizeof(d));
@@ -2101,7 +2105,7 @@ static void chk_flood(struct hx *x, const struct hx_outcome *o, bool in_ctor)
 
 /* The daemon's input counters (bulkhead.status: input): bytes read and scanned. */
 struct hx_input {
-	long long channel_read, channel_scanned, output_read;
+	long long channel_read, channel_scanned, output_read, ring_late;
 };
 
 static void hx_input(struct hx *x, struct hx_input *ret)
@@ -2115,7 +2119,20 @@ static void hx_input(struct hx *x, struct hx_input *ret)
 	ret->channel_read = v_int(in, "channel_bytes_read", -1);
 	ret->channel_scanned = v_int(in, "channel_bytes_scanned", -1);
 	ret->output_read = v_int(in, "output_bytes_read", -1);
+	ret->ring_late = v_int(in, "ring_reads_at_deadline", -1);
 	bh_result_free(res);
+}
+
+/* The answer came through the ring though the plugin silenced its wake-up: the
+ * daemon found it when the call's deadline came. */
+static void chk_ring_mute(struct hx *x, const struct hx_outcome *o, bool in_ctor)
+{
+	(void)in_ctor;
+	HX_ASSERT(x, o->count == 1, "the plugin did not clear the wake-up request: %s", o->detail);
+	struct hx_input in;
+	hx_input(x, &in);
+	HX_ASSERT(x, in.ring_late >= 1, "the daemon never read a ring at a deadline (%lld)",
+		  in.ring_late);
 }
 
 /* Scanning work per byte read: a header split across reads is read again (at most 9
@@ -2437,7 +2454,14 @@ static const struct hx_case hx_cases[] = {
 	  .fds_steady = true },
 	{ .name = "ring_garbage", .plugin = "ring_garbage", .flow = HX_KILLED,
 	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
-	  .death = { "protocol violation: invalid MessagePack" }, .fds_steady = true },
+	  .death = { "protocol violation: answer ring: an entry holds part of a message" },
+	  .fds_steady = true },
+	{ .name = "ring_double", .plugin = "ring_double", .flow = HX_KILLED,
+	  .hold = HX_HOLD_BEFORE, .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL },
+	  .death = { "protocol violation: answer ring: an entry holds more than one message" },
+	  .fds_steady = true },
+	{ .name = "ring_mute", .plugin = "ring_mute", .flow = HX_ATTACK, .hold = HX_HOLD_NONE,
+	  .call_timeout_ms = -1, .check = chk_ring_mute },
 	{ .name = "bulk_fds", .plugin = "bulk_fds", .flow = HX_KILLED, .hold = HX_HOLD_BEFORE,
 	  .codes = { BH_E_PLUGIN_CRASHED, BH_E_PROTOCOL }, .death = { "protocol violation" },
 	  .log_has = "bulk_fds: fds sent on the channel", .fds_steady = true },

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bulkhead/bulk.h"
+#include "bulkhead/ring.h"
 #include "harness.h"
 
 #define ECHO_ENTRY "{ name = \"echo\"; path = \"" HT_PLUGIN("echo") "\"; }"
@@ -33,6 +34,7 @@
 
 struct input {
 	uint64_t client_read, client_scanned, channel_read, channel_scanned;
+	uint64_t ring_read, ring_late;
 	uint64_t result_staged;
 };
 
@@ -45,6 +47,8 @@ static struct input input_now(bh_client *c)
 		.client_scanned = ht_get_uint(in, "client_bytes_scanned"),
 		.channel_read = ht_get_uint(in, "channel_bytes_read"),
 		.channel_scanned = ht_get_uint(in, "channel_bytes_scanned"),
+		.ring_read = ht_get_uint(in, "ring_bytes_read"),
+		.ring_late = ht_get_uint(in, "ring_reads_at_deadline"),
 		.result_staged = ht_get_uint(ht_get(bh_result_value(st), "output"),
 					     "result_bytes_staged"),
 	};
@@ -906,6 +910,49 @@ START_TEST(reader_that_never_reads_closed_after_its_batch)
 }
 END_TEST
 
+/* An initialised shim answers through its ring (bulkhead/ring.h): pipelined calls all
+ * come back once, read from the ring and never at a deadline (a lost wake-up would
+ * leave them there until then); an answer too large for the ring comes on the socket
+ * between them. */
+START_TEST(answers_come_through_the_ring)
+{
+	enum { CALLS = 200 };
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	bh_client *c = ht_connect(&d);
+	struct input before = input_now(c);
+
+	static struct ht_outcome o[CALLS];
+	for (int i = 0; i < CALLS; i++)
+		ht_start_ints(c, "echo.pid", HT_LONG_MS, &o[i], NULL, 0);
+	bh_client *cs[] = { c };
+	ht_run_clients(cs, 1, HT_LONG_MS);
+	for (int i = 0; i < CALLS; i++) /* its pid in its namespace: the same every time */
+		ck_assert_int_eq(ht_outcome_int(&o[i], "echo.pid"), ht_outcome_int(&o[0], "echo.pid"));
+	struct input mid = input_now(c);
+	/* [1, msgid, nil, 1]: at least 5 bytes each; the socket carried at most wake-ups */
+	uint64_t ring = mid.ring_read - before.ring_read;
+	uint64_t socket = mid.channel_read - before.channel_read - ring;
+	ck_assert_msg(ring >= CALLS * 5 && socket < CALLS,
+		      "%llu bytes of %d answers came through the ring, %llu through the socket",
+		      (unsigned long long)ring, CALLS, (unsigned long long)socket);
+	ck_assert_uint_eq(mid.ring_late, 0);
+
+	const int64_t size = BH_RING_ENTRY_MAX + 1000;
+	bh_result *res = NULL;
+	bh_error err;
+	ht_assert_ok(ht_call_ints(c, "echo.blob", HT_LONG_MS, &res, &err, &size, 1), err);
+	ck_assert_uint_eq(bh_result_value(res)->len, (uint64_t)size);
+	bh_result_free(res);
+	struct input after = input_now(c);
+	ck_assert_msg(after.channel_read - mid.channel_read >= (uint64_t)size,
+		      "the large answer came through the ring");
+	ck_assert_uint_eq(after.ring_late, 0);
+	bh_client_free(c);
+	ht_stop(&d);
+}
+END_TEST
+
 START_TEST(response_backlog_drains_linearly)
 {
 	struct ht_daemon d;
@@ -954,6 +1001,7 @@ int main(void)
 	tcase_add_test(tc, header_over_limit_refused_early);
 	tcase_add_test(tc, held_requests_bounded_in_bytes);
 	tcase_add_test(tc, response_backlog_drains_linearly);
+	tcase_add_test(tc, answers_come_through_the_ring);
 	tcase_add_test(tc, reader_that_never_reads_closed_after_its_batch);
 	suite_add_tcase(s, tc);
 	return ht_main(s);

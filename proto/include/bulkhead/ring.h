@@ -69,6 +69,8 @@ bool bh_ring_put(struct bh_ring_writer *w, const struct iovec *iov, int n, bool 
 /* Supervisor: the next message, copied into buf (BH_RING_ENTRY_MAX bytes): its length;
  * 0 when the ring is empty; -EBADMSG with *why when the producer broke the format. */
 int bh_ring_take(struct bh_ring_reader *r, uint8_t *buf, const char **why);
+/* Supervisor: whether a message waits. */
+bool bh_ring_pending(const struct bh_ring_reader *r);
 /* Supervisor: we look at the ring ourselves from now on: no wake-ups. */
 void bh_ring_stay_awake(struct bh_ring_reader *r);
 /* Supervisor: about to sleep. Asks for a wake-up; true when the ring is empty, false

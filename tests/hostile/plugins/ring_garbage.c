@@ -1,6 +1,6 @@
-/* ring_garbage: a well-framed entry in the answer ring whose bytes are no MessagePack
- * (0xc1), then one that holds two messages. The daemon must parse its own copy and
- * refuse the first. */
+/* ring_garbage: a well-framed entry in the answer ring that holds only the start of a
+ * message (an array of two with one element), as if the rest were to follow. The
+ * daemon must take an entry as a whole message or not at all. */
 #define H_NAME "ring_garbage"
 #define H_CTOR H_CTOR_NONE
 #include "hostile.h"
@@ -12,12 +12,10 @@ static void h_attack(struct h_out *o, const struct h_args *a)
 	(void)a;
 	if (!hr_find(o, &r))
 		return;
-	uint32_t tail = atomic_load(r.tail), len = 4;
+	uint32_t tail = atomic_load(r.tail), len = 2;
 	uint8_t *at = r.data + (tail & (HR_DATA_SIZE - 1));
 	memcpy(at, &len, sizeof(len));
-	memset(at + 4, 0xc1, 4);
-	len = 2;
-	memcpy(at + 8, &len, sizeof(len));
-	at[12] = at[13] = 0xc0;
-	hr_publish_and_wait(o, &r, tail + 16, "an entry that is not MessagePack");
+	at[4] = 0x92;
+	at[5] = 0x01;
+	hr_publish_and_wait(o, &r, tail + 8, "an entry with part of a message");
 }

@@ -2,10 +2,10 @@
  * ("/memfd:bulkhead-claims" in /proc/self/maps, whole pages). Written out the way an
  * attacker would: its control words after the 128-byte doorbell (the write position
  * at 128, the reader's position at 192, the wake request at 196), its data the last
- * 64 KiB of the mapping: entries of a 32-bit length and the message, padded to 8. Shared by the ring_* plugins, which
- * forge an entry behind the shim's back, wake the daemon with the byte 0xc0 on the
- * channel, and wait to be killed (a call of theirs that returned would let the shim
- * overwrite the forgery with its own answer). */
+ * 64 KiB of the mapping: entries of a 32-bit length and the message, padded to 8.
+ * Shared by the ring_* plugins. Those that forge an entry behind the shim's back wake
+ * the daemon with the byte 0xc0 on the channel and wait to be killed (a call of theirs
+ * that returned would let the shim overwrite the forgery with its own answer). */
 #ifndef BH_HOSTILE_RING_TABLE_H
 #define BH_HOSTILE_RING_TABLE_H
 
@@ -13,10 +13,10 @@
 
 #include "chan.h"
 
-enum { HR_TAIL_AT = 128, HR_DATA_SIZE = 64 * 1024 };
+enum { HR_TAIL_AT = 128, HR_WAKE_AT = 196, HR_DATA_SIZE = 64 * 1024 };
 
 struct hr_ring {
-	_Atomic uint32_t *tail;
+	_Atomic uint32_t *tail, *wake;
 	uint8_t *data;
 };
 
@@ -27,6 +27,7 @@ static H_UNUSED bool hr_find(struct h_out *o, struct hr_ring *r)
 	if (!h_find_mapping(o, "memfd:bulkhead-claims", &start, &end))
 		return false;
 	r->tail = (_Atomic uint32_t *)(start + HR_TAIL_AT);
+	r->wake = (_Atomic uint32_t *)(start + HR_WAKE_AT);
 	r->data = (uint8_t *)(end - HR_DATA_SIZE);
 	return true;
 }

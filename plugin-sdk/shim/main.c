@@ -18,7 +18,7 @@
  * by hand or by a test). --spin-us: how long a shim whose calls come close together
  * watches the table's doorbell for the next one before it sleeps in read() (hot.c);
  * 0 never, default SHIM_SPIN_US_DEFAULT. --ring: once the plugin is initialised, send
- * messages through the answer ring after the table (bulkhead/ring.h).
+ * messages through the answer ring in the claim table's memfd (bulkhead/ring.h).
  * --env NAME=VALUE (repeatable): set in the environment after the filter is in place
  * and before dlopen (the shim is started with an empty environment).
  * Exit status: 0 after $stop or when the supervisor goes away; 1 channel I/O error

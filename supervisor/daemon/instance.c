@@ -50,6 +50,7 @@
 #define MAX_IOV 64
 
 static void inst_event(struct bh_watch *w, uint32_t events);
+static bool ring_in_use(const struct bh_instance *inst);
 static bool inst_read_some(struct bh_instance *inst, bool to_end);
 static void inst_exited(struct bh_watch *w, uint32_t events);
 static void inst_timer(struct bh_timer *t);
@@ -556,7 +557,8 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
 	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere &&
-	    bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns))
+	    bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns) &&
+	    ring_in_use(inst))
 		bh_rings_awake(inst, true); /* its answer then needs no wake-up */
 }
 
@@ -1040,10 +1042,11 @@ static int read_ring(struct bh_instance *inst)
 	return inst->untrusted ? -1 : handled;
 }
 
-/* The shim writes to its ring only once its plugin is initialised. */
+/* The shim writes to its ring only once its plugin is initialised (and may have until
+ * its death: a dead instance's state says no more). */
 static bool ring_in_use(const struct bh_instance *inst)
 {
-	return inst->state == BH_INST_READY || inst->state == BH_INST_STOPPING;
+	return inst->ready_ns != 0;
 }
 
 static bool inst_read_some(struct bh_instance *inst, bool to_end)
@@ -1082,9 +1085,10 @@ static bool inst_read_some(struct bh_instance *inst, bool to_end)
 				protocol_violation(inst, "a wake-up before its plugin was ready");
 				return false;
 			}
-			if (sc.size == 1 && inst->in.data[off] == BH_RING_WAKE)
-				bh_rings_awake(inst, false); /* it cleared our request */
-			else
+			if (sc.size == 1 && inst->in.data[off] == BH_RING_WAKE) {
+				if (inst->state != BH_INST_DEAD) /* else read at its exit */
+					bh_rings_awake(inst, false); /* it cleared our request */
+			} else
 				handle_message(inst, inst->in.data + off, sc.size);
 			off += sc.size;
 		}
@@ -1127,9 +1131,10 @@ static void inst_event(struct bh_watch *w, uint32_t events)
 		after_input(inst, inst_read(inst, false));
 }
 
+/* Also after end of file on the socket: answers written before it may wait there. */
 static bool ring_readable(const struct bh_instance *inst)
 {
-	return !inst->untrusted && inst->chan.fd >= 0 && inst->state != BH_INST_DEAD;
+	return ring_in_use(inst) && !inst->untrusted && inst->state != BH_INST_DEAD;
 }
 
 void bh_instance_read_ring(struct bh_instance *inst)
@@ -1280,7 +1285,7 @@ static void act_exited(struct bh_instance *inst, const void *arg)
 	 * calls are judged. */
 	if (!inst->untrusted && inst->chan.fd >= 0)
 		inst_read(inst, true);
-	if (!inst->untrusted)
+	if (!inst->untrusted && ring_in_use(inst))
 		(void)read_ring(inst); /* a ring's worth: the dead cannot refill it */
 	bh_rings_forget(inst);
 	bh_child_log_drain(&inst->out);

@@ -16,10 +16,15 @@ void bh_rings_awake(struct bh_instance *inst, bool watched)
 
 void bh_rings_poll(struct bh_daemon *d)
 {
-	struct bh_list *pos, *tmp;
-	bh_list_for_each_safe(pos, tmp, &d->awake_rings)
-	{
-		struct bh_instance *inst = bh_container_of(pos, struct bh_instance, ring_link);
+	/* Reading one ring may take any instance off the list: take them one by one
+	 * from a list of our own, each back onto the daemon's before it is read. */
+	struct bh_list todo, *first;
+	bh_list_init(&todo);
+	bh_list_splice_tail(&todo, &d->awake_rings);
+	while ((first = bh_list_first(&todo))) {
+		struct bh_instance *inst = bh_container_of(first, struct bh_instance, ring_link);
+		bh_list_del(first);
+		bh_list_add_tail(&d->awake_rings, first);
 		bh_instance_read_ring(inst);
 	}
 }

@@ -1,17 +1,17 @@
 /* The claim table (bulkhead/claims.h) as a plugin finds it: the shim's shared mapping
  * of the daemon's memfd, "/memfd:bulkhead-claims" in /proc/self/maps. Its layout is
  * written out here the way an attacker would, not taken from the header: a 128-byte
- * doorbell (two counters), the answer ring's 128 bytes of control words, entries of
- * two 64-bit words (id << 32 | state, deadline in CLOCK_MONOTONIC ns), zeros up to the
- * ring's 64 KiB of data at the end of the last page (ring_table.h). Shared by the
- * claim_* plugins. */
+ * doorbell (two counters, the number of entries at 76), the answer ring's 128 bytes of
+ * control words, entries of two 64-bit words (id << 32 | state, deadline in
+ * CLOCK_MONOTONIC ns), zeros up to the ring's 64 KiB of data at the end of the last page
+ * (ring_table.h). Shared by the claim_* plugins. */
 #ifndef BH_HOSTILE_CLAIM_TABLE_H
 #define BH_HOSTILE_CLAIM_TABLE_H
 
 #include <stdatomic.h>
 
 enum { HC_FREE, HC_OFFERED, HC_STARTED, HC_REVOKED, HC_EXPIRED };
-enum { HC_ENTRIES_AT = 256, HC_RING_DATA = 64 * 1024 };
+enum { HC_ENTRIES_N_AT = 76, HC_ENTRIES_AT = 256, HC_RING_DATA = 64 * 1024 };
 
 struct hc_entry {
 	_Atomic uint64_t word;
@@ -37,7 +37,12 @@ static H_UNUSED bool hc_find(struct h_out *o, struct hc_table *t)
 	if (!h_find_mapping(o, "memfd:bulkhead-claims", &t->start, &t->end))
 		return false;
 	t->e = (struct hc_entry *)(t->start + HC_ENTRIES_AT);
-	t->n = (t->end - t->start - HC_ENTRIES_AT - HC_RING_DATA) / sizeof(struct hc_entry);
+	/* The count the daemon wrote; after a hole punched in the table (claim_sigbus),
+	 * everything up to the ring's data. */
+	size_t most = (t->end - t->start - HC_ENTRIES_AT - HC_RING_DATA) / sizeof(struct hc_entry);
+	t->n = *(const uint32_t *)(t->start + HC_ENTRIES_N_AT);
+	if (t->n == 0 || t->n > most)
+		t->n = most;
 	return true;
 }
 

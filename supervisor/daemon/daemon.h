@@ -62,6 +62,12 @@ struct bh_daemon {
 	} output;
 	struct bh_list flush_insts, flush_conns;
 	struct bh_list awake_rings; /* instances whose ring we look at (rings.h) */
+	/* rings.h, bh_rings_yield: one asked for before the next sleep; how many were
+	 * made, and after how many a ring held something */
+	struct {
+		bool wanted;
+		uint64_t yields, answered;
+	} ring_yield;
 	uint64_t next_serial;
 	uint64_t start_ns;
 	int lock_fd;              /* flock on SOCKET.lock, held for life */

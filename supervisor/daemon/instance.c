@@ -543,8 +543,9 @@ static void write_failed(struct bh_instance *inst, int err)
 /* Calls were written: watch the doorbell for the reply before sleeping (loop.h) if
  * the instance answered quickly last time and runs on another CPU now (on ours it
  * would wait for the CPU we hold; asleep, our write puts it on ours), or can run
- * on no other (cpu_placement = apart: asleep, it wakes there too). `answered`: the
- * bell before the write. */
+ * on no other (cpu_placement = apart: asleep, it wakes there too). On ours, give it
+ * the CPU once before sleeping instead (rings.h). `answered`: the bell before the
+ * write. */
 static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 {
 	struct bh_claims_bell *bell = inst->claims.bell;
@@ -560,6 +561,8 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 	    bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns) &&
 	    ring_in_use(inst))
 		bh_rings_awake(inst, true); /* its answer then needs no wake-up */
+	else if (spin_ns > 0 && inst->turn_ns <= spin_ns && !elsewhere && ring_in_use(inst))
+		bh_rings_yield(inst);
 }
 
 static void inst_flush(struct bh_instance *inst)

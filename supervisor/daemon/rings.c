@@ -1,6 +1,8 @@
 /* The instances' answer rings, the daemon's side. See rings.h. */
 #include "rings.h"
 
+#include <sched.h>
+
 #include "bulkhead/ring.h"
 #include "daemon.h"
 #include "instance.h"
@@ -12,6 +14,12 @@ void bh_rings_awake(struct bh_instance *inst, bool watched)
 	inst->ring_watched = inst->ring_watched || watched;
 	if (!bh_list_linked(&inst->ring_link))
 		bh_list_add_tail(&inst->d->awake_rings, &inst->ring_link);
+}
+
+void bh_rings_yield(struct bh_instance *inst)
+{
+	bh_rings_awake(inst, false);
+	inst->d->ring_yield.wanted = true;
 }
 
 void bh_rings_poll(struct bh_daemon *d)
@@ -33,7 +41,13 @@ bool bh_rings_sleep(void *daemon, bool watching)
 {
 	struct bh_daemon *d = daemon;
 	struct bh_list *pos, *tmp;
-	bool work = false;
+	bool work = false, yielded = false;
+	if (!watching && d->ring_yield.wanted) {
+		d->ring_yield.wanted = false;
+		d->ring_yield.yields++;
+		yielded = true;
+		sched_yield();
+	}
 	bh_list_for_each_safe(pos, tmp, &d->awake_rings)
 	{
 		struct bh_instance *inst = bh_container_of(pos, struct bh_instance, ring_link);
@@ -47,6 +61,7 @@ bool bh_rings_sleep(void *daemon, bool watching)
 			work = true;
 		}
 	}
+	d->ring_yield.answered += yielded && work;
 	return work;
 }
 

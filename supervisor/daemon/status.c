@@ -317,12 +317,14 @@ int bh_status_write(struct bh_daemon *d, bh_writer *w)
 	kv_uint(w, "result_bytes_staged", d->output.result_staged);
 	/* The watches for close replies (spin_us): what they caught and cost. */
 	bh_write_cstr(w, "reply_watch");
-	bh_write_map(w, 5);
+	bh_write_map(w, 7);
 	kv_uint(w, "watches", bell->watches);
 	kv_uint(w, "replies_caught", bell->rang);
 	kv_uint(w, "other_events", bell->other_events);
 	kv_uint(w, "timed_out", bell->timed_out);
 	kv_uint(w, "spent_us", bell->watch_ns / 1000);
+	kv_uint(w, "yields", d->ring_yield.yields);
+	kv_uint(w, "replies_after_yield", d->ring_yield.answered);
 	/* Instances starting (spawned, not ready yet), at most max_starting at a time
 	 * unless a swap starts its own; plugins waiting for their turn to start one. */
 	struct bh_list *pos, *tmp;

@@ -27,6 +27,8 @@ void bh_rings_poll(struct bh_daemon *d)
 	/* Reading one ring may take any instance off the list: take them one by one
 	 * from a list of our own, each back onto the daemon's before it is read. */
 	struct bh_list todo, *first;
+	/* A yield follows a write of calls in the same turn of the loop, never later. */
+	d->ring_yield.wanted = false;
 	bh_list_init(&todo);
 	bh_list_splice_tail(&todo, &d->awake_rings);
 	while ((first = bh_list_first(&todo))) {

@@ -30,7 +30,8 @@ void bh_rings_awake(struct bh_instance *inst, bool watched);
 /* Calls were written to inst, which answers quickly and will run on our CPU: before
  * sleeping, give it the CPU once, so that its answer finds us awake. */
 void bh_rings_yield(struct bh_instance *inst);
-/* Before each wait of the loop: take what the awake rings hold. */
+/* Before each wait of the loop, before its writes of calls: take what the awake rings
+ * hold. */
 void bh_rings_poll(struct bh_daemon *d);
 /* Right before the loop sleeps (bh_loop_before_sleep): ask every awake ring for a
  * wake-up, but those watched when `watching`. True when one had a message meanwhile:

@@ -8,14 +8,7 @@
 
 static void h_attack(struct h_out *o, const struct h_args *a)
 {
-	struct hr_ring r;
+	static const uint8_t part[] = { 0x92, 0x01 };
 	(void)a;
-	if (!hr_find(o, &r))
-		return;
-	uint32_t tail = atomic_load(r.tail), len = 2;
-	uint8_t *at = r.data + (tail & (HR_DATA_SIZE - 1));
-	memcpy(at, &len, sizeof(len));
-	at[4] = 0x92;
-	at[5] = 0x01;
-	hr_publish_and_wait(o, &r, tail + 8, "an entry with part of a message");
+	hr_forge_entry(o, sizeof(part), part, sizeof(part), "an entry with part of a message");
 }

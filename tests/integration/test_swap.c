@@ -807,10 +807,12 @@ START_TEST(continuous_callers)
 	bh_client *a = ht_connect(&d);
 	struct history hist[N_KINDS];
 	memset(hist, 0, sizeof(hist));
-	/* Both ready before the first measurement. */
+	/* Both ready before the first measurement, every instance of them: one still
+	 * starting is not yet the daemon's child by name (the spawn helper's). */
 	ck_assert_int_eq(ht_call_ver(a, "counter.whoami").letter, 'A');
 	ck_assert_int_eq(ht_call_ver(a, "plain.whoami").letter, 'A');
 	ck_assert_int_eq(ht_call_int_ok(a, "counter.get", NULL, 0), 0);
+	wait_ready(&d, a, "plain", 2, 1);
 
 	struct shared sh;
 	memset(&sh, 0, sizeof(sh));

@@ -25,8 +25,9 @@ static struct bh_claim *entry(const struct bh_claims *t, uint32_t id)
 }
 
 /* The bell, the answer ring's control words (ring.h), the entries, then the ring's
- * data at the very end of the last page: whole pages, so that the mapping is the file,
- * and everything an idle instance touches in its first page. */
+ * data, rounded up to whole pages so that the mapping is the file. The first answers
+ * land on the first page with the rest: an instance that served a few calls has one
+ * page of the table in memory, the daemon one page mapped (1000 instances: 4 MiB). */
 static size_t table_size(uint32_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -48,7 +49,7 @@ static int map(struct bh_claims *t, int fd, uint32_t n)
 	t->ring = (struct bh_ring_ctl *)(t->bell + 1);
 	t->entries = (struct bh_claim *)(t->ring + 1);
 	t->n = n;
-	t->ring_data = (uint8_t *)p + table_size(n) - BH_RING_DATA;
+	t->ring_data = (uint8_t *)(t->entries + n);
 	return 0;
 }
 

@@ -220,9 +220,9 @@ int bh_instance_spawn(struct bh_slot *s, struct bh_gen *gen, struct bh_instance 
 	bh_heal_instance_init(inst);
 	bh_buf_init(&inst->in, d->cfg->limits.max_message + READ_CHUNK);
 	bh_bulk_init(&inst->bulk, d->cfg->max_payload);
-	/* Room for every call in flight plus the internal ones, with slack so that a
-	 * call stuck past its deadline never blocks an id. */
-	inst->pending_cap = pow2_above(2 * (gen->conf.max_inflight + 4));
+	/* Room for every call in flight plus the internal ones. An entry still held (a
+	 * call stuck past its deadline) is skipped, not waited for (attach). */
+	inst->pending_cap = pow2_above(gen->conf.max_inflight + 4);
 	inst->pending = calloc(inst->pending_cap, sizeof(*inst->pending));
 	if (!inst->pending)
 		goto fail;
@@ -419,9 +419,10 @@ static void schedule_flush(struct bh_instance *inst)
 int bh_instance_attach(struct bh_instance *inst, struct bh_call *c)
 {
 	uint32_t mask = inst->pending_cap - 1;
-	/* has_room keeps inflight below pending_cap / 2, so a free entry is always near;
-	 * should that ever not hold, fail the call rather than search forever. */
-	if (inst->inflight >= inst->pending_cap / 2)
+	/* has_room keeps inflight below pending_cap, so there is a free entry; entries
+	 * come free mostly in the order they were taken, so the next one nearly always is.
+	 * Internal calls beyond has_room's bound fail rather than search forever. */
+	if (inst->inflight >= inst->pending_cap)
 		return -ENOSPC;
 	while (inst->pending[inst->next_iid & mask])
 		inst->next_iid++;

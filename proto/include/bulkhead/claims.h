@@ -68,8 +68,7 @@ struct bh_claims_bell {
 	 * BH_SHIM_EXIT_SIGNALED (channel.h); 0 while it lives. A hint like the rest. */
 	_Atomic uint32_t died_of;
 	/* supervisor: the number of entries, written before the shim starts. The table is
-	 * whole pages, the answer ring's data at its very end, so the size alone does not
-	 * say. */
+	 * rounded up to whole pages, so the size alone does not say. */
 	_Atomic uint32_t entries;
 };
 
@@ -92,8 +91,8 @@ struct bh_claim {
 struct bh_claims {
 	struct bh_claim *entries;
 	uint32_t n;                /* a power of two */
-	/* The mapping: the bell, the answer ring's control words (ring.h), the entries;
-	 * the ring's data at its end. */
+	/* The mapping: the bell, the answer ring's control words (ring.h), the entries,
+	 * the ring's data. */
 	struct bh_claims_bell *bell;
 	struct bh_ring_ctl *ring;
 	uint8_t *ring_data;

@@ -3,8 +3,8 @@
  * written out here the way an attacker would, not taken from the header: a 128-byte
  * doorbell (two counters, the number of entries at 76), the answer ring's 128 bytes of
  * control words, entries of two 64-bit words (id << 32 | state, deadline in
- * CLOCK_MONOTONIC ns), zeros up to the ring's 64 KiB of data at the end of the last page
- * (ring_table.h). Shared by the claim_* plugins. */
+ * CLOCK_MONOTONIC ns), then the ring's 64 KiB of data (ring_table.h), rounded up to
+ * whole pages. Shared by the claim_* plugins. */
 #ifndef BH_HOSTILE_CLAIM_TABLE_H
 #define BH_HOSTILE_CLAIM_TABLE_H
 

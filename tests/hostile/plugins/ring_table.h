@@ -1,8 +1,9 @@
 /* The answer ring (bulkhead/ring.h) as a plugin finds it in the claim table's mapping
  * ("/memfd:bulkhead-claims" in /proc/self/maps, whole pages). Written out the way an
  * attacker would: its control words after the 128-byte doorbell (the write position
- * at 128, the reader's position at 192, the wake request at 196), its data the last
- * 64 KiB of the mapping: entries of a 32-bit length and the message, padded to 8.
+ * at 128, the reader's position at 192, the wake request at 196), its 64 KiB of data
+ * right after the claim entries (their number at 76, 16 bytes each from 256): entries
+ * of a 32-bit length and the message, padded to 8.
  * Shared by the ring_* plugins. Those that forge an entry behind the shim's back wake
  * the daemon with the byte 0xc0 on the channel and wait to be killed (a call of theirs
  * that returned would let the shim overwrite the forgery with its own answer). */
@@ -13,7 +14,8 @@
 
 #include "chan.h"
 
-enum { HR_TAIL_AT = 128, HR_WAKE_AT = 196, HR_DATA_SIZE = 64 * 1024 };
+enum { HR_TAIL_AT = 128, HR_WAKE_AT = 196, HR_ENTRIES_N_AT = 76, HR_ENTRIES_AT = 256,
+       HR_DATA_SIZE = 64 * 1024 };
 
 struct hr_ring {
 	_Atomic uint32_t *tail, *wake;
@@ -28,7 +30,12 @@ static H_UNUSED bool hr_find(struct h_out *o, struct hr_ring *r)
 		return false;
 	r->tail = (_Atomic uint32_t *)(start + HR_TAIL_AT);
 	r->wake = (_Atomic uint32_t *)(start + HR_WAKE_AT);
-	r->data = (uint8_t *)(end - HR_DATA_SIZE);
+	uint32_t n = *(const uint32_t *)(start + HR_ENTRIES_N_AT);
+	r->data = (uint8_t *)(start + HR_ENTRIES_AT + (uintptr_t)n * 16);
+	if (r->data + HR_DATA_SIZE > (uint8_t *)end) {
+		h_note(o, "the table holds %u entries and no ring after them", n);
+		return false;
+	}
 	return true;
 }
 

@@ -12,7 +12,9 @@
  *
  * Bounds: at most METRICS_CONNECTIONS connections (more are refused by MHD), each
  * closed after METRICS_TIMEOUT_S idle, requests in MHD's default 32 KiB per
- * connection, the page at most METRICS_PAGE_MAX. */
+ * connection, the page at most METRICS_PAGE_MAX.
+ *
+ * libmicrohttpd is loaded only here, when metrics over HTTP are configured (dynlib.h). */
 #define _GNU_SOURCE
 #include "metrics.h"
 
@@ -32,6 +34,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "dynlib.h"
 #include "log.h"
 #include "loop.h"
 
@@ -40,6 +43,30 @@
 #define METRICS_PAGE_MAX (64u << 20)
 #define METRICS_PATH "/metrics"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static struct {
+	BH_DYNFN(MHD_start_daemon);
+	BH_DYNFN(MHD_stop_daemon);
+	BH_DYNFN(MHD_get_daemon_info);
+	BH_DYNFN(MHD_run);
+	BH_DYNFN(MHD_get_timeout);
+	BH_DYNFN(MHD_create_response_from_buffer);
+	BH_DYNFN(MHD_add_response_header);
+	BH_DYNFN(MHD_queue_response);
+	BH_DYNFN(MHD_destroy_response);
+} lib;
+
+static const struct bh_dynsym lib_syms[] = {
+	BH_DYNSYM(lib, MHD_start_daemon),
+	BH_DYNSYM(lib, MHD_stop_daemon),
+	BH_DYNSYM(lib, MHD_get_daemon_info),
+	BH_DYNSYM(lib, MHD_run),
+	BH_DYNSYM(lib, MHD_get_timeout),
+	BH_DYNSYM(lib, MHD_create_response_from_buffer),
+	BH_DYNSYM(lib, MHD_add_response_header),
+	BH_DYNSYM(lib, MHD_queue_response),
+	BH_DYNSYM(lib, MHD_destroy_response),
+};
 
 struct bh_metrics {
 	struct bh_daemon *d;
@@ -51,9 +78,9 @@ struct bh_metrics {
 
 static void run(struct bh_metrics *m)
 {
-	MHD_run(m->mhd);
+	lib.MHD_run(m->mhd);
 	MHD_UNSIGNED_LONG_LONG ms;
-	if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
+	if (lib.MHD_get_timeout(m->mhd, &ms) == MHD_YES)
 		bh_timer_arm(m->d->loop, &m->timer, bh_now_ns() + bh_ms_to_ns(ms));
 	else
 		bh_timer_disarm(m->d->loop, &m->timer);
@@ -73,14 +100,14 @@ static void on_timer(struct bh_timer *t)
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+		lib.MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	lib.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+		lib.MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	enum MHD_Result ret = lib.MHD_queue_response(conn, status, r);
+	lib.MHD_destroy_response(r);
 	return ret;
 }
 
@@ -108,14 +135,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	/* The page's buffer goes to MHD, which frees it once sent. */
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(page.len, page.data, MHD_RESPMEM_MUST_FREE);
+		lib.MHD_create_response_from_buffer(page.len, page.data, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		bh_buf_done(&page);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_TYPE);
-	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
+	lib.MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_TYPE);
+	enum MHD_Result ret = lib.MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	lib.MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -214,6 +241,12 @@ int bh_metrics_start(struct bh_daemon *d, char *errbuf, size_t errlen)
 	const struct bh_metrics_conf *mc = &d->cfg->metrics;
 	if (!mc->listen)
 		return 0;
+	char why[256];
+	if (bh_dynlib_load(BH_MHD_SONAME, lib_syms, sizeof(lib_syms) / sizeof(lib_syms[0]), why,
+			   sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "metrics on %s need libmicrohttpd: %s", mc->listen, why);
+		return -ENOENT;
+	}
 	struct bh_metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -229,19 +262,20 @@ int bh_metrics_start(struct bh_daemon *d, char *errbuf, size_t errlen)
 		r = -ENOMEM;
 		goto fail;
 	}
-	m->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				  MHD_OPTION_LISTEN_SOCKET, fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTIONS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
-				  MHD_OPTION_END);
+	m->mhd = lib.MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+				      m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				      MHD_OPTION_LISTEN_SOCKET, fd,
+				      MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTIONS,
+				      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
+				      MHD_OPTION_END);
 	if (!m->mhd) {
 		close(fd);
 		snprintf(errbuf, errlen, "metrics: libmicrohttpd did not start on %s", mc->listen);
 		r = -EIO;
 		goto fail;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	const union MHD_DaemonInfo *info =
+		lib.MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (!info || (m->watch.fd = fcntl(info->epoll_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
 		r = info ? -errno : -EIO;
 		snprintf(errbuf, errlen, "metrics: no epoll fd from libmicrohttpd");
@@ -273,7 +307,7 @@ void bh_metrics_stop(struct bh_daemon *d)
 		bh_timer_disarm(d->loop, &m->timer);
 	}
 	if (m->mhd)
-		MHD_stop_daemon(m->mhd); /* closes the listening socket */
+		lib.MHD_stop_daemon(m->mhd); /* closes the listening socket */
 	if (m->unix_path)
 		unlink(m->unix_path);
 	free(m->unix_path);

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "dynlib.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -32,11 +33,29 @@
 #define STATUS_REFRESH_MS 5000
 
 #ifdef BH_HAVE_LIBSYSTEMD
+/* libsystemd is loaded when the manager's environment asks for it (dynlib.h). */
+static struct {
+	BH_DYNFN(sd_notify);
+	BH_DYNFN(sd_listen_fds);
+	BH_DYNFN(sd_watchdog_enabled);
+} lib;
+
+static int load_libsystemd(char *errbuf, size_t errlen)
+{
+	static const struct bh_dynsym syms[] = {
+		BH_DYNSYM(lib, sd_notify),
+		BH_DYNSYM(lib, sd_listen_fds),
+		BH_DYNSYM(lib, sd_watchdog_enabled),
+	};
+	return bh_dynlib_load(BH_SYSTEMD_SONAME, syms, sizeof(syms) / sizeof(syms[0]), errbuf,
+			      errlen);
+}
+
 static void notify(const struct bh_daemon *d, const char *msg)
 {
 	if (!d->service.notify)
 		return;
-	int r = sd_notify(0, msg);
+	int r = lib.sd_notify(0, msg);
 	if (r < 0)
 		bh_warn("sd_notify: %s", strerror(-r));
 }
@@ -105,8 +124,15 @@ static int check_listener(int fd, char *errbuf, size_t errlen)
 int bh_service_listen_fd(int *ret_fd, char *errbuf, size_t errlen)
 {
 #ifdef BH_HAVE_LIBSYSTEMD
+	if (!getenv("LISTEN_FDS"))
+		return 0;
+	char why[256];
+	if (load_libsystemd(why, sizeof(why)) < 0) {
+		snprintf(errbuf, errlen, "socket activation: LISTEN_FDS is set: %s", why);
+		return -ENOTSUP;
+	}
 	/* Unsets LISTEN_* so that nothing started later believes it was activated. */
-	int n = sd_listen_fds(1);
+	int n = lib.sd_listen_fds(1);
 	if (n < 0) {
 		snprintf(errbuf, errlen, "socket activation: LISTEN_FDS: %s", strerror(-n));
 		return n;
@@ -258,12 +284,17 @@ int bh_service_start(struct bh_daemon *d)
 	struct bh_service *sv = &d->service;
 	const char *socket = getenv("NOTIFY_SOCKET");
 #ifdef BH_HAVE_LIBSYSTEMD
-	sv->notify = socket && socket[0];
+	char why[256];
+	if (socket && socket[0] && load_libsystemd(why, sizeof(why)) < 0)
+		bh_warn("NOTIFY_SOCKET is set: %s; no READY=1, STATUS= or watchdog keep-alive",
+			why);
+	else if (socket && socket[0])
+		sv->notify = true;
 	uint64_t usec = 0;
-	int r = sd_watchdog_enabled(0, &usec);
+	int r = sv->notify ? lib.sd_watchdog_enabled(0, &usec) : 0;
 	if (r < 0)
 		bh_warn("WATCHDOG_USEC: %s; no watchdog keep-alive", strerror(-r));
-	else if (r > 0 && sv->notify)
+	else if (r > 0)
 		sv->watchdog_ns = usec * 1000;
 #else
 	if (socket && socket[0])

@@ -3,6 +3,8 @@
  *   - calls a client made are counted per method and outcome, with their latency,
  *     an undeclared method as "other", a crash as a restart by its cause; the page
  *     is served on a Unix socket with the configured mode, 404 elsewhere;
+ *   - libmicrohttpd is loaded only when metrics are configured, libsystemd only for a
+ *     service manager;
  *   - `promtool check metrics` accepts a scrape (suite "prometheus");
  *   - a real Prometheus server scrapes a daemon and a query returns the count of
  *     calls a client made (suite "prometheus").
@@ -227,6 +229,57 @@ START_TEST(calls_counted_by_method_and_outcome)
 }
 END_TEST
 
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return strdup("");
+	char *s = calloc(1, 1 << 20);
+	size_t n = fread(s, 1, (1 << 20) - 1, f);
+	s[n] = '\0';
+	fclose(f);
+	return s;
+}
+
+/* Whether process pid maps a file whose path holds name. */
+static bool maps_file(pid_t pid, const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	char *maps = slurp(path);
+	bool found = strstr(maps, name) != NULL;
+	free(maps);
+	return found;
+}
+
+/* The HTTP library (with gnutls and the rest it brings) is in memory only when metrics
+ * are served; libsystemd only when a service manager's environment asks for it. */
+START_TEST(libraries_loaded_when_configured)
+{
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("LISTEN_FDS");
+	struct ht_daemon d;
+	ht_start(&d, "plugins = (" ECHO_ENTRY ");");
+	ck_assert_msg(!maps_file(d.pid, "libmicrohttpd"), "libmicrohttpd loaded without metrics");
+	ck_assert_msg(!maps_file(d.pid, "libgnutls"), "gnutls loaded without metrics");
+	ck_assert_msg(!maps_file(d.pid, "libsystemd"), "libsystemd loaded without a manager");
+	ht_stop(&d);
+
+	char dir[] = "/tmp/bhm.XXXXXX", path[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/metrics.sock", dir);
+	ht_start(&d, "metrics = { listen = \"%s\"; };\nplugins = (" ECHO_ENTRY ");", path);
+	ck_assert_msg(maps_file(d.pid, "libmicrohttpd"), "metrics served without libmicrohttpd?");
+	struct sockaddr_un un;
+	unix_addr(path, &un);
+	struct http_reply page;
+	scrape((struct sockaddr *)&un, sizeof(un), &page);
+	free(page.text);
+	ht_stop(&d);
+	rmdir(dir);
+}
+END_TEST
+
 /* A non-loopback address is refused unless written out; a name is never resolved. */
 START_TEST(listen_setting_checked_at_load)
 {
@@ -280,18 +333,6 @@ static int run(char *const argv[], const char *in_path, const char *out_path, pi
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return strdup("");
-	char *s = calloc(1, 1 << 20);
-	size_t n = fread(s, 1, (1 << 20) - 1, f);
-	s[n] = '\0';
-	fclose(f);
-	return s;
 }
 
 START_TEST(promtool_accepts_a_scrape)
@@ -422,6 +463,7 @@ int main(int argc, char **argv)
 	} else {
 		tcase_add_test(tc, calls_counted_by_method_and_outcome);
 		tcase_add_test(tc, listen_setting_checked_at_load);
+		tcase_add_test(tc, libraries_loaded_when_configured);
 	}
 	suite_add_tcase(s, tc);
 	return ht_main(s);

@@ -10,6 +10,7 @@
 #include "bulkhead/proto.h"
 #include "bulkhead/sandbox.h"
 #include "bulkhead/value.h"
+#include "call.h"
 #include "conn.h"
 #include "daemon.h"
 #include "gen.h"
@@ -47,9 +48,19 @@ static uint64_t rss_kb(pid_t pid)
 	return resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
 }
 
+/* Its calls in flight it has begun, as its claim table says (the rest wait on its
+ * channel behind them). */
+static uint64_t started_calls(const struct bh_instance *i)
+{
+	uint64_t n = 0;
+	for (const struct bh_list *l = i->sent.next; l != &i->sent; l = l->next)
+		n += bh_instance_call_started(i, bh_container_of(l, struct bh_call, link));
+	return n;
+}
+
 static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t now)
 {
-	bh_write_map(w, 9 + 3);
+	bh_write_map(w, 10 + 3);
 	bh_heal_write_status(w, i);
 	kv_uint(w, "pid", (uint64_t)i->child.pid);
 	/* Its host identity (the daemon's own uid in the "own" mode); -1 unconfined. */
@@ -65,6 +76,7 @@ static void write_instance(bh_writer *w, const struct bh_instance *i, uint64_t n
 	kv_uint(w, "calls", i->calls);
 	kv_uint(w, "errors", i->errors);
 	kv_uint(w, "inflight", i->inflight);
+	kv_uint(w, "started", started_calls(i));
 }
 
 /* How the plugin is confined: every loosening and every fallback is visible here. */

@@ -254,6 +254,7 @@ START_TEST(status_and_version)
 		ck_assert(ht_get_str_is(in, "state", "ready"));
 		ck_assert_uint_gt(ht_get_uint(in, "rss_kb"), 0);
 		ck_assert_uint_eq(ht_get_uint(in, "inflight"), 0);
+		ck_assert_uint_eq(ht_get_uint(in, "started"), 0);
 		(void)ht_get_uint(in, "uptime_ms");
 		(void)ht_get_uint(in, "errors");
 		inst_calls += ht_get_uint(in, "calls");

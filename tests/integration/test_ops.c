@@ -60,9 +60,11 @@ START_TEST(unload_dispatches_requeued_calls)
 	for (int i = 0; i < N; i++)
 		start_call(c, "echo.echo", CALL_MS, &calls[i], NULL, HT_INTS(100 + i));
 
-	/* Until the calls that went to Y are done: then exactly one instance (X, with
-	 * the hang) has calls in flight. Every status call is a round trip behind them. */
-	uint64_t x_pid = 0, x_inflight = 0;
+	/* Until the calls that went to Y are done and X has begun the hang: then exactly
+	 * one instance (X) has calls in flight, one of them started (killed before it
+	 * reads the hang, X would leave it to Y, where it hangs until its timeout). Every
+	 * status call is a round trip behind them. */
+	uint64_t x_pid = 0, x_inflight = 0, x_started = 0;
 	while (!x_pid) {
 		bh_result *st = ht_status(c);
 		const bh_value *insts = ht_get(ht_status_plugin(bh_result_value(st), "echo"),
@@ -75,10 +77,11 @@ START_TEST(unload_dispatches_requeued_calls)
 			if (n) {
 				busy++;
 				x_inflight = n;
+				x_started = ht_get_uint(&insts->as.items[k], "started");
 				x_pid = ht_get_uint(&insts->as.items[k], "pid");
 			}
 		}
-		if (busy != 1 || answered + (int)x_inflight != N + 1)
+		if (busy != 1 || answered + (int)x_inflight != N + 1 || x_started != 1)
 			x_pid = 0;
 		bh_result_free(st);
 	}

@@ -68,6 +68,7 @@ static void notify(const struct bh_daemon *d, const char *msg)
 
 /* ---- the listening socket ------------------------------------------------------------- */
 
+#ifdef BH_HAVE_LIBSYSTEMD
 static const char *family_name(int family)
 {
 	switch (family) {
@@ -120,6 +121,7 @@ static int check_listener(int fd, char *errbuf, size_t errlen)
 	}
 	return 0;
 }
+#endif
 
 int bh_service_listen_fd(int *ret_fd, char *errbuf, size_t errlen)
 {

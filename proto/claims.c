@@ -26,8 +26,10 @@ static struct bh_claim *entry(const struct bh_claims *t, uint32_t id)
 
 /* The bell, the answer ring's control words (ring.h), the entries, then the ring's
  * data, rounded up to whole pages so that the mapping is the file. The first answers
- * land on the first page with the rest: an instance that served a few calls has one
- * page of the table in memory, the daemon one page mapped (1000 instances: 4 MiB). */
+ * land on the first page with the rest (1.8 KiB of data there with 128 entries, none
+ * from 256 up): an instance that served a few calls has one page of its table in
+ * memory, one page resident in the daemon's mapping (1000 such instances: 4 MiB); a
+ * busy one goes round all of it. */
 static size_t table_size(uint32_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);

@@ -175,7 +175,9 @@ int main(int argc, char **argv)
 	if (bh_sandbox_userns_check(err, sizeof(err)) < 0)
 		bh_warn("sandbox: %s: plugins with the sandbox enabled cannot start; "
 			"\"sandbox = false;\" runs a plugin unconfined", err);
-	r = bh_listener_open(&d, err, sizeof(err));
+	r = bh_service_load(err, sizeof(err));
+	if (r == 0)
+		r = bh_listener_open(&d, err, sizeof(err));
 	if (r < 0) {
 		bh_err("%s", err);
 		bh_daemon_done(&d);

@@ -51,6 +51,13 @@ static int load_libsystemd(char *errbuf, size_t errlen)
 			      errlen);
 }
 
+/* Whether the manager passed sockets to this very process (LISTEN_PID is ours). */
+static bool activated(void)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	return fds && pid && strtol(pid, NULL, 10) == (long)getpid();
+}
+
 static void notify(const struct bh_daemon *d, const char *msg)
 {
 	if (!d->service.notify)
@@ -126,12 +133,17 @@ static int check_listener(int fd, char *errbuf, size_t errlen)
 int bh_service_listen_fd(int *ret_fd, char *errbuf, size_t errlen)
 {
 #ifdef BH_HAVE_LIBSYSTEMD
-	if (!getenv("LISTEN_FDS"))
+	if (!activated()) {
+		/* Nothing for us: nothing started later should believe it either. */
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDNAMES");
 		return 0;
+	}
 	char why[256];
 	if (load_libsystemd(why, sizeof(why)) < 0) {
-		snprintf(errbuf, errlen, "socket activation: LISTEN_FDS is set: %s", why);
-		return -ENOTSUP;
+		snprintf(errbuf, errlen, "socket activation: LISTEN_FDS is set, but %s", why);
+		return -ELIBACC;
 	}
 	/* Unsets LISTEN_* so that nothing started later believes it was activated. */
 	int n = lib.sd_listen_fds(1);
@@ -273,6 +285,22 @@ static void tick(struct bh_timer *t)
 	struct bh_daemon *d = bh_container_of(t, struct bh_daemon, service.tick);
 	notify_with_status(d, d->service.watchdog_ns ? "WATCHDOG=1" : "", false);
 	bh_timer_arm(d->loop, t, bh_now_ns() + tick_interval_ns(&d->service));
+}
+
+int bh_service_load(char *errbuf, size_t errlen)
+{
+	const char *socket = getenv("NOTIFY_SOCKET");
+	bool notify = socket && socket[0];
+#ifdef BH_HAVE_LIBSYSTEMD
+	char why[256];
+	if ((!notify && !activated()) || load_libsystemd(why, sizeof(why)) == 0)
+		return 0;
+	snprintf(errbuf, errlen, "%s is set, but %s", notify ? "NOTIFY_SOCKET" : "LISTEN_FDS", why);
+	return -ELIBACC;
+#else
+	(void)notify, (void)errbuf, (void)errlen;
+	return 0;
+#endif
 }
 
 void bh_service_init(struct bh_daemon *d)

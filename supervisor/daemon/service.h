@@ -25,6 +25,12 @@ struct bh_service {
 /* Set the timers up (before anything can disarm them). */
 void bh_service_init(struct bh_daemon *d);
 
+/* Before anything else: load libsystemd when the environment says a manager talks to
+ * this process (NOTIFY_SOCKET, or LISTEN_FDS with LISTEN_PID ours). 0, or -errno with
+ * errbuf naming what is missing: the daemon then does not start, since the manager
+ * would wait for a READY=1 or a socket that never comes. */
+int bh_service_load(char *errbuf, size_t errlen);
+
 /* The socket a service manager passed (LISTEN_FDS, LISTEN_PID), checked to be one
  * AF_UNIX stream socket that listens: 1 and *ret_fd (non-blocking, close-on-exec),
  * 0 when none was passed, or -errno with the reason in errbuf. */

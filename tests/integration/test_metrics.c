@@ -4,7 +4,7 @@
  *     an undeclared method as "other", a crash as a restart by its cause; the page
  *     is served on a Unix socket with the configured mode, 404 elsewhere;
  *   - libmicrohttpd is loaded only when metrics are configured, libsystemd only for a
- *     service manager;
+ *     service manager, and a daemon that cannot load one it needs does not start;
  *   - `promtool check metrics` accepts a scrape (suite "prometheus");
  *   - a real Prometheus server scrapes a daemon and a query returns the count of
  *     calls a client made (suite "prometheus").
@@ -280,6 +280,43 @@ START_TEST(libraries_loaded_when_configured)
 }
 END_TEST
 
+/* A library the daemon needs and cannot load (here: an empty file by its soname first
+ * in LD_LIBRARY_PATH) is named, and the daemon does not start. */
+static void refused_without(const char *soname, const char *conf, const char *want)
+{
+	char dir[] = "/tmp/bhl.XXXXXX", path[128];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, soname);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	setenv("LD_LIBRARY_PATH", dir, 1);
+	struct ht_daemon d;
+	ht_setup(&d, NULL, "%s", conf);
+	ck_assert_msg(!ht_spawn(&d), "started without %s", soname);
+	ck_assert_msg(ht_log_has(&d, want) && ht_log_has(&d, soname), "want \"%s\" in:\n%s", want,
+		      ht_read_log(&d));
+	ht_cleanup(&d);
+	unsetenv("LD_LIBRARY_PATH");
+	unlink(path);
+	rmdir(dir);
+}
+
+START_TEST(missing_library_named)
+{
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("LISTEN_FDS");
+	refused_without(HT_MHD_SONAME, "metrics = { listen = \"/tmp/bhl-never.sock\"; };",
+			"need libmicrohttpd: cannot load");
+#ifdef HT_SYSTEMD_SONAME
+	/* A manager waiting for READY=1 would wait in vain: better not to start. */
+	setenv("NOTIFY_SOCKET", "/tmp/bhl-never-notify.sock", 1);
+	refused_without(HT_SYSTEMD_SONAME, "", "NOTIFY_SOCKET is set, but cannot load");
+	unsetenv("NOTIFY_SOCKET");
+#endif
+}
+END_TEST
+
 /* A non-loopback address is refused unless written out; a name is never resolved. */
 START_TEST(listen_setting_checked_at_load)
 {
@@ -464,6 +501,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, calls_counted_by_method_and_outcome);
 		tcase_add_test(tc, listen_setting_checked_at_load);
 		tcase_add_test(tc, libraries_loaded_when_configured);
+		tcase_add_test(tc, missing_library_named);
 	}
 	suite_add_tcase(s, tc);
 	return ht_main(s);

@@ -2,7 +2,7 @@
  *
  * A library the daemon links is mapped in every daemon, used or not: libmicrohttpd
  * brings gnutls and its seven dependencies, libsystemd four compressors and libgcrypt,
- * 3.4 MiB of resident pages together, a quarter of what a daemon serving 1000 plugins
+ * 3.4 MiB of resident pages together, a fifth of what a daemon serving 1000 plugins
  * needs. So the daemon links neither: it dlopen()s libmicrohttpd when metrics are
  * served over HTTP and libsystemd when a service manager talks to it, by the soname it
  * was built against (so an incompatible major version is never picked up). The
@@ -18,8 +18,9 @@ struct bh_dynsym {
 	void **addr; /* where the function's address goes */
 };
 
-/* Load soname and resolve every symbol; once they are, later calls return 0 at once. 0, or -1 with errbuf naming the library and what is missing; a failed load
- * leaves nothing loaded and may be retried. */
+/* Load soname and resolve every symbol; once they are, later calls return 0 at once.
+ * 0, or -1 with errbuf naming the library and what is missing; a failed load leaves
+ * nothing resolved and may be retried. */
 int bh_dynlib_load(const char *soname, const struct bh_dynsym *syms, size_t n, char *errbuf,
 		   size_t errlen);
 

@@ -295,7 +295,8 @@ int bh_service_load(char *errbuf, size_t errlen)
 	char why[256];
 	if ((!notify && !activated()) || load_libsystemd(why, sizeof(why)) == 0)
 		return 0;
-	snprintf(errbuf, errlen, "%s is set, but %s", notify ? "NOTIFY_SOCKET" : "LISTEN_FDS", why);
+	snprintf(errbuf, errlen, "%s is set, but %s", notify ? "NOTIFY_SOCKET" : "LISTEN_FDS",
+		 why);
 	return -ELIBACC;
 #else
 	(void)notify, (void)errbuf, (void)errlen;

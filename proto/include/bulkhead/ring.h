@@ -5,8 +5,8 @@
  * costs (README, "Where the time of a routed call goes"). So once its plugin is
  * initialised, a shim started with --ring writes each message of at most
  * BH_RING_ENTRY_MAX bytes into this ring, which lies in the claim table's memfd (its
- * control words after the doorbell, its data after the entries: claims.h), and writes to the
- * socket only
+ * control words after the doorbell, its data after the entries: claims.h), and writes
+ * to the socket only
  *   - a message that does not fit (too large, or the ring is full), and
  *   - a wake-up, the one byte 0xc0 (a msgpack nil, which is no message of the
  *     protocol), when the supervisor said it sleeps (`wake` set).

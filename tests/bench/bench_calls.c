@@ -15,7 +15,8 @@
  *                  separates work from waiting for wake-ups;
  *   3. throughput: pipelined bh_call_start calls, N in flight per client, 1/2/4 client
  *                  threads (one bh_client each) against echo2 (instances = 2), next to
- *                  the raw socketpair pipelined the same way;
+ *                  the raw socketpair and an epoll relay per client pipelined the same
+ *                  way;
  *   4. cold start: bulkhead.load of echo.so under a fresh name until its answer (the
  *                  load answers once the instance is ready), then its first call;
  *   5. hot swap:   bulkhead.swap of echo (instances = 1) to echo.so again, one after
@@ -1108,21 +1109,29 @@ static uint64_t process_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Throughput with nclients threads; raw when sock is NULL (daemon is bulkheadd's pid
- * otherwise). 0 and *res, or -1 with a message printed. */
+/* Throughput with nclients threads: routed through bulkheadd (its pid: daemon) when
+ * sock is given; else raw, each client with an echo process of its own, or with relay
+ * an epoll relay process and an echo process of its own (one routing hop's floor).
+ * 0 and *res, or -1 with a message printed. */
 static int measure_tput(const struct options *o, const struct plan *pl, const char *sock,
-			pid_t daemon, int nclients, int inflight, struct tput_result *res)
+			pid_t daemon, bool relay, int nclients, int inflight,
+			struct tput_result *res)
 {
 	struct tput_thread t[MAX_CLIENTS];
-	pid_t echo[MAX_CLIENTS] = { 0 };
+	pid_t echo[MAX_CLIENTS] = { 0 }, middle[MAX_CLIENTS] = { 0 };
 	int started = 0, ret = -1;
 	uint64_t c0, m0 = 0, e0 = 0;
 
 	memset(t, 0, sizeof(t));
 	for (int i = 0; i < nclients; i++) {
 		t[i].fd = -1;
-		if (!sock && raw_echo_start(o->pin_shim, &t[i].fd, &echo[i]) < 0) {
-			perror("bench_calls: raw echo process");
+		int r = sock	? 0
+			: relay ? relay_start(false, o->pin_daemon, o->pin_shim, &t[i].fd,
+					      &middle[i], &echo[i])
+				: raw_echo_start(o->pin_shim, &t[i].fd, &echo[i]);
+		if (r < 0) {
+			fprintf(stderr, "bench_calls: %s processes: %s\n", relay ? "relay" : "echo",
+				strerror(-r));
 			goto out;
 		}
 	}
@@ -1131,8 +1140,10 @@ static int measure_tput(const struct options *o, const struct plan *pl, const ch
 		m0 = tree_cpu_ns(daemon, false, 0);
 		e0 = tree_cpu_ns(daemon, true, 0) - m0;
 	}
-	for (int i = 0; !sock && i < nclients; i++)
+	for (int i = 0; !sock && i < nclients; i++) {
 		e0 += tree_cpu_ns(echo[i], false, 0);
+		m0 += middle[i] > 0 ? tree_cpu_ns(middle[i], false, 0) : 0;
+	}
 	uint64_t t0 = now_ns() + pl->tput_warm_ns;
 	for (int i = 0; i < nclients; i++) {
 		t[i].sock = sock;
@@ -1153,8 +1164,10 @@ static int measure_tput(const struct options *o, const struct plan *pl, const ch
 		m1 = tree_cpu_ns(daemon, false, 0);
 		e1 = tree_cpu_ns(daemon, true, 0) - m1;
 	}
-	for (int i = 0; !sock && i < nclients; i++)
+	for (int i = 0; !sock && i < nclients; i++) {
 		e1 += tree_cpu_ns(echo[i], false, 0);
+		m1 += middle[i] > 0 ? tree_cpu_ns(middle[i], false, 0) : 0;
+	}
 	uint64_t done = 0, errors = 0, all = 0;
 	int rc = 0;
 	const char *first = NULL;
@@ -1170,7 +1183,8 @@ static int measure_tput(const struct options *o, const struct plan *pl, const ch
 	if (rc < 0 || errors) {
 		fprintf(stderr, "bench_calls: %s throughput, %d clients: %s; %" PRIu64
 				" calls failed%s%s\n",
-			sock ? "routed" : "raw", nclients, rc < 0 ? strerror(-rc) : "ok", errors,
+			sock ? "routed" : relay ? "relay" : "raw", nclients,
+			rc < 0 ? strerror(-rc) : "ok", errors,
 			first ? ", first: " : "", first ? first : "");
 		goto out;
 	}
@@ -1184,7 +1198,9 @@ static int measure_tput(const struct options *o, const struct plan *pl, const ch
 	ret = 0;
 out:
 	for (int i = 0; i < nclients; i++)
-		if (echo[i] > 0)
+		if (middle[i] > 0)
+			relay_stop(t[i].fd, middle[i], echo[i]);
+		else if (echo[i] > 0)
 			raw_echo_stop(t[i].fd, echo[i]);
 	return ret;
 }
@@ -1678,17 +1694,21 @@ static void print_tput_head(const struct options *o)
 	       "bh_client each),\n"
 	       "   calls/s; routed: bh_call_start to echo2 (instances = 2); raw: the same "
 	       "pipelining on\n"
-	       "   socketpairs to echo processes. on-CPU µs per call: clients, middle "
-	       "(bulkheadd), end;\n"
-	       "   cpu s/100k: the three together, CPU seconds per 100 000 routed calls.\n",
+	       "   socketpairs to echo processes; relay: the same through an epoll relay "
+	       "process per client\n"
+	       "   (four wake-ups a call, as routed). on-CPU µs per routed call: clients, "
+	       "middle (bulkheadd),\n"
+	       "   end; cpu s/100k: the three together, CPU seconds per 100 000 routed "
+	       "calls.\n",
 	       TPUT_PAYLOAD);
-	printf("  %-7s %3s | %10s %10s | %10s %8s %8s %8s %10s\n", "clients", "N", "raw",
-	       "routed", "routed/raw", "client", "middle", "end", "cpu s/100k");
+	printf("  %-7s %3s | %10s %10s %10s | %10s %8s %8s %8s %10s\n", "clients", "N", "raw",
+	       "relay", "routed", "routed/raw", "client", "middle", "end", "cpu s/100k");
 }
 
-/* One line of the throughput table; raw->calls_per_s is 0 when raw was not run. */
+/* One line of the throughput table; raw or relay calls_per_s is 0 when not run. */
 static void print_tput_row(const struct options *o, int clients, int inflight,
-			   const struct tput_result *raw, const struct tput_result *rtd)
+			   const struct tput_result *raw, const struct tput_result *rly,
+			   const struct tput_result *rtd)
 {
 	double cpu_100k = (rtd->cpu_client + rtd->cpu_middle + rtd->cpu_end) * 0.1;
 	if (o->tsv) {
@@ -1699,6 +1719,11 @@ static void print_tput_row(const struct options *o, int clients, int inflight,
 			figure(rtd->calls_per_s / raw->calls_per_s, "x",
 			       "throughput/%s/routed/vs_raw", row);
 		}
+		if (rly->calls_per_s > 0) {
+			figure(rly->calls_per_s, "calls/s", "throughput/%s/relay/rate", row);
+			figure(rtd->calls_per_s / rly->calls_per_s, "x",
+			       "throughput/%s/routed/vs_relay", row);
+		}
 		figure(rtd->calls_per_s, "calls/s", "throughput/%s/routed/rate", row);
 		figure(rtd->cpu_client, "us", "throughput/%s/routed/cpu_client", row);
 		figure(rtd->cpu_middle, "us", "throughput/%s/routed/cpu_middle", row);
@@ -1707,8 +1732,8 @@ static void print_tput_row(const struct options *o, int clients, int inflight,
 		fflush(stdout);
 		return;
 	}
-	printf("  %-7d %3d | %10.0f %10.0f | ", clients, inflight, raw->calls_per_s,
-	       rtd->calls_per_s);
+	printf("  %-7d %3d | %10.0f %10.0f %10.0f | ", clients, inflight, raw->calls_per_s,
+	       rly->calls_per_s, rtd->calls_per_s);
 	if (raw->calls_per_s > 0)
 		printf("%9.3fx", rtd->calls_per_s / raw->calls_per_s);
 	else
@@ -1985,12 +2010,16 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i <= N_CLIENT_COUNTS; i++) {
 			int n = i < N_CLIENT_COUNTS ? client_counts[i] : MAX_CLIENTS;
 			int inflight = i < N_CLIENT_COUNTS ? o.inflight : 1;
-			struct tput_result raw = { 0 }, rtd;
-			if (o.run_raw && measure_tput(&o, &pl, NULL, 0, n, inflight, &raw) < 0)
+			struct tput_result raw = { 0 }, rly = { 0 }, rtd;
+			if (o.run_raw &&
+			    measure_tput(&o, &pl, NULL, 0, false, n, inflight, &raw) < 0)
 				goto out;
-			if (measure_tput(&o, &pl, dr.sock, dr.pid, n, inflight, &rtd) < 0)
+			if (o.run_relay &&
+			    measure_tput(&o, &pl, NULL, 0, true, n, inflight, &rly) < 0)
 				goto out;
-			print_tput_row(&o, n, inflight, &raw, &rtd);
+			if (measure_tput(&o, &pl, dr.sock, dr.pid, false, n, inflight, &rtd) < 0)
+				goto out;
+			print_tput_row(&o, n, inflight, &raw, &rly, &rtd);
 		}
 		if (!o.tsv)
 			printf("\n");

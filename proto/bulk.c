@@ -123,23 +123,29 @@ int bh_memfd_seal_size(int fd)
 	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ? -errno : 0;
 }
 
-int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
+int bh_memfd_sealedv(const char *name, const struct iovec *iov, int n, int *ret_fd)
 {
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
 	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	/* pwrite, not a mapping: faulting in a fresh shared mapping page by page costs
 	 * ~20 times more here, and F_SEAL_WRITE needs no writable mapping anyway. */
 	int r = bh_memfd_allocate(fd, len);
-	for (size_t done = 0; r == 0 && done < len;) {
-		ssize_t n = pwrite(fd, (const uint8_t *)p + done, len - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			r = n < 0 ? -errno : -EIO;
-		else
-			done += (size_t)n;
-	}
+	size_t off = 0;
+	for (int i = 0; r == 0 && i < n; off += iov[i].iov_len, i++)
+		for (size_t done = 0; r == 0 && done < iov[i].iov_len;) {
+			ssize_t k = pwrite(fd, (const uint8_t *)iov[i].iov_base + done,
+					   iov[i].iov_len - done, (off_t)(off + done));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				r = k < 0 ? -errno : -EIO;
+			else
+				done += (size_t)k;
+		}
 	unsigned seals = BH_MEMFD_SEALS_HOSTILE | F_SEAL_SEAL;
 	if (r == 0 && fcntl(fd, F_ADD_SEALS, (int)seals) < 0)
 		r = -errno;
@@ -149,6 +155,12 @@ int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
 	}
 	*ret_fd = fd;
 	return 0;
+}
+
+int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd)
+{
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+	return bh_memfd_sealedv(name, &iov, 1, ret_fd);
 }
 
 int bh_memfd_map(int fd, size_t len, const uint8_t **ret)

@@ -158,6 +158,11 @@ struct bh_client {
 	 * in out); results may come as memfds (fdq: received, not yet claimed). */
 	bool memfd;
 	size_t memfd_threshold, max_payload;
+	/* bh_client_write_bin_lent: a bin of the params being built whose bytes stay the
+	 * caller's until the call is queued; an empty bin (2 bytes) holds its place in
+	 * params at lent_at. NULL: none. */
+	const uint8_t *lent;
+	size_t lent_len, lent_at;
 	struct bh_fdq fdq;
 	struct {
 		size_t at;
@@ -988,6 +993,39 @@ static void write_tail(struct bh_writer *w, int timeout_ms)
 	}
 }
 
+/* A bin's MessagePack header for len bytes (len < 2^32) into b: its size. */
+static size_t bin_head(uint8_t b[5], size_t len)
+{
+	if (len < 0x100) {
+		b[0] = 0xc4, b[1] = (uint8_t)len;
+		return 2;
+	}
+	if (len < 0x10000) {
+		b[0] = 0xc5, b[1] = (uint8_t)(len >> 8), b[2] = (uint8_t)len;
+		return 3;
+	}
+	b[0] = 0xc6, b[1] = (uint8_t)(len >> 24), b[2] = (uint8_t)(len >> 16);
+	b[3] = (uint8_t)(len >> 8), b[4] = (uint8_t)len;
+	return 5;
+}
+
+/* The lent bin's bytes into params in place of its placeholder (params that do not
+ * go as a memfd). 0 or -errno. */
+static int unlend(bh_client *c, const uint8_t *lent, size_t len, size_t at)
+{
+	uint8_t head[5];
+	size_t hn = bin_head(head, len), tail = c->params.len - at - 2;
+	int r = bh_buf_reserve(&c->params, hn + len - 2);
+	if (r < 0)
+		return r;
+	uint8_t *p = c->params.data + at;
+	memmove(p + hn + len, p + 2, tail);
+	memcpy(p, head, hn);
+	memcpy(p + hn, lent, len);
+	c->params.len += hn + len - 2;
+	return 0;
+}
+
 /* Queue [0, msgid, method, params] (+ {"timeout_ms": t} when t > 0) and send it if
  * nothing is queued before it. Consumes the params builder, whatever the outcome. */
 static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t state,
@@ -996,6 +1034,9 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	int perr = bh_writer_error(&c->params_w);
 	c->params_w.err = 0;
 	int r = 0;
+	const uint8_t *lent = c->lent;
+	size_t lent_len = c->lent_len, lent_at = c->lent_at;
+	c->lent = NULL;
 
 	if (c->broken)
 		r = c->broken;
@@ -1014,12 +1055,22 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 		return r;
 	}
 
-	const uint8_t *params = c->params.data;
-	size_t params_len = c->params.len;
+	/* With a lent bin, what goes is params with its bytes in place of the
+	 * placeholder: whole_len bytes. */
+	uint8_t lent_head[5];
+	size_t lent_hn = lent ? bin_head(lent_head, lent_len) : 0;
+	size_t whole_len = lent ? c->params.len - 2 + lent_hn + lent_len : c->params.len;
 	size_t method_len = strlen(method);
 	/* Large params as a sealed memfd: the request carries a reference instead. */
-	bool as_memfd = c->memfd && params_len >= c->memfd_threshold &&
-			c->n_out_fd < BH_FDQ_MAX && params_len <= c->max_payload;
+	bool as_memfd = c->memfd && whole_len >= c->memfd_threshold &&
+			c->n_out_fd < BH_FDQ_MAX && whole_len <= c->max_payload;
+	if (lent && !as_memfd && (r = unlend(c, lent, lent_len, lent_at)) < 0) {
+		c->params.len = 0;
+		return r;
+	}
+	/* Checked as written: a lent bin's placeholder is one value like the bin. */
+	const uint8_t *params = c->params.data;
+	size_t params_len = c->params.len;
 	struct bh_limits lim = c->limits;
 	if (as_memfd)
 		lim.max_message = lim.max_bytes = (uint32_t)params_len;
@@ -1039,9 +1090,18 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	int memfd = -1;
 	uint8_t ref[BH_BULK_REF_SIZE];
 	if (r == 0 && as_memfd) {
-		r = bh_memfd_sealed("bulkhead-params", params, params_len, &memfd);
+		struct iovec iov[4] = { { (void *)params, params_len } };
+		int n = 1;
+		if (lent) { /* the bytes from where they are: no copy into params */
+			iov[0].iov_len = lent_at;
+			iov[n++] = (struct iovec){ lent_head, lent_hn };
+			iov[n++] = (struct iovec){ (void *)lent, lent_len };
+			iov[n++] = (struct iovec){ (void *)(params + lent_at + 2),
+						   params_len - lent_at - 2 };
+		}
+		r = bh_memfd_sealedv("bulkhead-params", iov, n, &memfd);
 		bh_bulk_ref_put(ref, &(struct bh_bulk_ref){ .kind = BH_BULK_MEMFD,
-							    .len = (uint32_t)params_len });
+							    .len = (uint32_t)whole_len });
 		params = ref;
 		params_len = sizeof(ref);
 	}
@@ -1246,6 +1306,22 @@ void bh_client_free(bh_client *c)
 bh_writer *bh_client_params(bh_client *c)
 {
 	return &c->params_w;
+}
+
+int bh_client_write_bin_lent(bh_client *c, const void *p, size_t len)
+{
+	bh_writer *w = &c->params_w;
+	/* Only large params of a memfd client go from where they are; one per call. */
+	if (!c->memfd || c->lent || len < c->memfd_threshold || len > c->max_payload)
+		return bh_write_bin(w, p, len);
+	size_t at = c->params.len;
+	int r = bh_write_bin(w, "", 0);
+	if (r == 0) {
+		c->lent = p;
+		c->lent_len = len;
+		c->lent_at = at;
+	}
+	return r;
 }
 
 const bh_value *bh_result_value(const bh_result *r)

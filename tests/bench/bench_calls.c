@@ -544,7 +544,9 @@ static int routed_call(bh_client *c, const char *method, const char *target,
 	bh_write_array(w, target ? 2 : 1);
 	if (target)
 		bh_write_cstr(w, target);
-	bh_write_bin(w, payload, len);
+	/* A memfd client writes large params into their memfd straight from payload; the
+	 * others copy them (bh_write_bin). */
+	bh_client_write_bin_lent(c, payload, len);
 	bh_result *res = NULL;
 	bh_error err;
 	int r = bh_call(c, method, 0, &res, &err);

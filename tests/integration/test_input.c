@@ -335,6 +335,118 @@ START_TEST(memfd_client_round_trip)
 }
 END_TEST
 
+/* A bin written with bh_client_write_bin_lent, as echo.echo gives it back inside
+ * ["head", bin, 7]: its length and its first and last bytes. */
+static void assert_lent_echo(const bh_value *v, size_t len, uint8_t first, uint8_t last)
+{
+	ck_assert_msg(v->type == BH_ARRAY && v->len == 3, "not [head, bin, 7]");
+	const bh_value *h = &v->as.items[0], *b = &v->as.items[1], *n = &v->as.items[2];
+	ck_assert(h->type == BH_STR && h->len == 4 && memcmp(h->as.str, "head", 4) == 0);
+	ck_assert_int_eq(b->type, BH_BIN);
+	ck_assert_uint_eq(b->len, len);
+	ck_assert_uint_eq(b->as.bin[0], first);
+	ck_assert_uint_eq(b->as.bin[len - 1], last);
+	ck_assert(n->type == BH_INT && n->as.i == 7);
+}
+
+static bh_result *echo_lent(bh_client *c, const uint8_t *blob, size_t len, uint8_t *change)
+{
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_array(w, 3);
+	bh_write_cstr(w, "head");
+	ck_assert_int_eq(bh_client_write_bin_lent(c, blob, len), 0);
+	bh_write_int(w, 7);
+	if (change) /* after the write, before the call */
+		change[0] = 0xab, change[len - 1] = 0xcd;
+	bh_result *res = NULL;
+	bh_error err;
+	ht_assert_ok(bh_call(c, "echo.echo", HT_LONG_MS, &res, &err), err);
+	return res;
+}
+
+/* bh_client_write_bin_lent: on a memfd client the bytes are taken at the call, from
+ * the caller's buffer into the memfd, placed between the values around them; a second
+ * lent bin of the same call, and any on a plain client, are copied at once; params
+ * that end up over max_payload go inline with the bytes put in place. */
+START_TEST(lent_bin_sent_from_the_callers_buffer)
+{
+	struct ht_daemon d;
+	ht_start(&d, "limits = { max_payload = \"3M\"; };\nplugins = (" ECHO_ENTRY ", { name = "
+		 "\"bytes\"; path = \"" HT_PLUGIN("bytes") "\"; });");
+	bh_client *mc = ht_connect(&d), *pc = ht_connect(&d), *st = ht_connect(&d);
+	bh_error err;
+	ht_assert_ok(bh_client_use_memfd(mc, 0, HT_LONG_MS, &err), err);
+	enum { LEN = 1 << 20 };
+	uint8_t *blob = malloc(LEN), *other = malloc(LEN);
+	ck_assert(blob && other);
+	memset(blob, 0x11, LEN);
+	memset(other, 0x22, LEN);
+
+	/* Read at the call: the change made after the write is what travels, and the
+	 * client socket carries only the envelopes. */
+	uint64_t r0, s0, r1, s1, r2, s2;
+	client_bytes(st, &r0, &s0);
+	client_bytes(st, &r1, &s1);
+	bh_result *res = echo_lent(mc, blob, LEN, blob);
+	assert_lent_echo(bh_result_value(res), LEN, 0xab, 0xcd);
+	bh_result_free(res);
+	client_bytes(st, &r2, &s2);
+	ck_assert_msg(r2 - r1 - (r1 - r0) < 1024, "the socket carried %llu bytes in",
+		      (unsigned long long)(r2 - r1 - (r1 - r0)));
+
+	/* A plain client copies at the write. */
+	memset(blob, 0x11, LEN);
+	res = echo_lent(pc, blob, LEN, blob);
+	assert_lent_echo(bh_result_value(res), LEN, 0x11, 0x11);
+	bh_result_free(res);
+
+	/* Two in one call: the first lent, the second copied; both in place. */
+	memset(blob, 0x11, LEN);
+	bh_writer *w = bh_client_params(mc);
+	bh_write_array(w, 1);
+	bh_write_array(w, 2);
+	ck_assert_int_eq(bh_client_write_bin_lent(mc, blob, LEN), 0);
+	ck_assert_int_eq(bh_client_write_bin_lent(mc, other, LEN), 0);
+	blob[0] = other[0] = 0x33;
+	ht_assert_ok(bh_call(mc, "echo.echo", HT_LONG_MS, &res, &err), err);
+	const bh_value *v = bh_result_value(res);
+	ck_assert(v->type == BH_ARRAY && v->len == 2);
+	ck_assert(v->as.items[0].len == LEN && v->as.items[0].as.bin[0] == 0x33);
+	ck_assert(v->as.items[1].len == LEN && v->as.items[1].as.bin[0] == 0x22);
+	ck_assert(v->as.items[1].as.bin[LEN - 1] == 0x22);
+	bh_result_free(res);
+
+	/* A lent bin within max_payload in params over it: no memfd, so its bytes go
+	 * into params in its place (still read at the call) and the call goes inline,
+	 * under max_message. */
+	enum { BIG = (3 << 20) - 2 };
+	uint8_t *big = malloc(BIG);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 0x44, BIG);
+	client_bytes(st, &r1, &s1);
+	w = bh_client_params(mc);
+	bh_write_array(w, 1);
+	ck_assert_int_eq(bh_client_write_bin_lent(mc, big, BIG), 0);
+	big[BIG - 1] = 0x55;
+	ht_assert_ok(bh_call(mc, "bytes.count_bytes", HT_LONG_MS, &res, &err), err);
+	v = bh_result_value(res);
+	ck_assert(v->type == BH_ARRAY && v->len == 256);
+	ck_assert(v->as.items[0x44].as.i == BIG - 1 && v->as.items[0x55].as.i == 1);
+	bh_result_free(res);
+	client_bytes(st, &r2, &s2);
+	ck_assert_msg(r2 - r1 >= BIG, "%llu bytes in: not inline", (unsigned long long)(r2 - r1));
+
+	free(big);
+	free(blob);
+	free(other);
+	bh_client_free(mc);
+	bh_client_free(pc);
+	bh_client_free(st);
+	ht_stop(&d);
+}
+END_TEST
+
 /* ---- memfds from a client that is not the C SDK ---- */
 
 #define MFD_LEN (128u * 1024)
@@ -995,6 +1107,7 @@ int main(void)
 	tcase_add_test(tc, large_values_travel_as_memfds);
 	tcase_add_test(tc, large_params_survive_queues_and_moves);
 	tcase_add_test(tc, memfd_client_round_trip);
+	tcase_add_test(tc, lent_bin_sent_from_the_callers_buffer);
 	tcase_add_test(tc, memfd_client_hostile);
 	tcase_add_test(tc, memfd_result_slice_of_params);
 	tcase_add_test(tc, memfd_refused_request_takes_its_fd);

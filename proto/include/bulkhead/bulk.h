@@ -115,6 +115,8 @@ int bh_memfd_seal_size(int fd);
  * and F_SEAL_SEAL: one that can be handed to a peer that must not be able to change
  * it. 0 and *ret_fd, or -errno. */
 int bh_memfd_sealed(const char *name, const void *p, size_t len, int *ret_fd);
+/* The same with the bytes of n pieces, one after the other. */
+int bh_memfd_sealedv(const char *name, const struct iovec *iov, int n, int *ret_fd);
 /* Map a memfd that bh_memfd_check accepted (len bytes, len > 0) read-only: 0 and
  * *ret, or -errno. munmap(*ret, len) when done. */
 int bh_memfd_map(int fd, size_t len, const uint8_t **ret);

@@ -1312,7 +1312,7 @@ int bh_client_write_bin_lent(bh_client *c, const void *p, size_t len)
 {
 	bh_writer *w = &c->params_w;
 	/* Only large params of a memfd client go from where they are; one per call. */
-	if (!c->memfd || c->lent || len < c->memfd_threshold || len > c->max_payload)
+	if (!c->memfd || c->lent || !p || len < c->memfd_threshold || len > c->max_payload)
 		return bh_write_bin(w, p, len);
 	size_t at = c->params.len;
 	int r = bh_write_bin(w, "", 0);

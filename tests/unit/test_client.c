@@ -29,7 +29,10 @@
  *                          then waits for a byte on the gate pipe (the test writes it
  *                          once the client handled them all), then reads the n
  *                          answers: [bins of size bytes, overloaded errors]
- *   bulkhead.hello [o]  -> {"enabled": o}, or {"enabled": {}} when refuse_hello
+ *   bulkhead.hello [o]  -> {"enabled": o}, or {"enabled": {}} when refuse_hello; with
+ *                          "memfd" in o also its options (FAKE_MEMFD_THRESHOLD,
+ *                          FAKE_MAX_PAYLOAD); it takes no fds, so only params that go
+ *                          inline work then
  *   bulkhead.status     -> STATUS below
  *   bulkhead.version    -> "bulkhead 9.9.9"
  *   bulkhead.* [...]    -> {"method": name, "params": params}
@@ -83,6 +86,9 @@ struct fake {
 
 /* The msgid of the fake's requests to the client. */
 #define ASK_CID 0x7a7a7a7au
+/* What the fake's hello announces for memfds. */
+#define FAKE_MEMFD_THRESHOLD 65536
+#define FAKE_MAX_PAYLOAD 100000
 
 static void send_all(int fd, const void *p, size_t n)
 {
@@ -453,12 +459,23 @@ static bool serve_one(struct fake *f, const uint8_t *msg, size_t len)
 	} else if (strcmp(method, "t.flood") == 0) {
 		flood(f, rpc.msgid, params);
 	} else if (strcmp(method, "bulkhead.hello") == 0) {
-		bh_write_map(&w, 1);
+		bool memfd = !f->refuse_hello && bh_value_find(p0, "memfd");
+		bh_write_map(&w, memfd ? 2 : 1);
 		bh_write_cstr(&w, "enabled");
 		if (f->refuse_hello || !p0)
 			bh_write_map(&w, 0);
 		else
 			bh_write_value(&w, p0);
+		if (memfd) {
+			bh_write_cstr(&w, "options");
+			bh_write_map(&w, 1);
+			bh_write_cstr(&w, "memfd");
+			bh_write_map(&w, 2);
+			bh_write_cstr(&w, "threshold");
+			bh_write_uint(&w, FAKE_MEMFD_THRESHOLD);
+			bh_write_cstr(&w, "max_payload");
+			bh_write_uint(&w, FAKE_MAX_PAYLOAD);
+		}
 		reply_raw(f, rpc.msgid, b.data, b.len);
 	} else if (strcmp(method, "bulkhead.status") == 0) {
 		const uint8_t *st = status_map(&b);
@@ -597,6 +614,53 @@ static int64_t mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* A lent bin on a memfd client whose params end up over the payload ceiling: its
+ * bytes are put in place at the call (read then, not at the write) and the params go
+ * inline, the values around the bin intact. */
+START_TEST(test_lent_bin_inline)
+{
+	struct fake *f = fake_start();
+	bh_client *c = connect_to(f);
+	bh_error err;
+	ck_assert_int_eq(bh_client_use_memfd(c, 0, 5000, &err), 0);
+	enum { LEN = FAKE_MAX_PAYLOAD - 10 }; /* with the rest: over FAKE_MAX_PAYLOAD */
+	uint8_t *blob = malloc(LEN);
+	ck_assert_ptr_nonnull(blob);
+	memset(blob, 0x5a, LEN);
+	bh_writer *w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_array(w, 3);
+	ck_assert_int_eq(bh_client_write_bin_lent(c, blob, LEN), 0);
+	bh_write_cstr(w, "tail");
+	bh_write_int(w, 7);
+	blob[0] = 0xab;
+	bh_result *res = NULL;
+	ck_assert_int_eq(bh_call(c, "t.echo", 0, &res, &err), 0);
+	const bh_value *v = bh_result_value(res);
+	const uint8_t *bin;
+	size_t n;
+	int64_t i;
+	ck_assert(v->type == BH_ARRAY && v->len == 3);
+	ck_assert_int_eq(bh_value_get_bin(bh_value_at(v, 0), &bin, &n), 0);
+	ck_assert_uint_eq(n, LEN);
+	ck_assert(bin[0] == 0xab && bin[1] == 0x5a && bin[LEN - 1] == 0x5a);
+	ck_assert(bh_value_str_eq(bh_value_at(v, 1), "tail"));
+	ck_assert(bh_value_get_int(bh_value_at(v, 2), &i) == 0 && i == 7);
+	bh_result_free(res);
+
+	/* The next call's params owe nothing to it. */
+	w = bh_client_params(c);
+	bh_write_array(w, 1);
+	bh_write_cstr(w, "next");
+	ck_assert_int_eq(bh_call(c, "t.echo", 0, &res, &err), 0);
+	ck_assert(bh_value_str_eq(bh_result_value(res), "next"));
+	bh_result_free(res);
+	free(blob);
+	bh_client_free(c);
+	fake_stop(f);
+}
+END_TEST
 
 /* ---- tests -------------------------------------------------------------------------- */
 
@@ -1939,6 +2003,7 @@ static Suite *client_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_sync_echo);
+	tcase_add_test(tc, test_lent_bin_inline);
 	tcase_add_test(tc, test_sync_errors);
 	tcase_add_test(tc, test_async_out_of_order);
 	tcase_add_test(tc, test_async_event_loop);

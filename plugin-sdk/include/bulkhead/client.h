@@ -133,12 +133,14 @@ int bh_client_on_report(bh_client *c, int timeout_ms, bh_report_fn fn, void *use
 int bh_client_use_memfd(bh_client *c, size_t threshold, int timeout_ms, bh_error *err);
 
 /* In the params being built (bh_client_params), a bin like bh_write_bin(w, p, len),
- * but whose bytes are read at the next bh_call/bh_call_start rather than now: p must
- * stay valid and unchanged until then. On a memfd client the bytes of params that go
- * as a memfd are then written into it straight from p, without the copy into the
- * params buffer (64 MiB: about 6 ms of a 21 ms call on the test VM). Anywhere else
- * (no memfd, len under the threshold, a second lent bin of the same call) it is
- * bh_write_bin. 0 or as bh_write_bin. */
+ * but on a memfd client whose bytes are read at the next bh_call/bh_call_start rather
+ * than now: p must stay valid and unchanged until then. Params that go as a memfd are
+ * then written into it straight from p, without the copy into the params buffer
+ * (64 MiB: about 6 ms of a 21 ms call on the test VM); params that do not (over the
+ * payload ceiling, too many memfds queued) get the bytes copied in at the call, whose
+ * errors then include bh_write_bin's. Without memfds, for len under the threshold or
+ * over max_payload, and for a second lent bin of the same call it is bh_write_bin,
+ * copied now. 0 or as bh_write_bin. */
 int bh_client_write_bin_lent(bh_client *c, const void *p, size_t len);
 
 /* ---- Serving the daemon's requests (callbacks, host services; README "Calling out") ----

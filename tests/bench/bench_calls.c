@@ -59,6 +59,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -342,7 +343,8 @@ struct daemon_run {
 	char sock[128];
 	char log[128];
 	char callout[PATH_MAX]; /* callout.so, beside the echo plugin */
-	pid_t pid;
+	pid_t pid;              /* bulkheadd, or the wrapper it runs under */
+	bool wrapped;
 };
 
 static int write_config(const struct daemon_run *dr, const struct options *o)
@@ -469,6 +471,7 @@ static int daemon_start(struct daemon_run *dr, const struct options *o)
 		_exit(127);
 	}
 	dr->pid = pid;
+	dr->wrapped = o->wrap != NULL;
 	close(ready[1]);
 	ready[1] = -1;
 
@@ -495,10 +498,29 @@ out:
 }
 
 /* SIGTERM, and wait (SIGKILL after 15 s). Removes the directory unless keep. */
+/* The pid of the process serving the socket at path (SO_PEERCRED), or -1. */
+static pid_t socket_owner(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct ucred cred = { .pid = -1 };
+	socklen_t len = sizeof(cred);
+	if (fd >= 0 && (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+			getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0))
+		cred.pid = -1;
+	if (fd >= 0)
+		close(fd);
+	return cred.pid;
+}
+
 static void daemon_stop(struct daemon_run *dr, bool keep)
 {
 	if (dr->pid > 0) {
-		kill(dr->pid, SIGTERM);
+		/* Under a wrapper, the daemon itself: a tracer that gets the signal detaches
+		 * and leaves it running; it ends once its command does. */
+		pid_t daemon = dr->wrapped ? socket_owner(dr->sock) : -1;
+		kill(daemon > 0 ? daemon : dr->pid, SIGTERM);
 		int pfd = (int)syscall(SYS_pidfd_open, dr->pid, 0);
 		if (pfd >= 0) {
 			struct pollfd p = { .fd = pfd, .events = POLLIN };

@@ -38,8 +38,7 @@ bool bh_writer_lent(const struct bh_writer *w, size_t *ret_off, size_t *ret_len)
 	return true;
 }
 
-/* The header msgpack-c writes for a str (str) or bin of len bytes, into h: its size. */
-static size_t body_header(bool str, size_t len, uint8_t h[5])
+size_t bh_body_header(bool str, size_t len, uint8_t h[5])
 {
 	if (str && len < 32) {
 		h[0] = (uint8_t)(0xa0 | len);
@@ -70,7 +69,7 @@ static bool try_lend(bh_writer *w, bool str, const void *body, size_t len)
 		return false;
 	uintptr_t lo = (uintptr_t)w->window, at = (uintptr_t)body;
 	uint8_t h[5];
-	size_t hn = body_header(str, len, h);
+	size_t hn = bh_body_header(str, len, h);
 	if (at < lo + hn || at - lo > w->window_len || len > w->window_len - (at - lo) ||
 	    (w->buf->max && hn + len > w->buf->max))
 		return false;

@@ -993,28 +993,12 @@ static void write_tail(struct bh_writer *w, int timeout_ms)
 	}
 }
 
-/* A bin's MessagePack header for len bytes (len < 2^32) into b: its size. */
-static size_t bin_head(uint8_t b[5], size_t len)
-{
-	if (len < 0x100) {
-		b[0] = 0xc4, b[1] = (uint8_t)len;
-		return 2;
-	}
-	if (len < 0x10000) {
-		b[0] = 0xc5, b[1] = (uint8_t)(len >> 8), b[2] = (uint8_t)len;
-		return 3;
-	}
-	b[0] = 0xc6, b[1] = (uint8_t)(len >> 24), b[2] = (uint8_t)(len >> 16);
-	b[3] = (uint8_t)(len >> 8), b[4] = (uint8_t)len;
-	return 5;
-}
-
 /* The lent bin's bytes into params in place of its placeholder (params that do not
  * go as a memfd). 0 or -errno. */
 static int unlend(bh_client *c, const uint8_t *lent, size_t len, size_t at)
 {
 	uint8_t head[5];
-	size_t hn = bin_head(head, len), tail = c->params.len - at - 2;
+	size_t hn = bh_body_header(false, len, head), tail = c->params.len - at - 2;
 	int r = bh_buf_reserve(&c->params, hn + len - 2);
 	if (r < 0)
 		return r;
@@ -1058,7 +1042,7 @@ static int call_queue(bh_client *c, const char *method, int timeout_ms, uint8_t 
 	/* With a lent bin, what goes is params with its bytes in place of the
 	 * placeholder: whole_len bytes. */
 	uint8_t lent_head[5];
-	size_t lent_hn = lent ? bin_head(lent_head, lent_len) : 0;
+	size_t lent_hn = lent ? bh_body_header(false, lent_len, lent_head) : 0;
 	size_t whole_len = lent ? c->params.len - 2 + lent_hn + lent_len : c->params.len;
 	size_t method_len = strlen(method);
 	/* Large params as a sealed memfd: the request carries a reference instead. */

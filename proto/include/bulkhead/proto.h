@@ -153,6 +153,9 @@ void bh_writer_lend(struct bh_writer *w, const uint8_t *window, size_t len, size
 /* Whether all that was written is one value borrowed from the window: true with its
  * offset and length there (the buffer is empty). */
 bool bh_writer_lent(const struct bh_writer *w, size_t *ret_off, size_t *ret_len);
+/* The header msgpack-c writes for a str (str) or bin of len bytes (len < 2^32), into
+ * h: its size. */
+size_t bh_body_header(bool str, size_t len, uint8_t h[5]);
 /* Append raw bytes that already are one or more encoded values. */
 int bh_write_raw(bh_writer *w, const void *p, size_t len);
 /* A uint32 always in its 5-byte form (0xce + big endian), so it can be patched in

@@ -558,11 +558,13 @@ static void watch_for_reply(struct bh_instance *inst, uint32_t answered)
 
 	inst->flushed_ns = now;
 	bh_bell_set_cpu(&bell->supervisor_cpu, here);
-	if (spin_ns > 0 && inst->turn_ns <= spin_ns && here != 0 && elsewhere &&
+	if (spin_ns == 0 || inst->turn_ns > spin_ns) /* not a quick answerer */
+		return;
+	if (here != 0 && elsewhere &&
 	    bh_loop_watch_bell(inst->d->loop, &bell->answered, answered, now + spin_ns) &&
 	    ring_in_use(inst))
 		bh_rings_awake(inst, true); /* its answer then needs no wake-up */
-	else if (spin_ns > 0 && inst->turn_ns <= spin_ns && !elsewhere && ring_in_use(inst))
+	else if (!elsewhere && ring_in_use(inst))
 		bh_rings_yield(inst);
 }
 
